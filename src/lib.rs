@@ -1,0 +1,11 @@
+//! quorum: a whole Raft-replicated key-value cluster in one process.
+//!
+//! Module map:
+//! - [`raft`]: the pure, deterministic consensus core (no threads, clocks, channels, files).
+//! - [`kv`]: the deterministic key-value state machine with client sessions.
+//! - [`storage`]: the durable-state trait and its in-memory implementation.
+//! - [`events`]: the one closed event type, shared by every driver and the JSON export.
+//! - [`check`]: the linearizability checker for recorded client histories.
+#![deny(missing_docs)]
+
+pub mod check;
