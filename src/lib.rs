@@ -9,3 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod events;
+pub mod kv;
+pub mod raft;
+pub mod storage;

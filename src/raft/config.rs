@@ -1,0 +1,87 @@
+//! Tunables of one node. Times are in ticks: the driver decides how long a tick is (the
+//! defaults assume 10 ms, giving the paper's suggested 150-300 ms election timeouts, §5.6).
+
+use super::NodeId;
+use serde::{Deserialize, Serialize};
+
+/// A deliberately unsafe behaviour, for showing that the simulator and checker catch real bugs
+/// (and for teaching why the safe rule exists). Never on by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hazard {
+    /// Answer gets from the contacted node's local state, with no ReadIndex round and on any
+    /// role (pitfall 1: stale reads from deposed leaders and lagging followers).
+    LocalReads,
+    /// Advance the commit index by counting replicas of entries from earlier terms (pitfall 2,
+    /// the Figure 8 bug).
+    CommitOldTerm,
+}
+
+/// Configuration of one node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// This node.
+    pub id: NodeId,
+    /// Every voting member, this node included.
+    pub members: Vec<NodeId>,
+    /// Lower bound of the randomized election timeout, in ticks. Also the CheckQuorum period
+    /// and the leader-lease window for ignoring disruptive votes (thesis §6.2, §4.2.3).
+    pub election_timeout_min: u32,
+    /// Upper bound (exclusive) of the randomized election timeout, in ticks.
+    pub election_timeout_max: u32,
+    /// Ticks between a leader's heartbeats. Must be well below `election_timeout_min`.
+    pub heartbeat_interval: u32,
+    /// Most entries carried by one AppendEntries.
+    pub max_entries_per_append: usize,
+    /// Most AppendEntries in flight to one follower while replicating (pipelining).
+    pub max_inflight: usize,
+    /// Ask for pre-votes before starting an election (thesis §9.6).
+    pub pre_vote: bool,
+    /// Step down when a majority has not been heard from for an election timeout, and ignore
+    /// vote requests while a leader is known to be alive (thesis §6.2).
+    pub check_quorum: bool,
+    /// Seed of this node's RNG (election timeout jitter). The caller chooses it.
+    pub seed: u64,
+    /// A deliberately unsafe mode, for tests and demonstrations. `None` is the correct Raft.
+    pub hazard: Option<Hazard>,
+}
+
+impl Config {
+    /// The defaults for node `id` of a cluster of `members`: 150-300 ms election timeouts and
+    /// 50 ms heartbeats at a 10 ms tick, PreVote and CheckQuorum on.
+    pub fn new(id: NodeId, members: Vec<NodeId>) -> Self {
+        Config {
+            id,
+            members,
+            election_timeout_min: 15,
+            election_timeout_max: 30,
+            heartbeat_interval: 5,
+            max_entries_per_append: 64,
+            max_inflight: 16,
+            pre_vote: true,
+            check_quorum: true,
+            seed: id.0,
+            hazard: None,
+        }
+    }
+
+    /// Checks the values make sense; returns a message naming the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.members.contains(&self.id) {
+            return Err(format!("{} is not among the members", self.id));
+        }
+        if self.heartbeat_interval == 0 {
+            return Err("heartbeat interval must be at least one tick".into());
+        }
+        if self.election_timeout_min <= self.heartbeat_interval {
+            return Err("election timeout must be longer than the heartbeat interval".into());
+        }
+        if self.election_timeout_max <= self.election_timeout_min {
+            return Err("election timeout max must exceed min".into());
+        }
+        if self.max_entries_per_append == 0 || self.max_inflight == 0 {
+            return Err("max entries per append and max in-flight must be at least 1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! The message set between nodes. Every message carries the sender's term; the handlers check
+//! it first (paper Figure 2, "Rules for Servers": a higher term converts the receiver to
+//! follower, a lower term is rejected or ignored).
+
+use super::{EntryId, LogIndex, NodeId, Term};
+use crate::kv::{Command, Request, Response};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One entry of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Position in the log.
+    pub index: LogIndex,
+    /// Term of the leader that created it.
+    pub term: Term,
+    /// The client command, or `None` for the no-op a leader appends at the start of its term
+    /// (paper §8: it lets the leader commit, and so learn, everything committed before it).
+    pub command: Option<Command>,
+}
+
+impl Entry {
+    /// The entry's `index@term` identity.
+    pub fn id(&self) -> EntryId {
+        EntryId { index: self.index, term: self.term }
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.command {
+            None => write!(f, "{}@{} noop", self.index, self.term),
+            Some(c) => write!(f, "{}@{} {c}", self.index, self.term),
+        }
+    }
+}
+
+/// A message on the wire: sender, receiver, the sender's term and the body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Sender.
+    pub from: NodeId,
+    /// Receiver.
+    pub to: NodeId,
+    /// The sender's current term (for PreVote: the term it would campaign in, thesis §9.6).
+    pub term: Term,
+    /// What the message says.
+    pub body: Body,
+}
+
+/// Why an AppendEntries was rejected, with the hint that lets the leader skip back a whole term
+/// at a time instead of one entry per round trip (paper §5.3, the optimization at the end of
+/// the section; etcd's `findConflictByTerm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectHint {
+    /// The follower's last log index (its log may be shorter than the probe).
+    pub last_index: LogIndex,
+    /// The term of the follower's entry at the probed index, if it has one, and the first index
+    /// the follower holds of that term.
+    pub conflict: Option<EntryId>,
+}
+
+/// The body of a message. Field comments say why each field exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Body {
+    /// Thesis §9.6: "would you vote for me?" asked before bumping the term, so a node that
+    /// cannot win (for example one rejoining after isolation) never disrupts the cluster.
+    PreVote {
+        /// The candidate's last entry, for the up-to-date check (paper §5.4.1).
+        last: EntryId,
+    },
+    /// The answer to a PreVote. Its term is the proposed term when granted.
+    PreVoteResponse {
+        /// Whether the vote would be granted.
+        granted: bool,
+    },
+    /// Paper §5.2: a candidate asks for a vote in its (new) term.
+    RequestVote {
+        /// The candidate's last entry, for the up-to-date check (paper §5.4.1).
+        last: EntryId,
+    },
+    /// The answer to a RequestVote; sent only after the vote is durable.
+    RequestVoteResponse {
+        /// Whether the vote was granted.
+        granted: bool,
+    },
+    /// Paper §5.3: the leader replicates entries after `prev`, which the follower must hold.
+    AppendEntries {
+        /// The entry just before `entries`: the consistency check.
+        prev: EntryId,
+        /// New entries (possibly none, for a probe).
+        entries: Vec<Entry>,
+        /// The leader's commit index, so followers can apply.
+        commit: LogIndex,
+    },
+    /// The answer to an AppendEntries.
+    AppendEntriesResponse {
+        /// On success: the index up to which the follower's log now matches the leader's.
+        /// On rejection: the `prev` index that failed the check (to spot stale rejections).
+        index: LogIndex,
+        /// `None` on success; the back-off hint on rejection.
+        reject: Option<RejectHint>,
+    },
+    /// The leader's periodic heartbeat (paper §5.2), also used for ReadIndex rounds (thesis
+    /// §6.4): it carries a read round number that followers echo.
+    Heartbeat {
+        /// `min(leader commit, follower match)`: never beyond what the follower is known to hold.
+        commit: LogIndex,
+        /// The leader's latest read round; echoed back to confirm leadership for reads.
+        read_round: u64,
+    },
+    /// The answer to a Heartbeat.
+    HeartbeatResponse {
+        /// The read round being acknowledged.
+        read_round: u64,
+    },
+    /// A client request forwarded by a follower to the leader, so a client may contact any node.
+    ClientRequest {
+        /// The request.
+        request: Request,
+    },
+    /// The leader's answer to a forwarded client request.
+    ClientResponse {
+        /// The response.
+        response: Response,
+    },
+}
+
+impl Body {
+    /// The message's kind as a short name (for event filters and counters).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::PreVote { .. } => "PreVote",
+            Body::PreVoteResponse { .. } => "PreVoteResponse",
+            Body::RequestVote { .. } => "RequestVote",
+            Body::RequestVoteResponse { .. } => "RequestVoteResponse",
+            Body::AppendEntries { .. } => "AppendEntries",
+            Body::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+            Body::Heartbeat { .. } => "Heartbeat",
+            Body::HeartbeatResponse { .. } => "HeartbeatResponse",
+            Body::ClientRequest { .. } => "ClientRequest",
+            Body::ClientResponse { .. } => "ClientResponse",
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{} -> {} {}", self.from, self.term, self.to, self.body)
+    }
+}
+
+impl fmt::Display for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind();
+        match self {
+            Body::PreVote { last } | Body::RequestVote { last } => write!(f, "{kind} last={last}"),
+            Body::PreVoteResponse { granted } | Body::RequestVoteResponse { granted } => {
+                write!(f, "{kind} {}", if *granted { "granted" } else { "rejected" })
+            }
+            Body::AppendEntries { prev, entries, commit } => {
+                let ids: Vec<String> = match entries.as_slice() {
+                    [] => Vec::new(),
+                    [one] => vec![one.id().to_string()],
+                    [first, .., last] if entries.len() > 3 => {
+                        vec![format!("{}..{}", first.id(), last.id())]
+                    }
+                    many => many.iter().map(|e| e.id().to_string()).collect(),
+                };
+                write!(f, "{kind} prev={prev} entries=[{}] commit={commit}", ids.join(" "))
+            }
+            Body::AppendEntriesResponse { index, reject: None } => write!(f, "{kind} ok match={index}"),
+            Body::AppendEntriesResponse { index, reject: Some(hint) } => {
+                write!(f, "{kind} reject prev={index} last={}", hint.last_index)?;
+                if let Some(c) = hint.conflict {
+                    write!(f, " conflict={c}")?;
+                }
+                Ok(())
+            }
+            Body::Heartbeat { commit, read_round } => write!(f, "{kind} commit={commit} read={read_round}"),
+            Body::HeartbeatResponse { read_round } => write!(f, "{kind} read={read_round}"),
+            Body::ClientRequest { request } => write!(f, "{kind} {request}"),
+            Body::ClientResponse { response } => write!(f, "{kind} {response}"),
+        }
+    }
+}

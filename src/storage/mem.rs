@@ -1,0 +1,59 @@
+//! The in-memory store: durable across a simulated crash (the simulator keeps it while it throws
+//! the node's volatile state away), not across a process exit.
+
+use super::{HardState, Recovered, Storage, StorageError};
+use crate::raft::{Entry, EntryId, LogIndex};
+
+/// Keeps the durable state in memory. Writes are "durable" at once.
+#[derive(Clone, Debug, Default)]
+pub struct MemStorage {
+    hard_state: HardState,
+    base: EntryId,
+    entries: Vec<Entry>,
+}
+
+impl MemStorage {
+    /// An empty store, as on a brand-new node.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stored entries (for tests and views).
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The stored term and vote.
+    pub fn hard_state(&self) -> HardState {
+        self.hard_state
+    }
+}
+
+impl Storage for MemStorage {
+    fn recover(&mut self) -> Result<Recovered, StorageError> {
+        Ok(Recovered { hard_state: self.hard_state, base: self.base, entries: self.entries.clone() })
+    }
+
+    fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError> {
+        self.hard_state = hard_state;
+        Ok(())
+    }
+
+    fn write_entries(&mut self, from: LogIndex, entries: &[Entry]) -> Result<(), StorageError> {
+        let keep = from.0.saturating_sub(self.base.index.0 + 1) as usize;
+        self.entries.truncate(keep);
+        for e in entries {
+            assert_eq!(
+                e.index.0,
+                self.base.index.0 + 1 + self.entries.len() as u64,
+                "storage write leaves a gap"
+            );
+            self.entries.push(e.clone());
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! Durable state: the term, the vote and the log (paper Figure 2, "Persistent state on all
+//! servers"). The core never touches storage itself: it hands over what must be written in each
+//! [`Ready`](crate::raft::Ready), and the driver writes it through this trait before sending the
+//! messages that depend on it. On restart a node is rebuilt from [`Storage::recover`] alone;
+//! everything else (commit index, applied state, leader state) is volatile and rebuilt.
+
+mod mem;
+
+pub use mem::MemStorage;
+
+use crate::raft::{Entry, EntryId, LogIndex, NodeId, Ready, Term};
+use serde::{Deserialize, Serialize};
+
+/// The durable scalars of a node: current term and the vote cast in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    /// The latest term this node has seen.
+    pub term: Term,
+    /// The candidate this node voted for in `term`, if any.
+    pub vote: Option<NodeId>,
+}
+
+/// Everything a node needs to restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Term and vote.
+    pub hard_state: HardState,
+    /// The entry just before the first stored entry (0@0 until log compaction exists).
+    pub base: EntryId,
+    /// The stored log entries, in order.
+    pub entries: Vec<Entry>,
+}
+
+/// Why storage failed. Reading a damaged file names the file and the offset.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The operating system refused a read or write.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A record failed its checksum or could not be decoded.
+    #[error("{path}: corrupt record at offset {offset}: {reason}")]
+    Corrupt {
+        /// The file involved.
+        path: String,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Durable storage for one node. Writes may be buffered until [`Storage::sync`]; after `sync`
+/// returns, everything written before it survives a crash.
+pub trait Storage {
+    /// Reads back the durable state (at start or restart).
+    fn recover(&mut self) -> Result<Recovered, StorageError>;
+    /// Records a new term and vote.
+    fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError>;
+    /// Drops every stored entry at index `from` and beyond, then stores `entries` (which start
+    /// at `from`, or are empty for a pure truncation).
+    fn write_entries(&mut self, from: LogIndex, entries: &[Entry]) -> Result<(), StorageError>;
+    /// Makes every earlier write durable.
+    fn sync(&mut self) -> Result<(), StorageError>;
+
+    /// Writes what a [`Ready`] asks to persist, without syncing. Drivers batch several of these
+    /// and sync once (group commit), then send the messages that waited for persistence.
+    fn write_ready(&mut self, ready: &Ready) -> Result<(), StorageError> {
+        if let Some(hs) = ready.hard_state {
+            self.save_hard_state(hs)?;
+        }
+        if let Some((from, entries)) = &ready.entries {
+            self.write_entries(*from, entries)?;
+        }
+        Ok(())
+    }
+}
