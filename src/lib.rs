@@ -5,6 +5,7 @@
 //! - [`kv`]: the deterministic key-value state machine with client sessions.
 //! - [`storage`]: the durable-state trait and its in-memory implementation.
 //! - [`events`]: the one closed event type, shared by every driver and the JSON export.
+//! - [`sim`]: the deterministic simulator that drives the core under seeded faults.
 //! - [`check`]: the linearizability checker for recorded client histories.
 #![deny(missing_docs)]
 
@@ -12,4 +13,5 @@ pub mod check;
 pub mod events;
 pub mod kv;
 pub mod raft;
+pub mod sim;
 pub mod storage;

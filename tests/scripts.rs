@@ -1,0 +1,339 @@
+//! Golden scenario scripts for the consensus core: one behaviour per file under
+//! `tests/scripts/`, expected output = the event narration. Regenerate with
+//! `UPDATE_GOLDENFILES=1 cargo test --test scripts` and read the diff before committing.
+//!
+//! Commands (nodes are written `n1`, `n2`, ...; "nodes" means a list, empty = all):
+//! - `cluster nodes=N [prevote=BOOL] [checkquorum=BOOL] [hazard=local_reads|commit_old_term]
+//!   [seed=S]`: a fresh cluster; election timeouts are 15-30 ticks, heartbeats every 5.
+//! - `tick [nodes] [count=N]`: advance time on the nodes.
+//! - `campaign NODE`: make the node time out now.
+//! - `deliver [nodes]`: deliver every message in flight to the nodes (one round).
+//! - `stabilize [max=N]`: deliver rounds until nothing is in flight.
+//! - `drop [from=NODE] [to=NODE] [type=KIND]`: drop matching messages in flight.
+//! - `partition nodes`: cut the nodes off from the others; `cut A B`: one-way A->B;
+//!   `heal`: restore the network.
+//! - `crash NODE`, `restart NODE`, `pause NODE`, `resume NODE`.
+//! - `put NODE KEY=VALUE [client=C] [seq=S]`, `get NODE KEY [client=C] [seq=S]`: a client
+//!   request through the node; the sequence number counts up per client unless given.
+//! - `setlog NODE TERM... [term=T]`: crash the node, replace its stored log by no-op entries of
+//!   those terms (and its term by T), restart it. For the paper's Figure 7 and 8 shapes.
+//! - `status [nodes]`, `log [nodes]`, `kv [nodes]`: print state.
+
+use goldenscript::{Argument, Command, Context};
+use quorum::events::EventKind;
+use quorum::kv::{ClientId, Op, Request, RequestId};
+use quorum::raft::{Config, Entry, Hazard, LogIndex, NodeId, Term};
+use quorum::sim::{Cluster, LinkRule};
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::fmt::Write as _;
+
+#[derive(Default)]
+struct Runner {
+    cluster: Option<Cluster>,
+    seqs: BTreeMap<u64, u64>,
+}
+
+fn node_id(s: &str) -> Result<NodeId, Box<dyn Error>> {
+    let n = s.strip_prefix('n').ok_or_else(|| format!("bad node {s:?}: expected n1, n2, ..."))?;
+    Ok(NodeId(n.parse().map_err(|_| format!("bad node {s:?}"))?))
+}
+
+fn bool_arg(v: &str) -> Result<bool, Box<dyn Error>> {
+    v.parse().map_err(|_| format!("expected true or false, got {v:?}").into())
+}
+
+impl Runner {
+    fn cluster(&mut self) -> Result<&mut Cluster, Box<dyn Error>> {
+        self.cluster.as_mut().ok_or_else(|| "no cluster: start with `cluster nodes=N`".into())
+    }
+
+    /// The positional node arguments; empty means every node.
+    fn nodes(&mut self, command: &Command) -> Result<Vec<NodeId>, Box<dyn Error>> {
+        let mut nodes = Vec::new();
+        for arg in &command.args {
+            if let Argument::Positional(v) = arg {
+                nodes.push(node_id(v)?);
+            }
+        }
+        if nodes.is_empty() {
+            nodes = self.cluster()?.ids();
+        }
+        Ok(nodes)
+    }
+
+    fn key(command: &Command, key: &str) -> Option<String> {
+        command.args.iter().find_map(|a| match a {
+            Argument::KeyValue(k, v) if k == key => Some(v.clone()),
+            _ => None,
+        })
+    }
+
+    fn positionals(command: &Command) -> Vec<String> {
+        command
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                Argument::Positional(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn request(&mut self, command: &Command, op_is_put: bool) -> Result<(NodeId, Request), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let node = node_id(args.first().ok_or("missing node")?)?;
+        let client: u64 = Self::key(command, "client").map_or(Ok(1), |c| c.parse())?;
+        let seq = match Self::key(command, "seq") {
+            Some(s) => s.parse()?,
+            None => {
+                let s = self.seqs.entry(client).or_insert(0);
+                *s += 1;
+                *s
+            }
+        };
+        let op = if op_is_put {
+            let kv = command
+                .args
+                .iter()
+                .find_map(|a| match a {
+                    Argument::KeyValue(k, v) if k != "client" && k != "seq" => Some((k.clone(), v.clone())),
+                    _ => None,
+                })
+                .ok_or("put needs KEY=VALUE")?;
+            Op::Put { key: kv.0, value: kv.1 }
+        } else {
+            Op::Get { key: args.get(1).ok_or("get needs a key")?.clone() }
+        };
+        Ok((node, Request { id: RequestId { client: ClientId(client), seq }, op }))
+    }
+
+    fn narrate(&mut self, out: &mut String) -> Result<(), Box<dyn Error>> {
+        for event in self.cluster()?.take_events() {
+            if !matches!(event.kind, EventKind::Deliver { .. }) {
+                writeln!(out, "{event}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl goldenscript::Runner for Runner {
+    type Command = Command;
+
+    fn run(&mut self, command: &Command, _context: &Context) -> Result<String, Box<dyn Error>> {
+        let mut out = String::new();
+        match command.name.as_str() {
+            "cluster" => {
+                let n: u64 = Self::key(command, "nodes").ok_or("cluster needs nodes=N")?.parse()?;
+                let seed: u64 = Self::key(command, "seed").map_or(Ok(1), |s| s.parse())?;
+                let members: Vec<NodeId> = (1..=n).map(NodeId).collect();
+                let configs = members
+                    .iter()
+                    .map(|&id| -> Result<Config, Box<dyn Error>> {
+                        let mut c = Config::new(id, members.clone());
+                        c.seed = seed.wrapping_mul(1000).wrapping_add(id.0);
+                        if let Some(v) = Self::key(command, "prevote") {
+                            c.pre_vote = bool_arg(&v)?;
+                        }
+                        if let Some(v) = Self::key(command, "checkquorum") {
+                            c.check_quorum = bool_arg(&v)?;
+                        }
+                        c.hazard = match Self::key(command, "hazard").as_deref() {
+                            None => None,
+                            Some("local_reads") => Some(Hazard::LocalReads),
+                            Some("commit_old_term") => Some(Hazard::CommitOldTerm),
+                            Some(h) => return Err(format!("unknown hazard {h}").into()),
+                        };
+                        Ok(c)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.cluster = Some(Cluster::new(configs, LinkRule::default(), seed));
+                self.seqs.clear();
+            }
+            "tick" => {
+                let count: u32 = Self::key(command, "count").map_or(Ok(1), |c| c.parse())?;
+                let nodes = self.nodes(command)?;
+                let cluster = self.cluster()?;
+                for _ in 0..count {
+                    for &id in &nodes {
+                        cluster.tick(id);
+                    }
+                }
+            }
+            "campaign" => {
+                let nodes = self.nodes(command)?;
+                for id in nodes {
+                    self.cluster()?.campaign(id);
+                }
+            }
+            "deliver" => {
+                let args = Self::positionals(command);
+                let nodes = if args.is_empty() { Vec::new() } else { self.nodes(command)? };
+                self.cluster()?.deliver_all(&nodes);
+            }
+            "stabilize" => {
+                let max: u32 = Self::key(command, "max").map_or(Ok(100), |c| c.parse())?;
+                let cluster = self.cluster()?;
+                let mut rounds = 0;
+                while cluster.in_flight_len() > 0 {
+                    rounds += 1;
+                    if rounds > max {
+                        return Err(format!("not stable after {max} rounds").into());
+                    }
+                    cluster.deliver_all(&[]);
+                }
+            }
+            "drop" => {
+                let from = Self::key(command, "from").map(|s| node_id(&s)).transpose()?;
+                let to = Self::key(command, "to").map(|s| node_id(&s)).transpose()?;
+                let kind = Self::key(command, "type");
+                self.cluster()?.drop_in_flight(
+                    |m| {
+                        from.is_none_or(|f| m.from == f)
+                            && to.is_none_or(|t| m.to == t)
+                            && kind.as_deref().is_none_or(|k| m.body.kind() == k)
+                    },
+                    "dropped by script",
+                );
+            }
+            "partition" => {
+                let group = self.nodes(command)?;
+                let cluster = self.cluster()?;
+                let rest: Vec<NodeId> = cluster.ids().into_iter().filter(|n| !group.contains(n)).collect();
+                cluster.network.partition(&[group, rest]);
+                let description = format!("partition {}", cluster.network);
+                cluster.record(None, EventKind::Fault { description });
+            }
+            "cut" => {
+                let args = Self::positionals(command);
+                let (a, b) = match args.as_slice() {
+                    [a, b] => (node_id(a)?, node_id(b)?),
+                    _ => return Err("cut needs two nodes: cut n1 n2".into()),
+                };
+                let cluster = self.cluster()?;
+                cluster.network.cut(a, b);
+                cluster.record(None, EventKind::Fault { description: format!("cut {a} -> {b}") });
+            }
+            "heal" => {
+                let cluster = self.cluster()?;
+                cluster.network.heal(LinkRule::default());
+                cluster.record(None, EventKind::Fault { description: "heal".into() });
+            }
+            "crash" | "restart" | "pause" | "resume" => {
+                let nodes = self.nodes(command)?;
+                let cluster = self.cluster()?;
+                for id in nodes {
+                    match command.name.as_str() {
+                        "crash" => cluster.crash(id),
+                        "restart" => cluster.restart(id),
+                        "pause" => cluster.pause(id),
+                        _ => cluster.resume(id),
+                    }
+                }
+            }
+            "put" | "get" => {
+                let (node, request) = self.request(command, command.name == "put")?;
+                if !self.cluster()?.client_request(node, request) {
+                    writeln!(out, "{node} is down: no answer")?;
+                }
+            }
+            "setlog" => {
+                let args = Self::positionals(command);
+                let node = node_id(args.first().ok_or("setlog needs a node")?)?;
+                let terms: Vec<u64> = args[1..].iter().map(|t| t.parse()).collect::<Result<_, _>>()?;
+                let last = terms.last().copied().unwrap_or(0);
+                let term: u64 = Self::key(command, "term").map_or(Ok(last), |t| t.parse())?;
+                let entries = terms
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &t)| Entry { index: LogIndex(i as u64 + 1), term: Term(t), command: None })
+                    .collect();
+                let cluster = self.cluster()?;
+                cluster.crash(node);
+                cluster.set_stored_log(node, entries, Term(term));
+                cluster.restart(node);
+                cluster.take_events();
+            }
+            "status" => {
+                let nodes = self.nodes(command)?;
+                let cluster = self.cluster()?;
+                for id in nodes {
+                    match cluster.node(id) {
+                        None => writeln!(out, "{id} down")?,
+                        Some(n) => {
+                            write!(out, "{id}@{} {}", n.term(), n.role())?;
+                            if let Some(l) = n.leader().filter(|&l| l != id) {
+                                write!(out, " leader={l}")?;
+                            }
+                            if let Some(v) = n.vote() {
+                                write!(out, " vote={v}")?;
+                            }
+                            write!(
+                                out,
+                                " last={} commit={} applied={}",
+                                n.log().last(),
+                                n.commit_index(),
+                                n.applied_index()
+                            )?;
+                            for (peer, m, next) in n.replication() {
+                                write!(out, " {peer}:{m}/{next}")?;
+                            }
+                            writeln!(out)?;
+                        }
+                    }
+                }
+            }
+            "log" => {
+                let nodes = self.nodes(command)?;
+                let cluster = self.cluster()?;
+                for id in nodes {
+                    match cluster.node(id) {
+                        None => writeln!(out, "{id} down")?,
+                        Some(n) => {
+                            let entries: Vec<String> =
+                                n.log().entries().iter().map(|e| e.to_string()).collect();
+                            writeln!(
+                                out,
+                                "{id}: {}",
+                                if entries.is_empty() { "empty".into() } else { entries.join(", ") }
+                            )?;
+                        }
+                    }
+                }
+            }
+            "kv" => {
+                let nodes = self.nodes(command)?;
+                let cluster = self.cluster()?;
+                for id in nodes {
+                    match cluster.node(id) {
+                        None => writeln!(out, "{id} down")?,
+                        Some(n) => {
+                            let pairs: Vec<String> =
+                                n.kv().data().iter().map(|(k, v)| format!("{k}={v}")).collect();
+                            writeln!(
+                                out,
+                                "{id}: {}",
+                                if pairs.is_empty() { "empty".into() } else { pairs.join(" ") }
+                            )?;
+                        }
+                    }
+                }
+            }
+            name => return Err(format!("unknown command {name:?}").into()),
+        }
+        self.narrate(&mut out)?;
+        Ok(out)
+    }
+}
+
+macro_rules! scripts {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() -> std::io::Result<()> {
+            goldenscript::run(&mut Runner::default(), concat!("tests/scripts/", stringify!($name)))
+        }
+    )*};
+}
+
+scripts!(first_election);
