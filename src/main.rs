@@ -1,1 +1,176 @@
-fn main() {}
+//! The `quorum` command line: thin wrappers around the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use quorum::raft::Hazard;
+use quorum::sim::{self, FaultSet, SimOptions, Sinks};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A Raft-replicated key-value cluster in one terminal: watch it, break it, check it.
+#[derive(Parser)]
+#[command(name = "quorum", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the real core under a seeded, simulated fault schedule and check every property.
+    Sim(SimArgs),
+    /// Check a history file (JSON Lines, Jepsen's format) for linearizability.
+    Check {
+        /// The history file.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// The seed of one run.
+    #[arg(long, conflicts_with = "seeds")]
+    seed: Option<u64>,
+    /// A range of seeds, `A..B` (B excluded), run one after another.
+    #[arg(long)]
+    seeds: Option<String>,
+    /// Cluster size (1 to 9).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    clients: u64,
+    /// Client operations in total.
+    #[arg(long, default_value_t = 200)]
+    ops: usize,
+    /// Keys in the key space.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    keys: u64,
+    /// Faults to inject: a comma list of partition,crash,pause,loss,duplicate,reorder; or all; or none.
+    #[arg(long, default_value = "all")]
+    nemesis: FaultSet,
+    /// Write the client history (JSON Lines) here (one run only).
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Write the event log (JSON Lines) here (one run only).
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Break safety on purpose to see the checks catch it: local-reads or commit-old-term.
+    #[arg(long = "unsafe", value_parser = parse_hazard)]
+    hazard: Option<Hazard>,
+}
+
+fn parse_hazard(s: &str) -> Result<Hazard, String> {
+    match s {
+        "local-reads" => Ok(Hazard::LocalReads),
+        "commit-old-term" => Ok(Hazard::CommitOldTerm),
+        _ => Err(format!("unknown unsafe mode {s:?}: expected local-reads or commit-old-term")),
+    }
+}
+
+fn parse_seeds(s: &str) -> Result<std::ops::Range<u64>> {
+    let (a, b) =
+        s.split_once("..").with_context(|| format!("bad --seeds {s:?}: expected A..B, e.g. 1..100"))?;
+    let a: u64 = a.trim().parse().with_context(|| format!("bad start of --seeds {s:?}"))?;
+    let b: u64 = b.trim().parse().with_context(|| format!("bad end of --seeds {s:?}"))?;
+    if b <= a {
+        bail!("empty --seeds range {s:?}: the end is excluded, so it must exceed the start");
+    }
+    Ok(a..b)
+}
+
+fn create(path: &PathBuf) -> Result<BufWriter<File>> {
+    Ok(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?))
+}
+
+fn run_sim(args: SimArgs) -> Result<u8> {
+    let options = |seed| SimOptions {
+        seed,
+        nodes: args.nodes as usize,
+        clients: args.clients as usize,
+        ops: args.ops,
+        keys: args.keys as usize,
+        nemesis: args.nemesis.clone(),
+        hazard: args.hazard,
+    };
+    if let Some(range) = &args.seeds {
+        let range = parse_seeds(range)?;
+        if args.history.is_some() || args.events.is_some() {
+            bail!("--history and --events apply to one run: use --seed");
+        }
+        let start = std::time::Instant::now();
+        let (mut runs, mut failed, mut messages) = (0u64, 0u64, 0u64);
+        for seed in range {
+            let report = sim::run(&options(seed), Sinks::default())?;
+            runs += 1;
+            messages += report.messages_delivered;
+            if !report.passed() {
+                failed += 1;
+                print!("{}", report.summary());
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{runs} seeds, {failed} failed · {:.1} s wall · {:.0} seeds/min · {:.0} simulated messages/s",
+            secs,
+            runs as f64 * 60.0 / secs,
+            messages as f64 / secs
+        );
+        return Ok(if failed > 0 { 1 } else { 0 });
+    }
+    let seed = args.seed.unwrap_or(1);
+    let mut history = args.history.as_ref().map(create).transpose()?;
+    let mut events = args.events.as_ref().map(create).transpose()?;
+    let sinks = Sinks {
+        events: events.as_mut().map(|w| w as &mut dyn Write),
+        history: history.as_mut().map(|w| w as &mut dyn Write),
+    };
+    let report = sim::run(&options(seed), sinks)?;
+    if let Some(mut w) = history {
+        w.flush()?;
+    }
+    if let Some(mut w) = events {
+        w.flush()?;
+    }
+    print!("{}", report.summary());
+    Ok(report.exit_code() as u8)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        None => {
+            println!(
+                "quorum: the console is not built yet.\n\
+                 Headless commands:\n  \
+                 quorum sim --seed 7 --nemesis all      one simulated run under faults, checked\n  \
+                 quorum sim --seeds 1..100              many runs\n  \
+                 quorum check history.jsonl             check a history for linearizability\n\
+                 Run `quorum --help` for everything."
+            );
+            Ok(0)
+        }
+        Some(Command::Sim(args)) => run_sim(args),
+        Some(Command::Check { file }) => {
+            let mut out = std::io::stdout().lock();
+            let code = quorum::check::check_file_command(&file, &mut out);
+            Ok(code as u8)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

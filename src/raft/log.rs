@@ -63,7 +63,7 @@ impl Log {
         if start >= self.entries.len() {
             return Vec::new();
         }
-        let end = (start + max).min(self.entries.len());
+        let end = start.saturating_add(max).min(self.entries.len());
         self.entries[start..end].to_vec()
     }
 

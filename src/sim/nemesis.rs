@@ -1,0 +1,306 @@
+//! The nemesis: from the seed, it injects and repairs faults during a run (partitions of many
+//! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts), then heals
+//! everything so the run can check that the cluster recovers.
+
+use super::{Cluster, LinkRule};
+use crate::events::EventKind;
+use crate::raft::{NodeId, Role};
+use rand::RngExt;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// A kind of fault the nemesis may inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// Network partitions: an isolated node, majority/minority, the leader cut off, bridges,
+    /// three-way splits, one-way cuts.
+    Partition,
+    /// Crash a node (volatile state lost) and later restart it.
+    Crash,
+    /// Pause a node (it neither ticks nor receives) and later resume it.
+    Pause,
+    /// Drop a fraction of all messages.
+    Loss,
+    /// Deliver a fraction of all messages twice.
+    Duplicate,
+    /// Widen delivery delays so messages overtake each other.
+    Reorder,
+}
+
+impl Fault {
+    /// Every fault kind.
+    pub const ALL: [Fault; 6] =
+        [Fault::Partition, Fault::Crash, Fault::Pause, Fault::Loss, Fault::Duplicate, Fault::Reorder];
+
+    fn name(self) -> &'static str {
+        match self {
+            Fault::Partition => "partition",
+            Fault::Crash => "crash",
+            Fault::Pause => "pause",
+            Fault::Loss => "loss",
+            Fault::Duplicate => "duplicate",
+            Fault::Reorder => "reorder",
+        }
+    }
+}
+
+/// The set of faults enabled for a run, parsed from `partition,crash,...`, `all` or `none`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultSet(pub BTreeSet<Fault>);
+
+impl FromStr for FaultSet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "all" {
+            return Ok(FaultSet(Fault::ALL.into_iter().collect()));
+        }
+        if s == "none" || s.is_empty() {
+            return Ok(FaultSet::default());
+        }
+        let mut set = BTreeSet::new();
+        for part in s.split(',') {
+            let part = part.trim();
+            let fault = Fault::ALL.into_iter().find(|f| f.name() == part).ok_or_else(|| {
+                format!(
+                    "unknown fault {part:?}: expected a comma list of partition, crash, pause, loss, duplicate, reorder, or all, or none"
+                )
+            })?;
+            set.insert(fault);
+        }
+        Ok(FaultSet(set))
+    }
+}
+
+impl fmt::Display for FaultSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return write!(f, "none");
+        }
+        if self.0.len() == Fault::ALL.len() {
+            return write!(f, "all");
+        }
+        let names: Vec<&str> = self.0.iter().map(|f| f.name()).collect();
+        write!(f, "{}", names.join(","))
+    }
+}
+
+/// The nemesis's state: what it has broken, so it can repair it.
+pub struct Nemesis {
+    faults: Vec<Fault>,
+    rng: Xoshiro256PlusPlus,
+    next_at: u64,
+    crashed: BTreeSet<NodeId>,
+    paused: BTreeSet<NodeId>,
+    partitioned: bool,
+    link: LinkRule,
+    base_link: LinkRule,
+    /// Faults injected so far.
+    pub injected: usize,
+}
+
+impl Nemesis {
+    /// A nemesis choosing among `faults`, with its own RNG.
+    pub fn new(faults: &FaultSet, rng: Xoshiro256PlusPlus, base_link: LinkRule) -> Self {
+        Nemesis {
+            faults: faults.0.iter().copied().collect(),
+            rng,
+            next_at: 200_000_000,
+            crashed: BTreeSet::new(),
+            paused: BTreeSet::new(),
+            partitioned: false,
+            link: base_link,
+            base_link,
+            injected: 0,
+        }
+    }
+
+    /// When the nemesis next wants to act (None if it has nothing to do).
+    pub fn next_time(&self) -> Option<u64> {
+        (!self.faults.is_empty()).then_some(self.next_at)
+    }
+
+    /// Acts if it is time: repairs something it broke, or breaks something new.
+    pub fn poll(&mut self, cluster: &mut Cluster, now: u64) {
+        if self.faults.is_empty() || now < self.next_at {
+            return;
+        }
+        self.next_at = now + self.rng.random_range(30_000_000..300_000_000);
+        let broken = self.crashed.len() + self.paused.len() + usize::from(self.partitioned);
+        let degraded = self.link != self.base_link;
+        if (broken > 0 || degraded) && self.rng.random_bool(0.5) {
+            self.repair_one(cluster);
+        } else {
+            let fault = self.faults[self.rng.random_range(0..self.faults.len())];
+            self.inject(cluster, fault);
+        }
+    }
+
+    fn fault_event(cluster: &mut Cluster, description: String) {
+        cluster.record(None, EventKind::Fault { description });
+    }
+
+    fn inject(&mut self, cluster: &mut Cluster, fault: Fault) {
+        let mut ids = cluster.ids();
+        let n = ids.len();
+        let minority = (n - 1) / 2;
+        self.injected += 1;
+        match fault {
+            Fault::Partition => {
+                ids.shuffle(&mut self.rng);
+                let leader = ids
+                    .iter()
+                    .copied()
+                    .find(|&id| cluster.node(id).is_some_and(|x| x.role() == Role::Leader));
+                let shape = self.rng.random_range(0..6);
+                cluster.network.heal(self.link);
+                let description = match shape {
+                    0 => {
+                        let lone = ids[0];
+                        cluster.network.partition(&[vec![lone]]);
+                        format!("partition: isolate {lone}")
+                    }
+                    1 if leader.is_some() => {
+                        let leader = leader.unwrap_or(ids[0]);
+                        let mut group = vec![leader];
+                        group.extend(
+                            ids.iter().copied().filter(|&i| i != leader).take(minority.saturating_sub(1)),
+                        );
+                        cluster.network.partition(&[group]);
+                        format!("partition: leader {leader} cut off ({})", cluster.network)
+                    }
+                    2 if n >= 3 => {
+                        // A bridge: two sides that cannot talk, and one node that talks to both.
+                        let bridge = ids[0];
+                        let (a, b) = ids[1..].split_at((n - 1) / 2);
+                        for &x in a {
+                            for &y in b {
+                                cluster.network.cut(x, y);
+                                cluster.network.cut(y, x);
+                            }
+                        }
+                        format!("partition: bridge {bridge} between {a:?} and {b:?}")
+                    }
+                    3 if n >= 5 => {
+                        let (a, rest) = ids.split_at(n / 3);
+                        let (b, _) = rest.split_at(rest.len() / 2);
+                        cluster.network.partition(&[a.to_vec(), b.to_vec()]);
+                        format!("partition: three ways ({})", cluster.network)
+                    }
+                    4 => {
+                        let (from, to) = (ids[0], ids[1 % n]);
+                        cluster.network.cut(from, to);
+                        format!("one-way cut {from} -> {to}")
+                    }
+                    _ => {
+                        let size = self.rng.random_range(1..=minority.max(1));
+                        cluster.network.partition(&[ids[..size].to_vec()]);
+                        format!("partition: majority/minority ({})", cluster.network)
+                    }
+                };
+                self.partitioned = true;
+                Self::fault_event(cluster, description);
+            }
+            Fault::Crash | Fault::Pause => {
+                if self.crashed.len() + self.paused.len() >= minority {
+                    return self.repair_one(cluster);
+                }
+                let up: Vec<NodeId> = ids
+                    .iter()
+                    .copied()
+                    .filter(|i| !self.crashed.contains(i) && !self.paused.contains(i))
+                    .collect();
+                if up.is_empty() {
+                    return;
+                }
+                let victim = up[self.rng.random_range(0..up.len())];
+                if fault == Fault::Crash {
+                    self.crashed.insert(victim);
+                    Self::fault_event(cluster, format!("crash {victim}"));
+                    cluster.crash(victim);
+                } else {
+                    self.paused.insert(victim);
+                    Self::fault_event(cluster, format!("pause {victim}"));
+                    cluster.pause(victim);
+                }
+            }
+            Fault::Loss => {
+                self.link.loss = [0.05, 0.2, 0.5][self.rng.random_range(0..3)];
+                cluster.network.set_default_rule(self.link);
+                Self::fault_event(cluster, format!("loss {:.0}%", self.link.loss * 100.0));
+            }
+            Fault::Duplicate => {
+                self.link.duplicate = [0.1, 0.3][self.rng.random_range(0..2)];
+                cluster.network.set_default_rule(self.link);
+                Self::fault_event(cluster, format!("duplicate {:.0}%", self.link.duplicate * 100.0));
+            }
+            Fault::Reorder => {
+                self.link.delay = (1_000_000, [20_000_000, 80_000_000][self.rng.random_range(0..2)]);
+                cluster.network.set_default_rule(self.link);
+                Self::fault_event(
+                    cluster,
+                    format!("reorder: delay {}-{} ms", 1, self.link.delay.1 / 1_000_000),
+                );
+            }
+        }
+    }
+
+    fn repair_one(&mut self, cluster: &mut Cluster) {
+        let mut options: Vec<u8> = Vec::new();
+        if self.partitioned {
+            options.push(0);
+        }
+        if !self.crashed.is_empty() {
+            options.push(1);
+        }
+        if !self.paused.is_empty() {
+            options.push(2);
+        }
+        if self.link != self.base_link {
+            options.push(3);
+        }
+        let Some(&choice) = options.get(self.rng.random_range(0..options.len().max(1))) else { return };
+        match choice {
+            0 => {
+                self.partitioned = false;
+                cluster.network.heal(self.link);
+                Self::fault_event(cluster, "heal partitions".into());
+            }
+            1 => {
+                let Some(&id) = self.crashed.iter().next() else { return };
+                self.crashed.remove(&id);
+                Self::fault_event(cluster, format!("restart {id}"));
+                cluster.restart(id);
+            }
+            2 => {
+                let Some(&id) = self.paused.iter().next() else { return };
+                self.paused.remove(&id);
+                Self::fault_event(cluster, format!("resume {id}"));
+                cluster.resume(id);
+            }
+            _ => {
+                self.link = self.base_link;
+                cluster.network.set_default_rule(self.link);
+                Self::fault_event(cluster, "links back to normal".into());
+            }
+        }
+    }
+
+    /// Repairs everything and stops injecting.
+    pub fn heal_all(&mut self, cluster: &mut Cluster) {
+        self.faults.clear();
+        self.link = self.base_link;
+        self.partitioned = false;
+        cluster.network.heal(self.base_link);
+        for id in std::mem::take(&mut self.crashed) {
+            cluster.restart(id);
+        }
+        for id in std::mem::take(&mut self.paused) {
+            cluster.resume(id);
+        }
+        Self::fault_event(cluster, "heal everything".into());
+    }
+}

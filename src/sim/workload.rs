@@ -1,0 +1,242 @@
+//! Simulated clients: each has at most one operation in flight, contacts any node (not only the
+//! leader), retries with the same session sequence number after an error or a timeout, and
+//! records the history in Jepsen's format.
+
+use crate::check::history::{EventType, HistoryEvent, OpKind};
+use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId, Response};
+use crate::raft::NodeId;
+use rand::RngExt;
+use rand::rngs::Xoshiro256PlusPlus;
+
+/// How long a client waits for an answer before retrying elsewhere (virtual ns).
+pub const REQUEST_TIMEOUT: u64 = 500_000_000;
+/// Pause before retrying after "no leader" (virtual ns).
+pub const RETRY_BACKOFF: u64 = 50_000_000;
+/// Attempts per operation before giving up.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// One operation in flight.
+#[derive(Clone, Debug)]
+struct InFlightOp {
+    request: Request,
+    attempt: u32,
+    node: NodeId,
+    /// When to give up on the current attempt.
+    deadline: u64,
+    /// When to send the next attempt (after a backoff), if one is scheduled.
+    retry_at: Option<u64>,
+    /// Where to send the next attempt, if a redirect named the leader.
+    hint: Option<NodeId>,
+    /// Some attempt may have taken effect (timeout or indeterminate error).
+    uncertain: bool,
+    last_error: String,
+    invoked_at: u64,
+}
+
+/// What a client wants the driver to do now.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Send this request to this node.
+    Send(NodeId, Request),
+}
+
+/// A simulated client.
+pub struct SimClient {
+    id: ClientId,
+    seq: u64,
+    op: Option<InFlightOp>,
+    next_start: u64,
+    /// Operations this client still has to start.
+    pub remaining: usize,
+    /// Operations completed with `ok`.
+    pub ok: usize,
+    /// Operations completed with `fail`.
+    pub fail: usize,
+    /// Operations completed with `info`.
+    pub info: usize,
+    puts: u64,
+}
+
+/// How an operation ended, for the driver's bookkeeping.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    /// The history event written.
+    pub event: HistoryEvent,
+    /// The request, for checks on acknowledged puts.
+    pub request: Request,
+    /// When the operation was invoked.
+    pub invoked_at: u64,
+}
+
+impl SimClient {
+    /// Client `id` that will run `ops` operations.
+    pub fn new(id: u64, ops: usize) -> Self {
+        SimClient {
+            id: ClientId(id),
+            seq: 0,
+            op: None,
+            next_start: 0,
+            remaining: ops,
+            ok: 0,
+            fail: 0,
+            info: 0,
+            puts: 0,
+        }
+    }
+
+    /// The client id (also its history `process`).
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// True when every operation has finished.
+    pub fn done(&self) -> bool {
+        self.remaining == 0 && self.op.is_none()
+    }
+
+    /// The next time this client wants to act.
+    pub fn next_time(&self) -> Option<u64> {
+        match &self.op {
+            Some(op) => Some(op.retry_at.unwrap_or(op.deadline).min(op.deadline)),
+            None if self.remaining > 0 => Some(self.next_start),
+            None => None,
+        }
+    }
+
+    /// Acts if it is time: starts a new operation, retries, or gives up on a timed-out attempt.
+    /// Returns what to send and the history events produced.
+    pub fn poll(
+        &mut self,
+        now: u64,
+        nodes: &[NodeId],
+        keys: usize,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> (Option<Action>, Vec<Completion>, Vec<HistoryEvent>) {
+        let mut invokes = Vec::new();
+        let mut done = Vec::new();
+        let Some(op) = self.op.as_mut() else {
+            if self.remaining == 0 || now < self.next_start {
+                return (None, done, invokes);
+            }
+            self.remaining -= 1;
+            self.seq += 1;
+            let key = format!("k{}", rng.random_range(0..keys.max(1)));
+            let (op, f, value) = if rng.random_bool(0.5) {
+                self.puts += 1;
+                let value = format!("{}.{}", self.id.0, self.puts);
+                (Op::Put { key: key.clone(), value: value.clone() }, OpKind::Put, Some(value))
+            } else {
+                (Op::Get { key: key.clone() }, OpKind::Get, None)
+            };
+            let node = nodes[rng.random_range(0..nodes.len())];
+            let request = Request { id: RequestId { client: self.id, seq: self.seq }, op };
+            let mut invoke = HistoryEvent::invoke(self.id.0, f, &key, value.as_deref(), now);
+            invoke.node = Some(node.0);
+            invokes.push(invoke);
+            self.op = Some(InFlightOp {
+                request: request.clone(),
+                attempt: 1,
+                node,
+                deadline: now + REQUEST_TIMEOUT,
+                retry_at: None,
+                hint: None,
+                uncertain: false,
+                last_error: String::new(),
+                invoked_at: now,
+            });
+            return (Some(Action::Send(node, request)), done, invokes);
+        };
+        if op.retry_at.is_some_and(|t| now >= t) {
+            op.retry_at = None;
+            return (self.retry(now, nodes, rng), done, invokes);
+        }
+        if now >= op.deadline {
+            // No answer: the attempt may or may not take effect.
+            op.uncertain = true;
+            op.last_error = "timeout".into();
+            if op.attempt >= MAX_ATTEMPTS {
+                done.push(self.finish(now, None, rng));
+                return (None, done, invokes);
+            }
+            return (self.retry(now, nodes, rng), done, invokes);
+        }
+        (None, done, invokes)
+    }
+
+    fn retry(&mut self, now: u64, nodes: &[NodeId], rng: &mut Xoshiro256PlusPlus) -> Option<Action> {
+        let op = self.op.as_mut()?;
+        op.attempt += 1;
+        op.node = op.hint.take().unwrap_or_else(|| nodes[rng.random_range(0..nodes.len())]);
+        op.deadline = now + REQUEST_TIMEOUT;
+        Some(Action::Send(op.node, op.request.clone()))
+    }
+
+    /// Handles an answer for this client. Answers to an old operation are ignored; an answer to
+    /// any attempt of the current operation counts (they share the session sequence number).
+    pub fn on_response(
+        &mut self,
+        now: u64,
+        response: Response,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Option<Completion> {
+        let op = self.op.as_mut()?;
+        if response.id != op.request.id {
+            return None;
+        }
+        match response.result {
+            Ok(reply) => Some(self.finish(now, Some(reply), rng)),
+            Err(error) => {
+                if !error.is_definite() {
+                    op.uncertain = true;
+                }
+                op.last_error = error.to_string();
+                if op.attempt >= MAX_ATTEMPTS {
+                    return Some(self.finish(now, None, rng));
+                }
+                match error {
+                    ClientError::NotLeader { leader } => {
+                        op.hint = Some(leader);
+                        op.retry_at = Some(now);
+                    }
+                    _ => op.retry_at = Some(now + RETRY_BACKOFF),
+                }
+                None
+            }
+        }
+    }
+
+    /// Ends the current operation: `ok` with the reply, else `fail` if no attempt can have taken
+    /// effect, `info` if one might.
+    fn finish(&mut self, now: u64, reply: Option<Reply>, rng: &mut Xoshiro256PlusPlus) -> Completion {
+        let Some(op) = self.op.take() else { unreachable!("finish without an operation") };
+        self.next_start = now + rng.random_range(0..100_000_000);
+        let (f, key, value) = match &op.request.op {
+            Op::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
+            Op::Get { key } => (OpKind::Get, key.clone(), None),
+        };
+        let mut event = match reply {
+            Some(Reply::Get { value }) => {
+                self.ok += 1;
+                HistoryEvent::complete(EventType::Ok, self.id.0, f, &key, value.as_deref(), now)
+            }
+            Some(Reply::Put) => {
+                self.ok += 1;
+                HistoryEvent::complete(EventType::Ok, self.id.0, f, &key, value.as_deref(), now)
+            }
+            None => {
+                let kind = if op.uncertain {
+                    self.info += 1;
+                    EventType::Info
+                } else {
+                    self.fail += 1;
+                    EventType::Fail
+                };
+                let mut e = HistoryEvent::complete(kind, self.id.0, f, &key, value.as_deref(), now);
+                e.error = Some(op.last_error.clone());
+                e
+            }
+        };
+        event.node = Some(op.node.0);
+        Completion { event, request: op.request, invoked_at: op.invoked_at }
+    }
+}
