@@ -38,7 +38,7 @@ fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
 /// flight, random drops, random crashes and restarts, and puts to random nodes. Calls `check`
 /// after every step.
 fn random_schedule(seed: u64, n: u64, steps: usize, mut check: impl FnMut(&Cluster)) {
-    let mut c = cluster(n, seed, seed % 2 == 0);
+    let mut c = cluster(n, seed, seed.is_multiple_of(2));
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let ids = c.ids();
     let mut seq = 0;

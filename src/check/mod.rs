@@ -1,1 +1,207 @@
-//! The linearizability checker (being written).
+//! The linearizability checker for recorded client histories.
+//!
+//! A history (see [`history`]) records when each client invoked each put or
+//! get and how it ended. The cluster is correct only if the history is
+//! *linearizable*: there is one total order of the operations that respects
+//! real time (an operation that returned before another was invoked comes
+//! first) in which every get reads the value of the latest put before it.
+//!
+//! Two operations whose intervals merely touch (one returns at the very
+//! nanosecond the other is invoked) are treated as concurrent. A `fail`ed
+//! operation is ignored; an `info` one, or one never completed, may take
+//! effect at any time after its invoke, or never.
+//!
+//! The check is done per key, since a key-value store is linearizable iff
+//! each key is; see [`check_history`]. A failing key is reported with a small
+//! set of its operations that cannot be ordered and a plain-English reason.
+
+pub mod generate;
+mod hash;
+pub mod history;
+mod key;
+mod search;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub use history::{
+    EventType, HistoryError, HistoryEvent, HistoryWriter, OpKind, OpStatus, Operation, OperationKind,
+    pair_operations, parse_history,
+};
+
+use key::KeyResult;
+
+/// Knobs of a check.
+///
+/// The search is exponential in the worst case, so a caller that must finish
+/// (a CI run, the TUI) can bound it and get [`Verdict::Unknown`] instead.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// Give up after this long; `None` checks to the end.
+    pub time_limit: Option<Duration>,
+}
+
+/// The outcome of a check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Some total order explains every operation.
+    Linearizable {
+        /// Operations checked (failed operations excluded).
+        operations: usize,
+        /// Distinct keys among them.
+        keys: usize,
+    },
+    /// No order works for one key; the first such key in key order is reported.
+    NotLinearizable {
+        /// The key.
+        key: String,
+        /// A small set of that key's operations that already cannot be
+        /// ordered, one rendered operation per line, by invoke time.
+        excerpt: Vec<String>,
+        /// Why no order works, in plain English.
+        reason: String,
+    },
+    /// The check could not decide (time limit reached).
+    Unknown {
+        /// What stopped it.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// The process exit code for `quorum check`: 0 linearizable, 1 not, 3 unknown.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Verdict::Linearizable { .. } => 0,
+            Verdict::NotLinearizable { .. } => 1,
+            Verdict::Unknown { .. } => 3,
+        }
+    }
+
+    /// Whether the history was shown linearizable.
+    pub fn is_linearizable(&self) -> bool {
+        matches!(self, Verdict::Linearizable { .. })
+    }
+}
+
+impl fmt::Display for Verdict {
+    /// One line for a success or an unknown; for a failure, the key, the
+    /// reason and the excerpt on the following lines.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Linearizable { operations, keys } => write!(
+                f,
+                "linearizable ({operations} operation{} over {keys} key{})",
+                plural(*operations),
+                plural(*keys)
+            ),
+            Verdict::NotLinearizable { key, excerpt, reason } => {
+                writeln!(f, "NOT linearizable: key {key}")?;
+                writeln!(f, "  why: {reason}")?;
+                write!(f, "  operations that cannot be ordered (by invoke time, [invoke, return] in ns):")?;
+                for line in excerpt {
+                    write!(f, "\n    {line}")?;
+                }
+                Ok(())
+            }
+            Verdict::Unknown { reason } => write!(f, "unknown: {reason}"),
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Checks a history given as events: pairs them, then checks the operations.
+///
+/// Fails only if the events cannot be paired (see [`pair_operations`]).
+pub fn check_history(events: &[HistoryEvent], options: &CheckOptions) -> Result<Verdict, HistoryError> {
+    Ok(check_operations(&pair_operations(events)?, options))
+}
+
+/// Checks paired operations, key by key in key order, stopping at the first
+/// key that is not linearizable.
+pub fn check_operations(ops: &[Operation], options: &CheckOptions) -> Verdict {
+    let start = Instant::now();
+    let deadline = options.time_limit.and_then(|l| start.checked_add(l));
+    let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
+    for op in ops {
+        by_key.entry(op.key.as_str()).or_default().push(op);
+    }
+    let keys = by_key.len();
+    let mut undecided: Vec<&str> = Vec::new();
+    for (key, key_ops) in &by_key {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            undecided.push(key);
+            continue;
+        }
+        match key::check_key(key_ops, deadline) {
+            KeyResult::Linearizable => {}
+            KeyResult::TimedOut => undecided.push(key),
+            KeyResult::NotLinearizable { excerpt, reason } => {
+                return Verdict::NotLinearizable { key: key.to_string(), excerpt, reason };
+            }
+        }
+    }
+    if undecided.is_empty() {
+        return Verdict::Linearizable { operations: ops.len(), keys };
+    }
+    let limit = options.time_limit.unwrap_or_default();
+    let mut names: Vec<&str> = undecided.iter().copied().take(5).collect();
+    if undecided.len() > 5 {
+        names.push("...");
+    }
+    Verdict::Unknown {
+        reason: format!(
+            "time limit of {:.3} s reached: {} of {keys} key{} left undecided ({}); the others are linearizable",
+            limit.as_secs_f64(),
+            undecided.len(),
+            plural(keys),
+            names.join(", ")
+        ),
+    }
+}
+
+/// `quorum check FILE` with no time limit: see [`check_file_with`].
+pub fn check_file_command(path: &Path, out: &mut impl Write) -> i32 {
+    check_file_with(path, &CheckOptions::default(), out)
+}
+
+/// Reads, checks and reports a history file; returns the process exit code.
+///
+/// Prints the verdict and returns [`Verdict::exit_code`] (0, 1 or 3), or
+/// prints the problem and returns 2 when the file cannot be read or is not a
+/// valid history (the message names the line).
+pub fn check_file_with(path: &Path, options: &CheckOptions, out: &mut impl Write) -> i32 {
+    let shown = path.display();
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            let _ = writeln!(out, "error: cannot open {shown}: {e}");
+            return 2;
+        }
+    };
+    let numbered = match history::parse_numbered(BufReader::new(file)) {
+        Ok(numbered) => numbered,
+        Err(e) => {
+            let _ = writeln!(out, "error: {shown}: {e}");
+            return 2;
+        }
+    };
+    let (lines, events): (Vec<usize>, Vec<HistoryEvent>) = numbered.into_iter().unzip();
+    let ops = match history::pair_numbered(&events, &|i| lines.get(i).copied().unwrap_or(i + 1)) {
+        Ok(ops) => ops,
+        Err(e) => {
+            let _ = writeln!(out, "error: {shown}: {e}");
+            return 2;
+        }
+    };
+    let verdict = check_operations(&ops, options);
+    let _ = writeln!(out, "{verdict}");
+    verdict.exit_code()
+}

@@ -4,8 +4,10 @@
 //! messages that depend on it. On restart a node is rebuilt from [`Storage::recover`] alone;
 //! everything else (commit index, applied state, leader state) is volatile and rebuilt.
 
+mod disk;
 mod mem;
 
+pub use disk::{DiskStorage, FsyncPolicy};
 pub use mem::MemStorage;
 
 use crate::raft::{Entry, EntryId, LogIndex, NodeId, Ready, Term};

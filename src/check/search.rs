@@ -1,0 +1,421 @@
+//! The linearizability search for the operations of one key.
+//!
+//! This is the algorithm of Wing & Gong as improved by Lowe ("Testing for
+//! linearizability", 2017) and used by porcupine: the call and return events
+//! of all operations sit in one time-ordered doubly linked list; the search
+//! repeatedly takes a call that comes before the first remaining return,
+//! applies the operation to the model state, and if that is legal *lifts* the
+//! operation (unlinks its call and return) and starts over from the head.
+//! Reaching a return means the operation it belongs to can no longer be placed
+//! in this branch, so the last lifted operation is *unlifted* and the search
+//! goes on with the entry after its call. A cache of every (set of linearized
+//! operations, state) already visited prunes branches that differ only in the
+//! order of operations that commute.
+//!
+//! The model here is one register: the state is the interned value of the
+//! key (`ABSENT` when no put has been linearized). A put always succeeds; a get
+//! succeeds only if it read the current state.
+
+use std::time::Instant;
+
+use super::hash::mix64;
+
+/// Interned id of "key absent"; values are interned from 1.
+pub(crate) const ABSENT: u32 = 0;
+
+/// What an operation does to the register, values interned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Sets the state to this value.
+    Put(u32),
+    /// Requires the state to be this value.
+    Get(u32),
+}
+
+/// One operation as the search sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SearchOp {
+    /// Invoke time.
+    pub call: u64,
+    /// Return time; `None` for an unknown outcome: the operation may be placed
+    /// anywhere after its call, and need not be placed at all.
+    pub ret: Option<u64>,
+    /// Its effect.
+    pub step: Step,
+}
+
+/// Where the search got furthest, to explain a failure.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Trace {
+    /// How many operations the longest order the search could build has.
+    pub depth: usize,
+    /// That order (indices), when tracking was asked for.
+    pub order: Vec<usize>,
+    /// The operation whose return was reached right after that order, if any:
+    /// it could not be placed next.
+    pub stuck: Option<usize>,
+    /// The register state after `order`.
+    pub state: u32,
+}
+
+/// The result of one search.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// An order exists.
+    Linearizable,
+    /// No order exists; `order` in the trace is filled only when asked for.
+    NotLinearizable(Trace),
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// How many loop iterations between two looks at the clock.
+const CLOCK_EVERY: u32 = 1 << 12;
+
+/// Searches for a linearization of `ops`.
+///
+/// Every operation with a return time must be placed; operations without
+/// one (unknown outcome) may be left out. A failure tells where the search got
+/// stuck; with `track` it also carries the order that got there (this costs a
+/// copy of the order at each new depth).
+pub(crate) fn search(ops: &[SearchOp], deadline: Option<Instant>, track: bool) -> Outcome {
+    let n = ops.len();
+    let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
+    if remaining_ok == 0 {
+        return Outcome::Linearizable;
+    }
+
+    // Entries sorted by time; at equal times calls come first, so that
+    // operations whose intervals touch count as concurrent (the lenient reading).
+    let mut entries: Vec<(u64, bool, u32)> = Vec::with_capacity(2 * n);
+    for (i, op) in ops.iter().enumerate() {
+        entries.push((op.call, false, i as u32));
+        if let Some(ret) = op.ret {
+            entries.push((ret, true, i as u32));
+        }
+    }
+    entries.sort_unstable();
+
+    // Node 0 is the sentinel of a circular list; node k + 1 is entries[k].
+    let m = entries.len();
+    let mut next: Vec<u32> = (0..=m).map(|k| ((k + 1) % (m + 1)) as u32).collect();
+    let mut prev: Vec<u32> = (0..=m).map(|k| ((k + m) % (m + 1)) as u32).collect();
+    let mut node_op = vec![0u32; m + 1];
+    let mut node_is_ret = vec![true; m + 1]; // the sentinel stops a scan like a return
+    let mut call_node = vec![0u32; n];
+    let mut ret_node = vec![0u32; n]; // 0: no return entry
+    for (k, &(_, is_ret, op)) in entries.iter().enumerate() {
+        let node = (k + 1) as u32;
+        node_op[k + 1] = op;
+        node_is_ret[k + 1] = is_ret;
+        if is_ret {
+            ret_node[op as usize] = node;
+        } else {
+            call_node[op as usize] = node;
+        }
+    }
+    drop(entries);
+
+    let mut linearized = LinearizedSet::new(n);
+    let mut cache = StateCache::new(n);
+    let mut state = ABSENT;
+    let mut stack: Vec<(u32, u32)> = Vec::with_capacity(n);
+    let mut trace = Trace::default();
+    let mut iterations = 0u32;
+
+    let unlink = |next: &mut Vec<u32>, prev: &mut Vec<u32>, x: u32| {
+        let (p, nx) = (prev[x as usize], next[x as usize]);
+        next[p as usize] = nx;
+        prev[nx as usize] = p;
+    };
+    let relink = |next: &mut Vec<u32>, prev: &mut Vec<u32>, x: u32| {
+        let (p, nx) = (prev[x as usize], next[x as usize]);
+        next[p as usize] = x;
+        prev[nx as usize] = x;
+    };
+
+    let mut node = next[0];
+    loop {
+        iterations = iterations.wrapping_add(1);
+        if iterations.is_multiple_of(CLOCK_EVERY)
+            && let Some(deadline) = deadline
+            && Instant::now() >= deadline
+        {
+            return Outcome::TimedOut;
+        }
+        if !node_is_ret[node as usize] {
+            let op = node_op[node as usize] as usize;
+            let new_state = match ops[op].step {
+                Step::Put(v) => Some(v),
+                Step::Get(v) => (v == state).then_some(state),
+            };
+            if let Some(new_state) = new_state {
+                linearized.add(op);
+                let (lo, words) = linearized.key();
+                if cache.insert(linearized.hash ^ mix64(u64::from(new_state)), lo, words, new_state) {
+                    stack.push((op as u32, state));
+                    state = new_state;
+                    unlink(&mut next, &mut prev, node);
+                    if ret_node[op] != 0 {
+                        unlink(&mut next, &mut prev, ret_node[op]);
+                        remaining_ok -= 1;
+                        if remaining_ok == 0 {
+                            return Outcome::Linearizable;
+                        }
+                    }
+                    if stack.len() > trace.depth {
+                        trace.depth = stack.len();
+                        trace.stuck = None;
+                        trace.state = state;
+                        if track {
+                            trace.order = stack.iter().map(|&(o, _)| o as usize).collect();
+                        }
+                    }
+                    node = next[0];
+                    continue;
+                }
+                linearized.remove(op);
+            }
+            node = next[node as usize];
+        } else {
+            // A return (or the end of the list): the operations before it
+            // cannot all be placed from here. Undo the last placement.
+            if node != 0 && stack.len() == trace.depth && trace.stuck.is_none() {
+                trace.stuck = Some(node_op[node as usize] as usize);
+            }
+            let Some((op, old_state)) = stack.pop() else {
+                return Outcome::NotLinearizable(trace);
+            };
+            let op = op as usize;
+            state = old_state;
+            linearized.remove(op);
+            if ret_node[op] != 0 {
+                relink(&mut next, &mut prev, ret_node[op]);
+                remaining_ok += 1;
+            }
+            relink(&mut next, &mut prev, call_node[op]);
+            node = next[call_node[op] as usize];
+        }
+    }
+}
+
+/// The set of operations linearized so far, as a bitset kept in a form that
+/// is cheap to hash and to store.
+///
+/// Operations are numbered in invoke order and the search linearizes them
+/// roughly in that order, so the set is nearly always "everything below some
+/// point, plus a few operations just above it". Only the words from the
+/// lowest one not full (`lo`) to the highest one not empty are stored in the
+/// cache, which makes an entry a word or two instead of n/64 words.
+struct LinearizedSet {
+    bits: Vec<u64>,
+    /// Lowest word that is not all ones (every word below it is full).
+    lo: usize,
+    /// One past the highest word that is not zero (every word from it on is empty).
+    hi_end: usize,
+    /// Zobrist hash of the set: the XOR of the random keys of its members.
+    hash: u64,
+    keys: Vec<u64>,
+}
+
+impl LinearizedSet {
+    fn new(n: usize) -> Self {
+        LinearizedSet {
+            bits: vec![0; n.div_ceil(64)],
+            lo: 0,
+            hi_end: 0,
+            hash: 0,
+            keys: (0..n as u64).map(|i| mix64(i ^ 0x5eed_0f0b_5e00)).collect(),
+        }
+    }
+
+    fn add(&mut self, op: usize) {
+        let w = op / 64;
+        self.bits[w] |= 1u64 << (op % 64);
+        self.hash ^= self.keys[op];
+        self.hi_end = self.hi_end.max(w + 1);
+        while self.lo < self.bits.len() && self.bits[self.lo] == u64::MAX {
+            self.lo += 1;
+        }
+    }
+
+    fn remove(&mut self, op: usize) {
+        let w = op / 64;
+        self.bits[w] &= !(1u64 << (op % 64));
+        self.hash ^= self.keys[op];
+        self.lo = self.lo.min(w);
+        while self.hi_end > 0 && self.bits[self.hi_end - 1] == 0 {
+            self.hi_end -= 1;
+        }
+    }
+
+    /// A description that identifies the set: `lo` and the words from it to the last non-empty one.
+    fn key(&self) -> (usize, &[u64]) {
+        (self.lo, &self.bits[self.lo..self.hi_end.max(self.lo)])
+    }
+}
+
+/// The set of visited (linearized set, state) pairs.
+///
+/// An open-addressing table over an arena: each entry's words live in one
+/// flat `Vec<u64>`, so an insert costs a copy of a word or two and no
+/// allocation, and hashes are computed incrementally by the caller.
+struct StateCache {
+    /// 0: empty; otherwise entry index + 1.
+    slots: Vec<u32>,
+    entries: Vec<CacheEntry>,
+    words: Vec<u64>,
+}
+
+/// One visited pair; its words are `words[start..start + len]`.
+struct CacheEntry {
+    hash: u64,
+    start: usize,
+    len: u32,
+    lo: u32,
+    state: u32,
+}
+
+impl StateCache {
+    /// An empty cache sized for about `expected` entries.
+    fn new(expected: usize) -> Self {
+        StateCache {
+            slots: vec![0; (2 * expected).next_power_of_two().max(64)],
+            entries: Vec::with_capacity(expected),
+            words: Vec::with_capacity(expected),
+        }
+    }
+
+    /// Inserts the pair (set given as by [`LinearizedSet::key`]); false if it was already there.
+    fn insert(&mut self, hash: u64, lo: usize, words: &[u64], state: u32) -> bool {
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                break;
+            }
+            let e = &self.entries[(slot - 1) as usize];
+            if e.hash == hash
+                && e.state == state
+                && e.lo as usize == lo
+                && e.len as usize == words.len()
+                && self.words[e.start..e.start + words.len()] == *words
+            {
+                return false;
+            }
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = self.entries.len() as u32 + 1;
+        self.entries.push(CacheEntry {
+            hash,
+            start: self.words.len(),
+            len: words.len() as u32,
+            lo: lo as u32,
+            state,
+        });
+        self.words.extend_from_slice(words);
+        true
+    }
+
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let mask = size - 1;
+        let mut slots = vec![0u32; size];
+        for (e, entry) in self.entries.iter().enumerate() {
+            let mut i = entry.hash as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = e as u32 + 1;
+        }
+        self.slots = slots;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(call: u64, ret: u64, step: Step) -> SearchOp {
+        SearchOp { call, ret: Some(ret), step }
+    }
+
+    #[test]
+    fn sequential_register() {
+        let ops = [ok(0, 1, Step::Get(ABSENT)), ok(2, 3, Step::Put(1)), ok(4, 5, Step::Get(1))];
+        assert!(matches!(search(&ops, None, false), Outcome::Linearizable));
+    }
+
+    #[test]
+    fn concurrent_puts_either_order() {
+        for read in [1, 2] {
+            let ops = [ok(0, 10, Step::Put(1)), ok(0, 10, Step::Put(2)), ok(11, 12, Step::Get(read))];
+            assert!(matches!(search(&ops, None, false), Outcome::Linearizable));
+        }
+    }
+
+    #[test]
+    fn stale_read_has_trace() {
+        let ops = [ok(0, 1, Step::Put(1)), ok(2, 3, Step::Put(2)), ok(4, 5, Step::Get(1))];
+        match search(&ops, None, true) {
+            Outcome::NotLinearizable(trace) => {
+                assert_eq!(trace.order, vec![0, 1]);
+                assert_eq!(trace.stuck, Some(2));
+                assert_eq!(trace.state, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_outcome_optional() {
+        let info = SearchOp { call: 0, ret: None, step: Step::Put(7) };
+        let seen = [info, ok(5, 6, Step::Get(7))];
+        assert!(matches!(search(&seen, None, false), Outcome::Linearizable));
+        let unseen = [info, ok(5, 6, Step::Get(ABSENT))];
+        assert!(matches!(search(&unseen, None, false), Outcome::Linearizable));
+        let before = [SearchOp { call: 10, ..info }, ok(5, 6, Step::Get(7))];
+        assert!(matches!(search(&before, None, false), Outcome::NotLinearizable(_)));
+    }
+
+    #[test]
+    fn cache_grows() {
+        let mut c = StateCache::new(10);
+        for i in 0..5000u64 {
+            assert!(c.insert(mix64(i), 0, &[i], 0));
+        }
+        for i in 0..5000u64 {
+            assert!(!c.insert(mix64(i), 0, &[i], 0));
+        }
+        assert!(c.insert(mix64(1), 0, &[1], 1));
+        assert!(c.insert(mix64(1), 1, &[1], 0));
+        assert!(c.insert(mix64(1), 0, &[1, 0], 0));
+    }
+
+    #[test]
+    fn linearized_set_key_tracks_the_window() {
+        let mut s = LinearizedSet::new(200);
+        assert_eq!(s.key(), (0, &[][..]));
+        for op in 0..64 {
+            s.add(op);
+        }
+        assert_eq!(s.key(), (1, &[][..]));
+        s.add(130);
+        assert_eq!(s.key(), (1, &[0, 1 << 2][..]));
+        s.remove(5);
+        assert_eq!(s.key(), (0, &[!(1 << 5), 0, 1 << 2][..]));
+        s.remove(130);
+        s.add(5);
+        assert_eq!(s.key(), (1, &[][..]));
+        let empty = LinearizedSet::new(200);
+        for op in 0..64 {
+            s.remove(op);
+        }
+        assert_eq!(s.key(), empty.key());
+        assert_eq!(s.hash, empty.hash);
+    }
+}

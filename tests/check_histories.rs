@@ -1,0 +1,313 @@
+//! Hand-made histories with known verdicts, and the `quorum check` entry point.
+
+use std::path::PathBuf;
+
+use quorum::check::{
+    CheckOptions, EventType, HistoryEvent, OpKind, Verdict, check_file_command, check_history,
+};
+
+/// One operation of a hand-made history: `(process, f, key, value, call, end)`.
+/// For a put `value` is written; for a get it is what was read.
+type Op<'a> = (u64, OpKind, &'a str, Option<&'a str>, u64, End);
+
+#[derive(Clone, Copy)]
+enum End {
+    Ok(u64),
+    Fail(u64),
+    Info(u64),
+    Never,
+}
+
+use End::*;
+use OpKind::{Get, Put};
+
+fn events(ops: &[Op]) -> Vec<HistoryEvent> {
+    let mut events = Vec::new();
+    for &(process, f, key, value, call, end) in ops {
+        let invoke_value = if f == Put { value } else { None };
+        events.push(HistoryEvent::invoke(process, f, key, invoke_value, call));
+        let (kind, time) = match end {
+            Ok(t) => (EventType::Ok, t),
+            Fail(t) => (EventType::Fail, t),
+            Info(t) => (EventType::Info, t),
+            Never => continue,
+        };
+        let value = if f == Put || kind == EventType::Ok { value } else { None };
+        events.push(HistoryEvent::complete(kind, process, f, key, value, time));
+    }
+    events.sort_by_key(|e| e.time);
+    events
+}
+
+fn verdict(ops: &[Op]) -> Verdict {
+    check_history(&events(ops), &CheckOptions::default()).expect("well-formed history")
+}
+
+fn assert_linearizable(ops: &[Op]) {
+    let v = verdict(ops);
+    assert!(v.is_linearizable(), "expected linearizable, got:\n{v}");
+    assert_eq!(v.exit_code(), 0);
+}
+
+/// Asserts a failure and returns its reason and excerpt for further checks.
+fn assert_not_linearizable(ops: &[Op]) -> (String, Vec<String>) {
+    match verdict(ops) {
+        Verdict::NotLinearizable { key, excerpt, reason } => {
+            assert_eq!(key, "k1");
+            (reason, excerpt)
+        }
+        other => panic!("expected not linearizable, got:\n{other}"),
+    }
+}
+
+#[test]
+fn stale_read() {
+    let (reason, excerpt) = assert_not_linearizable(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Put, "k1", Some("v2"), 20, Ok(30)),
+        (3, Get, "k1", Some("v1"), 40, Ok(50)),
+    ]);
+    assert!(reason.contains("overwritten"), "{reason}");
+    assert_eq!(excerpt, vec!["p1 put k1=v1 [0, 10]", "p2 put k1=v2 [20, 30]", "p3 get k1 -> v1 [40, 50]"]);
+}
+
+#[test]
+fn lost_write() {
+    // The put of v2 was acknowledged, then a read saw the older v1.
+    let (reason, excerpt) = assert_not_linearizable(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Get, "k1", Some("v1"), 12, Ok(14)),
+        (1, Put, "k1", Some("v2"), 20, Ok(30)),
+        (3, Get, "k1", Some("v2"), 31, Ok(33)),
+        (2, Get, "k1", Some("v1"), 40, Ok(50)),
+    ]);
+    assert!(reason.contains("p2"), "{reason}");
+    assert_eq!(excerpt.len(), 3, "{excerpt:?}");
+}
+
+#[test]
+fn read_of_failed_write() {
+    let (reason, excerpt) = assert_not_linearizable(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Put, "k1", Some("x"), 20, Fail(30)),
+        (3, Get, "k1", Some("x"), 25, Ok(50)),
+    ]);
+    assert!(reason.contains("no put of k1"), "{reason}");
+    assert_eq!(excerpt, vec!["p3 get k1 -> x [25, 50]"]);
+}
+
+#[test]
+fn overlapping_writes_read_in_either_order() {
+    for (first, second) in [("a", "b"), ("b", "a")] {
+        assert_linearizable(&[
+            (1, Put, "k1", Some("a"), 0, Ok(100)),
+            (2, Put, "k1", Some("b"), 10, Ok(90)),
+            (3, Get, "k1", Some(first), 20, Ok(40)),
+            (4, Get, "k1", Some(second), 50, Ok(60)),
+            (3, Get, "k1", Some(second), 110, Ok(120)),
+        ]);
+    }
+}
+
+#[test]
+fn reads_disagreeing_on_the_order_of_overlapping_writes() {
+    // Once p4 saw b after p3 saw a (both after the writes), a cannot come back.
+    let (reason, _) = assert_not_linearizable(&[
+        (1, Put, "k1", Some("a"), 0, Ok(100)),
+        (2, Put, "k1", Some("b"), 10, Ok(90)),
+        (3, Get, "k1", Some("b"), 110, Ok(120)),
+        (4, Get, "k1", Some("a"), 130, Ok(140)),
+    ]);
+    assert!(!reason.is_empty());
+}
+
+#[test]
+fn info_put_seen_later() {
+    assert_linearizable(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Put, "k1", Some("v2"), 20, Info(30)),
+        (3, Get, "k1", Some("v1"), 40, Ok(50)),
+        (3, Get, "k1", Some("v2"), 1_000, Ok(1_010)),
+        (4, Get, "k1", Some("v2"), 1_020, Ok(1_030)),
+    ]);
+}
+
+#[test]
+fn info_put_never_seen() {
+    assert_linearizable(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Put, "k1", Some("v2"), 20, Info(30)),
+        (3, Get, "k1", Some("v1"), 40, Ok(50)),
+        (4, Put, "k1", Some("v3"), 60, Never),
+        (3, Get, "k1", Some("v1"), 1_000, Ok(1_010)),
+    ]);
+}
+
+#[test]
+fn info_put_cannot_take_effect_before_its_invoke() {
+    assert_not_linearizable(&[
+        (3, Get, "k1", Some("v2"), 0, Ok(10)),
+        (2, Put, "k1", Some("v2"), 20, Info(30)),
+    ]);
+}
+
+#[test]
+fn info_put_seen_then_unseen() {
+    // Once an unknown put has been observed it has taken effect for good.
+    assert_not_linearizable(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Put, "k1", Some("v2"), 20, Info(30)),
+        (3, Get, "k1", Some("v2"), 40, Ok(50)),
+        (4, Get, "k1", Some("v1"), 60, Ok(70)),
+    ]);
+}
+
+#[test]
+fn info_get_constrains_nothing() {
+    assert_linearizable(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Get, "k1", Some("zzz"), 20, Info(30)),
+        (3, Get, "k1", None, 40, Never),
+    ]);
+}
+
+#[test]
+fn null_before_any_write() {
+    assert_linearizable(&[
+        (1, Get, "k1", None, 0, Ok(10)),
+        (2, Put, "k1", Some("v1"), 5, Ok(30)),
+        (3, Get, "k1", None, 20, Ok(25)),
+        (1, Get, "k1", Some("v1"), 40, Ok(50)),
+    ]);
+}
+
+#[test]
+fn null_after_completed_write() {
+    let (reason, excerpt) =
+        assert_not_linearizable(&[(1, Put, "k1", Some("v1"), 0, Ok(10)), (2, Get, "k1", None, 20, Ok(30))]);
+    assert!(reason.contains("null"), "{reason}");
+    assert_eq!(excerpt.len(), 2);
+}
+
+#[test]
+fn keys_are_independent() {
+    let v = verdict(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Put, "k2", Some("v2"), 0, Ok(10)),
+        (3, Get, "k2", Some("v2"), 20, Ok(30)),
+        (3, Get, "k3", None, 40, Ok(50)),
+        (1, Get, "k1", Some("v1"), 20, Ok(30)),
+    ]);
+    assert_eq!(v, Verdict::Linearizable { operations: 5, keys: 3 });
+    assert_eq!(v.to_string(), "linearizable (5 operations over 3 keys)");
+}
+
+#[test]
+fn failure_display_is_readable() {
+    let v = verdict(&[
+        (1, Put, "k1", Some("v1"), 0, Ok(10)),
+        (2, Put, "k1", Some("v2"), 20, Ok(30)),
+        (3, Get, "k1", Some("v1"), 40, Ok(50)),
+    ]);
+    let text = v.to_string();
+    assert!(text.starts_with("NOT linearizable: key k1\n"), "{text}");
+    assert!(text.contains("\n    p3 get k1 -> v1 [40, 50]"), "{text}");
+    assert_eq!(v.exit_code(), 1);
+}
+
+// ---- the file entry point ----
+
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("quorum-check-{}-{name}.jsonl", std::process::id()));
+        std::fs::write(&path, text).expect("write temp file");
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn run(name: &str, text: &str) -> (i32, String) {
+    let file = TempFile::new(name, text);
+    let mut out = Vec::new();
+    let code = check_file_command(&file.0, &mut out);
+    (code, String::from_utf8(out).expect("utf-8 output"))
+}
+
+const GOOD: &str = r#"{"type":"invoke","process":3,"f":"put","key":"k1","value":"v7","time":120000}
+{"type":"invoke","process":4,"f":"get","key":"k1","value":null,"time":130000}
+{"type":"ok","process":3,"f":"put","key":"k1","value":"v7","time":184000,"node":2}
+{"type":"ok","process":4,"f":"get","key":"k1","value":"v7","time":190000}
+
+{"type":"invoke","process":5,"f":"put","key":"k2","value":"x","time":195000}
+{"type":"fail","process":5,"f":"put","key":"k2","value":"x","time":200000,"error":"not leader"}
+{"type":"invoke","process":6,"f":"put","key":"k2","value":"y","time":210000,"future_field":[1]}
+{"type":"info","process":6,"f":"put","key":"k2","value":"y","time":900000,"error":"timeout"}
+{"type":"invoke","process":7,"f":"get","key":"k2","time":950000}
+"#;
+
+#[test]
+fn file_linearizable() {
+    let (code, out) = run("good", GOOD);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "linearizable (4 operations over 2 keys)\n");
+}
+
+#[test]
+fn file_not_linearizable() {
+    let text = GOOD.replace(r#""value":"v7","time":190000"#, r#""value":"v3","time":190000"#);
+    let (code, out) = run("bad", &text);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("NOT linearizable: key k1"), "{out}");
+    assert!(out.contains("p4 get k1 -> v3 [130000, 190000]"), "{out}");
+}
+
+#[test]
+fn file_malformed_line() {
+    let text = GOOD.replace(r#""time":195000}"#, r#""time":"soon"}"#);
+    let (code, out) = run("malformed", &text);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("line 6"), "{out}");
+}
+
+#[test]
+fn file_completion_without_invoke() {
+    let text =
+        GOOD.replace(r#"{"type":"invoke","process":5,"f":"put","key":"k2","value":"x","time":195000}"#, "");
+    let (code, out) = run("orphan", &text);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("line 7"), "{out}");
+    assert!(out.contains("process 5"), "{out}");
+}
+
+#[test]
+fn file_time_backwards() {
+    let text = GOOD.replace(r#""time":200000"#, r#""time":100"#);
+    let (code, out) = run("backwards", &text);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("line 7") && out.contains("backwards"), "{out}");
+}
+
+#[test]
+fn file_missing() {
+    let mut out = Vec::new();
+    let code = check_file_command(std::path::Path::new("/nonexistent/quorum/history.jsonl"), &mut out);
+    assert_eq!(code, 2);
+    assert!(String::from_utf8_lossy(&out).starts_with("error: cannot open"));
+}
+
+#[test]
+fn time_limit_gives_unknown() {
+    // A zero time limit decides nothing.
+    let ev = events(&[(1, Put, "k1", Some("v1"), 0, Ok(10))]);
+    let v = check_history(&ev, &CheckOptions { time_limit: Some(std::time::Duration::ZERO) })
+        .expect("well-formed");
+    assert_eq!(v.exit_code(), 3, "{v}");
+    assert!(v.to_string().starts_with("unknown: "));
+}
