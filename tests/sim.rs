@@ -83,7 +83,11 @@ fn same_seed_same_run() {
         let (mut events, mut history) = (Vec::new(), Vec::new());
         let sinks = Sinks { events: Some(&mut events), history: Some(&mut history) };
         let report = sim::run(&options(42, 5, "all"), sinks).expect("in-memory sinks cannot fail");
-        (events, history, report.summary().lines().filter(|l| !l.contains("wall")).collect::<Vec<_>>().join("\n"))
+        (
+            events,
+            history,
+            report.summary().lines().filter(|l| !l.contains("wall")).collect::<Vec<_>>().join("\n"),
+        )
     };
     let (e1, h1, s1) = go();
     let (e2, h2, s2) = go();
