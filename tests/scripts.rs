@@ -4,14 +4,22 @@
 //!
 //! Commands (nodes are written `n1`, `n2`, ...; "nodes" means a list, empty = all):
 //! - `cluster nodes=N [prevote=BOOL] [checkquorum=BOOL] [hazard=local_reads|commit_old_term]
-//!   [seed=S]`: a fresh cluster; election timeouts are 15-30 ticks, heartbeats every 5.
-//! - `tick [nodes] [count=N]`: advance time on the nodes.
+//!   [maxappend=N] [maxinflight=N] [seed=S]`: a fresh cluster; election timeouts are 15-30
+//!   ticks, heartbeats every 5; at most `maxappend` entries per AppendEntries (default 64) and
+//!   `maxinflight` AppendEntries in flight per follower (default 16).
+//! - `tick [nodes] [count=N] [deliver=BOOL]`: advance time on the nodes; with `deliver=true`,
+//!   deliver every message until nothing is in flight after each tick (a healthy network).
 //! - `campaign NODE`: make the node time out now.
 //! - `deliver [nodes]`: deliver every message in flight to the nodes (one round).
 //! - `stabilize [max=N]`: deliver rounds until nothing is in flight.
 //! - `drop [from=NODE] [to=NODE] [type=KIND]`: drop matching messages in flight.
 //! - `partition nodes`: cut the nodes off from the others; `cut A B`: one-way A->B;
-//!   `heal`: restore the network.
+//!   `heal`: restore the network (this also resets every `link` delay).
+//! - `link A B delay=MS`: messages sent from now on from A to B take exactly MS milliseconds
+//!   (the default is 1-3). `deliver` and `stabilize` ignore delays, except for the order within
+//!   a round (earliest arrival first); use `wait` to leave slow messages in flight.
+//! - `wait MS`: advance virtual time by MS milliseconds and deliver the messages due by then
+//!   (one round: what they provoke arrives at least 1 ms later).
 //! - `crash NODE`, `restart NODE`, `pause NODE`, `resume NODE`.
 //! - `put NODE KEY=VALUE [client=C] [seq=S]`, `get NODE KEY [client=C] [seq=S]`: a client
 //!   request through the node; the sequence number counts up per client unless given.
@@ -108,6 +116,19 @@ impl Runner {
         Ok((node, Request { id: RequestId { client: ClientId(client), seq }, op }))
     }
 
+    /// Delivers rounds of messages until nothing is in flight, at most `max` rounds.
+    fn stabilize(cluster: &mut Cluster, max: u32) -> Result<(), Box<dyn Error>> {
+        let mut rounds = 0;
+        while cluster.in_flight_len() > 0 {
+            rounds += 1;
+            if rounds > max {
+                return Err(format!("not stable after {max} rounds").into());
+            }
+            cluster.deliver_all(&[]);
+        }
+        Ok(())
+    }
+
     fn narrate(&mut self, out: &mut String) -> Result<(), Box<dyn Error>> {
         for event in self.cluster()?.take_events() {
             if !matches!(event.kind, EventKind::Deliver { .. }) {
@@ -139,6 +160,12 @@ impl goldenscript::Runner for Runner {
                         if let Some(v) = Self::key(command, "checkquorum") {
                             c.check_quorum = bool_arg(&v)?;
                         }
+                        if let Some(v) = Self::key(command, "maxappend") {
+                            c.max_entries_per_append = v.parse()?;
+                        }
+                        if let Some(v) = Self::key(command, "maxinflight") {
+                            c.max_inflight = v.parse()?;
+                        }
                         c.hazard = match Self::key(command, "hazard").as_deref() {
                             None => None,
                             Some("local_reads") => Some(Hazard::LocalReads),
@@ -153,11 +180,15 @@ impl goldenscript::Runner for Runner {
             }
             "tick" => {
                 let count: u32 = Self::key(command, "count").map_or(Ok(1), |c| c.parse())?;
+                let deliver = Self::key(command, "deliver").map_or(Ok(false), |v| bool_arg(&v))?;
                 let nodes = self.nodes(command)?;
                 let cluster = self.cluster()?;
                 for _ in 0..count {
                     for &id in &nodes {
                         cluster.tick(id);
+                    }
+                    if deliver {
+                        Self::stabilize(cluster, 100)?;
                     }
                 }
             }
@@ -174,15 +205,7 @@ impl goldenscript::Runner for Runner {
             }
             "stabilize" => {
                 let max: u32 = Self::key(command, "max").map_or(Ok(100), |c| c.parse())?;
-                let cluster = self.cluster()?;
-                let mut rounds = 0;
-                while cluster.in_flight_len() > 0 {
-                    rounds += 1;
-                    if rounds > max {
-                        return Err(format!("not stable after {max} rounds").into());
-                    }
-                    cluster.deliver_all(&[]);
-                }
+                Self::stabilize(self.cluster()?, max)?;
             }
             "drop" => {
                 let from = Self::key(command, "from").map(|s| node_id(&s)).transpose()?;
@@ -214,6 +237,27 @@ impl goldenscript::Runner for Runner {
                 let cluster = self.cluster()?;
                 cluster.network.cut(a, b);
                 cluster.record(None, EventKind::Fault { description: format!("cut {a} -> {b}") });
+            }
+            "link" => {
+                let args = Self::positionals(command);
+                let (a, b) = match args.as_slice() {
+                    [a, b] => (node_id(a)?, node_id(b)?),
+                    _ => return Err("link needs two nodes: link n1 n2 delay=MS".into()),
+                };
+                let ms: u64 = Self::key(command, "delay").ok_or("link needs delay=MS")?.parse()?;
+                let delay = (ms * 1_000_000, ms * 1_000_000);
+                let cluster = self.cluster()?;
+                cluster.network.set_rule(a, b, LinkRule { delay, ..LinkRule::default() });
+                cluster
+                    .record(None, EventKind::Fault { description: format!("link {a} -> {b} delay {ms}ms") });
+            }
+            "wait" => {
+                let args = Self::positionals(command);
+                let ms: u64 = args.first().ok_or("wait needs a duration: wait MS")?.parse()?;
+                let cluster = self.cluster()?;
+                let now = cluster.now();
+                cluster.set_now(now + ms * 1_000_000);
+                cluster.deliver_due();
             }
             "heal" => {
                 let cluster = self.cluster()?;
@@ -336,4 +380,37 @@ macro_rules! scripts {
     )*};
 }
 
-scripts!(first_election);
+scripts!(
+    first_election,
+    concurrent_puts_converge,
+    figure7_followers,
+    figure8_commit_rule,
+    figure8_hazard,
+    follower_repaired_after_conflicts,
+    leader_crash_reelection,
+    leader_lease_ignores_vote_request,
+    noop_at_term_start,
+    old_write_answered_after_reelection,
+    one_way_cut,
+    partitioned_leader_refuses_stale_read,
+    partitioned_leader_steps_down,
+    paused_node_catches_up,
+    pipelining_and_batching,
+    prevote_rejoin_does_not_disrupt,
+    read_index_on_leader,
+    read_through_follower,
+    read_through_isolated_node_fails,
+    read_waits_for_noop,
+    rejoin_without_prevote_disrupts,
+    reordered_append_no_truncate,
+    restart_keeps_term_vote_log,
+    retried_put_applied_once,
+    single_node_cluster,
+    split_vote_resolves,
+    stale_candidate_refused,
+    stale_read_hazard,
+    stale_term_responses_ignored,
+    vote_durable_across_restart,
+    write_lost_leadership_not_acknowledged,
+    write_through_isolated_node_fails,
+);

@@ -44,6 +44,9 @@ pub struct Config {
     pub seed: u64,
     /// A deliberately unsafe mode, for tests and demonstrations. `None` is the correct Raft.
     pub hazard: Option<Hazard>,
+    /// Record events (the narration) in each `Ready`. Benchmarks turn it off: building the
+    /// events costs more than the protocol itself at hundreds of thousands of operations a second.
+    pub trace: bool,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
             check_quorum: true,
             seed: id.0,
             hazard: None,
+            trace: true,
         }
     }
 

@@ -852,7 +852,9 @@ impl RaftNode {
                 panic!("committed entry {index} missing from the log");
             };
             let response = self.kv.apply(index, entry.command.as_ref());
-            self.emit(EventKind::Apply { entry: entry.id(), command: entry.command.clone() });
+            if self.config.trace {
+                self.emit(EventKind::Apply { entry: entry.id(), command: entry.command.clone() });
+            }
             if let Some(pending) = self.pending_writes.remove(&index) {
                 let response = match response {
                     Some(r) if pending.term == entry.term && r.id == pending.id => r,
@@ -867,7 +869,7 @@ impl RaftNode {
     // ---------------------------------------------------------------- clients
 
     fn handle_client_request(&mut self, request: Request, origin: Origin) {
-        if origin == Origin::Local {
+        if origin == Origin::Local && self.config.trace {
             self.emit(EventKind::ClientRequest { request: request.clone() });
         }
         if self.config.hazard == Some(Hazard::LocalReads)
@@ -894,7 +896,9 @@ impl RaftNode {
                 let index = self.commit.max(self.term_start);
                 let round = self.read_round + 1;
                 self.read_round_wanted = true;
-                self.emit(EventKind::ReadIndex { request: request.clone(), index, round });
+                if self.config.trace {
+                    self.emit(EventKind::ReadIndex { request: request.clone(), index, round });
+                }
                 self.reads.push_back(PendingRead { request, origin, index, round });
             }
         }
@@ -936,7 +940,9 @@ impl RaftNode {
     fn reply(&mut self, origin: Origin, response: Response) {
         match origin {
             Origin::Local => {
-                self.emit(EventKind::ClientReply { response: response.clone() });
+                if self.config.trace {
+                    self.emit(EventKind::ClientReply { response: response.clone() });
+                }
                 self.out.replies.push(response);
             }
             Origin::Node(node) => self.send(node, Body::ClientResponse { response }),
@@ -975,7 +981,9 @@ impl RaftNode {
             && !self.hard_state_dirty
             && matches!(body, Body::AppendEntries { .. } | Body::Heartbeat { .. });
         let message = Message { from: self.id(), to, term, body };
-        self.emit(EventKind::Send { message: message.clone() });
+        if self.config.trace {
+            self.emit(EventKind::Send { message: message.clone() });
+        }
         if immediate {
             self.out.messages.push(message);
         } else {
@@ -988,6 +996,9 @@ impl RaftNode {
     }
 
     fn emit(&mut self, kind: EventKind) {
+        if !self.config.trace {
+            return;
+        }
         self.out.events.push(Event { seq: 0, time: 0, node: Some(self.id()), term: Some(self.term), kind });
     }
 }
