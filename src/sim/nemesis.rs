@@ -2,7 +2,7 @@
 //! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts), then heals
 //! everything so the run can check that the cluster recovers.
 
-use super::{Cluster, LinkRule};
+use super::{Cluster, LinkRule, Network};
 use crate::events::EventKind;
 use crate::raft::{NodeId, Role};
 use rand::RngExt;
@@ -88,6 +88,62 @@ impl fmt::Display for FaultSet {
     }
 }
 
+/// What the nemesis acts on: the simulated cluster or the live, threaded one.
+pub trait FaultTarget {
+    /// The node ids, sorted.
+    fn node_ids(&self) -> Vec<NodeId>;
+    /// The node that currently believes it is leader (with the highest term), if any.
+    fn current_leader(&self) -> Option<NodeId>;
+    /// Changes the network's fault settings.
+    fn change_network(&mut self, change: &mut dyn FnMut(&mut Network));
+    /// Describes the network (for fault descriptions).
+    fn describe_network(&self) -> String;
+    /// Crashes a node (volatile state lost, storage kept).
+    fn crash_node(&mut self, id: NodeId);
+    /// Restarts a crashed node from its storage.
+    fn restart_node(&mut self, id: NodeId);
+    /// Pauses a node.
+    fn pause_node(&mut self, id: NodeId);
+    /// Resumes a paused node.
+    fn resume_node(&mut self, id: NodeId);
+    /// Records a fault event in the event log.
+    fn record_fault(&mut self, description: String);
+}
+
+impl FaultTarget for Cluster {
+    fn node_ids(&self) -> Vec<NodeId> {
+        self.ids()
+    }
+    fn current_leader(&self) -> Option<NodeId> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.node(id).filter(|n| n.role() == Role::Leader).map(|n| (n.term(), id)))
+            .max()
+            .map(|(_, id)| id)
+    }
+    fn change_network(&mut self, change: &mut dyn FnMut(&mut Network)) {
+        change(&mut self.network);
+    }
+    fn describe_network(&self) -> String {
+        self.network.to_string()
+    }
+    fn crash_node(&mut self, id: NodeId) {
+        self.crash(id);
+    }
+    fn restart_node(&mut self, id: NodeId) {
+        self.restart(id);
+    }
+    fn pause_node(&mut self, id: NodeId) {
+        self.pause(id);
+    }
+    fn resume_node(&mut self, id: NodeId) {
+        self.resume(id);
+    }
+    fn record_fault(&mut self, description: String) {
+        self.record(None, EventKind::Fault { description });
+    }
+}
+
 /// The nemesis's state: what it has broken, so it can repair it.
 pub struct Nemesis {
     faults: Vec<Fault>,
@@ -124,7 +180,7 @@ impl Nemesis {
     }
 
     /// Acts if it is time: repairs something it broke, or breaks something new.
-    pub fn poll(&mut self, cluster: &mut Cluster, now: u64) {
+    pub fn poll(&mut self, cluster: &mut impl FaultTarget, now: u64) {
         if self.faults.is_empty() || now < self.next_at {
             return;
         }
@@ -139,28 +195,26 @@ impl Nemesis {
         }
     }
 
-    fn fault_event(cluster: &mut Cluster, description: String) {
-        cluster.record(None, EventKind::Fault { description });
+    fn fault_event(cluster: &mut impl FaultTarget, description: String) {
+        cluster.record_fault(description);
     }
 
-    fn inject(&mut self, cluster: &mut Cluster, fault: Fault) {
-        let mut ids = cluster.ids();
+    fn inject(&mut self, cluster: &mut impl FaultTarget, fault: Fault) {
+        let mut ids = cluster.node_ids();
         let n = ids.len();
         let minority = (n - 1) / 2;
         self.injected += 1;
         match fault {
             Fault::Partition => {
                 ids.shuffle(&mut self.rng);
-                let leader = ids
-                    .iter()
-                    .copied()
-                    .find(|&id| cluster.node(id).is_some_and(|x| x.role() == Role::Leader));
+                let leader = cluster.current_leader();
                 let shape = self.rng.random_range(0..6);
-                cluster.network.heal(self.link);
+                let link = self.link;
+                cluster.change_network(&mut |net| net.heal(link));
                 let description = match shape {
                     0 => {
                         let lone = ids[0];
-                        cluster.network.partition(&[vec![lone]]);
+                        cluster.change_network(&mut |net| net.partition(&[vec![lone]]));
                         format!("partition: isolate {lone}")
                     }
                     1 if leader.is_some() => {
@@ -169,36 +223,40 @@ impl Nemesis {
                         group.extend(
                             ids.iter().copied().filter(|&i| i != leader).take(minority.saturating_sub(1)),
                         );
-                        cluster.network.partition(&[group]);
-                        format!("partition: leader {leader} cut off ({})", cluster.network)
+                        cluster.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
+                        format!("partition: leader {leader} cut off ({})", cluster.describe_network())
                     }
                     2 if n >= 3 => {
                         // A bridge: two sides that cannot talk, and one node that talks to both.
                         let bridge = ids[0];
                         let (a, b) = ids[1..].split_at((n - 1) / 2);
-                        for &x in a {
-                            for &y in b {
-                                cluster.network.cut(x, y);
-                                cluster.network.cut(y, x);
+                        cluster.change_network(&mut |net| {
+                            for &x in a {
+                                for &y in b {
+                                    net.cut(x, y);
+                                    net.cut(y, x);
+                                }
                             }
-                        }
+                        });
                         format!("partition: bridge {bridge} between {a:?} and {b:?}")
                     }
                     3 if n >= 5 => {
                         let (a, rest) = ids.split_at(n / 3);
                         let (b, _) = rest.split_at(rest.len() / 2);
-                        cluster.network.partition(&[a.to_vec(), b.to_vec()]);
-                        format!("partition: three ways ({})", cluster.network)
+                        let groups = [a.to_vec(), b.to_vec()];
+                        cluster.change_network(&mut |net| net.partition(&groups));
+                        format!("partition: three ways ({})", cluster.describe_network())
                     }
                     4 => {
                         let (from, to) = (ids[0], ids[1 % n]);
-                        cluster.network.cut(from, to);
+                        cluster.change_network(&mut |net| net.cut(from, to));
                         format!("one-way cut {from} -> {to}")
                     }
                     _ => {
                         let size = self.rng.random_range(1..=minority.max(1));
-                        cluster.network.partition(&[ids[..size].to_vec()]);
-                        format!("partition: majority/minority ({})", cluster.network)
+                        let group = ids[..size].to_vec();
+                        cluster.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
+                        format!("partition: majority/minority ({})", cluster.describe_network())
                     }
                 };
                 self.partitioned = true;
@@ -220,26 +278,29 @@ impl Nemesis {
                 if fault == Fault::Crash {
                     self.crashed.insert(victim);
                     Self::fault_event(cluster, format!("crash {victim}"));
-                    cluster.crash(victim);
+                    cluster.crash_node(victim);
                 } else {
                     self.paused.insert(victim);
                     Self::fault_event(cluster, format!("pause {victim}"));
-                    cluster.pause(victim);
+                    cluster.pause_node(victim);
                 }
             }
             Fault::Loss => {
                 self.link.loss = [0.05, 0.2, 0.5][self.rng.random_range(0..3)];
-                cluster.network.set_default_rule(self.link);
+                let link = self.link;
+                cluster.change_network(&mut |net| net.set_default_rule(link));
                 Self::fault_event(cluster, format!("loss {:.0}%", self.link.loss * 100.0));
             }
             Fault::Duplicate => {
                 self.link.duplicate = [0.1, 0.3][self.rng.random_range(0..2)];
-                cluster.network.set_default_rule(self.link);
+                let link = self.link;
+                cluster.change_network(&mut |net| net.set_default_rule(link));
                 Self::fault_event(cluster, format!("duplicate {:.0}%", self.link.duplicate * 100.0));
             }
             Fault::Reorder => {
                 self.link.delay = (1_000_000, [20_000_000, 80_000_000][self.rng.random_range(0..2)]);
-                cluster.network.set_default_rule(self.link);
+                let link = self.link;
+                cluster.change_network(&mut |net| net.set_default_rule(link));
                 Self::fault_event(
                     cluster,
                     format!("reorder: delay {}-{} ms", 1, self.link.delay.1 / 1_000_000),
@@ -248,7 +309,7 @@ impl Nemesis {
         }
     }
 
-    fn repair_one(&mut self, cluster: &mut Cluster) {
+    fn repair_one(&mut self, cluster: &mut impl FaultTarget) {
         let mut options: Vec<u8> = Vec::new();
         if self.partitioned {
             options.push(0);
@@ -266,40 +327,43 @@ impl Nemesis {
         match choice {
             0 => {
                 self.partitioned = false;
-                cluster.network.heal(self.link);
+                let link = self.link;
+                cluster.change_network(&mut |net| net.heal(link));
                 Self::fault_event(cluster, "heal partitions".into());
             }
             1 => {
                 let Some(&id) = self.crashed.iter().next() else { return };
                 self.crashed.remove(&id);
                 Self::fault_event(cluster, format!("restart {id}"));
-                cluster.restart(id);
+                cluster.restart_node(id);
             }
             2 => {
                 let Some(&id) = self.paused.iter().next() else { return };
                 self.paused.remove(&id);
                 Self::fault_event(cluster, format!("resume {id}"));
-                cluster.resume(id);
+                cluster.resume_node(id);
             }
             _ => {
                 self.link = self.base_link;
-                cluster.network.set_default_rule(self.link);
+                let link = self.link;
+                cluster.change_network(&mut |net| net.set_default_rule(link));
                 Self::fault_event(cluster, "links back to normal".into());
             }
         }
     }
 
     /// Repairs everything and stops injecting.
-    pub fn heal_all(&mut self, cluster: &mut Cluster) {
+    pub fn heal_all(&mut self, cluster: &mut impl FaultTarget) {
         self.faults.clear();
         self.link = self.base_link;
         self.partitioned = false;
-        cluster.network.heal(self.base_link);
+        let base = self.base_link;
+        cluster.change_network(&mut |net| net.heal(base));
         for id in std::mem::take(&mut self.crashed) {
-            cluster.restart(id);
+            cluster.restart_node(id);
         }
         for id in std::mem::take(&mut self.paused) {
-            cluster.resume(id);
+            cluster.resume_node(id);
         }
         Self::fault_event(cluster, "heal everything".into());
     }
