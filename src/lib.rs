@@ -6,10 +6,12 @@
 //! - [`storage`]: the durable-state trait and its in-memory implementation.
 //! - [`events`]: the one closed event type, shared by every driver and the JSON export.
 //! - [`sim`]: the deterministic simulator that drives the core under seeded faults.
+//! - [`cluster`]: the live cluster: a thread per node, channels as the network, files on disk.
 //! - [`check`]: the linearizability checker for recorded client histories.
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod cluster;
 pub mod events;
 pub mod kv;
 pub mod raft;

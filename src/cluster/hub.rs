@@ -1,0 +1,114 @@
+//! The event hub: every thread of the live cluster sends its events here; one collector thread
+//! numbers them in arrival order and hands them to the consumers: a bounded ring for on-screen
+//! views, an optional JSON Lines file written as the run goes, and any subscribers.
+
+use crate::events::Event;
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// The consumers' side of the hub.
+pub struct Hub {
+    ring: Arc<Mutex<VecDeque<Event>>>,
+    subscribers: Arc<Mutex<Vec<Sender<Event>>>>,
+    stop: Sender<()>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Starts the collector. `file` receives every event as JSON Lines; `ring_size` bounds the
+/// in-memory history. Returns the hub and the sender every producer clones.
+pub fn start(file: Option<Box<dyn Write + Send>>, ring_size: usize) -> (Hub, Sender<Event>) {
+    let (tx, rx) = unbounded::<Event>();
+    let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let ring = Arc::new(Mutex::new(VecDeque::with_capacity(ring_size.min(1 << 16))));
+    let subscribers: Arc<Mutex<Vec<Sender<Event>>>> = Arc::new(Mutex::new(Vec::new()));
+    let thread = {
+        let ring = Arc::clone(&ring);
+        let subscribers = Arc::clone(&subscribers);
+        std::thread::Builder::new()
+            .name("events".into())
+            .spawn(move || collect(rx, stop_rx, file, ring, ring_size, subscribers))
+            .ok()
+    };
+    (Hub { ring, subscribers, stop, thread }, tx)
+}
+
+fn collect(
+    rx: Receiver<Event>,
+    stop: Receiver<()>,
+    mut file: Option<Box<dyn Write + Send>>,
+    ring: Arc<Mutex<VecDeque<Event>>>,
+    ring_size: usize,
+    subscribers: Arc<Mutex<Vec<Sender<Event>>>>,
+) -> std::io::Result<()> {
+    let mut seq = 0u64;
+    let mut result = Ok(());
+    let mut stopping = false;
+    while !stopping {
+        let mut batch = Vec::new();
+        crossbeam_channel::select! {
+            recv(rx) -> first => match first {
+                Ok(first) => batch.push(first),
+                Err(_) => stopping = true,
+            },
+            // Whatever was sent before the stop is still written.
+            recv(stop) -> _ => stopping = true,
+        }
+        batch.extend(rx.try_iter().take(if stopping { usize::MAX } else { 4095 }));
+        for mut event in batch {
+            event.seq = seq;
+            seq += 1;
+            if let Some(w) = file.as_mut()
+                && result.is_ok()
+            {
+                result = serde_json::to_writer(&mut *w, &event)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| w.write_all(b"\n"));
+            }
+            {
+                let mut subs = subscribers.lock().unwrap_or_else(PoisonError::into_inner);
+                subs.retain(|s| s.send(event.clone()).is_ok());
+            }
+            let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
+            if ring.len() >= ring_size {
+                ring.pop_front();
+            }
+            ring.push_back(event);
+        }
+        // Flushed whenever the queue runs dry: a killed run leaves everything up to then.
+        if let Some(w) = file.as_mut()
+            && result.is_ok()
+        {
+            result = w.flush();
+        }
+    }
+    result
+}
+
+impl Hub {
+    /// The most recent events, oldest first.
+    pub fn recent(&self, max: usize) -> Vec<Event> {
+        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.iter().skip(ring.len().saturating_sub(max)).cloned().collect()
+    }
+
+    /// A channel that receives every event from now on.
+    pub fn subscribe(&self) -> Receiver<Event> {
+        let (tx, rx) = unbounded();
+        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+        rx
+    }
+
+    /// Stops the collector once it has written everything sent so far, waits for it, and
+    /// reports a write error.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(std::io::Error::other("the event collector panicked")),
+            None => Ok(()),
+        }
+    }
+}

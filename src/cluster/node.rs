@@ -1,0 +1,174 @@
+//! One node's thread: it owns its core and (a handle to) its storage, and loops over its inbox,
+//! a ticker and a control channel with `select!`. Each iteration drains what is queued (so a
+//! burst of client requests becomes one batch), then runs the driver contract once: send what
+//! need not wait, write and fsync once (group commit), send what waited, answer clients.
+
+use super::{Input, NodeStatus, RunState, Shared};
+use crate::events::EventKind;
+use crate::kv::{RequestId, Response};
+use crate::raft::{Config, RaftNode};
+use crate::storage::{Recovered, Storage};
+use crossbeam_channel::{Receiver, Sender, select};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Orders from the cluster's control interface to one node thread.
+pub(crate) enum Control {
+    /// End the thread (a crash: volatile state is lost, storage stays).
+    Kill,
+    /// Stop ticking and receiving until resumed; messages wait in the inbox.
+    Pause,
+    /// Carry on after a pause.
+    Resume,
+    /// Time out now and campaign.
+    Campaign,
+    /// Change the tick length (the time scale changed).
+    SetTick(Duration),
+    /// Report a snapshot of the node's state.
+    Status(Sender<NodeStatus>),
+}
+
+/// The shared storage handle: it outlives a node thread (a killed in-memory node keeps it).
+pub(crate) type SharedStorage = Arc<Mutex<Box<dyn Storage + Send>>>;
+
+/// Everything a node thread needs.
+pub(crate) struct NodeContext {
+    pub shared: Arc<Shared>,
+    pub config: Config,
+    pub recovered: Recovered,
+    pub storage: SharedStorage,
+    pub inbox: Receiver<Input>,
+    pub control: Receiver<Control>,
+    pub tick: Duration,
+    pub rng_seed: u64,
+}
+
+/// Inputs drained per loop iteration at most, so control and ticks are never starved.
+const BATCH: usize = 8192;
+/// Log entries included in a status snapshot.
+const STATUS_LOG_TAIL: usize = 64;
+
+/// The thread's body. Returns when killed or when the cluster shuts down.
+pub(crate) fn run(ctx: NodeContext) {
+    let NodeContext { shared, config, recovered, storage, inbox, control, tick, rng_seed } = ctx;
+    let id = config.id;
+    let mut node = RaftNode::new(config, recovered);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(rng_seed);
+    let mut waiting: HashMap<RequestId, Sender<Response>> = HashMap::new();
+    let mut ticker = crossbeam_channel::tick(tick);
+    let mut paused = false;
+    loop {
+        if paused {
+            match control.recv() {
+                Ok(Control::Resume) => paused = false,
+                Ok(Control::Kill) | Err(_) => return,
+                Ok(Control::SetTick(d)) => ticker = crossbeam_channel::tick(d),
+                Ok(Control::Status(tx)) => {
+                    let _ = tx.send(status(&node, RunState::Paused));
+                }
+                Ok(Control::Pause | Control::Campaign) => {}
+            }
+            continue;
+        }
+        select! {
+            recv(inbox) -> input => match input {
+                Ok(input) => handle(&mut node, &mut waiting, input),
+                Err(_) => return,
+            },
+            recv(ticker) -> _ => node.tick(),
+            recv(control) -> order => match order {
+                Ok(Control::Kill) | Err(_) => return,
+                Ok(Control::Pause) => paused = true,
+                Ok(Control::Resume) => {}
+                Ok(Control::Campaign) => node.campaign(),
+                Ok(Control::SetTick(d)) => ticker = crossbeam_channel::tick(d),
+                Ok(Control::Status(tx)) => {
+                    let _ = tx.send(status(&node, RunState::Running));
+                }
+            },
+        }
+        if paused {
+            continue;
+        }
+        for input in inbox.try_iter().take(BATCH) {
+            handle(&mut node, &mut waiting, input);
+        }
+        if let Err(e) = drive(&shared, &mut node, &storage, &mut waiting, &mut rng) {
+            shared.emit(
+                Some(id),
+                Some(node.term()),
+                EventKind::Fault { description: format!("{id} stopped: {e}") },
+            );
+            // Panicking marks the node crashed, with the reason, for the control interface.
+            panic!("{id} stopped: storage error: {e}");
+        }
+    }
+}
+
+fn handle(node: &mut RaftNode, waiting: &mut HashMap<RequestId, Sender<Response>>, input: Input) {
+    match input {
+        Input::Peer(message) => node.step(message),
+        Input::Client(request, reply) => {
+            waiting.insert(request.id, reply);
+            node.client_request(request);
+        }
+    }
+}
+
+/// The driver contract of [`crate::raft`], once per loop iteration: several `Ready`s may come
+/// out (advancing can produce more), and each waits for its own durable write; the writes of
+/// all client requests drained in this iteration share the first sync.
+fn drive(
+    shared: &Shared,
+    node: &mut RaftNode,
+    storage: &SharedStorage,
+    waiting: &mut HashMap<RequestId, Sender<Response>>,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<(), crate::storage::StorageError> {
+    while node.has_ready() {
+        let mut ready = node.ready();
+        for message in std::mem::take(&mut ready.messages) {
+            shared.send(message, rng);
+        }
+        if ready.hard_state.is_some() || ready.entries.is_some() {
+            let mut storage = storage.lock().unwrap_or_else(PoisonError::into_inner);
+            storage.write_ready(&ready)?;
+            storage.sync()?;
+        }
+        for message in ready.persisted_messages {
+            shared.send(message, rng);
+        }
+        for response in ready.replies {
+            if let Some(tx) = waiting.remove(&response.id) {
+                let _ = tx.send(response);
+            }
+        }
+        shared.emit_batch(ready.events);
+        node.advance();
+    }
+    Ok(())
+}
+
+/// A snapshot of the node for views.
+pub(crate) fn status(node: &RaftNode, run: RunState) -> NodeStatus {
+    let entries = node.log().entries();
+    let tail = entries[entries.len().saturating_sub(STATUS_LOG_TAIL)..].iter().map(|e| e.id()).collect();
+    NodeStatus {
+        id: node.id(),
+        run,
+        role: Some(node.role()),
+        term: node.term(),
+        vote: node.vote(),
+        leader: node.leader(),
+        commit: node.commit_index(),
+        applied: node.applied_index(),
+        last: node.log().last(),
+        timer: node.election_timer(),
+        replication: node.replication(),
+        log_tail: tail,
+        kv: node.kv().data().clone(),
+    }
+}

@@ -1,0 +1,265 @@
+//! The live cluster: real threads, channels and files. Assertions are about eventual state with
+//! generous deadlines, never about timings.
+
+use quorum::cluster::{ClientOptions, ClusterOptions, LiveCluster, NodeStatus, RunState, StorageOptions};
+use quorum::raft::{NodeId, Role, Term};
+use quorum::storage::FsyncPolicy;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The leader with the highest term among running nodes, once a majority follows it.
+fn leader(cluster: &LiveCluster) -> Option<(NodeId, Term)> {
+    let status = cluster.status();
+    let (id, term) = status
+        .iter()
+        .filter(|s| s.run == RunState::Running && s.role == Some(Role::Leader))
+        .map(|s| (s.id, s.term))
+        .max_by_key(|&(_, t)| t)?;
+    let followers = status.iter().filter(|s| s.term == term && s.leader == Some(id)).count();
+    (followers * 2 > status.len()).then_some((id, term))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("quorum-cluster-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn options(nodes: usize) -> ClusterOptions {
+    ClusterOptions { nodes, ..ClusterOptions::default() }
+}
+
+#[test]
+fn a_leader_is_elected_and_serves_puts_and_gets() {
+    let cluster = LiveCluster::start(options(3)).expect("start");
+    wait_for("a leader", || leader(&cluster));
+    let client = cluster.client(ClientOptions::default());
+    client.put("k", "v1").expect("put");
+    assert_eq!(client.get("k").expect("get").0.as_deref(), Some("v1"));
+    // Through each node in turn (followers forward to the leader).
+    for &node in cluster.members() {
+        let pinned = cluster.client(ClientOptions { via: Some(node), ..ClientOptions::default() });
+        assert_eq!(pinned.get("k").expect("get via node").0.as_deref(), Some("v1"));
+    }
+    cluster.finish().expect("finish");
+}
+
+#[test]
+fn killing_the_leader_elects_a_new_one_and_writes_resume() {
+    let cluster = LiveCluster::start(options(5)).expect("start");
+    let (old, old_term) = wait_for("a leader", || leader(&cluster));
+    let client = cluster.client(ClientOptions::default());
+    client.put("a", "1").expect("put before");
+    cluster.kill(old);
+    let (new, new_term) = wait_for("a new leader", || leader(&cluster).filter(|&(id, _)| id != old));
+    assert!(new_term > old_term, "new leader {new} has term {new_term}, not above {old_term}");
+    client.put("a", "2").expect("put after failover");
+    assert_eq!(client.get("a").expect("get").0.as_deref(), Some("2"));
+    cluster.restart(old).expect("restart");
+    wait_for("the old leader to catch up", || {
+        let s = cluster.status();
+        s.iter().all(|n| n.kv.get("a").map(String::as_str) == Some("2")).then_some(())
+    });
+}
+
+#[test]
+fn a_minority_partition_refuses_reads_and_writes_while_the_majority_serves() {
+    let cluster = LiveCluster::start(options(5)).expect("start");
+    let (old, _) = wait_for("a leader", || leader(&cluster));
+    let client = cluster.client(ClientOptions::default());
+    client.put("x", "before").expect("put");
+    // Cut the leader and one follower away from the other three.
+    let buddy = cluster.members().iter().copied().find(|&n| n != old).expect("a follower");
+    cluster.change_network("partition", |net| net.partition(&[vec![old, buddy]]));
+    let quick =
+        ClientOptions { timeout: Duration::from_millis(300), attempts: 2, ..ClientOptions::default() };
+    // The majority elects a new leader and accepts a write.
+    wait_for("a leader in the majority", || leader(&cluster).filter(|&(id, _)| id != old && id != buddy));
+    let majority = cluster.client(ClientOptions::default());
+    majority.put("x", "after").expect("majority put");
+    // Through the minority: an error or a timeout, never the stale value.
+    for node in [old, buddy] {
+        let pinned = cluster.client(ClientOptions { via: Some(node), ..quick.clone() });
+        match pinned.get("x") {
+            Ok((value, _)) => panic!("{node} answered a read from the minority: {value:?}"),
+            Err(e) => assert!(!e.message.is_empty()),
+        }
+        assert!(pinned.put("x", "minority").is_err(), "{node} acknowledged a write from the minority");
+    }
+    // Heal: every node converges on the same map.
+    cluster.change_network("heal", |net| net.heal(Default::default()));
+    wait_for("convergence", || {
+        let s = cluster.status();
+        let first = s[0].kv.clone();
+        (first.get("x").is_some() && s.iter().all(|n| n.kv == first && n.applied == s[0].applied))
+            .then_some(())
+    });
+    let value = cluster.client(ClientOptions::default()).get("x").expect("get").0;
+    assert_ne!(value.as_deref(), Some("before"));
+}
+
+#[test]
+fn concurrent_puts_to_one_key_leave_every_replica_with_the_last_committed_value() {
+    let cluster = LiveCluster::start(options(3)).expect("start");
+    wait_for("a leader", || leader(&cluster));
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let client = cluster.client(ClientOptions::default());
+            s.spawn(move || {
+                for i in 0..25 {
+                    client.put("hot", &format!("t{t}-{i}")).expect("put");
+                }
+            });
+        }
+    });
+    let last = cluster.client(ClientOptions::default()).get("hot").expect("get").0.expect("a value");
+    wait_for("every replica to apply the same last value", || {
+        let s = cluster.status();
+        s.iter().all(|n| n.kv.get("hot") == Some(&last)).then_some(())
+    });
+}
+
+fn disk_options(dir: &PathBuf) -> ClusterOptions {
+    ClusterOptions {
+        nodes: 3,
+        storage: StorageOptions::Disk { dir: dir.clone(), fsync: FsyncPolicy::Always },
+        ..ClusterOptions::default()
+    }
+}
+
+#[test]
+fn restarting_nodes_and_the_whole_cluster_keeps_acknowledged_writes() {
+    let dir = temp_dir("restart");
+    let mut acknowledged = Vec::new();
+    {
+        let cluster = LiveCluster::start(disk_options(&dir)).expect("start");
+        wait_for("a leader", || leader(&cluster));
+        let client = cluster.client(ClientOptions::default());
+        for i in 0..20 {
+            client.put(&format!("k{i}"), &format!("v{i}")).expect("put");
+            acknowledged.push(i);
+            if i == 7 {
+                let (l, _) = wait_for("a leader", || leader(&cluster));
+                cluster.kill(l);
+            }
+            if i == 12 {
+                for &n in cluster.members() {
+                    cluster.restart(n).expect("restart");
+                }
+            }
+        }
+        cluster.finish().expect("finish");
+    }
+    // The whole cluster again, from the same data directory.
+    let cluster = LiveCluster::start(disk_options(&dir)).expect("restart all");
+    wait_for("a leader after restart", || leader(&cluster));
+    let client = cluster.client(ClientOptions::default());
+    for i in acknowledged {
+        assert_eq!(client.get(&format!("k{i}")).expect("get").0, Some(format!("v{i}")), "lost k{i}");
+    }
+    cluster.finish().expect("finish");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_torn_tail_is_recovered_and_a_corrupted_record_is_reported() {
+    let dir = temp_dir("torn");
+    {
+        let cluster = LiveCluster::start(disk_options(&dir)).expect("start");
+        wait_for("a leader", || leader(&cluster));
+        let client = cluster.client(ClientOptions::default());
+        for i in 0..10 {
+            client.put("k", &format!("v{i}")).expect("put");
+        }
+        cluster.finish().expect("finish");
+    }
+    // n1: a torn tail (a crash mid-write). n2: a flipped byte in its first record.
+    let n1 = dir.join("n1.wal");
+    let bytes = std::fs::read(&n1).expect("read");
+    std::fs::write(&n1, &bytes[..bytes.len() - 3]).expect("tear");
+    let n2 = dir.join("n2.wal");
+    let mut bytes = std::fs::read(&n2).expect("read");
+    bytes[10] ^= 0x55;
+    std::fs::write(&n2, &bytes).expect("corrupt");
+    let cluster = LiveCluster::start(disk_options(&dir)).expect("start with damaged files");
+    let states = cluster.run_states();
+    let n2_state = states.iter().find(|(id, _)| *id == NodeId(2)).map(|(_, s)| s.clone());
+    match n2_state {
+        Some(RunState::Crashed(reason)) => {
+            assert!(reason.contains("n2.wal") && reason.contains("offset 0"), "{reason}");
+        }
+        other => panic!("n2 should have refused to start, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&n2).expect("read"), bytes, "a corrupted file is never rewritten");
+    wait_for("the torn tail of n1 to be reported", || {
+        cluster
+            .recent_events(10_000)
+            .iter()
+            .any(|e| {
+                matches!(&e.kind, quorum::events::EventKind::Fault { description }
+                    if description.contains("n1.wal") && description.contains("torn"))
+            })
+            .then_some(())
+    });
+    // n1 and n3 form a majority and serve the last value.
+    wait_for("a leader", || leader(&cluster));
+    let value = cluster.client(ClientOptions::default()).get("k").expect("get").0;
+    assert_eq!(value.as_deref(), Some("v9"));
+    cluster.finish().expect("finish");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pause_resume_and_forced_campaign() {
+    let cluster = LiveCluster::start(options(3)).expect("start");
+    let (l, _) = wait_for("a leader", || leader(&cluster));
+    cluster.pause(l);
+    let statuses: Vec<NodeStatus> = cluster.status();
+    assert!(statuses.iter().any(|s| s.id == l && s.run == RunState::Paused));
+    wait_for("a leader among the others", || leader(&cluster).filter(|&(id, _)| id != l));
+    cluster.resume(l);
+    wait_for("the paused node to rejoin as follower", || {
+        cluster.status().iter().find(|s| s.id == l).filter(|s| s.role == Some(Role::Follower)).map(|_| ())
+    });
+    cluster.set_speed(0.5);
+    assert_eq!(cluster.speed(), 0.5);
+    cluster.client(ClientOptions::default()).put("p", "1").expect("put at half speed");
+}
+
+#[test]
+fn the_event_export_parses_line_by_line_and_round_trips() {
+    let dir = temp_dir("events");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let path = dir.join("events.jsonl");
+    let cluster =
+        LiveCluster::start(ClusterOptions { events_file: Some(path.clone()), ..options(3) }).expect("start");
+    wait_for("a leader", || leader(&cluster));
+    cluster.client(ClientOptions::default()).put("e", "1").expect("put");
+    cluster.finish().expect("finish");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let mut kinds = std::collections::BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let event: quorum::events::Event =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+        assert_eq!(event.seq, i as u64);
+        assert_eq!(serde_json::to_string(&event).expect("json"), line);
+        kinds.insert(event.kind.name());
+    }
+    for kind in ["send", "role", "vote", "append", "commit", "apply", "client_request", "client_reply"] {
+        assert!(kinds.contains(kind), "no {kind} event in the export");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
