@@ -4,7 +4,7 @@
 use quorum::cluster::{ClientOptions, ClusterOptions, LiveCluster, NodeStatus, RunState, StorageOptions};
 use quorum::raft::{NodeId, Role, Term};
 use quorum::storage::FsyncPolicy;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -104,7 +104,7 @@ fn a_minority_partition_refuses_reads_and_writes_while_the_majority_serves() {
     wait_for("convergence", || {
         let s = cluster.status();
         let first = s[0].kv.clone();
-        (first.get("x").is_some() && s.iter().all(|n| n.kv == first && n.applied == s[0].applied))
+        (first.contains_key("x") && s.iter().all(|n| n.kv == first && n.applied == s[0].applied))
             .then_some(())
     });
     let value = cluster.client(ClientOptions::default()).get("x").expect("get").0;
@@ -132,10 +132,10 @@ fn concurrent_puts_to_one_key_leave_every_replica_with_the_last_committed_value(
     });
 }
 
-fn disk_options(dir: &PathBuf) -> ClusterOptions {
+fn disk_options(dir: &Path) -> ClusterOptions {
     ClusterOptions {
         nodes: 3,
-        storage: StorageOptions::Disk { dir: dir.clone(), fsync: FsyncPolicy::Always },
+        storage: StorageOptions::Disk { dir: dir.to_path_buf(), fsync: FsyncPolicy::Always },
         ..ClusterOptions::default()
     }
 }
