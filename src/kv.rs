@@ -217,7 +217,12 @@ impl Kv {
         let session = self.sessions.entry(command.id.client).or_insert(Session { seq: 0 });
         let result = if command.id.seq > session.seq {
             session.seq = command.id.seq;
-            self.data.insert(command.key.clone(), command.value.clone());
+            match self.data.get_mut(&command.key) {
+                Some(value) => value.clone_from(&command.value),
+                None => {
+                    self.data.insert(command.key.clone(), command.value.clone());
+                }
+            }
             Ok(Reply::Put)
         } else if command.id.seq == session.seq {
             // A retry of the operation applied last: answer it again, change nothing.

@@ -6,6 +6,7 @@ use super::{EntryId, LogIndex, NodeId, Term};
 use crate::kv::{Command, Request, Response};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// One entry of the replicated log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,7 +17,8 @@ pub struct Entry {
     pub term: Term,
     /// The client command, or `None` for the no-op a leader appends at the start of its term
     /// (paper §8: it lets the leader commit, and so learn, everything committed before it).
-    pub command: Option<Command>,
+    /// Shared, so that copying an entry into messages and storage copies no strings.
+    pub command: Option<Arc<Command>>,
 }
 
 impl Entry {

@@ -16,6 +16,7 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 
 /// A node's role (paper §5.1, plus the pre-candidate of thesis §9.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -697,7 +698,7 @@ impl RaftNode {
     // ---------------------------------------------------------------- replication (leader)
 
     /// Appends a new entry of the current term to the leader's log and schedules replication.
-    fn append_entry(&mut self, command: Option<Command>) -> LogIndex {
+    fn append_entry(&mut self, command: Option<Arc<Command>>) -> LogIndex {
         let index = self.log.last_index().next();
         let entry = Entry { index, term: self.term, command };
         let id = entry.id();
@@ -851,9 +852,9 @@ impl RaftNode {
             let Some(entry) = self.log.get(index).cloned() else {
                 panic!("committed entry {index} missing from the log");
             };
-            let response = self.kv.apply(index, entry.command.as_ref());
+            let response = self.kv.apply(index, entry.command.as_deref());
             if self.config.trace {
-                self.emit(EventKind::Apply { entry: entry.id(), command: entry.command.clone() });
+                self.emit(EventKind::Apply { entry: entry.id(), command: entry.command.as_deref().cloned() });
             }
             if let Some(pending) = self.pending_writes.remove(&index) {
                 let response = match response {
@@ -886,7 +887,7 @@ impl RaftNode {
         match request.op {
             Op::Put { key, value } => {
                 let id = request.id;
-                let index = self.append_entry(Some(Command { id, key, value }));
+                let index = self.append_entry(Some(Arc::new(Command { id, key, value })));
                 self.pending_writes.insert(index, PendingWrite { term: self.term, id, origin });
             }
             Op::Get { .. } => {

@@ -43,7 +43,7 @@ pub struct Invariants {
     checked: BTreeMap<NodeId, LogIndex>,
 }
 
-fn digest(command: &Option<crate::kv::Command>) -> u64 {
+fn digest(command: Option<&crate::kv::Command>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     if let Some(c) = command {
@@ -161,7 +161,7 @@ impl Invariants {
         let from = n.commit_index().max(log.first_index());
         let mut prev_term = log.term(from.prev()).unwrap_or_default();
         for entry in log.slice(from, usize::MAX) {
-            let d = digest(&entry.command);
+            let d = digest(entry.command.as_deref());
             match self.entries.get(&entry.id()) {
                 Some(&(digest_seen, prev_seen)) => {
                     if digest_seen != d || prev_seen != prev_term {

@@ -14,6 +14,7 @@ use crate::raft::{Entry, EntryId, LogIndex, NodeId, Term};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const HARD_STATE: u8 = 1;
 const ENTRIES: u8 = 2;
@@ -202,7 +203,7 @@ fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, String> {
         0 => None,
         1 => {
             let id = RequestId { client: ClientId(r.u64()?), seq: r.u64()? };
-            Some(Command { id, key: r.string()?, value: r.string()? })
+            Some(Arc::new(Command { id, key: r.string()?, value: r.string()? }))
         }
         t => return Err(format!("unknown command tag {t}")),
     };
@@ -299,7 +300,7 @@ mod tests {
         Entry {
             index: LogIndex(index),
             term: Term(term),
-            command: Some(Command { id, key: "k".into(), value: value.into() }),
+            command: Some(Arc::new(Command { id, key: "k".into(), value: value.into() })),
         }
     }
 
