@@ -2,8 +2,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use quorum::cluster::{ClusterOptions, StorageOptions};
 use quorum::raft::Hazard;
 use quorum::sim::{self, FaultSet, SimOptions, Sinks};
+use quorum::storage::FsyncPolicy;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -21,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the real core under a seeded, simulated fault schedule and check every property.
     Sim(SimArgs),
+    /// Closed-loop puts against the live cluster: ops/s and latency per client count.
+    Bench(BenchArgs),
     /// Check a history file (JSON Lines, Jepsen's format) for linearizability.
     Check {
         /// The history file.
@@ -60,6 +64,107 @@ struct SimArgs {
     /// Break safety on purpose to see the checks catch it: local-reads or commit-old-term.
     #[arg(long = "unsafe", value_parser = parse_hazard)]
     hazard: Option<Hazard>,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Cluster size.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: u64,
+    /// Comma list of concurrent client counts.
+    #[arg(long, default_value = "1,16,64,256")]
+    clients: String,
+    /// Seconds per client count.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Where durable state goes: mem or disk.
+    #[arg(long, default_value = "mem")]
+    storage: StorageKind,
+    /// Data directory for disk storage (default: a fresh temporary directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// fsync policy for disk storage: always, or never (for speed experiments only).
+    #[arg(long, default_value = "always")]
+    fsync: FsyncArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StorageKind {
+    Mem,
+    Disk,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FsyncArg {
+    Always,
+    Never,
+}
+
+fn storage_options(kind: StorageKind, dir: Option<PathBuf>, fsync: FsyncArg) -> Result<StorageOptions> {
+    Ok(match kind {
+        StorageKind::Mem => StorageOptions::Memory,
+        StorageKind::Disk => {
+            let dir = match dir {
+                Some(d) => d,
+                None => {
+                    let d =
+                        std::env::temp_dir().join(format!("quorum-{}-{}", std::process::id(), now_stamp()));
+                    println!("data directory: {}", d.display());
+                    d
+                }
+            };
+            let fsync = match fsync {
+                FsyncArg::Always => FsyncPolicy::Always,
+                FsyncArg::Never => {
+                    println!("fsync: never (writes are not durable; for speed experiments only)");
+                    FsyncPolicy::Never
+                }
+            };
+            StorageOptions::Disk { dir, fsync }
+        }
+    })
+}
+
+fn now_stamp() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
+fn run_bench(args: BenchArgs) -> Result<u8> {
+    let counts: Vec<usize> = args
+        .clients
+        .split(',')
+        .map(|c| c.trim().parse::<usize>().ok().filter(|&n| n > 0))
+        .collect::<Option<_>>()
+        .with_context(|| {
+            format!("bad --clients {:?}: expected a comma list of positive numbers", args.clients)
+        })?;
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        bail!("--duration must be a positive number of seconds");
+    }
+    let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync)?;
+    println!(
+        "quorum bench · {} nodes · storage {:?} · {} s per point",
+        args.nodes, args.storage, args.duration
+    );
+    println!("{:>8} {:>12} {:>10} {:>10}", "clients", "ops/s", "p50", "p99");
+    for (i, clients) in counts.into_iter().enumerate() {
+        let storage = match &storage {
+            StorageOptions::Disk { dir, fsync } => {
+                StorageOptions::Disk { dir: dir.join(format!("point{i}")), fsync: *fsync }
+            }
+            other => other.clone(),
+        };
+        let options = ClusterOptions { nodes: args.nodes as usize, storage, ..ClusterOptions::default() };
+        let r = quorum::cluster::bench(&options, clients, std::time::Duration::from_secs_f64(args.duration))?;
+        println!(
+            "{:>8} {:>12.0} {:>8.2}ms {:>8.2}ms",
+            r.clients,
+            r.ops_per_sec,
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3
+        );
+    }
+    Ok(0)
 }
 
 fn parse_hazard(s: &str) -> Result<Hazard, String> {
@@ -160,6 +265,7 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Some(Command::Sim(args)) => run_sim(args),
+        Some(Command::Bench(args)) => run_bench(args),
         Some(Command::Check { file }) => {
             let mut out = std::io::stdout().lock();
             let code = quorum::check::check_file_command(&file, &mut out);

@@ -8,10 +8,12 @@
 //! it until its time and then judges it again against the fault model as it is *at delivery*
 //! (a partition made meanwhile drops it), exactly as the simulator does.
 
+mod bench;
 mod client;
 mod hub;
 mod node;
 
+pub use bench::{BenchResult, bench};
 pub use client::{Client, ClientOptions, OpError};
 
 use crate::events::{Event, EventKind};

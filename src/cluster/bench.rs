@@ -1,0 +1,130 @@
+//! `quorum bench`: closed-loop clients doing puts against the live cluster. Each logical client
+//! keeps exactly one request outstanding; a few driver threads multiplex many logical clients
+//! (each driver sends the next request of a client as soon as that client's answer arrives), so
+//! 256 clients do not need 256 threads on a 2-core machine.
+
+use super::{ClusterOptions, Input, LiveCluster, RunState};
+use crate::kv::{ClientError, ClientId, Op, Request, RequestId, Response};
+use crate::raft::{NodeId, Role};
+use crossbeam_channel::unbounded;
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+/// The result of one bench point.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    /// Concurrent logical clients.
+    pub clients: usize,
+    /// Completed puts per second.
+    pub ops_per_sec: f64,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+    /// Puts completed.
+    pub ops: usize,
+}
+
+/// How many driver threads carry the logical clients.
+fn drivers_for(clients: usize) -> usize {
+    clients.clamp(1, 2)
+}
+
+/// Runs closed-loop puts with `clients` logical clients for `duration` against a fresh cluster.
+pub fn bench(options: &ClusterOptions, clients: usize, duration: Duration) -> std::io::Result<BenchResult> {
+    let cluster = LiveCluster::start(ClusterOptions { trace: false, events_file: None, ..options.clone() })?;
+    let leader = wait_for_leader(&cluster)?;
+    let start = Instant::now();
+    let deadline = start + duration;
+    let drivers = drivers_for(clients);
+    let mut latencies: Vec<u32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..drivers)
+            .map(|d| {
+                let cluster = &cluster;
+                let mine: Vec<u64> = (0..clients as u64).filter(|c| (*c as usize) % drivers == d).collect();
+                s.spawn(move || drive(cluster, leader, &mine, deadline))
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let elapsed = start.elapsed();
+    cluster.finish()?;
+    latencies.sort_unstable();
+    let pick = |q: f64| {
+        latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1))).copied()
+    };
+    Ok(BenchResult {
+        clients,
+        ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: Duration::from_micros(pick(0.5).unwrap_or(0) as u64),
+        p99: Duration::from_micros(pick(0.99).unwrap_or(0) as u64),
+        ops: latencies.len(),
+    })
+}
+
+fn wait_for_leader(cluster: &LiveCluster) -> std::io::Result<NodeId> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let status = cluster.status();
+        if let Some(l) = status.iter().find(|s| s.run == RunState::Running && s.role == Some(Role::Leader)) {
+            let term = l.term;
+            if status.iter().filter(|s| s.term == term && s.leader == Some(l.id)).count() * 2 > status.len() {
+                return Ok(l.id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(std::io::Error::other("no leader elected within 20 s"))
+}
+
+/// One driver thread: keeps one put outstanding for each of its logical clients until the
+/// deadline, and returns the latencies (µs) of the completed puts.
+fn drive(cluster: &LiveCluster, mut leader: NodeId, clients: &[u64], deadline: Instant) -> Vec<u32> {
+    let (reply_to, replies) = unbounded::<Response>();
+    let mut sent_at: std::collections::HashMap<u64, (u64, Instant)> = std::collections::HashMap::new();
+    let mut latencies = Vec::with_capacity(1 << 20);
+    let route = |node: NodeId| {
+        cluster.shared.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned()
+    };
+    let mut inbox = route(leader);
+    let send = |inbox: &Option<crossbeam_channel::Sender<Input>>, client: u64, seq: u64| {
+        let request = Request {
+            id: RequestId { client: ClientId(client + 1), seq },
+            op: Op::Put {
+                key: format!("k{}", (client * 7919 + seq) % 1024),
+                value: format!("{client}.{seq}"),
+            },
+        };
+        if let Some(tx) = inbox {
+            let _ = tx.send(Input::Client(request, reply_to.clone()));
+        }
+    };
+    for &c in clients {
+        sent_at.insert(c, (1, Instant::now()));
+        send(&inbox, c, 1);
+    }
+    while Instant::now() < deadline {
+        let Ok(response) = replies.recv_deadline(deadline) else { break };
+        let client = response.id.client.0 - 1;
+        let Some(&(seq, at)) = sent_at.get(&client) else { continue };
+        if response.id.seq != seq {
+            continue;
+        }
+        match response.result {
+            Ok(_) => {
+                latencies.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                sent_at.insert(client, (seq + 1, Instant::now()));
+                send(&inbox, client, seq + 1);
+            }
+            Err(e) => {
+                if let ClientError::NotLeader { leader: l } = e {
+                    leader = l;
+                    inbox = route(leader);
+                }
+                sent_at.insert(client, (seq, Instant::now()));
+                send(&inbox, client, seq);
+            }
+        }
+    }
+    latencies
+}
