@@ -123,8 +123,10 @@ pub struct RaftNode {
     reads: VecDeque<PendingRead>,
     append_wanted: bool,
     pending_writes: BTreeMap<LogIndex, PendingWrite>,
-    /// Requests this node forwarded to the leader, by id; the value says whether it is a put.
-    forwarded: BTreeMap<RequestId, bool>,
+    /// Requests this node forwarded, by id: the node forwarded to (only its answer counts, so a
+    /// late answer from an earlier leader is never taken for the answer to a retry) and the
+    /// tick it left at (a lost forward is abandoned after a while).
+    forwarded: BTreeMap<RequestId, (NodeId, u64)>,
     rng: Xoshiro256PlusPlus,
     // Output accumulated until the next `ready()`.
     hard_state_dirty: bool,
@@ -256,6 +258,7 @@ impl RaftNode {
             self.emit(EventKind::Timeout);
             self.start_election();
         }
+        self.expire_forwarded();
         self.maybe_apply();
     }
 
@@ -284,7 +287,8 @@ impl RaftNode {
                 return;
             }
             Body::ClientResponse { response } => {
-                if self.forwarded.remove(&response.id).is_some() {
+                if self.forwarded.get(&response.id).is_some_and(|&(to, _)| to == msg.from) {
+                    self.forwarded.remove(&response.id);
                     self.reply(Origin::Local, response);
                 }
                 return;
@@ -440,11 +444,15 @@ impl RaftNode {
     }
 
     /// True while this node has heard from a live leader within the minimum election timeout
-    /// (or is that leader): then it refuses to help depose it.
+    /// (or is that leader). Thesis §9.6: a pre-vote is refused then.
+    fn heard_from_leader(&self) -> bool {
+        self.leader.is_some() && self.election_elapsed < self.config.election_timeout_min
+    }
+
+    /// With CheckQuorum, the same condition is a lease: real vote requests are ignored too
+    /// (thesis §6.2 / §4.2.3), so a disruptive server cannot depose a healthy leader.
     fn in_lease(&self) -> bool {
-        self.config.check_quorum
-            && self.leader.is_some()
-            && self.election_elapsed < self.config.election_timeout_min
+        self.config.check_quorum && self.heard_from_leader()
     }
 
     /// An AppendEntries or Heartbeat in our term comes from that term's one leader: follow it.
@@ -576,7 +584,7 @@ impl RaftNode {
     /// Thesis §9.6: grant a pre-vote for a higher term if the candidate's log is up to date
     /// and we have not heard from a live leader recently. Nothing durable changes.
     fn handle_pre_vote(&mut self, from: NodeId, term: Term, last: EntryId) {
-        let granted = term > self.term && self.log_up_to_date(last) && !self.in_lease();
+        let granted = term > self.term && self.log_up_to_date(last) && !self.heard_from_leader();
         let reply_term = if granted { term } else { self.term };
         self.send_with_term(from, reply_term, Body::PreVoteResponse { granted });
     }
@@ -625,6 +633,19 @@ impl RaftNode {
         for read in std::mem::take(&mut self.reads) {
             let response = Response { id: read.request.id, result: Err(ClientError::LeadershipLost) };
             self.reply(read.origin, response);
+        }
+    }
+
+    /// A forwarded request unanswered for two maximum election timeouts was probably lost:
+    /// answer it (indeterminate) so the table does not grow without bound.
+    fn expire_forwarded(&mut self) {
+        let limit = 2 * u64::from(self.config.election_timeout_max);
+        let now = self.ticks;
+        let expired: Vec<RequestId> =
+            self.forwarded.iter().filter(|(_, (_, at))| now - at >= limit).map(|(id, _)| *id).collect();
+        for id in expired {
+            self.forwarded.remove(&id);
+            self.reply(Origin::Local, Response { id, result: Err(ClientError::Abandoned) });
         }
     }
 
@@ -888,7 +909,12 @@ impl RaftNode {
             Op::Put { key, value } => {
                 let id = request.id;
                 let index = self.append_entry(Some(Arc::new(Command { id, key, value })));
-                self.pending_writes.insert(index, PendingWrite { term: self.term, id, origin });
+                let pending = PendingWrite { term: self.term, id, origin };
+                if let Some(old) = self.pending_writes.insert(index, pending) {
+                    // An earlier term's write at this index was overwritten before this node
+                    // applied it; it may still be committed elsewhere (a retry), so: unknown.
+                    self.reply(old.origin, Response { id: old.id, result: Err(ClientError::LeadershipLost) });
+                }
             }
             Op::Get { .. } => {
                 // Thesis §6.4: read index = commit index, but not before this term's no-op is
@@ -910,7 +936,7 @@ impl RaftNode {
     fn forward_or_refuse(&mut self, request: Request, origin: Origin) {
         let error = match (self.leader, origin) {
             (Some(leader), Origin::Local) if leader != self.id() => {
-                self.forwarded.insert(request.id, request.op.is_put());
+                self.forwarded.insert(request.id, (leader, self.ticks));
                 self.send(leader, Body::ClientRequest { request });
                 return;
             }
