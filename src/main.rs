@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the real core under a seeded, simulated fault schedule and check every property.
     Sim(SimArgs),
+    /// A headless real-time run of the live cluster under faults, with its history checked.
+    Run(RunArgs),
     /// Closed-loop puts against the live cluster: ops/s and latency per client count.
     Bench(BenchArgs),
     /// Check a history file (JSON Lines, Jepsen's format) for linearizability.
@@ -64,6 +66,74 @@ struct SimArgs {
     /// Break safety on purpose to see the checks catch it: local-reads or commit-old-term.
     #[arg(long = "unsafe", value_parser = parse_hazard)]
     hazard: Option<Hazard>,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Cluster size (1 to 9).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: u64,
+    /// Concurrent client threads.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=256))]
+    clients: u64,
+    /// Seconds the clients run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Faults to inject: a comma list of partition,crash,pause,loss,duplicate,reorder; or all; or none.
+    #[arg(long, default_value = "none")]
+    nemesis: FaultSet,
+    /// Keys in the key space.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    keys: u64,
+    /// Write the client history (JSON Lines) here, a line at a time.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Write the event log (JSON Lines) here, as the run goes.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Data directory for disk storage (default: a fresh temporary directory, printed).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Where durable state goes: disk or mem.
+    #[arg(long, default_value = "disk")]
+    storage: StorageKind,
+    /// fsync policy for disk storage: always, or never (for speed experiments only).
+    #[arg(long, default_value = "always")]
+    fsync: FsyncArg,
+    /// Seed of election jitter, network draws, client choices and the nemesis.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn run_live(args: RunArgs) -> Result<u8> {
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        bail!("--duration must be a positive number of seconds");
+    }
+    let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync)?;
+    let history: Option<Box<dyn Write + Send>> = match &args.history {
+        Some(p) => Some(Box::new(create(p)?)),
+        None => None,
+    };
+    let options = quorum::cluster::RunOptions {
+        cluster: ClusterOptions {
+            nodes: args.nodes as usize,
+            storage,
+            seed: args.seed,
+            events_file: args.events.clone(),
+            ..ClusterOptions::default()
+        },
+        clients: args.clients as usize,
+        duration: std::time::Duration::from_secs_f64(args.duration),
+        nemesis: args.nemesis.clone(),
+        keys: args.keys as usize,
+    };
+    println!(
+        "quorum run · {} nodes · {} clients · {} s · nemesis {}",
+        args.nodes, args.clients, args.duration, args.nemesis
+    );
+    let report = quorum::cluster::run(&options, history)?;
+    print!("{}", report.summary());
+    Ok(report.exit_code() as u8)
 }
 
 #[derive(clap::Args)]
@@ -266,6 +336,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Bench(args)) => run_bench(args),
+        Some(Command::Run(args)) => run_live(args),
         Some(Command::Check { file }) => {
             let mut out = std::io::stdout().lock();
             let code = quorum::check::check_file_command(&file, &mut out);

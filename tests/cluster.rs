@@ -263,3 +263,30 @@ fn the_event_export_parses_line_by_line_and_round_trips() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A headless run with every kind of fault: the history must be linearizable.
+#[test]
+fn a_run_under_all_faults_is_linearizable() {
+    let dir = temp_dir("run");
+    let history = dir.join("history.jsonl");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let options = quorum::cluster::RunOptions {
+        cluster: ClusterOptions { nodes: 5, seed: 3, ..disk_options(&dir) },
+        clients: 4,
+        duration: Duration::from_secs(4),
+        nemesis: "all".parse().expect("nemesis"),
+        keys: 5,
+    };
+    let file = std::fs::File::create(&history).expect("history file");
+    let report = quorum::cluster::run(&options, Some(Box::new(file))).expect("run");
+    assert!(report.verdict.is_linearizable(), "{}", report.summary());
+    assert!(report.ok > 50, "{}", report.summary());
+    assert!(report.faults > 0, "{}", report.summary());
+    // The file written as the run went holds the same history.
+    let events = quorum::check::history::parse_history(std::io::BufReader::new(
+        std::fs::File::open(&history).expect("open"),
+    ))
+    .expect("parse");
+    assert_eq!(events.len(), 2 * (report.ok + report.fail + report.info));
+    let _ = std::fs::remove_dir_all(&dir);
+}

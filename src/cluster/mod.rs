@@ -12,9 +12,11 @@ mod bench;
 mod client;
 mod hub;
 mod node;
+mod run;
 
 pub use bench::{BenchResult, bench};
 pub use client::{Client, ClientOptions, OpError};
+pub use run::{RunOptions, RunReport, run};
 
 use crate::events::{Event, EventKind};
 use crate::kv::{Request, Response};

@@ -1,0 +1,239 @@
+//! `quorum run`: a headless real-time run. Client threads put and get over a small key space
+//! (every put writes a value never written before), the simulator's nemesis breaks the live
+//! cluster, and at the end the history is checked for linearizability. The history and the
+//! event log are written a line at a time as the run goes.
+
+use super::{ClientOptions, ClusterOptions, LiveCluster};
+use crate::check::history::{EventType, HistoryEvent, HistoryWriter, OpKind};
+use crate::check::{CheckOptions, Verdict, check_history};
+use crate::events::EventKind;
+use crate::kv::Op;
+use crate::raft::{Body, NodeId, Role};
+use crate::sim::LinkRule;
+use crate::sim::nemesis::{FaultSet, Nemesis};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The cluster.
+    pub cluster: ClusterOptions,
+    /// Concurrent client threads.
+    pub clients: usize,
+    /// How long the clients run.
+    pub duration: Duration,
+    /// Faults to inject (healed at 70% of the duration).
+    pub nemesis: FaultSet,
+    /// Keys in the key space.
+    pub keys: usize,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// Operations ok.
+    pub ok: usize,
+    /// Operations that certainly failed.
+    pub fail: usize,
+    /// Operations with unknown outcome.
+    pub info: usize,
+    /// Wall time of the client phase.
+    pub elapsed: Duration,
+    /// Latencies of successful operations, sorted.
+    pub latencies: Vec<Duration>,
+    /// Each leader change: (new leader, term, how long the cluster had no working leader).
+    pub failovers: Vec<(NodeId, u64, Duration)>,
+    /// Faults injected.
+    pub faults: usize,
+    /// The checker's verdict.
+    pub verdict: Verdict,
+}
+
+impl RunReport {
+    fn percentile(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        self.latencies[((self.latencies.len() as f64 * q) as usize).min(self.latencies.len() - 1)]
+    }
+
+    /// Exit code as `quorum sim`: 0 linearizable, 1 not, 3 unknown.
+    pub fn exit_code(&self) -> i32 {
+        self.verdict.exit_code()
+    }
+
+    /// A human-readable summary.
+    pub fn summary(&self) -> String {
+        let total = self.ok + self.fail + self.info;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mut s = format!(
+            "ops: {} ok, {} fail, {} info ({total} in {:.1} s, {:.0} ok/s) · faults {}\n",
+            self.ok,
+            self.fail,
+            self.info,
+            self.elapsed.as_secs_f64(),
+            self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9),
+            self.faults
+        );
+        s.push_str(&format!(
+            "latency: p50 {:.2} ms · p99 {:.2} ms · max {:.2} ms\n",
+            ms(self.percentile(0.5)),
+            ms(self.percentile(0.99)),
+            ms(self.latencies.last().copied().unwrap_or_default())
+        ));
+        s.push_str(&format!("leader changes: {}\n", self.failovers.len()));
+        for (node, term, gap) in &self.failovers {
+            s.push_str(&format!("  {node} leads term {term} after {:.0} ms without a leader\n", ms(*gap)));
+        }
+        s.push_str(&format!("history: {}\n", self.verdict));
+        s
+    }
+}
+
+/// One client thread's counts: ok, fail, info, and the latencies of its successes.
+type ClientTally = (usize, usize, usize, Vec<Duration>);
+
+/// Watches the event stream for leader changes and measures each gap: from the old leader's
+/// last heartbeat or append sent to the new leader's election.
+fn watch_leaders(events: crossbeam_channel::Receiver<crate::events::Event>) -> Vec<(NodeId, u64, Duration)> {
+    let mut current: Option<(NodeId, u64)> = None;
+    let mut last_sent = 0u64;
+    let mut out = Vec::new();
+    for e in events {
+        match &e.kind {
+            EventKind::Role { role: Role::Leader, .. } => {
+                let (Some(node), Some(term)) = (e.node, e.term) else { continue };
+                if current.is_some_and(|(_, t)| t >= term.0) {
+                    continue;
+                }
+                let gap = if current.is_some() { e.time.saturating_sub(last_sent) } else { e.time };
+                out.push((node, term.0, Duration::from_nanos(gap)));
+                current = Some((node, term.0));
+                last_sent = e.time;
+            }
+            EventKind::Send { message }
+                if current.is_some_and(|(n, t)| n == message.from && t == message.term.0)
+                    && matches!(message.body, Body::AppendEntries { .. } | Body::Heartbeat { .. }) =>
+            {
+                last_sent = e.time;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Runs the cluster with clients and the nemesis; writes the history to `history` as it goes.
+pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std::io::Result<RunReport> {
+    let cluster = LiveCluster::start(ClusterOptions { trace: true, ..options.cluster.clone() })?;
+    let leader_watch = cluster.subscribe().map(|rx| std::thread::spawn(move || watch_leaders(rx)));
+    let writer = Arc::new(Mutex::new((history.map(HistoryWriter::new), Vec::<HistoryEvent>::new())));
+    let record = |e: HistoryEvent| -> std::io::Result<()> {
+        let mut guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(w) = guard.0.as_mut() {
+            w.write_event(&e)?;
+        }
+        guard.1.push(e);
+        Ok(())
+    };
+    let start = Instant::now();
+    let deadline = start + options.duration;
+    let heal_at = start + options.duration.mul_f64(0.7);
+    let mut faults = 0;
+    let results: Vec<std::io::Result<ClientTally>> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for c in 0..options.clients {
+            let client = cluster.client(ClientOptions::default());
+            let record = &record;
+            let cluster = &cluster;
+            let keys = options.keys.max(1);
+            let seed = options.cluster.seed.wrapping_mul(31).wrapping_add(c as u64);
+            handles.push(s.spawn(move || {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+                let (mut ok, mut fail, mut info, mut lat) = (0, 0, 0, Vec::new());
+                let process = client.id().0;
+                let mut puts = 0u64;
+                while Instant::now() < deadline {
+                    let key = format!("k{}", rng.random_range(0..keys));
+                    let (op, f, value) = if rng.random_bool(0.5) {
+                        puts += 1;
+                        let v = format!("{process}.{puts}");
+                        (Op::Put { key: key.clone(), value: v.clone() }, OpKind::Put, Some(v))
+                    } else {
+                        (Op::Get { key: key.clone() }, OpKind::Get, None)
+                    };
+                    let began = Instant::now();
+                    record(HistoryEvent::invoke(process, f, &key, value.as_deref(), cluster.now_nanos()))?;
+                    let result = client.execute(op);
+                    let now = cluster.now_nanos();
+                    let event = match result {
+                        Ok((reply, node)) => {
+                            ok += 1;
+                            lat.push(began.elapsed());
+                            let read = match reply {
+                                crate::kv::Reply::Get { value } => value,
+                                crate::kv::Reply::Put => value.clone(),
+                            };
+                            let mut e =
+                                HistoryEvent::complete(EventType::Ok, process, f, &key, read.as_deref(), now);
+                            e.node = Some(node.0);
+                            e
+                        }
+                        Err(error) => {
+                            let kind = if error.definite {
+                                fail += 1;
+                                EventType::Fail
+                            } else {
+                                info += 1;
+                                EventType::Info
+                            };
+                            let mut e = HistoryEvent::complete(kind, process, f, &key, value.as_deref(), now);
+                            e.error = Some(error.message);
+                            e.node = Some(error.node.0);
+                            e
+                        }
+                    };
+                    record(event)?;
+                }
+                Ok((ok, fail, info, lat))
+            }));
+        }
+        // The nemesis, on this thread, until it is time to heal.
+        let mut nemesis = Nemesis::new(
+            &options.nemesis,
+            Xoshiro256PlusPlus::seed_from_u64(options.cluster.seed ^ 0xfa17),
+            LinkRule { loss: 0.0, delay: (0, 0), duplicate: 0.0 },
+        );
+        let mut target = &cluster;
+        while Instant::now() < heal_at {
+            nemesis.poll(&mut target, cluster.now_nanos());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        nemesis.heal_all(&mut target);
+        faults = nemesis.injected;
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("client panicked"))))
+            .collect()
+    });
+    let elapsed = start.elapsed();
+    cluster.finish()?;
+    let failovers = leader_watch.and_then(|h| h.join().ok()).unwrap_or_default();
+    let (mut ok, mut fail, mut info, mut latencies) = (0, 0, 0, Vec::new());
+    for r in results {
+        let (o, f, i, l) = r?;
+        ok += o;
+        fail += f;
+        info += i;
+        latencies.extend(l);
+    }
+    latencies.sort_unstable();
+    let events = std::mem::take(&mut writer.lock().unwrap_or_else(PoisonError::into_inner).1);
+    let verdict = check_history(&events, &CheckOptions { time_limit: Some(Duration::from_secs(60)) })
+        .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") });
+    Ok(RunReport { ok, fail, info, elapsed, latencies, failovers, faults, verdict })
+}
