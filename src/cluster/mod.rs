@@ -132,7 +132,13 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
-    fn unknown(id: NodeId, run: RunState) -> Self {
+    /// A snapshot of a core (any driver's: the simulator's too, for views and tests).
+    pub fn of(node: &crate::raft::RaftNode, run: RunState) -> Self {
+        node::status(node, run)
+    }
+
+    /// A node whose state is unknown (never ran, or its storage could not be read).
+    pub fn unknown(id: NodeId, run: RunState) -> Self {
         NodeStatus {
             id,
             run,

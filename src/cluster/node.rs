@@ -153,7 +153,7 @@ fn drive(
 }
 
 /// A snapshot of the node for views.
-pub(crate) fn status(node: &RaftNode, run: RunState) -> NodeStatus {
+pub fn status(node: &RaftNode, run: RunState) -> NodeStatus {
     let entries = node.log().entries();
     let tail = entries[entries.len().saturating_sub(STATUS_LOG_TAIL)..].iter().map(|e| e.id()).collect();
     NodeStatus {
