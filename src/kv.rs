@@ -14,7 +14,7 @@
 
 use crate::raft::{LogIndex, NodeId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// Identifies a client session. Printed as `c4`.
@@ -193,10 +193,12 @@ struct Session {
     seq: u64,
 }
 
-/// The replicated map. Sorted collections keep every output deterministic.
+/// The replicated map. It is a hash map for speed (a put is a lookup on the hot path of every
+/// replica); everything that shows or compares it goes through [`Kv::data`], which is sorted,
+/// so outputs stay deterministic.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kv {
-    data: BTreeMap<String, String>,
+    data: HashMap<String, String>,
     sessions: BTreeMap<ClientId, Session>,
     /// The index of the last log entry applied. Invariant: only grows, one entry at a time.
     applied: LogIndex,
@@ -238,9 +240,19 @@ impl Kv {
         self.data.get(key)
     }
 
-    /// The whole map, for views and tests.
-    pub fn data(&self) -> &BTreeMap<String, String> {
-        &self.data
+    /// The whole map, sorted by key, for views and tests.
+    pub fn data(&self) -> BTreeMap<String, String> {
+        self.data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True if no key is set.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
     }
 
     /// The index of the last applied entry.

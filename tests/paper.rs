@@ -173,10 +173,10 @@ fn state_machine_safety() {
                     let first = *applied.entry(e.index).or_insert(e.id());
                     assert_eq!(first, e.id(), "seed {seed}: two entries applied at {}", e.index);
                 }
-                let map = maps.entry(n.applied_index()).or_insert_with(|| n.kv().data().clone());
+                let map = maps.entry(n.applied_index()).or_insert_with(|| n.kv().data());
                 assert_eq!(
                     map,
-                    n.kv().data(),
+                    &n.kv().data(),
                     "seed {seed}: replicas differ at applied {}",
                     n.applied_index()
                 );

@@ -169,6 +169,6 @@ pub fn status(node: &RaftNode, run: RunState) -> NodeStatus {
         timer: node.election_timer(),
         replication: node.replication(),
         log_tail: tail,
-        kv: node.kv().data().clone(),
+        kv: node.kv().data(),
     }
 }
