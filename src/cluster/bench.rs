@@ -27,7 +27,7 @@ pub struct BenchResult {
 
 /// How many driver threads carry the logical clients.
 fn drivers_for(clients: usize) -> usize {
-    clients.clamp(1, 2)
+    clients.clamp(1, 1)
 }
 
 /// Runs closed-loop puts with `clients` logical clients for `duration` against a fresh cluster.
