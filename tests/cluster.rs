@@ -290,3 +290,29 @@ fn a_run_under_all_faults_is_linearizable() {
     assert_eq!(events.len(), 2 * (report.ok + report.fail + report.info));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A node thread that panics becomes a crashed node; the others keep serving; it restarts.
+#[test]
+fn a_panicking_node_is_reported_crashed_and_can_be_restarted() {
+    let cluster = LiveCluster::start(options(3)).expect("start");
+    let (l, _) = wait_for("a leader", || leader(&cluster));
+    let victim = cluster.members().iter().copied().find(|&n| n != l).expect("a follower");
+    cluster.inject_panic(victim);
+    let reason = wait_for("the crash to be noticed", || {
+        cluster.run_states().into_iter().find_map(|(id, s)| match s {
+            RunState::Crashed(reason) if id == victim => Some(reason),
+            _ => None,
+        })
+    });
+    assert!(reason.contains("panicked"), "{reason}");
+    let client = cluster.client(ClientOptions::default());
+    client.put("still", "serving").expect("the others keep serving");
+    cluster.restart(victim).expect("restart");
+    wait_for("the restarted node to catch up", || {
+        cluster
+            .status()
+            .iter()
+            .find(|s| s.id == victim && s.kv.get("still").map(String::as_str) == Some("serving"))
+            .map(|_| ())
+    });
+}

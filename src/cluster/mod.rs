@@ -574,6 +574,14 @@ impl LiveCluster {
         }
     }
 
+    /// Makes a node's thread panic, to show (and test) that a panicking node becomes a crashed
+    /// node that can be restarted while the rest keeps running.
+    pub fn inject_panic(&self, id: NodeId) {
+        if self.control(id, Control::Panic) {
+            self.fault(format!("inject a panic into {id}"));
+        }
+    }
+
     /// Changes the fault model (partitions, cuts, loss, delay, duplication); takes effect at
     /// once. `description` goes to the event log.
     pub fn change_network(&self, description: &str, change: impl FnOnce(&mut Network)) {

@@ -29,6 +29,8 @@ pub(crate) enum Control {
     SetTick(Duration),
     /// Report a snapshot of the node's state.
     Status(Sender<NodeStatus>),
+    /// Panic on purpose (to exercise the crash path).
+    Panic,
 }
 
 /// The shared storage handle: it outlives a node thread (a killed in-memory node keeps it).
@@ -70,6 +72,7 @@ pub(crate) fn run(ctx: NodeContext) {
                     let _ = tx.send(status(&node, RunState::Paused));
                 }
                 Ok(Control::Pause | Control::Campaign) => {}
+                Ok(Control::Panic) => panic!("{id} panicked on request"),
             }
             continue;
         }
@@ -88,6 +91,7 @@ pub(crate) fn run(ctx: NodeContext) {
                 Ok(Control::Status(tx)) => {
                     let _ = tx.send(status(&node, RunState::Running));
                 }
+                Ok(Control::Panic) => panic!("{id} panicked on request"),
             },
         }
         if paused {
