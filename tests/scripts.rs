@@ -330,45 +330,50 @@ impl goldenscript::Runner for Runner {
             }
             "log" => {
                 let nodes = self.nodes(command)?;
-                let cluster = self.cluster()?;
-                for id in nodes {
-                    match cluster.node(id) {
-                        None => writeln!(out, "{id} down")?,
-                        Some(n) => {
-                            let entries: Vec<String> =
-                                n.log().entries().iter().map(|e| e.to_string()).collect();
-                            writeln!(
-                                out,
-                                "{id}: {}",
-                                if entries.is_empty() { "empty".into() } else { entries.join(", ") }
-                            )?;
-                        }
-                    }
-                }
+                list(
+                    &mut out,
+                    self.cluster()?,
+                    &nodes,
+                    |n| n.log().entries().iter().map(|e| e.to_string()).collect(),
+                    ", ",
+                )?;
             }
             "kv" => {
                 let nodes = self.nodes(command)?;
-                let cluster = self.cluster()?;
-                for id in nodes {
-                    match cluster.node(id) {
-                        None => writeln!(out, "{id} down")?,
-                        Some(n) => {
-                            let pairs: Vec<String> =
-                                n.kv().data().iter().map(|(k, v)| format!("{k}={v}")).collect();
-                            writeln!(
-                                out,
-                                "{id}: {}",
-                                if pairs.is_empty() { "empty".into() } else { pairs.join(" ") }
-                            )?;
-                        }
-                    }
-                }
+                list(
+                    &mut out,
+                    self.cluster()?,
+                    &nodes,
+                    |n| n.kv().data().iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                    " ",
+                )?;
             }
             name => return Err(format!("unknown command {name:?}").into()),
         }
         self.narrate(&mut out)?;
         Ok(out)
     }
+}
+
+/// Prints one line per node: its items joined, "empty" if none, "down" if it is not running.
+fn list(
+    out: &mut String,
+    cluster: &Cluster,
+    nodes: &[NodeId],
+    items: impl Fn(&quorum::raft::RaftNode) -> Vec<String>,
+    separator: &str,
+) -> Result<(), Box<dyn Error>> {
+    for &id in nodes {
+        match cluster.node(id) {
+            None => writeln!(out, "{id} down")?,
+            Some(n) => {
+                let items = items(n);
+                let text = if items.is_empty() { "empty".to_string() } else { items.join(separator) };
+                writeln!(out, "{id}: {text}")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 macro_rules! scripts {

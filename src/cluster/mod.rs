@@ -525,6 +525,12 @@ impl LiveCluster {
             }
             (slot.control.take(), slot.thread.take())
         };
+        self.stop_thread(id, control, thread);
+        self.shared.emit(Some(id), None, EventKind::Crash);
+    }
+
+    /// Takes a node off the network, tells its thread to end and waits for it.
+    fn stop_thread(&self, id: NodeId, control: Option<Sender<Control>>, thread: Option<JoinHandle<()>>) {
         self.shared.routes.write().unwrap_or_else(PoisonError::into_inner).remove(&id);
         if let Some(tx) = control {
             let _ = tx.send(Control::Kill);
@@ -532,7 +538,6 @@ impl LiveCluster {
         if let Some(t) = thread {
             let _ = t.join();
         }
-        self.shared.emit(Some(id), None, EventKind::Crash);
     }
 
     /// Restarts a dead or crashed node from its durable state.
@@ -688,13 +693,7 @@ impl LiveCluster {
                 let Some(slot) = slots.iter_mut().find(|s| s.id == id) else { continue };
                 (slot.control.take(), slot.thread.take())
             };
-            self.shared.routes.write().unwrap_or_else(PoisonError::into_inner).remove(&id);
-            if let Some(tx) = control {
-                let _ = tx.send(Control::Kill);
-            }
-            if let Some(t) = thread {
-                let _ = t.join();
-            }
+            self.stop_thread(id, control, thread);
         }
         let _ = self.shared.router.send(RouterMsg::Stop);
         if let Some(t) = lock(&self.router).take() {
