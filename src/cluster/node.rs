@@ -50,6 +50,8 @@ pub(crate) struct NodeContext {
 
 /// Inputs drained per loop iteration at most, so control and ticks are never starved.
 const BATCH: usize = 8192;
+/// Times a node yields, waiting for more input, before it blocks.
+const SPIN: usize = 16;
 /// Log entries included in a status snapshot.
 const STATUS_LOG_TAIL: usize = 64;
 
@@ -108,6 +110,14 @@ pub(crate) fn run(ctx: NodeContext) {
             );
             // Panicking marks the node crashed, with the reason, for the control interface.
             panic!("{id} stopped: storage error: {e}");
+        }
+        // The answer to what was just sent usually comes back within microseconds: yield the
+        // core a few times before going to sleep, which saves a wake-up per round trip.
+        for _ in 0..SPIN {
+            if !inbox.is_empty() {
+                break;
+            }
+            std::thread::yield_now();
         }
     }
 }
