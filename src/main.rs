@@ -39,7 +39,7 @@ struct SimArgs {
     /// The seed of one run.
     #[arg(long, conflicts_with = "seeds")]
     seed: Option<u64>,
-    /// A range of seeds, `A..B` (B excluded), run one after another.
+    /// A range of seeds, `A..B` (both included), run one after another.
     #[arg(long)]
     seeds: Option<String>,
     /// Cluster size (1 to 9).
@@ -245,15 +245,15 @@ fn parse_hazard(s: &str) -> Result<Hazard, String> {
     }
 }
 
-fn parse_seeds(s: &str) -> Result<std::ops::Range<u64>> {
+fn parse_seeds(s: &str) -> Result<std::ops::RangeInclusive<u64>> {
     let (a, b) =
         s.split_once("..").with_context(|| format!("bad --seeds {s:?}: expected A..B, e.g. 1..100"))?;
     let a: u64 = a.trim().parse().with_context(|| format!("bad start of --seeds {s:?}"))?;
     let b: u64 = b.trim().parse().with_context(|| format!("bad end of --seeds {s:?}"))?;
-    if b <= a {
-        bail!("empty --seeds range {s:?}: the end is excluded, so it must exceed the start");
+    if b < a {
+        bail!("empty --seeds range {s:?}: the end must not be below the start");
     }
-    Ok(a..b)
+    Ok(a..=b)
 }
 
 fn create(path: &PathBuf) -> Result<BufWriter<File>> {
