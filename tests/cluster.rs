@@ -237,6 +237,26 @@ fn pause_resume_and_forced_campaign() {
     cluster.set_speed(0.5);
     assert_eq!(cluster.speed(), 0.5);
     cluster.client(ClientOptions::default()).put("p", "1").expect("put at half speed");
+    // A forced timeout of a follower under a healthy leader: it asks for pre-votes, is refused
+    // (thesis §9.6), and the leader keeps its term.
+    let (leader_now, term_now) = wait_for("a stable leader", || leader(&cluster));
+    let follower = cluster.members().iter().copied().find(|&n| n != leader_now).expect("a follower");
+    cluster.campaign(follower);
+    wait_for("the forced pre-campaign", || {
+        cluster
+            .recent_events(10_000)
+            .iter()
+            .any(|e| {
+                e.node == Some(follower)
+                    && matches!(e.kind, quorum::events::EventKind::Role { role: Role::PreCandidate, .. })
+            })
+            .then_some(())
+    });
+    wait_for("the follower to follow the same leader again", || {
+        let s = cluster.status();
+        s.iter().find(|n| n.id == follower).filter(|n| n.leader == Some(leader_now)).map(|_| ())
+    });
+    assert_eq!(leader(&cluster).map(|(_, t)| t), Some(term_now), "a forced timeout deposed a healthy leader");
 }
 
 #[test]

@@ -554,22 +554,28 @@ impl LiveCluster {
 
     /// Pauses a node: it neither ticks nor receives; messages wait in its inbox.
     pub fn pause(&self, id: NodeId) {
-        if self.control(id, Control::Pause) {
-            if let Some(s) = lock(&self.slots).iter_mut().find(|s| s.id == id) {
-                s.run = RunState::Paused;
-            }
+        if self.set_paused(id, true) {
             self.fault(format!("pause {id}"));
         }
     }
 
     /// Resumes a paused node.
     pub fn resume(&self, id: NodeId) {
-        if self.control(id, Control::Resume) {
-            if let Some(s) = lock(&self.slots).iter_mut().find(|s| s.id == id) {
-                s.run = RunState::Running;
-            }
+        if self.set_paused(id, false) {
             self.fault(format!("resume {id}"));
         }
+    }
+
+    /// Pauses or resumes without recording an event (for callers that record their own).
+    fn set_paused(&self, id: NodeId, paused: bool) -> bool {
+        let order = if paused { Control::Pause } else { Control::Resume };
+        if !self.control(id, order) {
+            return false;
+        }
+        if let Some(s) = lock(&self.slots).iter_mut().find(|s| s.id == id) {
+            s.run = if paused { RunState::Paused } else { RunState::Running };
+        }
+        true
     }
 
     /// Makes a node time out now and campaign.
@@ -744,10 +750,10 @@ impl FaultTarget for &LiveCluster {
         }
     }
     fn pause_node(&mut self, id: NodeId) {
-        self.pause(id);
+        self.set_paused(id, true);
     }
     fn resume_node(&mut self, id: NodeId) {
-        self.resume(id);
+        self.set_paused(id, false);
     }
     fn record_fault(&mut self, description: String) {
         self.fault(description);
