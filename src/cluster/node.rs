@@ -59,6 +59,7 @@ const STATUS_LOG_TAIL: usize = 64;
 pub(crate) fn run(ctx: NodeContext) {
     let NodeContext { shared, config, recovered, storage, inbox, control, tick, rng_seed } = ctx;
     let id = config.id;
+    let trace = config.trace;
     let mut node = RaftNode::new(config, recovered);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(rng_seed);
     let mut waiting: HashMap<RequestId, Sender<Response>> = HashMap::new();
@@ -80,7 +81,7 @@ pub(crate) fn run(ctx: NodeContext) {
         }
         select! {
             recv(inbox) -> input => match input {
-                Ok(input) => handle(&mut node, &mut waiting, input),
+                Ok(input) => handle(&shared, trace, &mut node, &mut waiting, input),
                 Err(_) => return,
             },
             recv(ticker) -> _ => node.tick(),
@@ -100,7 +101,7 @@ pub(crate) fn run(ctx: NodeContext) {
             continue;
         }
         for input in inbox.try_iter().take(BATCH) {
-            handle(&mut node, &mut waiting, input);
+            handle(&shared, trace, &mut node, &mut waiting, input);
         }
         if let Err(e) = drive(&shared, &mut node, &storage, &mut waiting, &mut rng) {
             shared.emit(
@@ -122,9 +123,24 @@ pub(crate) fn run(ctx: NodeContext) {
     }
 }
 
-fn handle(node: &mut RaftNode, waiting: &mut HashMap<RequestId, Sender<Response>>, input: Input) {
+fn handle(
+    shared: &Shared,
+    trace: bool,
+    node: &mut RaftNode,
+    waiting: &mut HashMap<RequestId, Sender<Response>>,
+    input: Input,
+) {
     match input {
-        Input::Peer(message) => node.step(message),
+        Input::Peer(message) => {
+            if trace {
+                shared.emit(
+                    Some(node.id()),
+                    Some(node.term()),
+                    EventKind::Deliver { message: message.clone() },
+                );
+            }
+            node.step(message)
+        }
         Input::Client(request, reply) => {
             waiting.insert(request.id, reply);
             node.client_request(request);

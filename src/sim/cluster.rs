@@ -231,7 +231,17 @@ impl Cluster {
         }
         let Some(node) = slot.node.as_mut() else { return self.drop_message(message, "crashed") };
         self.stats.delivered += 1;
-        node.step(message);
+        let term = Some(node.term());
+        self.push_event(Event {
+            seq: 0,
+            time: 0,
+            node: Some(to),
+            term,
+            kind: EventKind::Deliver { message: message.clone() },
+        });
+        if let Some(node) = self.slots.get_mut(&to).and_then(|s| s.node.as_mut()) {
+            node.step(message);
+        }
         self.process(to);
     }
 
