@@ -7,6 +7,7 @@
 //! - [`events`]: the one closed event type, shared by every driver and the JSON export.
 //! - [`sim`]: the deterministic simulator that drives the core under seeded faults.
 //! - [`cluster`]: the live cluster: a thread per node, channels as the network, files on disk.
+//! - [`tui`]: the console: a ratatui dashboard to watch, drive and break the live cluster.
 //! - [`check`]: the linearizability checker for recorded client histories.
 #![deny(missing_docs)]
 
@@ -17,3 +18,4 @@ pub mod kv;
 pub mod raft;
 pub mod sim;
 pub mod storage;
+pub mod tui;

@@ -13,10 +13,58 @@ use std::process::ExitCode;
 
 /// A Raft-replicated key-value cluster in one terminal: watch it, break it, check it.
 #[derive(Parser)]
-#[command(name = "quorum", version, about)]
+#[command(
+    name = "quorum",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    after_help = "With no subcommand, quorum opens the console on a live cluster; press ? in it for every key."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+/// With no subcommand, `quorum` opens the console on a live cluster.
+#[derive(clap::Args)]
+struct ConsoleArgs {
+    /// Console: cluster size (1 to 9).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: u64,
+    /// Console: seed of election jitter and network draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Console: directory for the session's event log and history, and with disk storage the
+    /// nodes' logs (the next start with the same directory brings the cluster back).
+    /// Default: a fresh temporary directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Console: where the nodes keep durable state, mem or disk. Default: disk with --data-dir,
+    /// mem without.
+    #[arg(long)]
+    storage: Option<StorageKind>,
+    /// Console: initial time scale, from 0.05 (1/20) to 10.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+}
+
+fn run_console(args: ConsoleArgs) -> Result<u8> {
+    let disk = match args.storage {
+        Some(StorageKind::Disk) => true,
+        Some(StorageKind::Mem) => false,
+        None => args.data_dir.is_some(),
+    };
+    let farewell = quorum::tui::run(quorum::tui::ConsoleOptions {
+        nodes: args.nodes as usize,
+        seed: args.seed,
+        data_dir: args.data_dir,
+        disk,
+        speed: args.speed,
+    })?;
+    print!("{farewell}");
+    Ok(0)
 }
 
 #[derive(Subcommand)]
@@ -323,17 +371,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        None => {
-            println!(
-                "quorum: the console is not built yet.\n\
-                 Headless commands:\n  \
-                 quorum sim --seed 7 --nemesis all      one simulated run under faults, checked\n  \
-                 quorum sim --seeds 1..100              many runs\n  \
-                 quorum check history.jsonl             check a history for linearizability\n\
-                 Run `quorum --help` for everything."
-            );
-            Ok(0)
-        }
+        None => run_console(cli.console),
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Bench(args)) => run_bench(args),
         Some(Command::Run(args)) => run_live(args),

@@ -1,0 +1,163 @@
+//! What the user asked for ([`Action`], produced by the keymap) and what the console asks of the
+//! cluster ([`Command`], produced by the app and carried out off the interface thread).
+
+use crate::raft::NodeId;
+
+/// A user intent, after the keymap has interpreted a key. Digit actions carry the digit (1-9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Select the previous (-1) or next (+1) node.
+    Move(i8),
+    /// Select node `nD`.
+    SelectNode(u8),
+    /// Select the current leader.
+    SelectLeader,
+    /// Open the put prompt.
+    Put,
+    /// Open the get prompt.
+    Get,
+    /// Kill the selected node.
+    Kill,
+    /// Restart the selected node.
+    Restart,
+    /// Pause or resume the selected node.
+    TogglePause,
+    /// Make the selected node time out and campaign.
+    Campaign,
+    /// Open the partition editor.
+    PartitionEditor,
+    /// Start picking a one-way link to cut or restore.
+    Cut,
+    /// Remove every partition, cut, loss and delay.
+    Heal,
+    /// Open the loss prompt.
+    Loss,
+    /// Open the delay prompt.
+    Delay,
+    /// Double the speed (or the next step up).
+    Faster,
+    /// Halve the speed (or the next step down).
+    Slower,
+    /// Pause every node, or resume those the user did not pause.
+    Freeze,
+    /// Export the event log and the client history.
+    Export,
+    /// Cycle the event feed's kind filter.
+    FeedKind,
+    /// Show only the selected node's events, or all nodes'.
+    FeedNode,
+    /// Freeze or unfreeze the event feed.
+    FeedFreeze,
+    /// Scroll the feed back (positive) or forward (negative) by lines.
+    Scroll(i8),
+    /// Scroll the feed back (positive) or forward (negative) by pages.
+    Page(i8),
+    /// Unfreeze the feed and follow the newest events.
+    Follow,
+    /// Show the help overlay.
+    Help,
+    /// Leave the console.
+    Quit,
+    /// In a prompt: type a character.
+    Type(char),
+    /// In a prompt: delete the last character.
+    Backspace,
+    /// In a prompt: clear the input.
+    ClearInput,
+    /// In a prompt or editor: carry it out.
+    Submit,
+    /// In a prompt, editor or overlay: close it without doing anything.
+    Cancel,
+    /// In the partition editor: move node `nD` to the next group.
+    CycleGroup(u8),
+    /// While picking a link: pick node `nD`.
+    PickNode(u8),
+}
+
+impl Action {
+    /// The same action for digit `d` (digit bindings are written with 0 in the keymap).
+    pub fn with_digit(self, d: u8) -> Action {
+        match self {
+            Action::SelectNode(_) => Action::SelectNode(d),
+            Action::CycleGroup(_) => Action::CycleGroup(d),
+            Action::PickNode(_) => Action::PickNode(d),
+            other => other,
+        }
+    }
+}
+
+/// A client operation, as the console submits it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientOp {
+    /// Write `value` to `key`.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Read `key`.
+    Get {
+        /// The key.
+        key: String,
+    },
+}
+
+impl std::fmt::Display for ClientOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientOp::Put { key, value } => write!(f, "put {key}={value}"),
+            ClientOp::Get { key } => write!(f, "get {key}"),
+        }
+    }
+}
+
+/// Something to do to the cluster. Commands run in order on the console's control thread (client
+/// operations each on a thread of their own), never on the interface thread.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Run a client operation through node `via`; `op` numbers it for the clients panel.
+    Client {
+        /// The console's number for this operation.
+        op: u64,
+        /// The node to contact (the client is pinned to it).
+        via: NodeId,
+        /// What to do.
+        request: ClientOp,
+    },
+    /// Kill a node.
+    Kill(NodeId),
+    /// Restart a node; pause it at once if the cluster is frozen.
+    Restart {
+        /// The node.
+        node: NodeId,
+        /// Pause it right after (the cluster is frozen).
+        pause: bool,
+    },
+    /// Pause a node.
+    Pause(NodeId),
+    /// Resume a node.
+    Resume(NodeId),
+    /// Make a node time out and campaign.
+    Campaign(NodeId),
+    /// Split the nodes into groups that cannot reach each other; empty removes the partition.
+    Partition(Vec<Vec<NodeId>>),
+    /// Cut the one-way link from the first node to the second.
+    Cut(NodeId, NodeId),
+    /// Restore the one-way link from the first node to the second.
+    Restore(NodeId, NodeId),
+    /// Remove every partition and cut, and reset loss and delay to none.
+    Heal,
+    /// Set the probability of losing a message, in [0, 1].
+    SetLoss(f64),
+    /// Set the delivery delay range, in milliseconds.
+    SetDelay(u64, u64),
+    /// Set the time scale.
+    SetSpeed(f64),
+    /// Pause these nodes to freeze the cluster.
+    Freeze(Vec<NodeId>),
+    /// Resume these nodes to unfreeze the cluster.
+    Thaw(Vec<NodeId>),
+    /// Export the event log and the client history.
+    Export,
+}

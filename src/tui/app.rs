@@ -1,0 +1,687 @@
+//! The console's state and its reaction to keys, clicks and news from the cluster. The app does
+//! no I/O: it turns input into state changes and [`Command`]s, which the run loop hands to the
+//! engine, and it folds the engine's [`Update`]s into the [`Snapshot`] the screen is drawn from.
+//! So every key sequence can be tested without a terminal or a cluster.
+
+use super::action::{Action, ClientOp, Command};
+use super::engine::{Poll, Update};
+use super::feed::Rates;
+use super::keymap::{self, Context};
+use super::layout;
+use super::netview;
+use super::snapshot::{ClientLine, Mode, Notice, PromptKind, Snapshot};
+use super::widgets;
+use crate::cluster::{NodeStatus, RunState};
+use crate::raft::{NodeId, Role};
+use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// How long a notice stays in the status line.
+pub const NOTICE_TTL: Duration = Duration::from_secs(10);
+/// Client operations allowed in flight at once.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// Client operations kept in the clients panel.
+pub const CLIENT_LINES: usize = 50;
+/// Longest prompt input.
+const MAX_INPUT: usize = 200;
+/// The speeds `+` and `-` step through.
+pub const SPEEDS: [f64; 8] = [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0];
+
+/// The console's state.
+pub struct App {
+    snap: Snapshot,
+    members: Vec<NodeId>,
+    /// Nodes the user paused with `z`: they stay paused when the cluster is unfrozen.
+    user_paused: BTreeSet<NodeId>,
+    /// Nodes the freeze paused: unfreezing resumes exactly these.
+    frozen_nodes: BTreeSet<NodeId>,
+    outbox: Vec<Command>,
+    quit: bool,
+    next_op: u64,
+    rates: Rates,
+    size: (u16, u16),
+    notice_at: Option<Instant>,
+    dirty: bool,
+}
+
+impl App {
+    /// A console for a cluster of `members`; `storage` says where durable state lives.
+    pub fn new(members: Vec<NodeId>, storage: &str) -> App {
+        App {
+            snap: Snapshot::new(&members, storage),
+            members,
+            user_paused: BTreeSet::new(),
+            frozen_nodes: BTreeSet::new(),
+            outbox: Vec::new(),
+            quit: false,
+            next_op: 1,
+            rates: Rates::default(),
+            size: (layout::MIN_WIDTH, layout::MIN_HEIGHT),
+            notice_at: None,
+            dirty: true,
+        }
+    }
+
+    /// What the screen shows.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snap
+    }
+
+    /// The commands produced since the last call, in order.
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// True once the user asked to leave.
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// True if the screen changed since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// The terminal's size changed (or is first known).
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.size = (width, height);
+        self.dirty = true;
+    }
+
+    /// Clears an expired notice; returns when the next one expires, if any.
+    pub fn tick(&mut self, now: Instant) -> Option<Instant> {
+        let at = self.notice_at?;
+        if now >= at + NOTICE_TTL {
+            self.snap.notice = None;
+            self.notice_at = None;
+            self.dirty = true;
+            return None;
+        }
+        Some(at + NOTICE_TTL)
+    }
+
+    fn notice(&mut self, text: impl Into<String>, error: bool) {
+        self.snap.notice = Some(Notice { text: text.into(), error });
+        self.notice_at = Some(Instant::now());
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.notice(text, false);
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.notice(text, true);
+    }
+
+    /// Handles one terminal event.
+    pub fn on_terminal(&mut self, event: TermEvent) {
+        match event {
+            TermEvent::Key(key) => self.on_key(key),
+            TermEvent::Mouse(mouse) => self.on_mouse(mouse),
+            TermEvent::Resize(w, h) => self.resize(w, h),
+            TermEvent::Paste(text) => {
+                if let Mode::Prompt { input, error, .. } = &mut self.snap.mode {
+                    let room = MAX_INPUT.saturating_sub(input.chars().count());
+                    input.extend(text.chars().filter(|c| !c.is_control()).take(room));
+                    *error = None;
+                    self.dirty = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Handles a key press.
+    pub fn on_key(&mut self, key: KeyEvent) {
+        let context = widgets::context_of(&self.snap.mode);
+        match keymap::lookup(context, &key) {
+            Some(action) => {
+                self.dirty = true;
+                self.perform(action);
+            }
+            None if context == Context::Main
+                && key.kind != crossterm::event::KeyEventKind::Release
+                && !matches!(key.code, crossterm::event::KeyCode::Modifier(_)) =>
+            {
+                self.dirty = true;
+                self.error(format!("no action on {}: press ? to see every key", keymap::describe(&key)));
+            }
+            None => {}
+        }
+    }
+
+    /// Handles a mouse event: a click on a node selects it; the wheel over the feed scrolls it.
+    pub fn on_mouse(&mut self, mouse: MouseEvent) {
+        let Some(areas) = layout::areas(Rect::new(0, 0, self.size.0, self.size.1), self.members.len()) else {
+            return;
+        };
+        let at = Position::new(mouse.column, mouse.row);
+        match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) if self.snap.mode == Mode::Normal => {
+                if let Some(i) = areas.node_rects.iter().position(|r| r.contains(at)) {
+                    self.snap.selected = self.members[i];
+                    self.dirty = true;
+                }
+            }
+            MouseEventKind::ScrollUp if areas.events.contains(at) => self.perform(Action::Scroll(3)),
+            MouseEventKind::ScrollDown if areas.events.contains(at) => self.perform(Action::Scroll(-3)),
+            _ => {}
+        }
+    }
+
+    /// Folds news from the engine into the screen.
+    pub fn on_update(&mut self, update: Update) {
+        match update {
+            Update::Poll(poll) => self.on_poll(poll),
+            Update::Client { op, outcome } => {
+                if let Some(line) = self.snap.clients.iter_mut().find(|l| l.op == op) {
+                    line.outcome = Some(outcome);
+                }
+                // The result replaces a passing notice (such as "sent") in the status line.
+                if self.snap.notice.as_ref().is_some_and(|n| !n.error) {
+                    self.snap.notice = None;
+                    self.notice_at = None;
+                }
+                self.dirty = true;
+            }
+            Update::Verdict(v) => {
+                if v != self.snap.verdict {
+                    self.snap.verdict = v;
+                    self.dirty = true;
+                }
+            }
+            Update::Notice(n) => {
+                self.notice(n.text, n.error);
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn on_poll(&mut self, poll: Poll) {
+        let Poll { nodes, network, speed, now, events } = poll;
+        if nodes.len() != self.snap.nodes.len()
+            || nodes.iter().zip(&self.snap.nodes).any(|(a, b)| !same(a, b))
+        {
+            self.snap.nodes = nodes;
+            self.dirty = true;
+        }
+        if network.to_string() != self.snap.network.to_string()
+            || network.default_rule() != self.snap.network.default_rule()
+        {
+            self.snap.network = network;
+            self.dirty = true;
+        }
+        if speed != self.snap.speed {
+            self.snap.speed = speed;
+            self.dirty = true;
+        }
+        if !events.is_empty() {
+            self.dirty = true;
+        }
+        for event in events {
+            self.rates.observe(&event);
+            self.snap.feed.push(event);
+        }
+        let rates = self.rates.per_link(now);
+        if rates != self.snap.rates {
+            self.snap.rates = rates;
+            self.dirty = true;
+        }
+    }
+
+    fn selected(&self) -> NodeId {
+        self.snap.selected
+    }
+
+    fn run_state(&self, id: NodeId) -> RunState {
+        self.snap.node(id).map_or(RunState::Running, |n| n.run.clone())
+    }
+
+    fn is_paused(&self, id: NodeId) -> bool {
+        self.run_state(id) == RunState::Paused
+            || self.user_paused.contains(&id)
+            || self.frozen_nodes.contains(&id)
+    }
+
+    fn node_from_digit(&self, d: u8) -> Result<NodeId, String> {
+        let id = NodeId(d as u64);
+        if self.members.contains(&id) {
+            Ok(id)
+        } else {
+            let last = self.members.last().copied().unwrap_or(NodeId(1));
+            Err(format!("there is no {id}: this cluster has n1 to {last}"))
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match &self.snap.mode {
+            Mode::Normal => self.main_action(action),
+            Mode::Help => {
+                if action == Action::Quit {
+                    self.quit = true;
+                }
+                self.snap.mode = Mode::Normal;
+            }
+            Mode::Prompt { .. } => self.prompt_action(action),
+            Mode::Editor { .. } => self.editor_action(action),
+            Mode::Pick { .. } => self.pick_action(action),
+        }
+    }
+
+    fn open_prompt(&mut self, kind: PromptKind) {
+        self.snap.mode = Mode::Prompt { kind, input: String::new(), error: None };
+    }
+
+    fn main_action(&mut self, action: Action) {
+        let sel = self.selected();
+        match action {
+            Action::Move(step) => {
+                let n = self.members.len() as i64;
+                let i = self.members.iter().position(|&m| m == sel).unwrap_or(0) as i64;
+                self.snap.selected = self.members[(i + step as i64).rem_euclid(n) as usize];
+            }
+            Action::SelectNode(d) => match self.node_from_digit(d) {
+                Ok(id) => self.snap.selected = id,
+                Err(e) => self.error(e),
+            },
+            Action::SelectLeader => match self.snap.leader().map(|l| l.id) {
+                Some(id) => self.snap.selected = id,
+                None => self.error("there is no leader right now"),
+            },
+            Action::Put => self.open_prompt(PromptKind::Put),
+            Action::Get => self.open_prompt(PromptKind::Get),
+            Action::Loss => self.open_prompt(PromptKind::Loss),
+            Action::Delay => self.open_prompt(PromptKind::Delay),
+            Action::Kill => match self.run_state(sel) {
+                RunState::Dead => self.error(format!("{sel} is already dead: r restarts it")),
+                RunState::Crashed(_) => self.error(format!("{sel} has crashed already: r restarts it")),
+                _ => {
+                    self.user_paused.remove(&sel);
+                    self.frozen_nodes.remove(&sel);
+                    self.outbox.push(Command::Kill(sel));
+                    self.info(format!(
+                        "killing {sel}: its volatile state is lost, its log and vote are kept"
+                    ));
+                }
+            },
+            Action::Restart => match self.run_state(sel) {
+                RunState::Dead | RunState::Crashed(_) => {
+                    let pause = self.snap.frozen;
+                    if pause {
+                        self.frozen_nodes.insert(sel);
+                    }
+                    self.outbox.push(Command::Restart { node: sel, pause });
+                    self.info(format!("restarting {sel} from its durable state"));
+                }
+                _ => self.error(format!("{sel} is running: k kills it first")),
+            },
+            Action::TogglePause => self.toggle_pause(sel),
+            Action::Campaign => {
+                let run = self.run_state(sel);
+                if matches!(run, RunState::Dead | RunState::Crashed(_)) {
+                    self.error(format!("{sel} is down: r restarts it"));
+                } else if self.is_paused(sel) {
+                    self.error(format!("{sel} is paused: it cannot time out until resumed (z)"));
+                } else if self.snap.node(sel).and_then(|n| n.role) == Some(Role::Leader) {
+                    self.error(format!("{sel} is the leader already"));
+                } else {
+                    self.outbox.push(Command::Campaign(sel));
+                    self.info(format!("{sel} times out now and campaigns"));
+                }
+            }
+            Action::PartitionEditor => {
+                let view = netview::analyse(&self.snap.network, &self.members);
+                let mut groups: BTreeMap<NodeId, u8> = self.members.iter().map(|&m| (m, 0)).collect();
+                for (g, members) in view.groups.iter().enumerate() {
+                    for m in members {
+                        groups.insert(*m, g.min(2) as u8);
+                    }
+                }
+                self.snap.mode = Mode::Editor { groups, error: None };
+            }
+            Action::Cut => self.snap.mode = Mode::Pick { from: None, error: None },
+            Action::Heal => {
+                self.outbox.push(Command::Heal);
+                self.info("healing the network: no partition, no cuts, no loss, no delay");
+            }
+            Action::Faster | Action::Slower => self.change_speed(action == Action::Faster),
+            Action::Freeze => self.toggle_freeze(),
+            Action::Export => {
+                self.outbox.push(Command::Export);
+                self.info("exporting the event log and the client history…");
+            }
+            Action::FeedKind => self.snap.feed.kind = self.snap.feed.kind.next(),
+            Action::FeedNode => {
+                self.snap.feed.node = if self.snap.feed.node == Some(sel) { None } else { Some(sel) };
+            }
+            Action::FeedFreeze => {
+                if self.snap.feed.frozen {
+                    self.snap.feed.follow();
+                } else {
+                    self.snap.feed.freeze();
+                }
+            }
+            Action::Scroll(lines) => self.scroll(lines as i64),
+            Action::Page(pages) => {
+                let page = layout::areas(Rect::new(0, 0, self.size.0, self.size.1), self.members.len())
+                    .map_or(10, |a| widgets::page(a.events));
+                self.scroll(pages as i64 * page as i64);
+            }
+            Action::Follow => self.snap.feed.follow(),
+            Action::Help => self.snap.mode = Mode::Help,
+            Action::Quit => self.quit = true,
+            // Prompt and editor actions mean nothing here.
+            Action::Type(_)
+            | Action::Backspace
+            | Action::ClearInput
+            | Action::Submit
+            | Action::Cancel
+            | Action::CycleGroup(_)
+            | Action::PickNode(_) => {}
+        }
+    }
+
+    fn scroll(&mut self, lines: i64) {
+        let feed = &mut self.snap.feed;
+        let max = feed.visible().len();
+        let next = (feed.scroll as i64 + lines).clamp(0, max as i64) as usize;
+        if next > 0 && !feed.frozen {
+            feed.freeze();
+        }
+        feed.scroll = next;
+    }
+
+    fn toggle_pause(&mut self, sel: NodeId) {
+        if matches!(self.run_state(sel), RunState::Dead | RunState::Crashed(_)) {
+            self.error(format!("{sel} is down: it cannot be paused (r restarts it)"));
+            return;
+        }
+        let frozen = self.snap.frozen;
+        if self.user_paused.remove(&sel) {
+            if frozen {
+                self.frozen_nodes.insert(sel);
+                self.info(format!("{sel} will resume with the cluster (space)"));
+            } else {
+                self.outbox.push(Command::Resume(sel));
+                self.info(format!("resuming {sel}"));
+            }
+        } else {
+            self.user_paused.insert(sel);
+            if frozen {
+                self.frozen_nodes.remove(&sel);
+                self.info(format!("{sel} will stay paused when the cluster resumes"));
+            } else {
+                self.outbox.push(Command::Pause(sel));
+                self.info(format!("pausing {sel}: it neither ticks nor receives (z resumes)"));
+            }
+        }
+    }
+
+    fn toggle_freeze(&mut self) {
+        if self.snap.frozen {
+            let nodes: Vec<NodeId> = std::mem::take(&mut self.frozen_nodes).into_iter().collect();
+            self.snap.frozen = false;
+            self.outbox.push(Command::Thaw(nodes));
+            self.info("cluster resumed");
+        } else {
+            let nodes: Vec<NodeId> = self
+                .members
+                .iter()
+                .copied()
+                .filter(|&id| {
+                    !self.user_paused.contains(&id)
+                        && matches!(self.run_state(id), RunState::Running | RunState::Paused)
+                })
+                .collect();
+            self.frozen_nodes = nodes.iter().copied().collect();
+            self.snap.frozen = true;
+            self.outbox.push(Command::Freeze(nodes));
+            self.info("cluster frozen: every node paused (space resumes)");
+        }
+    }
+
+    fn change_speed(&mut self, faster: bool) {
+        let now = self.snap.speed;
+        let next = if faster {
+            SPEEDS.iter().copied().find(|&s| s > now + 1e-9)
+        } else {
+            SPEEDS.iter().rev().copied().find(|&s| s < now - 1e-9)
+        };
+        match next {
+            Some(s) => {
+                self.snap.speed = s;
+                self.outbox.push(Command::SetSpeed(s));
+                self.info(format!("speed {}", widgets::speed_label(s)));
+            }
+            None if faster => {
+                self.error(format!("already at the highest speed, {}", widgets::speed_label(now)))
+            }
+            None => self.error(format!("already at the lowest speed, {}", widgets::speed_label(now))),
+        }
+    }
+
+    fn prompt_action(&mut self, action: Action) {
+        let Mode::Prompt { kind, input, error } = &mut self.snap.mode else { return };
+        let kind = *kind;
+        match action {
+            Action::Type(c) => {
+                if input.chars().count() < MAX_INPUT {
+                    input.push(c);
+                }
+                *error = None;
+            }
+            Action::Backspace => {
+                input.pop();
+                *error = None;
+            }
+            Action::ClearInput => {
+                input.clear();
+                *error = None;
+            }
+            Action::Cancel => self.snap.mode = Mode::Normal,
+            Action::Quit => self.quit = true,
+            Action::Submit => {
+                let text = input.clone();
+                match self.submit(kind, &text) {
+                    Ok(()) => self.snap.mode = Mode::Normal,
+                    Err(e) => {
+                        if let Mode::Prompt { error, .. } = &mut self.snap.mode {
+                            *error = Some(e);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn submit(&mut self, kind: PromptKind, input: &str) -> Result<(), String> {
+        let via = self.selected();
+        match kind {
+            PromptKind::Put => {
+                let (key, value) = parse_put(input)?;
+                self.client(via, ClientOp::Put { key, value })
+            }
+            PromptKind::Get => {
+                let key = parse_key(input)?;
+                self.client(via, ClientOp::Get { key })
+            }
+            PromptKind::Loss => {
+                let p = parse_loss(input)?;
+                self.outbox.push(Command::SetLoss(p));
+                self.info(format!("loss {} on every link", netview::percent(p)));
+                Ok(())
+            }
+            PromptKind::Delay => {
+                let (lo, hi) = parse_delay(input)?;
+                self.outbox.push(Command::SetDelay(lo, hi));
+                self.info(format!(
+                    "delay {} on every link",
+                    netview::delay((lo * 1_000_000, hi * 1_000_000))
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    fn client(&mut self, via: NodeId, request: ClientOp) -> Result<(), String> {
+        let pending = self.snap.clients.iter().filter(|l| l.outcome.is_none()).count();
+        if pending >= MAX_IN_FLIGHT {
+            return Err(format!("{pending} requests are still waiting: let some finish first"));
+        }
+        let op = self.next_op;
+        self.next_op += 1;
+        if self.snap.clients.len() >= CLIENT_LINES
+            && let Some(i) = self.snap.clients.iter().position(|l| l.outcome.is_some())
+        {
+            self.snap.clients.remove(i);
+        }
+        self.snap.clients.push_back(ClientLine { op, via, request: request.clone(), outcome: None });
+        self.outbox.push(Command::Client { op, via, request: request.clone() });
+        self.info(format!("{request} sent via {via}"));
+        Ok(())
+    }
+
+    fn editor_action(&mut self, action: Action) {
+        match action {
+            Action::CycleGroup(d) => {
+                let picked = self.node_from_digit(d);
+                let Mode::Editor { groups, error } = &mut self.snap.mode else { return };
+                match picked {
+                    Ok(id) => {
+                        if let Some(g) = groups.get_mut(&id) {
+                            *g = (*g + 1) % 3;
+                        }
+                        *error = None;
+                    }
+                    Err(e) => *error = Some(e),
+                }
+            }
+            Action::Submit => {
+                let Mode::Editor { groups, .. } = &self.snap.mode else { return };
+                let result = widgets::editor_groups(groups);
+                self.snap.mode = Mode::Normal;
+                if result.len() <= 1 {
+                    self.outbox.push(Command::Partition(Vec::new()));
+                    self.info("partition removed: every node can reach every other (cuts stay)");
+                } else {
+                    self.info(format!("partition {}", netview::describe_groups(&result)));
+                    self.outbox.push(Command::Partition(result));
+                }
+            }
+            Action::Cancel => self.snap.mode = Mode::Normal,
+            Action::Quit => self.quit = true,
+            _ => {}
+        }
+    }
+
+    fn pick_action(&mut self, action: Action) {
+        match action {
+            Action::PickNode(d) => {
+                let picked = self.node_from_digit(d);
+                let Mode::Pick { from, error } = &mut self.snap.mode else { return };
+                match (picked, *from) {
+                    (Err(e), _) => *error = Some(e),
+                    (Ok(a), None) => {
+                        *from = Some(a);
+                        *error = None;
+                    }
+                    (Ok(b), Some(a)) if a == b => *error = Some("pick two different nodes".into()),
+                    (Ok(b), Some(a)) => {
+                        self.snap.mode = Mode::Normal;
+                        // Is the link cut now (leaving partitions aside)?
+                        let mut net = self.snap.network.clone();
+                        net.partition(&[]);
+                        if net.reachable(a, b).is_err() {
+                            self.outbox.push(Command::Restore(a, b));
+                            self.info(format!("restoring the link {a} → {b}"));
+                        } else {
+                            self.outbox.push(Command::Cut(a, b));
+                            self.info(format!("cutting the link {a} → {b} (one way: {b} → {a} still works)"));
+                        }
+                    }
+                }
+            }
+            Action::Cancel => self.snap.mode = Mode::Normal,
+            Action::Quit => self.quit = true,
+            _ => {}
+        }
+    }
+}
+
+/// Whether two statuses look the same on screen.
+fn same(a: &NodeStatus, b: &NodeStatus) -> bool {
+    a.id == b.id
+        && a.run == b.run
+        && a.role == b.role
+        && a.term == b.term
+        && a.vote == b.vote
+        && a.leader == b.leader
+        && a.commit == b.commit
+        && a.applied == b.applied
+        && a.last == b.last
+        && a.timer == b.timer
+        && a.replication == b.replication
+        && a.log_tail == b.log_tail
+        && a.kv == b.kv
+}
+
+/// Parses `key=value` (spaces around the key are ignored; the value is taken as typed).
+pub fn parse_put(input: &str) -> Result<(String, String), String> {
+    if input.trim().is_empty() {
+        return Err("type key=value, e.g. color=blue".into());
+    }
+    let Some((key, value)) = input.split_once('=') else {
+        return Err("missing '=': type key=value, e.g. color=blue".into());
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("the key is empty: type key=value".into());
+    }
+    Ok((key.to_string(), value.trim().to_string()))
+}
+
+/// Parses a key to get.
+pub fn parse_key(input: &str) -> Result<String, String> {
+    let key = input.trim();
+    if key.is_empty() {
+        return Err("type the key to read, e.g. color".into());
+    }
+    Ok(key.to_string())
+}
+
+/// Parses a loss percentage (`5`, `12.5`, `5%`) into a probability.
+pub fn parse_loss(input: &str) -> Result<f64, String> {
+    let text = input.trim().trim_end_matches('%').trim();
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p / 100.0),
+        Ok(_) => Err(format!("{} is not between 0 and 100", input.trim())),
+        Err(_) => Err("not a number: type a percentage from 0 to 100, e.g. 5".into()),
+    }
+}
+
+/// The longest delay the console sets, in milliseconds.
+pub const MAX_DELAY_MS: u64 = 10_000;
+
+/// Parses a delay in milliseconds: `lo-hi` or a single number.
+pub fn parse_delay(input: &str) -> Result<(u64, u64), String> {
+    let text = input.trim().trim_end_matches("ms").trim();
+    let bad = || "not a delay: type milliseconds as lo-hi (e.g. 2-10) or one number".to_string();
+    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
+    let (lo, hi) = match text.split_once('-') {
+        Some((a, b)) => (number(a)?, number(b)?),
+        None => {
+            let v = number(text)?;
+            (v, v)
+        }
+    };
+    if lo > hi {
+        return Err(format!("{lo} is above {hi}: type the low end first"));
+    }
+    if hi > MAX_DELAY_MS {
+        return Err(format!("{hi} ms is too long: {MAX_DELAY_MS} ms at most"));
+    }
+    Ok((lo, hi))
+}

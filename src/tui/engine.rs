@@ -1,0 +1,365 @@
+//! The console's worker threads, so the interface thread never waits on the cluster:
+//!
+//! - the **poller** asks for every node's status and the network ten times a second and passes
+//!   them on with the events that arrived meanwhile;
+//! - the **control** thread carries out [`Command`]s in order (kills, restarts, network changes,
+//!   exports); each client operation gets a thread of its own, with a fresh client session
+//!   pinned to the chosen node, and writes its invoke and completion to the history;
+//! - the **checker** re-checks the history whenever an operation completes, on a copy of it and
+//!   with a time limit.
+//!
+//! Everything comes back to the interface thread as [`Update`]s on one channel.
+
+use super::action::{ClientOp, Command};
+use super::backend::Backend;
+use super::feed::FEED_CAPACITY;
+use super::netview;
+use super::session::Session;
+use super::snapshot::{ClientOutcome, Notice, VerdictView};
+use super::widgets::latency;
+use crate::check::history::{EventType, HistoryEvent, OpKind};
+use crate::check::{CheckOptions, Verdict, check_history};
+use crate::cluster::NodeStatus;
+use crate::events::Event;
+use crate::raft::NodeId;
+use crate::sim::{LinkRule, Network};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the poller asks for statuses.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long one client attempt may wait at normal speed (the client scales it with the speed).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The checker's time limit per check.
+pub const CHECK_LIMIT: Duration = Duration::from_secs(5);
+/// How long leaving the console waits for the worker threads.
+pub const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// What the poller saw.
+#[derive(Clone, Debug)]
+pub struct Poll {
+    /// Every node's status.
+    pub nodes: Vec<NodeStatus>,
+    /// The network's fault settings.
+    pub network: Network,
+    /// The time scale.
+    pub speed: f64,
+    /// The cluster's clock, in nanoseconds.
+    pub now: u64,
+    /// Events since the previous poll, in order.
+    pub events: Vec<Event>,
+}
+
+/// News for the interface thread.
+#[derive(Clone, Debug)]
+pub enum Update {
+    /// Statuses, network and new events.
+    Poll(Poll),
+    /// A client operation ended.
+    Client {
+        /// The console's number for it.
+        op: u64,
+        /// How it ended.
+        outcome: ClientOutcome,
+    },
+    /// The checker's new verdict.
+    Verdict(VerdictView),
+    /// Something to say in the status line.
+    Notice(Notice),
+}
+
+/// The running worker threads.
+pub struct Engine {
+    commands: Option<Sender<Command>>,
+    updates: Receiver<Update>,
+    stop: Option<Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What a worker needs to carry out commands.
+#[derive(Clone)]
+pub struct Worker {
+    /// The cluster.
+    pub backend: Arc<dyn Backend>,
+    /// The session's files.
+    pub session: Arc<Session>,
+    /// Where news goes.
+    pub updates: Sender<Update>,
+    /// Tells the checker the history grew.
+    pub check: Sender<()>,
+}
+
+impl Engine {
+    /// Starts the poller, the control thread and the checker.
+    pub fn start(backend: Arc<dyn Backend>, session: Arc<Session>) -> std::io::Result<Engine> {
+        let (updates_tx, updates) = unbounded();
+        let (commands, commands_rx) = unbounded::<Command>();
+        let (stop, stop_rx) = bounded::<()>(0);
+        let (check_tx, check_rx) = unbounded::<()>();
+        let worker = Worker { backend, session, updates: updates_tx, check: check_tx };
+        let mut threads = Vec::new();
+        {
+            let w = worker.clone();
+            threads.push(spawn("console-poller", move || poll_loop(&w, &stop_rx))?);
+        }
+        {
+            let w = worker.clone();
+            threads.push(spawn("console-control", move || {
+                for command in commands_rx {
+                    w.apply(command);
+                }
+            })?);
+        }
+        {
+            let session = Arc::clone(&worker.session);
+            let updates = worker.updates.clone();
+            // Not joined: a check in progress ends on its own within its time limit.
+            spawn("console-checker", move || check_loop(&session, &check_rx, &updates))?;
+        }
+        if !worker.session.history().is_empty() {
+            let _ = worker.check.send(());
+        }
+        Ok(Engine { commands: Some(commands), updates, stop: Some(stop), threads })
+    }
+
+    /// Queues a command.
+    pub fn send(&self, command: Command) {
+        if let Some(tx) = &self.commands {
+            let _ = tx.send(command);
+        }
+    }
+
+    /// The channel of news.
+    pub fn updates(&self) -> &Receiver<Update> {
+        &self.updates
+    }
+
+    /// Stops the poller and the control thread (after the commands already queued) and waits
+    /// for them, for [`STOP_WAIT`] at most: a cluster operation that hangs must not keep the
+    /// console from leaving. Client operations still running end by their timeout.
+    pub fn stop(mut self) {
+        self.commands = None;
+        self.stop = None;
+        let deadline = Instant::now() + STOP_WAIT;
+        while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for t in self.threads.drain(..) {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.into()).spawn(f)
+}
+
+fn poll_loop(w: &Worker, stop: &Receiver<()>) {
+    let events = w.backend.subscribe();
+    let mut first = w.backend.recent_events(FEED_CAPACITY);
+    let mut seen = first.last().map(|e| e.seq);
+    loop {
+        let mut batch = std::mem::take(&mut first);
+        if let Some(rx) = &events {
+            for e in rx.try_iter().take(100_000) {
+                if seen.is_none_or(|s| e.seq > s) {
+                    seen = Some(e.seq);
+                    batch.push(e);
+                }
+            }
+        }
+        let poll = Poll {
+            nodes: w.backend.status(),
+            network: w.backend.network(),
+            speed: w.backend.speed(),
+            now: w.backend.now_nanos(),
+            events: batch,
+        };
+        if w.updates.send(Update::Poll(poll)).is_err() {
+            return;
+        }
+        match stop.recv_timeout(POLL_INTERVAL) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    }
+}
+
+fn check_loop(session: &Session, wake: &Receiver<()>, updates: &Sender<Update>) {
+    let mut checked = usize::MAX;
+    while wake.recv().is_ok() {
+        // Several completions at once need one check.
+        while wake.try_recv().is_ok() {}
+        let history = session.history();
+        if history.len() == checked {
+            continue;
+        }
+        checked = history.len();
+        let verdict = match check_history(&history, &CheckOptions { time_limit: Some(CHECK_LIMIT) }) {
+            Ok(Verdict::Linearizable { operations, .. }) => VerdictView::Linearizable { ops: operations },
+            Ok(Verdict::NotLinearizable { key, reason, .. }) => VerdictView::NotLinearizable { key, reason },
+            Ok(Verdict::Unknown { reason }) => VerdictView::Unknown { reason },
+            Err(e) => VerdictView::Unknown { reason: format!("the history cannot be read: {e}") },
+        };
+        if updates.send(Update::Verdict(verdict)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The link rule of a healed network: no loss, no delay, no duplication.
+pub const HEALTHY: LinkRule = LinkRule { loss: 0.0, delay: (0, 0), duplicate: 0.0 };
+
+impl Worker {
+    fn notice(&self, text: String, error: bool) {
+        let _ = self.updates.send(Update::Notice(Notice { text, error }));
+    }
+
+    fn network(&self, description: &str, mut change: impl FnMut(&mut Network)) {
+        self.backend.change_network(description, &mut change);
+    }
+
+    /// Carries out one command (a client operation starts its own thread).
+    pub fn apply(&self, command: Command) {
+        let b = &self.backend;
+        match command {
+            Command::Client { op, via, request } => {
+                let w = self.clone();
+                let started = spawn("console-client", move || w.client(op, via, request));
+                if let Err(e) = started {
+                    self.notice(format!("cannot start a client thread: {e}"), true);
+                }
+            }
+            Command::Kill(id) => {
+                b.record(None, format!("kill {id}"));
+                b.kill(id);
+            }
+            Command::Restart { node, pause } => {
+                b.record(None, format!("restart {node}"));
+                match b.restart(node) {
+                    Ok(()) if pause => b.pause(node),
+                    Ok(()) => {}
+                    Err(e) => self.notice(format!("restart {node} failed: {e}"), true),
+                }
+            }
+            Command::Pause(id) => b.pause(id),
+            Command::Resume(id) => b.resume(id),
+            Command::Campaign(id) => b.campaign(id),
+            Command::Partition(groups) if groups.is_empty() => {
+                self.network("partition removed", |n| n.partition(&[]));
+            }
+            Command::Partition(groups) => {
+                self.network(&format!("partition {}", netview::describe_groups(&groups)), |n| {
+                    n.partition(&groups)
+                });
+            }
+            Command::Cut(a, c) => self.network(&format!("cut {a} -> {c} (one way)"), |n| n.cut(a, c)),
+            Command::Restore(a, c) => self.network(&format!("restore {a} -> {c}"), |n| n.restore(a, c)),
+            Command::Heal => {
+                self.network("heal: no partition, no cuts, no loss, no delay", |n| n.heal(HEALTHY))
+            }
+            Command::SetLoss(p) => self.network(&format!("loss {}", netview::percent(p)), |n| {
+                let mut rule = n.default_rule();
+                rule.loss = p;
+                n.set_default_rule(rule);
+            }),
+            Command::SetDelay(lo, hi) => {
+                let range = (lo * 1_000_000, hi * 1_000_000);
+                self.network(&format!("delay {}", netview::delay(range)), |n| {
+                    let mut rule = n.default_rule();
+                    rule.delay = range;
+                    n.set_default_rule(rule);
+                });
+            }
+            Command::SetSpeed(s) => b.set_speed(s),
+            Command::Freeze(nodes) => {
+                b.record(None, "freeze: pause every node".into());
+                nodes.into_iter().for_each(|n| b.pause(n));
+            }
+            Command::Thaw(nodes) => {
+                b.record(None, "unfreeze: resume the nodes the freeze paused".into());
+                nodes.into_iter().for_each(|n| b.resume(n));
+            }
+            Command::Export => self.export(),
+        }
+    }
+
+    fn export(&self) {
+        self.backend.record(None, "export the event log and the client history".into());
+        // Give the event collector a moment to write the line above and what came before it.
+        std::thread::sleep(Duration::from_millis(150));
+        match self.session.export() {
+            Ok(x) => {
+                let both = x.events.with_file_name(x.events.file_name().map_or_else(String::new, |n| {
+                    n.to_string_lossy().replace("-events.jsonl", "-{events,history}.jsonl")
+                }));
+                let text = format!(
+                    "exported {} events and {} history lines to {}",
+                    x.event_lines,
+                    x.history_lines,
+                    both.display()
+                );
+                self.backend.record(None, text.clone());
+                self.notice(text, false);
+            }
+            Err(e) => self.notice(format!("export failed: {e}"), true),
+        }
+    }
+
+    /// One client operation, start to end: history invoke, the request, history completion,
+    /// a line in the event log, the outcome to the interface, a nudge to the checker.
+    fn client(&self, op: u64, via: NodeId, request: ClientOp) {
+        let client = self.backend.client(via, CLIENT_TIMEOUT);
+        let process = self.session.process(client.id());
+        let (f, key, value) = match &request {
+            ClientOp::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
+            ClientOp::Get { key } => (OpKind::Get, key.clone(), None),
+        };
+        let now = |w: &Worker| w.session.time(w.backend.now_nanos());
+        self.session.record(HistoryEvent::invoke(process, f, &key, value.as_deref(), now(self)));
+        let began = Instant::now();
+        let result = client.execute(&request);
+        let took = began.elapsed();
+        let done = match &result {
+            Ok((read, node)) => {
+                let shown = if f == OpKind::Get { read.as_deref() } else { value.as_deref() };
+                let mut e = HistoryEvent::complete(EventType::Ok, process, f, &key, shown, now(self));
+                e.node = Some(node.0);
+                e
+            }
+            Err(error) => {
+                let kind = if error.definite { EventType::Fail } else { EventType::Info };
+                let mut e = HistoryEvent::complete(kind, process, f, &key, value.as_deref(), now(self));
+                e.error = Some(error.message.clone());
+                e.node = Some(error.node.0);
+                e
+            }
+        };
+        self.session.record(done);
+        let outcome = ClientOutcome {
+            client: client.id(),
+            result: result.as_ref().map(|(read, _)| read.clone()).map_err(|e| e.message.clone()),
+            definite: result.as_ref().err().is_some_and(|e| e.definite),
+            latency: took,
+        };
+        let said = match (&outcome.result, f) {
+            (Ok(_), OpKind::Put) => "ok".to_string(),
+            (Ok(Some(v)), OpKind::Get) => format!("ok {v}"),
+            (Ok(None), OpKind::Get) => "ok, not found".to_string(),
+            (Err(e), _) => format!("error: {e}"),
+        };
+        self.backend.record(
+            Some(via),
+            format!("client c{} {request} via {via} → {said} ({})", client.id(), latency(took)),
+        );
+        if let Some(e) = self.session.write_error() {
+            self.notice(e, true);
+        }
+        let _ = self.updates.send(Update::Client { op, outcome });
+        let _ = self.check.send(());
+    }
+}

@@ -1,0 +1,221 @@
+//! A deterministic screen for tests: a seeded simulation (the real core on `sim::Cluster`, in
+//! virtual time) driven through an election, a few puts and gets, a crash, a pause, a one-way
+//! cut and a put still in flight, turned into a [`Snapshot`] the way the console builds one.
+
+use super::action::ClientOp;
+use super::feed::{Feed, Rates};
+use super::snapshot::{ClientLine, ClientOutcome, Mode, Snapshot, VerdictView};
+use crate::check::history::{EventType, HistoryEvent, OpKind};
+use crate::check::{CheckOptions, Verdict, check_history};
+use crate::cluster::{NodeStatus, RunState};
+use crate::kv::{ClientId, Op, Reply, Request, RequestId};
+use crate::raft::{Config, NodeId, Role};
+use crate::sim::{Cluster, LinkRule, TICK_NANOS};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+const MS: u64 = 1_000_000;
+
+struct Driver {
+    cluster: Cluster,
+    feed: Feed,
+    rates: Rates,
+    dead: BTreeMap<NodeId, NodeStatus>,
+    history: Vec<HistoryEvent>,
+    clients: VecDeque<ClientLine>,
+    pending: BTreeMap<u64, (usize, u64)>,
+    next_client: u64,
+}
+
+impl Driver {
+    fn new(nodes: usize, seed: u64) -> Driver {
+        let members: Vec<NodeId> = (1..=nodes as u64).map(NodeId).collect();
+        let configs = members
+            .iter()
+            .map(|&id| {
+                let mut c = Config::new(id, members.clone());
+                c.seed = seed * 1000 + id.0;
+                c
+            })
+            .collect();
+        let link = LinkRule { loss: 0.0, delay: (MS, 3 * MS), duplicate: 0.0 };
+        Driver {
+            cluster: Cluster::new(configs, link, seed),
+            feed: Feed::default(),
+            rates: Rates::default(),
+            dead: BTreeMap::new(),
+            history: Vec::new(),
+            clients: VecDeque::new(),
+            pending: BTreeMap::new(),
+            next_client: 1,
+        }
+    }
+
+    fn collect(&mut self) {
+        for e in self.cluster.take_events() {
+            self.rates.observe(&e);
+            self.feed.push(e);
+        }
+        let now = self.cluster.now();
+        for (node, reply) in self.cluster.take_replies() {
+            let Some((line, began)) = self.pending.remove(&reply.id.client.0) else { continue };
+            let l = &mut self.clients[line];
+            let (f, key, value) = match &l.request {
+                ClientOp::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
+                ClientOp::Get { key } => (OpKind::Get, key.clone(), None),
+            };
+            let (result, kind, read) = match reply.result {
+                Ok(Reply::Put) => (Ok(None), EventType::Ok, value),
+                Ok(Reply::Get { value }) => (Ok(value.clone()), EventType::Ok, value),
+                Err(e) => {
+                    let kind = if e.is_definite() { EventType::Fail } else { EventType::Info };
+                    (Err(e.to_string()), kind, value)
+                }
+            };
+            let mut done = HistoryEvent::complete(kind, reply.id.client.0, f, &key, read.as_deref(), now);
+            done.node = Some(node.0);
+            self.history.push(done);
+            let definite = result.is_err() && kind == EventType::Fail;
+            l.outcome = Some(ClientOutcome {
+                client: reply.id.client.0,
+                result,
+                definite,
+                latency: Duration::from_nanos(now - began),
+            });
+        }
+    }
+
+    fn run_ms(&mut self, ms: u64) {
+        for _ in 0..ms {
+            let now = self.cluster.now() + MS;
+            self.cluster.set_now(now);
+            self.cluster.deliver_due();
+            if now.is_multiple_of(TICK_NANOS) {
+                for id in self.cluster.ids() {
+                    self.cluster.tick(id);
+                }
+            }
+            self.collect();
+        }
+    }
+
+    fn leader(&self) -> NodeId {
+        self.cluster
+            .ids()
+            .into_iter()
+            .filter_map(|id| self.cluster.node(id).map(|n| (id, n)))
+            .filter(|(_, n)| n.role() == Role::Leader)
+            .max_by_key(|(_, n)| n.term())
+            .map(|(id, _)| id)
+            .expect("the fixture's seed elects a leader")
+    }
+
+    fn request(&mut self, via: NodeId, request: ClientOp) {
+        let client = self.next_client;
+        self.next_client += 1;
+        let (op, f, value) = match &request {
+            ClientOp::Put { key, value } => {
+                (Op::Put { key: key.clone(), value: value.clone() }, OpKind::Put, Some(value.clone()))
+            }
+            ClientOp::Get { key } => (Op::Get { key: key.clone() }, OpKind::Get, None),
+        };
+        let key = op.key().to_string();
+        let now = self.cluster.now();
+        self.history.push(HistoryEvent::invoke(client, f, &key, value.as_deref(), now));
+        let line = self.clients.len();
+        self.clients.push_back(ClientLine { op: line as u64 + 1, via, request, outcome: None });
+        let id = RequestId { client: ClientId(client), seq: 1 };
+        if self.cluster.client_request(via, Request { id, op }) {
+            self.pending.insert(client, (line, now));
+        } else {
+            // A down node never answers; the console's client says so at once.
+            let message = format!("{via} is down");
+            let mut done = HistoryEvent::complete(EventType::Fail, client, f, &key, value.as_deref(), now);
+            done.error = Some(message.clone());
+            self.history.push(done);
+            self.clients[line].outcome =
+                Some(ClientOutcome { client, result: Err(message), definite: true, latency: Duration::ZERO });
+        }
+        self.collect();
+    }
+
+    fn status(&self, id: NodeId) -> NodeStatus {
+        if let Some(s) = self.dead.get(&id) {
+            return s.clone();
+        }
+        let slot = self.cluster.slot(id).expect("a member");
+        let run = if slot.paused { RunState::Paused } else { RunState::Running };
+        match &slot.node {
+            Some(node) => NodeStatus::of(node, run),
+            None => NodeStatus::unknown(id, RunState::Dead),
+        }
+    }
+}
+
+fn put(key: &str, value: &str) -> ClientOp {
+    ClientOp::Put { key: key.into(), value: value.into() }
+}
+
+fn get(key: &str) -> ClientOp {
+    ClientOp::Get { key: key.into() }
+}
+
+/// The demonstration screen for `nodes` nodes (at least 3), always the same for the same input.
+pub fn demo(nodes: usize) -> Snapshot {
+    let mut d = Driver::new(nodes, 7);
+    d.run_ms(600);
+    let leader = d.leader();
+    let followers: Vec<NodeId> = d.cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let (f1, f2) = (followers[0], followers[1]);
+    d.request(leader, put("color", "blue"));
+    d.run_ms(30);
+    d.request(f1, put("size", "XL"));
+    d.run_ms(30);
+    d.request(f2, put("user", "ana"));
+    d.run_ms(60);
+    let crashed = (followers.len() >= 4).then(|| followers[followers.len() - 1]);
+    if let Some(c) = crashed {
+        let mut last = d.status(c);
+        last.run = RunState::Dead;
+        d.cluster.crash(c);
+        d.dead.insert(c, last);
+        d.run_ms(20);
+    }
+    d.request(leader, put("color", "red"));
+    d.run_ms(60);
+    d.request(f1, get("color"));
+    d.run_ms(60);
+    if let Some(c) = crashed {
+        d.request(c, get("color"));
+        let p = followers[followers.len() - 2];
+        d.cluster.pause(p);
+        d.cluster.record(None, crate::events::EventKind::Fault { description: format!("pause {p}") });
+    }
+    d.cluster.network.cut(f1, f2);
+    d.cluster.network.set_default_rule(LinkRule { loss: 0.05, delay: (2 * MS, 10 * MS), duplicate: 0.0 });
+    d.cluster
+        .record(None, crate::events::EventKind::Fault { description: format!("cut {f1} -> {f2} (one way)") });
+    d.request(leader, put("user", "bob"));
+    d.run_ms(1);
+    let verdict = match check_history(&d.history, &CheckOptions::default()) {
+        Ok(Verdict::Linearizable { operations, .. }) => VerdictView::Linearizable { ops: operations },
+        other => panic!("the fixture's history must check: {other:?}"),
+    };
+    let now = d.cluster.now();
+    let rates = d.rates.per_link(now);
+    let ids = d.cluster.ids();
+    Snapshot {
+        nodes: ids.iter().map(|&id| d.status(id)).collect(),
+        network: d.cluster.network.clone(),
+        rates,
+        feed: d.feed,
+        clients: d.clients,
+        verdict,
+        speed: 1.0,
+        frozen: false,
+        selected: leader,
+        mode: Mode::Normal,
+        notice: None,
+        storage: "in memory".into(),
+    }
+}

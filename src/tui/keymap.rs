@@ -1,0 +1,218 @@
+//! The one keymap: every key the console understands, in every context, as data. Dispatch
+//! ([`lookup`]), the status bar ([`bar`]) and the help overlay ([`help_lines`]) are all read
+//! from [`BINDINGS`], so they cannot disagree.
+
+use super::action::Action;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// Where the user is: which keys mean what depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// The dashboard itself.
+    Main,
+    /// A one-line prompt (put, get, loss, delay).
+    Prompt,
+    /// The partition editor.
+    Editor,
+    /// Picking the two ends of a one-way link.
+    Pick,
+    /// The help overlay.
+    Help,
+    /// Everywhere.
+    Any,
+}
+
+/// Which keys trigger a binding.
+#[derive(Clone, Copy, Debug)]
+pub enum Keys {
+    /// One character (shift is ignored, so `?` and `+` work on any layout).
+    Char(char),
+    /// Any of these characters.
+    Chars(&'static [char]),
+    /// A digit 1-9; the action receives it.
+    Digits,
+    /// A special key.
+    Code(KeyCode),
+    /// Control and a letter.
+    Ctrl(char),
+    /// Any printable character (prompt input).
+    Printable,
+    /// Any key at all.
+    AnyKey,
+}
+
+/// One row of the keymap.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    /// Where it applies.
+    pub context: Context,
+    /// The keys.
+    pub keys: Keys,
+    /// How the keys are written for people.
+    pub label: &'static str,
+    /// What happens.
+    pub action: Action,
+    /// A short description for the help overlay.
+    pub help: &'static str,
+    /// In the status bar: the key text, a word, and a priority (0 always shown, then 1, 2, …
+    /// as room allows); `None` to show it only in the help.
+    pub bar: Option<(&'static str, &'static str, u8)>,
+}
+
+const fn bind(
+    context: Context,
+    keys: Keys,
+    label: &'static str,
+    action: Action,
+    help: &'static str,
+    bar: Option<(&'static str, &'static str, u8)>,
+) -> Binding {
+    Binding { context, keys, label, action, help, bar }
+}
+
+use Context::{Any, Editor, Help, Main, Pick, Prompt};
+
+/// Every binding, in the order the help and the status bar show them. One row per line, as a
+/// table, which rustfmt would break up.
+#[rustfmt::skip]
+pub const BINDINGS: &[Binding] = &[
+    bind(Main, Keys::Code(KeyCode::Left), "←", Action::Move(-1), "select the previous node", None),
+    bind(Main, Keys::Code(KeyCode::Right), "→", Action::Move(1), "select the next node", None),
+    bind(Main, Keys::Digits, "1-9", Action::SelectNode(0), "select node n1 … n9 (it)", Some(("1-9", "select", 1))),
+    bind(Main, Keys::Code(KeyCode::Tab), "Tab", Action::SelectLeader, "select the leader", None),
+    bind(Main, Keys::Char('p'), "p", Action::Put, "put key=value through it", Some(("p", "put", 1))),
+    bind(Main, Keys::Char('g'), "g", Action::Get, "get a key through it", Some(("g", "get", 1))),
+    bind(Main, Keys::Char('k'), "k", Action::Kill, "kill it", Some(("k", "kill", 1))),
+    bind(Main, Keys::Char('r'), "r", Action::Restart, "restart it from its storage", Some(("r", "restart", 2))),
+    bind(Main, Keys::Char('z'), "z", Action::TogglePause, "pause or resume it", Some(("z", "pause", 3))),
+    bind(Main, Keys::Char('t'), "t", Action::Campaign, "make it time out, campaign", Some(("t", "timeout", 3))),
+    bind(Main, Keys::Char('x'), "x", Action::PartitionEditor, "partition editor", Some(("x", "partition", 1))),
+    bind(Main, Keys::Char('c'), "c", Action::Cut, "cut/restore a one-way link", Some(("c", "cut", 4))),
+    bind(Main, Keys::Char('h'), "h", Action::Heal, "heal the network completely", Some(("h", "heal", 2))),
+    bind(Main, Keys::Char('l'), "l", Action::Loss, "set message loss (%)", Some(("l", "loss", 4))),
+    bind(Main, Keys::Char('d'), "d", Action::Delay, "set message delay (ms lo-hi)", Some(("d", "delay", 4))),
+    bind(Main, Keys::Chars(&['+', '=']), "+", Action::Faster, "faster (up to 10×)", Some(("+-", "speed", 3))),
+    bind(Main, Keys::Chars(&['-', '_']), "-", Action::Slower, "slower (down to 1/20×)", None),
+    bind(Main, Keys::Char(' '), "space", Action::Freeze, "freeze/resume every node", Some(("space", "freeze", 3))),
+    bind(Main, Keys::Char('e'), "e", Action::Export, "export events and history", Some(("e", "export", 3))),
+    bind(Main, Keys::Code(KeyCode::Up), "↑", Action::Scroll(1), "scroll the feed back", None),
+    bind(Main, Keys::Code(KeyCode::Down), "↓", Action::Scroll(-1), "scroll the feed forward", None),
+    bind(Main, Keys::Code(KeyCode::PageUp), "PgUp", Action::Page(1), "feed: a page back", None),
+    bind(Main, Keys::Code(KeyCode::PageDown), "PgDn", Action::Page(-1), "feed: a page forward", None),
+    bind(Main, Keys::Code(KeyCode::End), "End", Action::Follow, "feed: follow the newest", None),
+    bind(Main, Keys::Char('s'), "s", Action::FeedFreeze, "freeze/follow the feed", None),
+    bind(Main, Keys::Char('f'), "f", Action::FeedKind, "feed: next kind filter", None),
+    bind(Main, Keys::Char('n'), "n", Action::FeedNode, "feed: selected node / all", None),
+    bind(Main, Keys::Char('?'), "?", Action::Help, "this help", Some(("?", "help", 0))),
+    bind(Main, Keys::Char('q'), "q", Action::Quit, "quit (nodes stop cleanly)", Some(("q", "quit", 0))),
+    bind(Prompt, Keys::Code(KeyCode::Enter), "Enter", Action::Submit, "send", Some(("Enter", "send", 0))),
+    bind(Prompt, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
+    bind(Prompt, Keys::Code(KeyCode::Backspace), "⌫", Action::Backspace, "delete", Some(("⌫", "delete", 1))),
+    bind(Prompt, Keys::Ctrl('u'), "^U", Action::ClearInput, "clear", Some(("^U", "clear", 1))),
+    bind(Prompt, Keys::Printable, "text", Action::Type(' '), "is typed in", None),
+    bind(Editor, Keys::Digits, "1-9", Action::CycleGroup(0), "next group for that node", Some(("1-9", "next group for that node", 0))),
+    bind(Editor, Keys::Code(KeyCode::Enter), "Enter", Action::Submit, "apply", Some(("Enter", "apply", 0))),
+    bind(Editor, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
+    bind(Pick, Keys::Digits, "1-9", Action::PickNode(0), "pick a node", Some(("1-9", "pick node", 0))),
+    bind(Pick, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
+    bind(Help, Keys::AnyKey, "any key", Action::Cancel, "close", Some(("any key", "close help", 0))),
+    bind(Any, Keys::Ctrl('c'), "^C", Action::Quit, "quit", None),
+];
+
+/// Whether binding keys `keys` match the key event; for digits, which digit.
+fn matches(keys: Keys, key: &KeyEvent) -> Option<Option<u8>> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let plain = !ctrl && !alt;
+    let hit = match (keys, key.code) {
+        (Keys::AnyKey, _) => true,
+        (Keys::Ctrl(c), KeyCode::Char(k)) => ctrl && k.eq_ignore_ascii_case(&c),
+        (Keys::Char(c), KeyCode::Char(k)) => plain && k == c,
+        (Keys::Chars(cs), KeyCode::Char(k)) => plain && cs.contains(&k),
+        (Keys::Printable, KeyCode::Char(k)) => plain && !k.is_control(),
+        (Keys::Digits, KeyCode::Char(k @ '1'..='9')) if plain => {
+            return Some(Some(k as u8 - b'0'));
+        }
+        (Keys::Code(c), code) => !ctrl && c == code,
+        _ => false,
+    };
+    hit.then_some(None)
+}
+
+/// The action a key press means in `context`, if any. Key releases and repeats of modifier keys
+/// mean nothing.
+pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if let KeyCode::Modifier(_) = key.code {
+        return None;
+    }
+    // Global bindings first (Ctrl-C must quit from anywhere, even the help overlay).
+    for pass in [Any, context] {
+        for b in BINDINGS.iter().filter(|b| b.context == pass) {
+            if let Some(digit) = matches(b.keys, key) {
+                return Some(match (b.action, digit, key.code) {
+                    (_, Some(d), _) => b.action.with_digit(d),
+                    (Action::Type(_), _, KeyCode::Char(c)) => Action::Type(c),
+                    (action, _, _) => action,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The status bar's entries for `context`: (keys, word, priority), in table order.
+pub fn bar(context: Context) -> Vec<(&'static str, &'static str, u8)> {
+    BINDINGS.iter().filter(|b| b.context == context).filter_map(|b| b.bar).collect()
+}
+
+/// The help overlay's content.
+pub struct HelpText {
+    /// The dashboard's keys, one per entry: (keys, description).
+    pub main: Vec<(&'static str, &'static str)>,
+    /// One line per other context: (its name, its keys summarised).
+    pub others: Vec<(&'static str, String)>,
+}
+
+/// The help overlay's content, from the table.
+pub fn help_lines() -> HelpText {
+    let main = BINDINGS.iter().filter(|b| b.context == Main).map(|b| (b.label, b.help)).collect();
+    let contexts =
+        [(Prompt, "in a prompt"), (Editor, "partition editor"), (Pick, "cut (c)"), (Any, "anywhere")];
+    let others = contexts
+        .iter()
+        .map(|&(ctx, name)| {
+            let keys: Vec<String> = BINDINGS
+                .iter()
+                .filter(|b| b.context == ctx && !matches!(b.keys, Keys::Printable))
+                .map(|b| format!("{} {}", b.label, b.help))
+                .collect();
+            (name, keys.join(" · "))
+        })
+        .collect();
+    HelpText { main, others }
+}
+
+/// How the key of `action` in `context` is written, for hints.
+pub fn label_of(context: Context, action: Action) -> Option<&'static str> {
+    BINDINGS.iter().find(|b| b.context == context && b.action == action).map(|b| b.label)
+}
+
+/// How a key press is written in an error message ("no action on 'w'").
+pub fn describe(key: &KeyEvent) -> String {
+    let base = match key.code {
+        KeyCode::Char(' ') => "space".to_string(),
+        KeyCode::Char(c) => format!("'{c}'"),
+        KeyCode::F(n) => format!("F{n}"),
+        other => format!("{other:?}"),
+    };
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        format!("Ctrl-{base}")
+    } else if key.modifiers.contains(KeyModifiers::ALT) {
+        format!("Alt-{base}")
+    } else {
+        base
+    }
+}

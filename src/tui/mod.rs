@@ -1,0 +1,236 @@
+//! The console: a terminal dashboard to watch, drive and break a live cluster.
+//!
+//! `quorum` with no subcommand starts a [`LiveCluster`] and opens
+//! the console on it. The screen shows every node (role, term, vote, leader, commit and
+//! applied indexes, last entry, election timer, the leader's view of its followers), the logs
+//! aligned by index, the committed maps side by side, the network (partitions, one-way cuts,
+//! loss, delay, messages per second per link), the event feed, the client operations and the
+//! linearizability checker's verdict on the session's history. Keys put and get through any
+//! node, kill, restart, pause and force elections, partition and cut the network, change its
+//! loss and delay and the speed of time, freeze everything, and export the logs.
+//!
+//! How it is built:
+//! - [`keymap`]: every key, as data; the status bar and the help are generated from it.
+//! - [`app`]: the state and its reaction to keys and clicks, without I/O: it produces
+//!   [`action::Command`]s and draws from a [`snapshot::Snapshot`].
+//! - [`engine`]: worker threads that run the commands, poll the cluster, run client operations
+//!   and the checker, and send news back; the interface thread never waits on the cluster.
+//! - [`backend`]: the cluster operations as a trait, implemented by the live cluster.
+//! - [`session`]: the session's files (event log, client history) and their export.
+//! - [`view`], [`widgets`], [`layout`], [`theme`]: drawing, one small widget per area.
+//! - [`terminal`]: entering and always leaving the terminal's console mode.
+
+pub mod action;
+pub mod app;
+pub mod backend;
+pub mod engine;
+pub mod feed;
+pub mod keymap;
+pub mod layout;
+pub mod netview;
+pub mod session;
+pub mod snapshot;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+pub mod widgets;
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod tests;
+
+use crate::cluster::{ClusterOptions, LiveCluster, StorageOptions};
+use crate::raft::NodeId;
+use crate::storage::FsyncPolicy;
+use crossbeam_channel::{Receiver, select};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How to start the console.
+#[derive(Clone, Debug)]
+pub struct ConsoleOptions {
+    /// Number of nodes, 1 to 9.
+    pub nodes: usize,
+    /// Seed of election jitter and network draws.
+    pub seed: u64,
+    /// Where the session's files (and, on disk, the nodes' logs) go; a fresh temporary
+    /// directory if `None`.
+    pub data_dir: Option<PathBuf>,
+    /// Keep the nodes' durable state on disk (in `data_dir`) rather than in memory.
+    pub disk: bool,
+    /// Initial time scale, 0.05 to 10.
+    pub speed: f64,
+}
+
+/// The shortest gap between two frames (about 30 frames a second at most).
+pub const FRAME: Duration = Duration::from_millis(33);
+
+/// Runs the console until the user quits. Returns a few lines to print once the terminal is
+/// back to normal (where the session's files are, and the final verdict).
+pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
+    use anyhow::{Context, bail};
+    if !(1..=9).contains(&options.nodes) {
+        bail!("--nodes must be between 1 and 9");
+    }
+    if !(0.05..=10.0).contains(&options.speed) {
+        bail!("--speed must be between 0.05 and 10");
+    }
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!(
+            "the console needs a terminal; for headless use see `quorum run`, `quorum sim` and `quorum check`"
+        );
+    }
+    let dir = match &options.data_dir {
+        Some(d) => d.clone(),
+        None => fresh_dir(),
+    };
+    let carry_on = options.disk && options.data_dir.is_some();
+    let (session, warnings) =
+        session::Session::open(&dir, carry_on).with_context(|| format!("cannot use {}", dir.display()))?;
+    let session = Arc::new(session);
+    let storage = if options.disk {
+        StorageOptions::Disk { dir: dir.clone(), fsync: FsyncPolicy::Always }
+    } else {
+        StorageOptions::Memory
+    };
+    let cluster = LiveCluster::start(ClusterOptions {
+        nodes: options.nodes,
+        seed: options.seed,
+        storage,
+        events_file: Some(session.events_path().to_path_buf()),
+        ring: feed::FEED_CAPACITY,
+        ..ClusterOptions::default()
+    })
+    .context("cannot start the cluster")?;
+    let cluster = Arc::new(cluster);
+    let backend: Arc<dyn backend::Backend> = cluster.clone();
+    for w in warnings {
+        backend.record(None, format!("warning: {w}"));
+    }
+    if (options.speed - 1.0).abs() > 1e-9 {
+        backend.set_speed(options.speed);
+    }
+    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
+    let members: Vec<NodeId> = backend.members();
+    let label = if options.disk { "on disk" } else { "in memory" };
+    let result = interface(&engine, members, label);
+    engine.stop();
+    let finished = cluster.finish();
+    result?;
+    finished.context("stopping the cluster")?;
+    let history = session.history();
+    let options = crate::check::CheckOptions { time_limit: Some(engine::CHECK_LIMIT) };
+    let verdict = match crate::check::check_history(&history, &options) {
+        _ if history.is_empty() => "no client operations".to_string(),
+        Ok(v) => v.to_string(),
+        Err(e) => format!("the history cannot be read: {e}"),
+    };
+    Ok(format!(
+        "quorum: every node stopped.\n  files:   {} (event log, client history, exports)\n  \
+         verdict: {}\n",
+        session.dir().display(),
+        verdict.lines().next().unwrap_or_default()
+    ))
+}
+
+/// A new directory in the temporary directory, with a short name (`quorum-PID`, then
+/// `quorum-PID-2`, … if taken), since its paths are shown on screen.
+fn fresh_dir() -> PathBuf {
+    let base = std::env::temp_dir().join(format!("quorum-{}", std::process::id()));
+    let mut dir = base.clone();
+    let mut k = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{k}", base.display()));
+        k += 1;
+    }
+    dir
+}
+
+type Input = Receiver<std::io::Result<crossterm::event::Event>>;
+
+/// Reads terminal events on a thread of its own, until told to stop.
+fn input_thread(stop: Arc<AtomicBool>) -> std::io::Result<(Input, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let handle = std::thread::Builder::new().name("console-input".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match crossterm::event::poll(Duration::from_millis(100)) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let event = crossterm::event::read();
+                    let failed = event.is_err();
+                    if tx.send(event).is_err() || failed {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    })?;
+    Ok((rx, handle))
+}
+
+/// The interface loop: draws at most about 30 times a second and only when something changed,
+/// and sleeps in between until a key, a click or news from the engine arrives.
+fn interface(engine: &engine::Engine, members: Vec<NodeId>, storage: &str) -> anyhow::Result<()> {
+    let mut guard = terminal::enter()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (input, input_handle) = input_thread(Arc::clone(&stop))?;
+    let mut app = app::App::new(members, storage);
+    let size = guard.terminal.size()?;
+    app.resize(size.width, size.height);
+    let result = (|| -> anyhow::Result<()> {
+        let mut pending = true;
+        let mut last_draw = Instant::now() - FRAME;
+        loop {
+            let now = Instant::now();
+            let expiry = app.tick(now);
+            pending |= app.take_dirty();
+            if pending && now >= last_draw + FRAME {
+                guard.terminal.draw(|f| view::render(f, app.snapshot()))?;
+                last_draw = now;
+                pending = false;
+            }
+            let wake =
+                if pending { last_draw + FRAME } else { expiry.unwrap_or(now + Duration::from_secs(1)) };
+            let timeout = wake.saturating_duration_since(Instant::now());
+            select! {
+                recv(input) -> event => match event {
+                    Ok(Ok(event)) => {
+                        app.on_terminal(event);
+                        for more in input.try_iter() {
+                            app.on_terminal(more?);
+                        }
+                    }
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => anyhow::bail!("the terminal input stopped"),
+                },
+                recv(engine.updates()) -> update => {
+                    if let Ok(update) = update {
+                        app.on_update(update);
+                    }
+                    for more in engine.updates().try_iter() {
+                        app.on_update(more);
+                    }
+                }
+                default(timeout) => {}
+            }
+            for command in app.take_commands() {
+                engine.send(command);
+            }
+            if app.should_quit() {
+                return Ok(());
+            }
+        }
+    })();
+    stop.store(true, Ordering::Relaxed);
+    drop(guard);
+    let _ = input_handle.join();
+    result
+}

@@ -1,0 +1,201 @@
+//! The session's files: the event log (written by the cluster as it goes), the client history
+//! (written here a line at a time, from the first operation), and their exports.
+//!
+//! With durable storage in a data directory, a later session brings the same cluster back, so
+//! its history carries on in the same file: times and process numbers continue after the old
+//! ones, and the checker judges the whole life of the data, not just the last session (a get
+//! that reads a value put before a restart is then explained).
+
+use crate::check::history::{HistoryEvent, HistoryWriter, parse_history};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+/// Name of the event log in the session directory.
+pub const EVENTS_FILE: &str = "console-events.jsonl";
+/// Name of the client history in the session directory.
+pub const HISTORY_FILE: &str = "console-history.jsonl";
+
+struct History {
+    writer: Option<HistoryWriter<File>>,
+    events: Vec<HistoryEvent>,
+    error: Option<String>,
+}
+
+/// The session's directory and files.
+pub struct Session {
+    dir: PathBuf,
+    events_path: PathBuf,
+    history_path: PathBuf,
+    history: Mutex<History>,
+    time_offset: u64,
+    process_offset: u64,
+}
+
+/// An export's two files and how many lines each got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    /// The event log's copy.
+    pub events: PathBuf,
+    /// Lines in it.
+    pub event_lines: usize,
+    /// The history's copy.
+    pub history: PathBuf,
+    /// Lines in it.
+    pub history_lines: usize,
+}
+
+impl Session {
+    /// Opens the session in `dir` (created if needed). With `carry_on`, an existing history is
+    /// continued; otherwise it starts empty. Returns warnings worth showing.
+    pub fn open(dir: &Path, carry_on: bool) -> io::Result<(Session, Vec<String>)> {
+        std::fs::create_dir_all(dir)?;
+        let events_path = dir.join(EVENTS_FILE);
+        let history_path = dir.join(HISTORY_FILE);
+        let mut warnings = Vec::new();
+        let mut old = Vec::new();
+        if carry_on && history_path.exists() {
+            match read_history(&history_path) {
+                Ok((events, cut)) => {
+                    if cut {
+                        warnings.push(format!("{}: dropped an incomplete last line", history_path.display()));
+                    }
+                    old = events;
+                }
+                Err(e) => {
+                    let aside = history_path.with_extension("jsonl.unreadable");
+                    std::fs::rename(&history_path, &aside)?;
+                    warnings.push(format!(
+                        "the old history could not be read ({e}); moved to {} and started afresh",
+                        aside.display()
+                    ));
+                }
+            }
+        }
+        let time_offset = old.iter().map(|e| e.time + 1).max().unwrap_or(0);
+        let process_offset = old.iter().map(|e| e.process).max().unwrap_or(0);
+        // Rewrite what was kept (dropping any incomplete line), then append from there.
+        let mut file = File::create(&history_path)?;
+        for e in &old {
+            let mut line = serde_json::to_vec(e).map_err(io::Error::other)?;
+            line.push(b'\n');
+            file.write_all(&line)?;
+        }
+        file.flush()?;
+        let file = OpenOptions::new().append(true).open(&history_path)?;
+        let history = History { writer: Some(HistoryWriter::new(file)), events: old, error: None };
+        let session = Session {
+            dir: dir.to_path_buf(),
+            events_path,
+            history_path,
+            history: Mutex::new(history),
+            time_offset,
+            process_offset,
+        };
+        Ok((session, warnings))
+    }
+
+    /// The session directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the cluster streams its events.
+    pub fn events_path(&self) -> &Path {
+        &self.events_path
+    }
+
+    /// Where the client history goes.
+    pub fn history_path(&self) -> &Path {
+        &self.history_path
+    }
+
+    /// The history's process number for client session `client` of this run.
+    pub fn process(&self, client: u64) -> u64 {
+        self.process_offset + client
+    }
+
+    /// The history's time for cluster time `nanos` of this run.
+    pub fn time(&self, nanos: u64) -> u64 {
+        self.time_offset + nanos
+    }
+
+    /// Appends one history event (already carrying this session's process and time) and
+    /// flushes it. A write error is remembered and reported by [`Session::write_error`]; the
+    /// event is kept in memory for the checker either way.
+    pub fn record(&self, event: HistoryEvent) {
+        let mut h = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(w) = h.writer.as_mut()
+            && let Err(e) = w.write_event(&event)
+        {
+            h.error = Some(format!("cannot write {}: {e}", self.history_path.display()));
+            h.writer = None;
+        }
+        h.events.push(event);
+    }
+
+    /// The first error writing the history, if any.
+    pub fn write_error(&self) -> Option<String> {
+        self.history.lock().unwrap_or_else(PoisonError::into_inner).error.clone()
+    }
+
+    /// A copy of the history so far.
+    pub fn history(&self) -> Vec<HistoryEvent> {
+        self.history.lock().unwrap_or_else(PoisonError::into_inner).events.clone()
+    }
+
+    /// Copies the event log and the history to `export-K-events.jsonl` and
+    /// `export-K-history.jsonl` in the session directory, K the first number not used yet.
+    /// Only complete lines are copied (the event log may be mid-write).
+    pub fn export(&self) -> io::Result<Export> {
+        let mut k = 1;
+        let (events, history) = loop {
+            let e = self.dir.join(format!("export-{k}-events.jsonl"));
+            let h = self.dir.join(format!("export-{k}-history.jsonl"));
+            if !e.exists() && !h.exists() {
+                break (e, h);
+            }
+            k += 1;
+        };
+        let event_lines = copy_lines(&self.events_path, &events)?;
+        let history_lines = {
+            // Hold the lock so no line is half-written while copying.
+            let _h = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+            copy_lines(&self.history_path, &history)?
+        };
+        Ok(Export { events, event_lines, history, history_lines })
+    }
+}
+
+/// Reads a history file, dropping an incomplete last line; says whether it did.
+fn read_history(path: &Path) -> io::Result<(Vec<HistoryEvent>, bool)> {
+    let mut bytes = std::fs::read(path)?;
+    let cut = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    if cut {
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(keep);
+    }
+    let events = parse_history(&bytes[..]).map_err(io::Error::other)?;
+    Ok((events, cut))
+}
+
+/// Copies the complete lines of `from` to `to` (a missing `from` gives an empty file).
+fn copy_lines(from: &Path, to: &Path) -> io::Result<usize> {
+    let mut out = BufWriter::new(File::create(to)?);
+    let mut n = 0;
+    if let Ok(file) = File::open(from) {
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 || !line.ends_with(b"\n") {
+                break;
+            }
+            out.write_all(&line)?;
+            n += 1;
+        }
+    }
+    out.flush()?;
+    Ok(n)
+}

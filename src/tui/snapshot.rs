@@ -1,0 +1,183 @@
+//! The plain data the screen is drawn from. Rendering reads only a [`Snapshot`], so it can be
+//! tested without a terminal or a live cluster (the tests build one from a seeded simulation).
+
+use super::action::ClientOp;
+use super::feed::Feed;
+use crate::cluster::NodeStatus;
+use crate::raft::{NodeId, Role};
+use crate::sim::Network;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// Everything on the screen.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// One status per node, in id order.
+    pub nodes: Vec<NodeStatus>,
+    /// The network's fault settings.
+    pub network: Network,
+    /// Messages sent per second on each link (from, to), over the last two seconds.
+    pub rates: BTreeMap<(NodeId, NodeId), f64>,
+    /// The event feed: buffered events, filters, freeze and scroll.
+    pub feed: Feed,
+    /// Recent client operations, oldest first, pending ones included.
+    pub clients: VecDeque<ClientLine>,
+    /// The checker's latest verdict on the session's history.
+    pub verdict: VerdictView,
+    /// The time scale (1.0 is real time).
+    pub speed: f64,
+    /// True while the whole cluster is frozen (space).
+    pub frozen: bool,
+    /// The selected node.
+    pub selected: NodeId,
+    /// What the keyboard is doing: the dashboard, a prompt, an editor or the help.
+    pub mode: Mode,
+    /// A message for the status line, if any.
+    pub notice: Option<Notice>,
+    /// Where durable state lives, in words ("in memory", "on disk").
+    pub storage: String,
+}
+
+impl Snapshot {
+    /// An empty screen for `nodes` nodes that have not reported yet.
+    pub fn new(members: &[NodeId], storage: &str) -> Self {
+        use crate::cluster::RunState;
+        Snapshot {
+            nodes: members.iter().map(|&id| NodeStatus::unknown(id, RunState::Running)).collect(),
+            network: Network::default(),
+            rates: BTreeMap::new(),
+            feed: Feed::default(),
+            clients: VecDeque::new(),
+            verdict: VerdictView::Empty,
+            speed: 1.0,
+            frozen: false,
+            selected: members.first().copied().unwrap_or(NodeId(1)),
+            mode: Mode::Normal,
+            notice: None,
+            storage: storage.to_string(),
+        }
+    }
+
+    /// The node ids, in order.
+    pub fn members(&self) -> Vec<NodeId> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// The status of node `id`.
+    pub fn node(&self, id: NodeId) -> Option<&NodeStatus> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The leader with the highest term among nodes that are up (running or paused), if any.
+    pub fn leader(&self) -> Option<&NodeStatus> {
+        use crate::cluster::RunState;
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.run, RunState::Running | RunState::Paused) && n.role == Some(Role::Leader))
+            .max_by_key(|n| n.term)
+    }
+}
+
+/// What the keyboard is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The dashboard.
+    Normal,
+    /// The help overlay.
+    Help,
+    /// A one-line prompt.
+    Prompt {
+        /// What it asks for.
+        kind: PromptKind,
+        /// What was typed so far.
+        input: String,
+        /// Why the last attempt was refused, if it was.
+        error: Option<String>,
+    },
+    /// The partition editor: each node's group (0, 1 or 2: A, B, C).
+    Editor {
+        /// Group of each node.
+        groups: BTreeMap<NodeId, u8>,
+        /// Why the last key was refused, if it was.
+        error: Option<String>,
+    },
+    /// Picking a one-way link to cut or restore: the sender once picked.
+    Pick {
+        /// The sending node, once picked.
+        from: Option<NodeId>,
+        /// Why the last key was refused, if it was.
+        error: Option<String>,
+    },
+}
+
+/// What a prompt asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptKind {
+    /// `key=value` to put.
+    Put,
+    /// A key to get.
+    Get,
+    /// A loss percentage.
+    Loss,
+    /// A delay range in milliseconds.
+    Delay,
+}
+
+/// A message in the status line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The words.
+    pub text: String,
+    /// True for an error (shown in red).
+    pub error: bool,
+}
+
+/// One client operation in the clients panel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientLine {
+    /// The console's number for it.
+    pub op: u64,
+    /// The node it was sent through.
+    pub via: NodeId,
+    /// What was asked.
+    pub request: ClientOp,
+    /// How it ended, once it has.
+    pub outcome: Option<ClientOutcome>,
+}
+
+/// How a client operation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientOutcome {
+    /// The client session that ran it (`c7`).
+    pub client: u64,
+    /// For a get, the value read (`None`: absent); for a put, `None`. Or the error.
+    pub result: Result<Option<String>, String>,
+    /// For an error: true if it certainly had no effect, false if it may still take effect.
+    pub definite: bool,
+    /// From the request to the answer.
+    pub latency: Duration,
+}
+
+/// The checker's verdict, for display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerdictView {
+    /// No operation has completed yet.
+    Empty,
+    /// Linearizable, with the number of operations checked.
+    Linearizable {
+        /// Operations checked.
+        ops: usize,
+    },
+    /// Not linearizable.
+    NotLinearizable {
+        /// The key where no order works.
+        key: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The checker hit its time limit, or the history could not be read.
+    Unknown {
+        /// Why.
+        reason: String,
+    },
+}

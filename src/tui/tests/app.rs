@@ -1,0 +1,466 @@
+//! Key sequences → commands and state, without a terminal or a cluster.
+
+use crate::cluster::{NodeStatus, RunState};
+use crate::events::{Event, EventKind};
+use crate::raft::{NodeId, Role, Term};
+use crate::sim::{LinkRule, Network};
+use crate::tui::action::{ClientOp, Command};
+use crate::tui::app::{App, MAX_IN_FLIGHT, parse_delay, parse_loss, parse_put};
+use crate::tui::engine::{Poll, Update};
+use crate::tui::feed::KindFilter;
+use crate::tui::keymap::{self, BINDINGS, Context, Keys};
+use crate::tui::layout;
+use crate::tui::snapshot::{ClientOutcome, Mode, PromptKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+use std::time::Duration;
+
+fn n(i: u64) -> NodeId {
+    NodeId(i)
+}
+
+fn ids(v: &[u64]) -> Vec<NodeId> {
+    v.iter().copied().map(NodeId).collect()
+}
+
+/// Five running nodes; n1 leads term 3.
+fn statuses() -> Vec<NodeStatus> {
+    (1..=5)
+        .map(|i| {
+            let mut s = NodeStatus::unknown(n(i), RunState::Running);
+            s.role = Some(if i == 1 { Role::Leader } else { Role::Follower });
+            s.term = Term(3);
+            s.leader = Some(n(1));
+            s
+        })
+        .collect()
+}
+
+fn poll(app: &mut App, nodes: Vec<NodeStatus>, network: Network, events: Vec<Event>) {
+    app.on_update(Update::Poll(Poll {
+        nodes,
+        network,
+        speed: app.snapshot().speed,
+        now: 1_000_000_000,
+        events,
+    }));
+}
+
+fn app() -> App {
+    let mut app = App::new(ids(&[1, 2, 3, 4, 5]), "in memory");
+    poll(&mut app, statuses(), Network::new(LinkRule::default()), Vec::new());
+    app
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Types each character as a key press.
+fn type_str(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.on_key(key(KeyCode::Char(c)));
+    }
+}
+
+fn enter(app: &mut App) {
+    app.on_key(key(KeyCode::Enter));
+}
+
+fn esc(app: &mut App) {
+    app.on_key(key(KeyCode::Esc));
+}
+
+fn notice(app: &App) -> (String, bool) {
+    let n = app.snapshot().notice.clone().expect("a notice");
+    (n.text, n.error)
+}
+
+fn prompt_error(app: &App) -> Option<String> {
+    match &app.snapshot().mode {
+        Mode::Prompt { error, .. } | Mode::Editor { error, .. } | Mode::Pick { error, .. } => error.clone(),
+        other => panic!("not in a prompt: {other:?}"),
+    }
+}
+
+#[test]
+fn put_goes_through_the_selected_node() {
+    let mut a = app();
+    type_str(&mut a, "3p");
+    assert!(matches!(a.snapshot().mode, Mode::Prompt { kind: PromptKind::Put, .. }));
+    type_str(&mut a, "color=blue");
+    enter(&mut a);
+    assert_eq!(a.snapshot().mode, Mode::Normal);
+    let put = ClientOp::Put { key: "color".into(), value: "blue".into() };
+    assert_eq!(a.take_commands(), vec![Command::Client { op: 1, via: n(3), request: put.clone() }]);
+    let line = a.snapshot().clients.back().expect("a pending line");
+    assert_eq!((line.via, &line.request, line.outcome.is_none()), (n(3), &put, true));
+    // The result comes back and fills the line.
+    let outcome =
+        ClientOutcome { client: 9, result: Ok(None), definite: false, latency: Duration::from_millis(3) };
+    a.on_update(Update::Client { op: 1, outcome: outcome.clone() });
+    assert_eq!(a.snapshot().clients.back().and_then(|l| l.outcome.clone()), Some(outcome));
+}
+
+#[test]
+fn get_goes_through_the_selected_node() {
+    let mut a = app();
+    a.on_key(key(KeyCode::Right));
+    type_str(&mut a, "g color ");
+    enter(&mut a);
+    assert_eq!(
+        a.take_commands(),
+        vec![Command::Client { op: 1, via: n(2), request: ClientOp::Get { key: "color".into() } }]
+    );
+}
+
+#[test]
+fn bad_put_and_get_input_is_explained_and_can_be_fixed() {
+    let mut a = app();
+    type_str(&mut a, "p");
+    enter(&mut a);
+    assert!(prompt_error(&a).is_some_and(|e| e.contains("key=value")));
+    type_str(&mut a, "colorblue");
+    enter(&mut a);
+    assert!(prompt_error(&a).is_some_and(|e| e.contains("missing '='")));
+    a.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    type_str(&mut a, " =blue");
+    enter(&mut a);
+    assert!(prompt_error(&a).is_some_and(|e| e.contains("key is empty")));
+    // Typing clears the error; Esc leaves without sending anything.
+    type_str(&mut a, "x");
+    assert_eq!(prompt_error(&a), None);
+    esc(&mut a);
+    assert_eq!(a.snapshot().mode, Mode::Normal);
+    type_str(&mut a, "g");
+    enter(&mut a);
+    assert!(prompt_error(&a).is_some_and(|e| e.contains("type the key")));
+    esc(&mut a);
+    assert!(a.take_commands().is_empty());
+}
+
+#[test]
+fn unknown_keys_and_missing_nodes_give_clear_errors() {
+    let mut a = app();
+    type_str(&mut a, "w");
+    let (text, error) = notice(&a);
+    assert!(error && text.contains("no action on 'w'") && text.contains('?'), "{text}");
+    type_str(&mut a, "7");
+    let (text, error) = notice(&a);
+    assert!(error && text.contains("there is no n7") && text.contains("n1 to n5"), "{text}");
+    assert_eq!(a.snapshot().selected, n(1));
+    a.on_key(key(KeyCode::F(5)));
+    assert!(notice(&a).0.contains("F5"));
+    assert!(a.take_commands().is_empty());
+}
+
+#[test]
+fn selection_wraps_and_tab_finds_the_leader() {
+    let mut a = app();
+    a.on_key(key(KeyCode::Left));
+    assert_eq!(a.snapshot().selected, n(5));
+    a.on_key(key(KeyCode::Right));
+    assert_eq!(a.snapshot().selected, n(1));
+    type_str(&mut a, "4");
+    a.on_key(key(KeyCode::Tab));
+    assert_eq!(a.snapshot().selected, n(1));
+}
+
+#[test]
+fn kill_and_restart_check_the_node_state() {
+    let mut a = app();
+    type_str(&mut a, "2k");
+    assert_eq!(a.take_commands(), vec![Command::Kill(n(2))]);
+    type_str(&mut a, "r");
+    assert!(notice(&a).1, "restarting a running node is refused");
+    let mut nodes = statuses();
+    nodes[1].run = RunState::Dead;
+    poll(&mut a, nodes, Network::default(), Vec::new());
+    type_str(&mut a, "k");
+    assert!(notice(&a).0.contains("already dead"));
+    type_str(&mut a, "z");
+    assert!(notice(&a).0.contains("cannot be paused"));
+    type_str(&mut a, "t");
+    assert!(notice(&a).0.contains("is down"));
+    assert!(a.take_commands().is_empty());
+    type_str(&mut a, "r");
+    assert_eq!(a.take_commands(), vec![Command::Restart { node: n(2), pause: false }]);
+}
+
+#[test]
+fn pause_resume_and_campaign() {
+    let mut a = app();
+    type_str(&mut a, "3zz");
+    assert_eq!(a.take_commands(), vec![Command::Pause(n(3)), Command::Resume(n(3))]);
+    type_str(&mut a, "t");
+    assert_eq!(a.take_commands(), vec![Command::Campaign(n(3))]);
+    type_str(&mut a, "1t");
+    assert!(notice(&a).0.contains("leader already"));
+    type_str(&mut a, "2zt");
+    assert!(notice(&a).0.contains("paused"));
+    assert_eq!(a.take_commands(), vec![Command::Pause(n(2))]);
+}
+
+#[test]
+fn the_partition_editor_cycles_groups_and_applies_or_cancels() {
+    let mut a = app();
+    type_str(&mut a, "x45");
+    enter(&mut a);
+    assert_eq!(a.take_commands(), vec![Command::Partition(vec![ids(&[1, 2, 3]), ids(&[4, 5])])]);
+    // Esc leaves without a command; a bad number is explained inside the editor.
+    type_str(&mut a, "x9");
+    assert!(prompt_error(&a).is_some_and(|e| e.contains("no n9")));
+    esc(&mut a);
+    assert!(a.take_commands().is_empty());
+    // The editor starts from the current partition; putting everyone back in one group removes it.
+    let mut net = Network::default();
+    net.partition(&[ids(&[1, 2, 3]), ids(&[4, 5])]);
+    poll(&mut a, statuses(), net, Vec::new());
+    type_str(&mut a, "x4455");
+    match &a.snapshot().mode {
+        Mode::Editor { groups, .. } => assert!(groups.values().all(|&g| g == 0), "{groups:?}"),
+        other => panic!("{other:?}"),
+    }
+    enter(&mut a);
+    assert_eq!(a.take_commands(), vec![Command::Partition(Vec::new())]);
+}
+
+#[test]
+fn cut_picks_two_nodes_and_toggles_the_link() {
+    let mut a = app();
+    type_str(&mut a, "c1");
+    assert!(matches!(a.snapshot().mode, Mode::Pick { from: Some(NodeId(1)), .. }));
+    type_str(&mut a, "1");
+    assert!(prompt_error(&a).is_some_and(|e| e.contains("different")));
+    type_str(&mut a, "2");
+    assert_eq!(a.take_commands(), vec![Command::Cut(n(1), n(2))]);
+    let mut net = Network::default();
+    net.cut(n(1), n(2));
+    poll(&mut a, statuses(), net, Vec::new());
+    type_str(&mut a, "c12");
+    assert_eq!(a.take_commands(), vec![Command::Restore(n(1), n(2))]);
+    type_str(&mut a, "c");
+    esc(&mut a);
+    assert_eq!(a.snapshot().mode, Mode::Normal);
+}
+
+#[test]
+fn pasted_text_goes_into_an_open_prompt_only() {
+    use crossterm::event::Event as TermEvent;
+    let mut a = app();
+    a.on_terminal(TermEvent::Paste("color=red".into()));
+    assert_eq!(a.snapshot().mode, Mode::Normal);
+    type_str(&mut a, "p");
+    a.on_terminal(TermEvent::Paste("color=red\n".into()));
+    enter(&mut a);
+    let put = ClientOp::Put { key: "color".into(), value: "red".into() };
+    assert_eq!(a.take_commands(), vec![Command::Client { op: 1, via: n(1), request: put }]);
+}
+
+#[test]
+fn heal_loss_and_delay() {
+    let mut a = app();
+    type_str(&mut a, "h");
+    type_str(&mut a, "l5%");
+    enter(&mut a);
+    type_str(&mut a, "d2-10");
+    enter(&mut a);
+    type_str(&mut a, "d 7 ");
+    enter(&mut a);
+    assert_eq!(
+        a.take_commands(),
+        vec![Command::Heal, Command::SetLoss(0.05), Command::SetDelay(2, 10), Command::SetDelay(7, 7)]
+    );
+    for bad in ["abc", "150", "-3"] {
+        type_str(&mut a, "l");
+        type_str(&mut a, bad);
+        enter(&mut a);
+        assert!(prompt_error(&a).is_some(), "loss {bad:?} accepted");
+        esc(&mut a);
+    }
+    for bad in ["10-2", "x", "1-99999", ""] {
+        type_str(&mut a, "d");
+        type_str(&mut a, bad);
+        enter(&mut a);
+        assert!(prompt_error(&a).is_some(), "delay {bad:?} accepted");
+        esc(&mut a);
+    }
+    assert!(a.take_commands().is_empty());
+}
+
+#[test]
+fn speed_steps_down_to_one_twentieth_and_up_to_ten() {
+    let mut a = app();
+    type_str(&mut a, "-----");
+    let speeds: Vec<Command> = a.take_commands();
+    assert_eq!(
+        speeds,
+        [0.5, 0.2, 0.1, 0.05].iter().map(|&s| Command::SetSpeed(s)).collect::<Vec<_>>(),
+        "four steps down, then refused"
+    );
+    assert!(notice(&a).0.contains("lowest") && notice(&a).0.contains("1/20×"));
+    type_str(&mut a, "++++++++");
+    assert_eq!(a.take_commands().last(), Some(&Command::SetSpeed(10.0)));
+    assert!(notice(&a).0.contains("highest"));
+}
+
+#[test]
+fn freeze_pauses_everyone_and_unfreeze_spares_user_paused_nodes() {
+    let mut a = app();
+    type_str(&mut a, "3z");
+    assert_eq!(a.take_commands(), vec![Command::Pause(n(3))]);
+    type_str(&mut a, " ");
+    assert!(a.snapshot().frozen);
+    assert_eq!(a.take_commands(), vec![Command::Freeze(ids(&[1, 2, 4, 5]))]);
+    // While frozen, z only changes what unfreezing will do.
+    type_str(&mut a, "3z4z");
+    assert!(a.take_commands().is_empty());
+    type_str(&mut a, " ");
+    assert!(!a.snapshot().frozen);
+    assert_eq!(a.take_commands(), vec![Command::Thaw(ids(&[1, 2, 3, 5]))]);
+}
+
+#[test]
+fn export_help_and_quit() {
+    let mut a = app();
+    type_str(&mut a, "e");
+    assert_eq!(a.take_commands(), vec![Command::Export]);
+    type_str(&mut a, "?");
+    assert_eq!(a.snapshot().mode, Mode::Help);
+    type_str(&mut a, "k");
+    assert_eq!(a.snapshot().mode, Mode::Normal, "any key closes the help and does nothing else");
+    assert!(a.take_commands().is_empty());
+    type_str(&mut a, "p");
+    a.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(a.should_quit(), "Ctrl-C quits even from a prompt");
+    let mut b = app();
+    type_str(&mut b, "q");
+    assert!(b.should_quit());
+}
+
+#[test]
+fn too_many_requests_in_flight_are_refused() {
+    let mut a = app();
+    for i in 0..MAX_IN_FLIGHT {
+        type_str(&mut a, &format!("pk{i}=v"));
+        enter(&mut a);
+    }
+    assert_eq!(a.take_commands().len(), MAX_IN_FLIGHT);
+    type_str(&mut a, "pmore=v");
+    enter(&mut a);
+    assert!(prompt_error(&a).is_some_and(|e| e.contains("still waiting")));
+}
+
+fn fault(seq: u64, node: Option<u64>, text: &str) -> Event {
+    Event {
+        seq,
+        time: seq * 1_000_000,
+        node: node.map(NodeId),
+        term: None,
+        kind: EventKind::Fault { description: text.into() },
+    }
+}
+
+#[test]
+fn the_feed_filters_freezes_and_scrolls() {
+    let mut a = app();
+    let events: Vec<Event> = (0..30).map(|i| fault(i, Some(1 + i % 2), &format!("e{i}"))).collect();
+    poll(&mut a, statuses(), Network::default(), events);
+    assert_eq!(a.snapshot().feed.visible().len(), 30);
+    type_str(&mut a, "2n");
+    assert_eq!(a.snapshot().feed.node, Some(n(2)));
+    assert_eq!(a.snapshot().feed.visible().len(), 15);
+    type_str(&mut a, "n");
+    assert_eq!(a.snapshot().feed.node, None);
+    type_str(&mut a, "f");
+    assert_eq!(a.snapshot().feed.kind, KindFilter::Elections);
+    type_str(&mut a, "fffff");
+    assert_eq!(a.snapshot().feed.kind, KindFilter::All);
+    // Freezing keeps new events aside until the feed follows again.
+    type_str(&mut a, "s");
+    poll(&mut a, statuses(), Network::default(), vec![fault(30, None, "late")]);
+    assert_eq!(a.snapshot().feed.visible().len(), 30);
+    assert_eq!(a.snapshot().feed.pending.len(), 1);
+    type_str(&mut a, "s");
+    assert_eq!(a.snapshot().feed.visible().len(), 31);
+    // Scrolling back freezes; End follows again.
+    a.on_key(key(KeyCode::Up));
+    a.on_key(key(KeyCode::PageUp));
+    assert!(a.snapshot().feed.frozen && a.snapshot().feed.scroll > 1);
+    a.on_key(key(KeyCode::End));
+    assert!(!a.snapshot().feed.frozen && a.snapshot().feed.scroll == 0);
+}
+
+#[test]
+fn a_click_on_a_card_selects_its_node() {
+    let mut a = app();
+    a.resize(120, 40);
+    let areas = layout::areas(Rect::new(0, 0, 120, 40), 5).expect("fits");
+    let r = areas.node_rects[3];
+    a.on_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: r.x + 2,
+        row: r.y + 2,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(a.snapshot().selected, n(4));
+    // In the table layout (80x24), a click on a row selects too.
+    a.resize(80, 24);
+    let areas = layout::areas(Rect::new(0, 0, 80, 24), 5).expect("fits");
+    let r = areas.node_rects[1];
+    a.on_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: r.x + 10,
+        row: r.y,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(a.snapshot().selected, n(2));
+}
+
+#[test]
+fn nothing_changes_nothing_redraws() {
+    let mut a = app();
+    let _ = a.take_dirty();
+    poll(&mut a, statuses(), Network::new(LinkRule::default()), Vec::new());
+    assert!(!a.take_dirty(), "the same poll again needs no redraw");
+    let mut nodes = statuses();
+    nodes[0].commit = crate::raft::LogIndex(4);
+    poll(&mut a, nodes, Network::new(LinkRule::default()), Vec::new());
+    assert!(a.take_dirty());
+}
+
+#[test]
+fn parsers_accept_what_people_type() {
+    assert_eq!(parse_put(" color = blue "), Ok(("color".into(), "blue".into())));
+    assert_eq!(parse_put("a=b=c"), Ok(("a".into(), "b=c".into())));
+    assert_eq!(parse_put("empty="), Ok(("empty".into(), String::new())));
+    assert_eq!(parse_loss("12.5"), Ok(0.125));
+    assert_eq!(parse_loss("0"), Ok(0.0));
+    assert_eq!(parse_delay("2 - 10 ms"), Ok((2, 10)));
+    assert_eq!(parse_delay("0"), Ok((0, 0)));
+}
+
+#[test]
+fn the_keymap_has_no_clashes_and_feeds_the_bar_and_the_help() {
+    for ctx in [Context::Main, Context::Prompt, Context::Editor, Context::Pick] {
+        let mut seen = std::collections::BTreeSet::new();
+        for b in BINDINGS.iter().filter(|b| b.context == ctx) {
+            let keys: Vec<String> = match b.keys {
+                Keys::Char(c) => vec![c.to_string()],
+                Keys::Chars(cs) => cs.iter().map(|c| c.to_string()).collect(),
+                Keys::Digits => (1..=9).map(|d| d.to_string()).collect(),
+                other => vec![format!("{other:?}")],
+            };
+            for k in keys {
+                assert!(seen.insert(k.clone()), "{k} bound twice in {ctx:?}");
+            }
+        }
+    }
+    let bar = keymap::bar(Context::Main);
+    let words: Vec<&str> = bar.iter().map(|e| e.1).collect();
+    assert!(words.contains(&"put") && words.contains(&"help") && words.contains(&"quit"));
+    assert!(bar.iter().filter(|e| e.2 == 0).count() == 2, "help and quit always show");
+    let help = keymap::help_lines();
+    assert_eq!(help.main.len(), BINDINGS.iter().filter(|b| b.context == Context::Main).count());
+    assert!(help.others.iter().any(|(_, keys)| keys.contains("Enter")));
+}

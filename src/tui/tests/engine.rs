@@ -1,0 +1,329 @@
+//! The engine against a fake cluster: commands reach the right operations, client operations
+//! are recorded in the history and checked, exports copy complete lines, sessions carry on.
+
+use crate::check::history::{EventType, HistoryEvent, OpKind, parse_history};
+use crate::cluster::{NodeStatus, OpError, RunState};
+use crate::events::Event;
+use crate::raft::NodeId;
+use crate::sim::{LinkRule, Network};
+use crate::tui::action::{ClientOp, Command};
+use crate::tui::backend::{Backend, ConsoleClient};
+use crate::tui::engine::{Engine, Update, Worker};
+use crate::tui::session::Session;
+use crate::tui::snapshot::VerdictView;
+use crossbeam_channel::{Receiver, unbounded};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A cluster that only writes down what it is asked, with a key-value map for clients.
+#[derive(Default)]
+struct Fake {
+    calls: Mutex<Vec<String>>,
+    net: Mutex<Network>,
+    speed: Mutex<f64>,
+    kv: Arc<Mutex<BTreeMap<String, String>>>,
+    fail_restart: bool,
+}
+
+impl Fake {
+    fn call(&self, s: String) {
+        self.calls.lock().expect("lock").push(s);
+    }
+    fn calls(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().expect("lock"))
+    }
+}
+
+struct FakeClient {
+    id: u64,
+    via: NodeId,
+    kv: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+impl ConsoleClient for FakeClient {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn execute(&self, op: &ClientOp) -> Result<(Option<String>, NodeId), OpError> {
+        if self.via == NodeId(5) {
+            return Err(OpError { message: "n5 is down".into(), definite: true, node: self.via });
+        }
+        let mut kv = self.kv.lock().expect("lock");
+        match op {
+            ClientOp::Put { key, value } => {
+                kv.insert(key.clone(), value.clone());
+                Ok((None, self.via))
+            }
+            ClientOp::Get { key } => Ok((kv.get(key).cloned(), self.via)),
+        }
+    }
+}
+
+impl Backend for Fake {
+    fn members(&self) -> Vec<NodeId> {
+        (1..=5).map(NodeId).collect()
+    }
+    fn now_nanos(&self) -> u64 {
+        static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        CLOCK.fetch_add(1000, std::sync::atomic::Ordering::SeqCst)
+    }
+    fn status(&self) -> Vec<NodeStatus> {
+        self.members().into_iter().map(|id| NodeStatus::unknown(id, RunState::Running)).collect()
+    }
+    fn network(&self) -> Network {
+        self.net.lock().expect("lock").clone()
+    }
+    fn speed(&self) -> f64 {
+        *self.speed.lock().expect("lock")
+    }
+    fn set_speed(&self, speed: f64) {
+        *self.speed.lock().expect("lock") = speed;
+        self.call(format!("speed {speed}"));
+    }
+    fn kill(&self, id: NodeId) {
+        self.call(format!("kill {id}"));
+    }
+    fn restart(&self, id: NodeId) -> Result<(), String> {
+        self.call(format!("restart {id}"));
+        if self.fail_restart { Err("disk on fire".into()) } else { Ok(()) }
+    }
+    fn pause(&self, id: NodeId) {
+        self.call(format!("pause {id}"));
+    }
+    fn resume(&self, id: NodeId) {
+        self.call(format!("resume {id}"));
+    }
+    fn campaign(&self, id: NodeId) {
+        self.call(format!("campaign {id}"));
+    }
+    fn change_network(&self, description: &str, change: &mut dyn FnMut(&mut Network)) {
+        change(&mut self.net.lock().expect("lock"));
+        self.call(format!("network: {description}"));
+    }
+    fn record(&self, node: Option<NodeId>, description: String) {
+        match node {
+            Some(n) => self.call(format!("record {n}: {description}")),
+            None => self.call(format!("record: {description}")),
+        }
+    }
+    fn client(&self, via: NodeId, _timeout: Duration) -> Box<dyn ConsoleClient> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::new(FakeClient { id, via, kv: Arc::clone(&self.kv) })
+    }
+    fn subscribe(&self) -> Option<Receiver<Event>> {
+        None
+    }
+    fn recent_events(&self, _max: usize) -> Vec<Event> {
+        Vec::new()
+    }
+}
+
+/// A fresh directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!("quorum-tui-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    TempDir(dir)
+}
+
+fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()>) {
+    let (session, warnings) = Session::open(dir, false).expect("session");
+    assert!(warnings.is_empty());
+    let (updates, updates_rx) = unbounded();
+    let (check, check_rx) = unbounded();
+    (Worker { backend: fake, session: Arc::new(session), updates, check }, updates_rx, check_rx)
+}
+
+fn n(i: u64) -> NodeId {
+    NodeId(i)
+}
+
+#[test]
+fn commands_reach_the_cluster() {
+    let fake = Arc::new(Fake { net: Mutex::new(Network::new(LinkRule::default())), ..Fake::default() });
+    let dir = temp_dir("commands");
+    let (w, updates, _) = worker(Arc::clone(&fake), &dir);
+    w.apply(Command::Kill(n(2)));
+    w.apply(Command::Restart { node: n(2), pause: true });
+    w.apply(Command::Campaign(n(3)));
+    w.apply(Command::Freeze(vec![n(1), n(4)]));
+    w.apply(Command::Thaw(vec![n(1)]));
+    w.apply(Command::SetSpeed(0.05));
+    assert_eq!(
+        fake.calls(),
+        [
+            "record: kill n2",
+            "kill n2",
+            "record: restart n2",
+            "restart n2",
+            "pause n2",
+            "campaign n3",
+            "record: freeze: pause every node",
+            "pause n1",
+            "pause n4",
+            "record: unfreeze: resume the nodes the freeze paused",
+            "resume n1",
+            "speed 0.05",
+        ]
+    );
+    w.apply(Command::Partition(vec![vec![n(1), n(2), n(3)], vec![n(4), n(5)]]));
+    assert_eq!(fake.calls(), ["network: partition {n1 n2 n3} ╳ {n4 n5}"]);
+    assert!(fake.network().reachable(n(1), n(4)).is_err());
+    w.apply(Command::Cut(n(1), n(2)));
+    assert!(fake.network().reachable(n(1), n(2)).is_err() && fake.network().reachable(n(2), n(1)).is_ok());
+    w.apply(Command::Restore(n(1), n(2)));
+    assert!(fake.network().reachable(n(1), n(2)).is_ok());
+    w.apply(Command::SetLoss(0.05));
+    w.apply(Command::SetDelay(2, 10));
+    let rule = fake.network().default_rule();
+    assert_eq!((rule.loss, rule.delay), (0.05, (2_000_000, 10_000_000)));
+    w.apply(Command::Heal);
+    assert!(fake.network().is_healthy() && fake.network().default_rule().delay == (0, 0));
+    assert!(updates.try_recv().is_err(), "no news for commands that worked");
+    let failing = Arc::new(Fake { fail_restart: true, ..Fake::default() });
+    let (w, updates, _) = worker(failing, &dir);
+    w.apply(Command::Restart { node: n(1), pause: false });
+    match updates.try_recv() {
+        Ok(Update::Notice(n)) => assert!(n.error && n.text.contains("disk on fire"), "{n:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn client_operations_are_recorded_narrated_and_reported() {
+    let fake = Arc::new(Fake::default());
+    let dir = temp_dir("clients");
+    let (w, updates, check) = worker(Arc::clone(&fake), &dir);
+    let put = ClientOp::Put { key: "x".into(), value: "1".into() };
+    w.apply(Command::Client { op: 7, via: n(2), request: put });
+    let outcome = match updates.recv_timeout(Duration::from_secs(10)) {
+        Ok(Update::Client { op: 7, outcome }) => outcome,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(outcome.result, Ok(None));
+    check.recv_timeout(Duration::from_secs(10)).expect("the checker is nudged");
+    w.apply(Command::Client { op: 8, via: n(5), request: ClientOp::Get { key: "x".into() } });
+    let outcome = match updates.recv_timeout(Duration::from_secs(10)) {
+        Ok(Update::Client { op: 8, outcome }) => outcome,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((outcome.result, outcome.definite), (Err("n5 is down".into()), true));
+    let calls = fake.calls();
+    assert!(calls.iter().any(|c| c.starts_with("record n2: client c") && c.contains("put x=1 via n2 → ok")));
+    assert!(calls.iter().any(|c| c.contains("get x via n5 → error: n5 is down")), "{calls:?}");
+    // The history file holds invoke and completion of both, with the node contacted.
+    let file = std::fs::read(w.session.history_path()).expect("history");
+    let history = parse_history(&file[..]).expect("a valid history");
+    let kinds: Vec<(EventType, OpKind, Option<u64>)> =
+        history.iter().map(|e| (e.kind, e.f, e.node)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventType::Invoke, OpKind::Put, None),
+            (EventType::Ok, OpKind::Put, Some(2)),
+            (EventType::Invoke, OpKind::Get, None),
+            (EventType::Fail, OpKind::Get, Some(5)),
+        ]
+    );
+}
+
+#[test]
+fn the_engine_polls_runs_clients_and_checks_the_history() {
+    let fake: Arc<dyn Backend> = Arc::new(Fake::default());
+    let dir = temp_dir("engine");
+    let (session, _) = Session::open(&dir, false).expect("session");
+    let engine = Engine::start(fake, Arc::new(session)).expect("engine");
+    engine.send(Command::Client {
+        op: 1,
+        via: n(1),
+        request: ClientOp::Put { key: "k".into(), value: "v".into() },
+    });
+    engine.send(Command::Client { op: 2, via: n(1), request: ClientOp::Get { key: "nothing".into() } });
+    let (mut polls, mut clients, mut verdict) = (0, 0, None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline && (polls < 2 || clients < 2 || verdict.is_none()) {
+        match engine.updates().recv_timeout(Duration::from_secs(1)) {
+            Ok(Update::Poll(p)) => {
+                polls += 1;
+                assert_eq!(p.nodes.len(), 5);
+            }
+            Ok(Update::Client { .. }) => clients += 1,
+            Ok(Update::Verdict(v @ VerdictView::Linearizable { ops: 2 })) => verdict = Some(v),
+            _ => {}
+        }
+    }
+    assert!(polls >= 2 && clients == 2, "polls {polls}, clients {clients}");
+    assert_eq!(verdict, Some(VerdictView::Linearizable { ops: 2 }));
+    engine.stop();
+}
+
+#[test]
+fn export_copies_complete_lines_only() {
+    let fake = Arc::new(Fake::default());
+    let dir = temp_dir("export");
+    let (w, updates, _) = worker(fake, &dir);
+    let event = r#"{"seq":0,"time":1,"kind":"timeout"}"#;
+    std::fs::write(w.session.events_path(), format!("{event}\n{event}\n{{\"seq\":2,\"ti")).expect("write");
+    w.session.record(HistoryEvent::invoke(1, OpKind::Put, "a", Some("1"), 5));
+    w.apply(Command::Export);
+    let text = match updates.recv_timeout(Duration::from_secs(10)) {
+        Ok(Update::Notice(n)) if !n.error => n.text,
+        other => panic!("{other:?}"),
+    };
+    let events = dir.join("export-1-events.jsonl");
+    let history = dir.join("export-1-history.jsonl");
+    let both = dir.join("export-1-{events,history}.jsonl");
+    assert!(text.contains("2 events") && text.contains(&both.display().to_string()), "{text}");
+    let copied = std::fs::read_to_string(&events).expect("events copy");
+    assert_eq!(copied.lines().count(), 2);
+    for line in copied.lines() {
+        serde_json::from_str::<Event>(line).expect("an event");
+    }
+    let h = std::fs::read(&history).expect("history copy");
+    assert_eq!(parse_history(&h[..]).expect("history").len(), 1);
+    w.apply(Command::Export);
+    assert!(dir.join("export-2-events.jsonl").exists(), "a second export does not overwrite the first");
+}
+
+#[test]
+fn a_session_on_disk_carries_its_history_on() {
+    let dir = temp_dir("carry");
+    {
+        let (s, _) = Session::open(&dir, true).expect("first");
+        s.record(HistoryEvent::invoke(s.process(1), OpKind::Put, "a", Some("1"), s.time(100)));
+        let mut ok =
+            HistoryEvent::complete(EventType::Ok, s.process(1), OpKind::Put, "a", Some("1"), s.time(200));
+        ok.node = Some(1);
+        s.record(ok);
+        s.record(HistoryEvent::invoke(s.process(2), OpKind::Get, "a", None, s.time(300)));
+    }
+    // A torn last line, as a crash mid-write would leave.
+    let path = dir.join(crate::tui::session::HISTORY_FILE);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes.extend_from_slice(b"{\"type\":\"ok\",\"pro");
+    std::fs::write(&path, bytes).expect("write");
+    let (s, warnings) = Session::open(&dir, true).expect("second");
+    assert!(warnings.iter().any(|w| w.contains("incomplete")), "{warnings:?}");
+    assert_eq!(s.history().len(), 3);
+    assert_eq!((s.process(1), s.time(0)), (3, 301), "processes and times continue after the old ones");
+    // Without carrying on (memory storage), the history starts empty.
+    let (s, _) = Session::open(&dir, false).expect("third");
+    assert!(s.history().is_empty());
+}

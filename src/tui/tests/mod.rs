@@ -1,0 +1,6 @@
+//! Tests of the console without a terminal: key handling, the engine against a fake cluster,
+//! and rendering snapshots of a seeded simulation.
+
+mod app;
+mod engine;
+mod render;

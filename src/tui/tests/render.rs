@@ -1,0 +1,185 @@
+//! Rendering: snapshots of whole screens drawn from a seeded simulation, at the sizes people
+//! use (80x24, 120x40) and below the minimum, plus a few checks of colours a text snapshot
+//! cannot show.
+
+use crate::raft::NodeId;
+use crate::tui::fixture::demo;
+use crate::tui::layout;
+use crate::tui::snapshot::{Mode, Notice, PromptKind, Snapshot};
+use crate::tui::view;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+
+fn draw(snap: &Snapshot, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    terminal.draw(|f| view::render(f, snap)).expect("drawn");
+    terminal
+}
+
+fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        for x in 0..area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn five_nodes_at_120x40() {
+    let t = draw(&demo(5), 120, 40);
+    insta::assert_snapshot!("five_nodes_120x40", t.backend());
+}
+
+#[test]
+fn five_nodes_at_80x24() {
+    let t = draw(&demo(5), 80, 24);
+    insta::assert_snapshot!("five_nodes_80x24", t.backend());
+}
+
+#[test]
+fn three_nodes_at_80x24_get_cards() {
+    let t = draw(&demo(3), 80, 24);
+    insta::assert_snapshot!("three_nodes_80x24", t.backend());
+}
+
+#[test]
+fn nine_nodes_at_120x40_get_a_table() {
+    let t = draw(&demo(9), 120, 40);
+    insta::assert_snapshot!("nine_nodes_120x40", t.backend());
+}
+
+#[test]
+fn help_at_80x24_and_120x40() {
+    let mut snap = demo(5);
+    snap.mode = Mode::Help;
+    insta::assert_snapshot!("help_80x24", draw(&snap, 80, 24).backend());
+    insta::assert_snapshot!("help_120x40", draw(&snap, 120, 40).backend());
+}
+
+#[test]
+fn partition_editor() {
+    let mut snap = demo(5);
+    let groups = snap.members().into_iter().map(|id| (id, if id.0 >= 4 { 1 } else { 0 })).collect();
+    snap.mode = Mode::Editor { groups, error: None };
+    insta::assert_snapshot!("partition_editor_120x40", draw(&snap, 120, 40).backend());
+}
+
+#[test]
+fn a_refused_prompt_says_why() {
+    let mut snap = demo(5);
+    snap.mode = Mode::Prompt {
+        kind: PromptKind::Put,
+        input: "colorblue".into(),
+        error: crate::tui::app::parse_put("colorblue").err(),
+    };
+    let t = draw(&snap, 80, 24);
+    insta::assert_snapshot!("prompt_error_80x24", t.backend());
+}
+
+#[test]
+fn frozen_cluster_and_filtered_feed() {
+    let mut snap = demo(5);
+    snap.frozen = true;
+    snap.speed = 0.05;
+    snap.feed.node = Some(NodeId(2));
+    snap.feed.kind = crate::tui::feed::KindFilter::Elections;
+    snap.feed.freeze();
+    snap.notice =
+        Some(Notice { text: "cluster frozen: every node paused (space resumes)".into(), error: false });
+    insta::assert_snapshot!("frozen_filtered_120x40", draw(&snap, 120, 40).backend());
+}
+
+#[test]
+fn crashed_and_campaigning_nodes_and_a_failed_check() {
+    use crate::cluster::RunState;
+    use crate::raft::Role;
+    use crate::tui::snapshot::VerdictView;
+    let mut snap = demo(5);
+    snap.nodes[0].role = Some(Role::PreCandidate);
+    snap.nodes[1].role = Some(Role::Candidate);
+    snap.nodes[2].run = RunState::Crashed("n3 stopped: storage error: No space left on device".into());
+    snap.verdict = VerdictView::NotLinearizable {
+        key: "color".into(),
+        reason: "get returned blue, but red had been written and acknowledged before it began".into(),
+    };
+    insta::assert_snapshot!("crashed_candidates_not_linearizable_120x40", draw(&snap, 120, 40).backend());
+}
+
+#[test]
+fn a_long_notice_borrows_the_key_bar() {
+    let mut snap = demo(5);
+    snap.notice = Some(Notice {
+        text: "exported 887 events and 2 history lines to /tmp/quorum-13914/export-1-{events,history}.jsonl"
+            .into(),
+        error: false,
+    });
+    let t = draw(&snap, 80, 24);
+    let screen = text(t.backend().buffer());
+    let bottom: Vec<&str> = screen.lines().rev().take(2).collect();
+    assert!(bottom[0].contains("history}.jsonl") && bottom[1].contains("exported 887"), "{screen}");
+}
+
+#[test]
+fn too_small_says_how_large_it_must_be() {
+    let t = draw(&demo(5), 70, 20);
+    insta::assert_snapshot!("too_small_70x20", t.backend());
+    let t = draw(&demo(9), 100, 30);
+    assert!(text(t.backend().buffer()).contains("80×32 for 9 nodes"));
+}
+
+#[test]
+fn every_size_draws_without_panicking() {
+    let snaps = [demo(3), demo(5), demo(9)];
+    for snap in &snaps {
+        for (w, h) in [(1, 1), (20, 5), (79, 24), (80, 24), (80, 32), (100, 30), (120, 40), (200, 60)] {
+            let _ = draw(snap, w, h);
+        }
+    }
+    let mut snap = demo(5);
+    for mode in [
+        Mode::Help,
+        Mode::Pick { from: Some(NodeId(1)), error: Some("pick two different nodes".into()) },
+        Mode::Prompt { kind: PromptKind::Delay, input: "x".repeat(300), error: None },
+    ] {
+        snap.mode = mode;
+        for (w, h) in [(80, 24), (120, 40)] {
+            let _ = draw(&snap, w, h);
+        }
+    }
+}
+
+#[test]
+fn committed_entries_are_solid_and_uncommitted_ones_are_not() {
+    let snap = demo(5);
+    let leader = snap.leader().expect("a leader").clone();
+    assert!(leader.last.index > leader.commit, "the fixture leaves the leader's last entry uncommitted");
+    let t = draw(&snap, 120, 40);
+    let buf = t.backend().buffer();
+    let areas = layout::areas(buf.area, 5).expect("fits");
+    // The leader's row in the logs panel: header row, then one row per node.
+    let row = areas.logs.y + 2 + (leader.id.0 as u16 - 1);
+    let cells: Vec<(String, Color)> = (areas.logs.x + 5..areas.logs.right() - 1)
+        .map(|x| (buf[(x, row)].symbol().to_string(), buf[(x, row)].bg))
+        .filter(|(s, _)| s.trim() != "")
+        .collect();
+    let (last, last_bg) = cells.last().expect("entries").clone();
+    assert_eq!(last, leader.last.term.0.to_string().chars().last().expect("digit").to_string());
+    assert_eq!(last_bg, Color::Reset, "the uncommitted last entry has no background");
+    assert!(cells.iter().any(|(_, bg)| *bg != Color::Reset), "committed entries are solid blocks");
+}
+
+#[test]
+fn the_selected_card_and_dead_nodes_stand_out() {
+    let snap = demo(5);
+    let t = draw(&snap, 120, 40);
+    let screen = text(t.backend().buffer());
+    assert!(screen.contains("DEAD") && screen.contains("PAUSED") && screen.contains("LEADER"));
+    assert!(screen.contains('┏'), "the selected card has a thick border");
+    assert!(screen.contains("linearizable ✓"));
+}

@@ -1,0 +1,86 @@
+//! Client results: the recent puts and gets with the node contacted, the answer or the error,
+//! and the latency; pending ones show as waiting. The title carries the checker's verdict on the
+//! whole session's history, and a failing verdict's reason is shown first.
+
+use super::super::action::ClientOp;
+use super::super::snapshot::{ClientLine, Snapshot, VerdictView};
+use super::super::theme;
+use super::{fit, panel, verdict_span};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+/// The clients panel.
+pub struct Clients<'a> {
+    /// What to show.
+    pub snap: &'a Snapshot,
+}
+
+/// `3.1 ms`, `1.20 s`.
+pub fn latency(d: std::time::Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1e3) }
+}
+
+/// One client operation as a line: `c7 put color=blue via n2 → ok · 3.1 ms`.
+pub fn client_line(line: &ClientLine) -> Line<'static> {
+    let who = match &line.outcome {
+        Some(o) => format!("c{} ", o.client),
+        None => String::new(),
+    };
+    let mut spans =
+        vec![Span::styled(who, theme::dim()), Span::raw(format!("{} via {} → ", line.request, line.via))];
+    match &line.outcome {
+        None => spans.push(Span::styled("… waiting", theme::warn())),
+        Some(o) => {
+            match (&o.result, &line.request) {
+                (Ok(_), ClientOp::Put { .. }) => spans.push(Span::styled("ok", theme::good())),
+                (Ok(Some(v)), ClientOp::Get { .. }) => spans.push(Span::styled(v.clone(), theme::good())),
+                (Ok(None), ClientOp::Get { .. }) => spans.push(Span::styled("not found", theme::good())),
+                (Err(e), _) => {
+                    spans.push(Span::styled(format!("error: {e}"), theme::bad()));
+                    if !o.definite {
+                        spans.push(Span::styled(" (may still take effect)", theme::warn()));
+                    }
+                }
+            }
+            spans.push(Span::styled(format!(" · {}", latency(o.latency)), theme::dim()));
+        }
+    }
+    Line::from(spans)
+}
+
+impl Widget for Clients<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let s = self.snap;
+        let title = Line::from(vec![
+            Span::styled(" clients ", theme::title()),
+            Span::styled("(pinned to the node chosen, one attempt) · ", theme::dim()),
+            verdict_span(&s.verdict, false),
+            Span::raw(" "),
+        ]);
+        let block = panel(title);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
+        let w = inner.width as usize;
+        let mut lines: Vec<Line> = Vec::new();
+        match &s.verdict {
+            VerdictView::NotLinearizable { key, reason } => {
+                lines.push(Line::styled(fit(&format!("key {key}: {reason}"), w), theme::bad()));
+            }
+            VerdictView::Unknown { reason } => lines.push(Line::styled(fit(reason, w), theme::warn())),
+            _ => {}
+        }
+        let room = (inner.height as usize).saturating_sub(lines.len());
+        if s.clients.is_empty() && room > 0 {
+            lines.push(Line::styled("none yet: p puts, g gets through the selected node", theme::dim()));
+        }
+        let skip = s.clients.len().saturating_sub(room);
+        lines.extend(s.clients.iter().skip(skip).map(client_line));
+        for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
+            buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
+        }
+    }
+}

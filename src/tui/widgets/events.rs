@@ -1,0 +1,100 @@
+//! The event feed: the cluster's narration, newest at the bottom, coloured by kind, filtered by
+//! node and kind, frozen or scrolled on demand while the cluster goes on.
+
+use super::super::action::Action;
+use super::super::feed::{self, Category};
+use super::super::keymap;
+use super::super::snapshot::Snapshot;
+use super::super::theme;
+use super::panel;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+/// The event feed panel.
+pub struct Events<'a> {
+    /// What to show.
+    pub snap: &'a Snapshot,
+}
+
+/// The colour of each kind of event.
+pub fn category_style(c: Category) -> Style {
+    match c {
+        Category::Election => Style::default().fg(Color::Yellow),
+        Category::Replication => Style::default().fg(Color::Cyan),
+        Category::Client => Style::default().fg(Color::Green),
+        Category::Fault => Style::default().fg(Color::LightRed),
+        Category::Heartbeat => Style::default().fg(Color::Gray),
+    }
+}
+
+/// Lines the feed moves by for a page, given its area.
+pub fn page(area: Rect) -> usize {
+    area.height.saturating_sub(3).max(1) as usize
+}
+
+impl Widget for Events<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let f = &self.snap.feed;
+        let mut details = vec![
+            f.node.map_or_else(|| "all nodes".to_string(), |n| format!("{n} only")),
+            f.kind.name().to_string(),
+        ];
+        if f.frozen {
+            let new = f.pending.len() as u64 + f.missed;
+            details.push(format!("FROZEN, {new} new"));
+        }
+        if f.scroll > 0 {
+            details.push(format!("↑{}", f.scroll));
+        }
+        let frozen_style = Style::default().fg(Color::White).bg(Color::Blue).add_modifier(Modifier::BOLD);
+        let mut title = vec![Span::styled(" events ", theme::title())];
+        for (i, d) in details.iter().enumerate() {
+            let style = if d.starts_with("FROZEN") { frozen_style } else { theme::dim() };
+            if i > 0 {
+                title.push(Span::styled(" · ", theme::dim()));
+            }
+            title.push(Span::styled(d.clone(), style));
+        }
+        title.push(Span::raw(" "));
+        let label = |a: Action| keymap::label_of(keymap::Context::Main, a).unwrap_or("?");
+        let hint = format!(
+            "{} freeze · {} kind · {} node · {}{} scroll",
+            label(Action::FeedFreeze),
+            label(Action::FeedKind),
+            label(Action::FeedNode),
+            label(Action::Scroll(1)),
+            label(Action::Scroll(-1)),
+        );
+        let block = panel(Line::from(title))
+            .title_bottom(Line::styled(format!(" {hint} "), theme::dim()).right_aligned());
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let visible = f.visible();
+        let height = inner.height as usize;
+        let scroll = f.scroll.min(visible.len().saturating_sub(height));
+        let end = visible.len() - scroll;
+        let start = end.saturating_sub(height);
+        let lines: Vec<Line> = visible[start..end]
+            .iter()
+            .map(|e| {
+                Line::from(vec![
+                    Span::styled(format!("{:>7.3} ", e.time as f64 / 1e9), theme::dim()),
+                    Span::styled(feed::narrate(e), category_style(feed::category(e))),
+                ])
+            })
+            .collect();
+        if lines.is_empty() {
+            let why = if f.kind == feed::KindFilter::All && f.node.is_none() {
+                "nothing yet"
+            } else {
+                "nothing matches the filters (f, n)"
+            };
+            buf.set_string(inner.x + 1, inner.y, why, theme::dim());
+            return;
+        }
+        Paragraph::new(lines).render(inner, buf);
+    }
+}

@@ -1,0 +1,92 @@
+//! The header line: cluster size, leader and term, speed, running or frozen, and the
+//! checker's verdict on the right.
+
+use super::super::snapshot::Snapshot;
+use super::super::theme;
+use super::{speed_label, verdict_span};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+/// The header line.
+pub struct Header<'a> {
+    /// What to show.
+    pub snap: &'a Snapshot,
+}
+
+impl Widget for Header<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let s = self.snap;
+        let bold_good = theme::good().add_modifier(Modifier::BOLD);
+        // (spans, optional): optional parts are left out, last first, when the line is too long.
+        let mut parts: Vec<(Vec<Span>, bool)> = vec![
+            (vec![Span::styled("quorum", theme::title())], true),
+            (
+                vec![Span::raw(format!(
+                    "{} node{}",
+                    s.nodes.len(),
+                    if s.nodes.len() == 1 { "" } else { "s" }
+                ))],
+                true,
+            ),
+        ];
+        let term = s.nodes.iter().map(|n| n.term).max().unwrap_or_default();
+        match s.leader() {
+            Some(l) => {
+                let mut spans = vec![Span::raw("leader "), Span::styled(l.id.to_string(), bold_good)];
+                if l.run == crate::cluster::RunState::Paused {
+                    spans.push(Span::styled(" (paused)", theme::warn()));
+                }
+                parts.push((spans, false));
+            }
+            None => parts
+                .push((vec![Span::styled("no leader", theme::bad().add_modifier(Modifier::BOLD))], false)),
+        }
+        parts.push((vec![Span::raw(format!("term {}", s.leader().map_or(term, |l| l.term)))], false));
+        let speed_style = if (s.speed - 1.0).abs() < 1e-9 { theme::text() } else { theme::warn() };
+        parts.push((vec![Span::styled(format!("speed {}", speed_label(s.speed)), speed_style)], false));
+        let state = if s.frozen {
+            Span::styled(
+                " FROZEN ",
+                Style::default().fg(Color::White).bg(Color::Blue).add_modifier(Modifier::BOLD),
+            )
+        } else {
+            Span::styled("running", theme::good())
+        };
+        parts.push((vec![state], false));
+        parts.push((vec![Span::styled(s.storage.clone(), theme::dim())], true));
+        let line = |parts: &[(Vec<Span<'static>>, bool)]| {
+            let mut spans = vec![Span::raw(" ")];
+            for (i, (p, _)) in parts.iter().enumerate() {
+                if i > 0 {
+                    spans.push(Span::styled(" · ", theme::dim()));
+                }
+                spans.extend(p.iter().cloned());
+            }
+            Line::from(spans)
+        };
+        let width = area.width as usize;
+        let mut right = Line::from(vec![verdict_span(&s.verdict, false), Span::raw(" ")]);
+        let mut left = line(&parts);
+        // Drop the storage, then the node count, then the name, then shorten the verdict.
+        for drop in [6usize, 1, 0] {
+            if left.width() + right.width() < width {
+                break;
+            }
+            if parts.get(drop).is_some_and(|p| p.1) {
+                parts.remove(drop);
+                left = line(&parts);
+            }
+        }
+        if left.width() + right.width() + 1 > width {
+            right = Line::from(vec![verdict_span(&s.verdict, true), Span::raw(" ")]);
+        }
+        buf.set_line(area.x, area.y, &left, area.width);
+        let rw = right.width() as u16;
+        if left.width() + right.width() < width {
+            buf.set_line(area.right() - rw, area.y, &right, rw);
+        }
+    }
+}

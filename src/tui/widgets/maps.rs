@@ -1,0 +1,85 @@
+//! The committed key-value maps side by side: a row per key, a column per node. A value that
+//! differs from the leader's (or, without a leader, from most nodes') is marked `≠` in red, so
+//! a lagging or cut-off replica is visible at a glance.
+
+use super::super::snapshot::Snapshot;
+use super::super::theme;
+use super::{fit, panel, title};
+use crate::cluster::RunState;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The maps panel.
+pub struct Maps<'a> {
+    /// What to show.
+    pub snap: &'a Snapshot,
+}
+
+/// The value most replicas agree on: the leader's, or else the most common among running nodes
+/// (absent counts as a value).
+fn reference<'a>(snap: &'a Snapshot, key: &str) -> Option<&'a String> {
+    if let Some(leader) = snap.leader() {
+        return leader.kv.get(key);
+    }
+    let mut counts: BTreeMap<Option<&String>, usize> = BTreeMap::new();
+    for n in snap.nodes.iter().filter(|n| n.run == RunState::Running && n.role.is_some()) {
+        *counts.entry(n.kv.get(key)).or_default() += 1;
+    }
+    counts.into_iter().max_by_key(|&(_, c)| c).and_then(|(v, _)| v)
+}
+
+impl Widget for Maps<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let s = self.snap;
+        let block = panel(title("committed maps", "· ≠ differs"));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let keys: BTreeSet<&String> = s.nodes.iter().flat_map(|n| n.kv.keys()).collect();
+        if keys.is_empty() {
+            buf.set_string(inner.x + 1, inner.y, "no keys yet: p puts one", theme::dim());
+            return;
+        }
+        let n = s.nodes.len().max(1) as u16;
+        let longest = keys.iter().map(|k| k.chars().count()).max().unwrap_or(3) as u16;
+        let key_w = longest.clamp(3, 12) + 1;
+        let col = ((inner.width.saturating_sub(key_w + 1)) / n).max(3);
+        let x0 = inner.x + 1;
+        buf.set_string(x0, inner.y, "key", theme::dim());
+        for (i, node) in s.nodes.iter().enumerate() {
+            let x = x0 + key_w + i as u16 * col;
+            let selected = node.id == s.selected;
+            buf.set_string(x, inner.y, node.id.to_string(), theme::label(&node.run, node.role, selected));
+        }
+        let rows = inner.height.saturating_sub(1) as usize;
+        let shown = if keys.len() > rows { rows.saturating_sub(1) } else { keys.len() };
+        for (r, key) in keys.iter().take(shown).enumerate() {
+            let y = inner.y + 1 + r as u16;
+            buf.set_string(x0, y, fit(key, key_w as usize - 1), theme::text());
+            let want = reference(s, key);
+            for (i, node) in s.nodes.iter().enumerate() {
+                let x = x0 + key_w + i as u16 * col;
+                let value = node.kv.get(*key);
+                let down = matches!(node.run, RunState::Dead | RunState::Crashed(_));
+                let differs = value != want && node.role.is_some();
+                let shown = value.map_or("—", String::as_str);
+                let room = col as usize - 1;
+                let (text, style) = if differs && shown.chars().count() + 2 <= room {
+                    (format!("{shown} ≠"), theme::bad())
+                } else if differs {
+                    (format!("{}≠", fit(shown, room.saturating_sub(1))), theme::bad())
+                } else if down {
+                    (fit(shown, room), theme::dim())
+                } else {
+                    (fit(shown, room), theme::text())
+                };
+                buf.set_string(x, y, text, style);
+            }
+        }
+        if shown < keys.len() {
+            let y = inner.y + 1 + shown as u16;
+            buf.set_string(x0, y, format!("… {} more keys", keys.len() - shown), theme::dim());
+        }
+    }
+}

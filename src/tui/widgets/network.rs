@@ -1,0 +1,101 @@
+//! The network: the partition, the one-way cuts, loss and delay, and a matrix of messages per
+//! second per link (rows send, columns receive) in which a blocked link shows `╳`. A one-way
+//! cut is a `╳` on one side of the diagonal only.
+
+use super::super::netview::{self, NetView};
+use super::super::snapshot::Snapshot;
+use super::super::theme;
+use super::{panel, title};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+/// The network panel.
+pub struct NetworkPanel<'a> {
+    /// What to show.
+    pub snap: &'a Snapshot,
+}
+
+/// Width of one matrix cell.
+const CELL: usize = 4;
+
+impl Widget for NetworkPanel<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let s = self.snap;
+        let members = s.members();
+        let view: NetView = netview::analyse(&s.network, &members);
+        let block = panel(title("network", ""));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
+        let label = theme::dim();
+        let mut lines = vec![
+            Line::from(vec![
+                Span::styled("partition ", label),
+                if view.groups.is_empty() {
+                    Span::styled("none", theme::good())
+                } else {
+                    Span::styled(netview::describe_groups(&view.groups), theme::bad())
+                },
+            ]),
+            Line::from(vec![
+                Span::styled("one-way cuts ", label),
+                if view.cuts.is_empty() {
+                    Span::styled("none", theme::good())
+                } else {
+                    let cuts: Vec<String> = view.cuts.iter().map(|(a, b)| format!("{a}→{b}")).collect();
+                    Span::styled(cuts.join(" "), theme::bad())
+                },
+            ]),
+            Line::from(vec![
+                Span::styled("loss ", label),
+                Span::styled(
+                    netview::percent(view.rule.loss),
+                    if view.rule.loss > 0.0 { theme::warn() } else { theme::text() },
+                ),
+                Span::styled(" · delay ", label),
+                Span::styled(
+                    netview::delay(view.rule.delay),
+                    if view.rule.delay.1 > 0 { theme::warn() } else { theme::text() },
+                ),
+            ]),
+        ];
+        let matrix_fits = inner.height as usize >= lines.len() + 1 + members.len();
+        if matrix_fits {
+            let mut head = vec![Span::styled("msg/s", label)];
+            for id in &members {
+                head.push(Span::styled(format!("{:>CELL$}", id.to_string()), label));
+            }
+            lines.push(Line::from(head));
+            for &from in &members {
+                let mut row = vec![Span::styled(format!("{:<5}", from.to_string()), label)];
+                for &to in &members {
+                    let span = if from == to {
+                        Span::styled(format!("{:>CELL$}", "·"), theme::dim())
+                    } else if s.network.reachable(from, to).is_err() {
+                        Span::styled(format!("{:>CELL$}", "╳"), theme::bad())
+                    } else {
+                        let rate = s.rates.get(&(from, to)).copied().unwrap_or(0.0);
+                        let style = if rate < 0.5 { theme::dim() } else { theme::text() };
+                        Span::styled(format!("{:>CELL$.0}", rate), style)
+                    };
+                    row.push(span);
+                }
+                lines.push(Line::from(row));
+            }
+            lines.push(Line::styled("row sends to column · ╳ blocked", theme::dim()));
+        } else {
+            let total: f64 = s.rates.values().sum();
+            let busiest = s.rates.iter().max_by(|a, b| a.1.total_cmp(b.1));
+            let mut spans = vec![Span::styled("msgs/s ", label), Span::raw(format!("{total:.0}"))];
+            if let Some(((a, b), r)) = busiest {
+                spans.push(Span::styled(format!(" · busiest {a}→{b} {r:.0}"), label));
+            }
+            lines.push(Line::from(spans));
+        }
+        for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
+            buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
+        }
+    }
+}

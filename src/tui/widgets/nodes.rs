@@ -1,0 +1,239 @@
+//! The nodes: a card each when they fit side by side, a table row each otherwise. Both show the
+//! role (or DEAD / PAUSED / CRASHED) as a coloured badge, term and vote, the known leader,
+//! commit and applied indexes, the last entry, the election timer as a bar, and for the leader
+//! each follower's match/next index.
+
+use super::super::layout::{Areas, NodesStyle};
+use super::super::snapshot::Snapshot;
+use super::super::theme;
+use super::{fit, panel, title};
+use crate::cluster::{NodeStatus, RunState};
+use crate::raft::{NodeId, Role};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Widget};
+
+/// All the nodes, as cards or as a table (the layout decides).
+pub struct Nodes<'a> {
+    /// What to show.
+    pub snap: &'a Snapshot,
+    /// Where everything goes.
+    pub areas: &'a Areas,
+}
+
+impl Widget for Nodes<'_> {
+    fn render(self, _area: Rect, buf: &mut Buffer) {
+        match self.areas.style {
+            NodesStyle::Cards => {
+                for (node, &rect) in self.snap.nodes.iter().zip(&self.areas.node_rects) {
+                    card(self.snap, node, rect, buf);
+                }
+            }
+            NodesStyle::Table => table(self.snap, self.areas.nodes, buf),
+        }
+    }
+}
+
+fn is_down(run: &RunState) -> bool {
+    matches!(run, RunState::Dead | RunState::Crashed(_))
+}
+
+fn opt(n: Option<NodeId>) -> String {
+    n.map_or_else(|| "—".to_string(), |n| n.to_string())
+}
+
+/// The election timer as a bar of `width` cells, coloured by how close it is to firing.
+fn timer_bar(timer: (u32, u32), width: usize, run: &RunState) -> Span<'static> {
+    let (elapsed, timeout) = timer;
+    let frac = if timeout == 0 { 0.0 } else { (elapsed as f64 / timeout as f64).clamp(0.0, 1.0) };
+    let filled = (frac * width as f64).round() as usize;
+    let bar = format!("{}{}", "▓".repeat(filled), "░".repeat(width.saturating_sub(filled)));
+    let style = if *run != RunState::Running {
+        theme::dim()
+    } else if frac < 0.5 {
+        theme::good()
+    } else if frac < 0.8 {
+        theme::warn()
+    } else {
+        theme::bad()
+    };
+    Span::styled(bar, style)
+}
+
+/// Each follower's `match/next`, coloured: caught up (green), lagging (yellow), down (red).
+/// Within `width` columns: in full (`n1 41/42`) if they fit, else shorter: `n1✓` for a
+/// follower that holds the leader's whole log, `n1 41` (the match only) for the others.
+fn followers(snap: &Snapshot, leader: &NodeStatus, width: usize) -> Vec<Span<'static>> {
+    let items: Vec<(String, String, Style)> = leader
+        .replication
+        .iter()
+        .filter(|(id, _, _)| *id != leader.id)
+        .map(|&(id, matched, next)| {
+            let down = snap.node(id).is_some_and(|n| is_down(&n.run));
+            let caught_up = matched >= leader.last.index;
+            let style = if down {
+                theme::bad()
+            } else if caught_up {
+                theme::good()
+            } else {
+                theme::warn()
+            };
+            let full = format!("{id} {matched}/{next}");
+            let short = if caught_up && !down { format!("{id}✓") } else { format!("{id} {matched}") };
+            (full, short, style)
+        })
+        .collect();
+    let full_width: usize = items.iter().map(|(f, _, _)| f.chars().count() + 1).sum();
+    let compact = full_width > width.saturating_add(1);
+    items.into_iter().map(|(f, s, style)| Span::styled(if compact { s } else { f }, style)).collect()
+}
+
+fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
+    let selected = node.id == snap.selected;
+    let down = is_down(&node.run);
+    let (badge, badge_style) = theme::badge(&node.run, node.role);
+    let mut head = vec![Span::raw(" ")];
+    if selected {
+        head.push(Span::styled("▶ ", theme::selected_border()));
+    }
+    head.push(Span::styled(node.id.to_string(), theme::node_name(&node.run, node.role)));
+    head.push(Span::raw(" "));
+    head.push(Span::styled(badge, badge_style));
+    head.push(Span::raw(" "));
+    let border = match (selected, down) {
+        (true, _) => theme::selected_border(),
+        (false, true) => theme::bad(),
+        (false, false) => theme::border(),
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(if selected { BorderType::Thick } else { BorderType::Plain })
+        .border_style(border)
+        .title(Line::from(head));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
+    let w = inner.width as usize;
+    let value = if down || node.role.is_none() { theme::dim() } else { theme::text() };
+    let label = theme::dim();
+    // Two aligned columns: labels of 7 and 6, values of 5.
+    let pair = |l1: &str, v1: String, l2: &str, v2: String| {
+        Line::from(vec![
+            Span::styled(format!("{l1:<7}"), label),
+            Span::styled(format!("{v1:<5}"), value),
+            Span::styled(format!("{l2:<6}"), label),
+            Span::styled(v2, value),
+        ])
+    };
+    let mut lines: Vec<Line> = vec![
+        pair("term", node.term.to_string(), "vote", opt(node.vote)),
+        pair("commit", node.commit.to_string(), "apply", node.applied.to_string()),
+        Line::from(vec![Span::styled("last   ", label), Span::styled(node.last.to_string(), value)]),
+    ];
+    match (&node.run, node.role) {
+        (RunState::Dead, _) => {
+            lines.push(Line::styled("last known state", theme::dim()));
+            lines.push(Line::styled("r restarts it", theme::bad()));
+        }
+        (RunState::Crashed(reason), _) => {
+            // The reason over the two lines left (the badge already says CRASHED; r restarts).
+            let reason = reason.strip_prefix(&format!("{} stopped: ", node.id)).unwrap_or(reason);
+            let chars: Vec<char> = reason.chars().collect();
+            let first: String = chars.iter().take(w).collect();
+            let rest: String = chars.iter().skip(w).collect();
+            lines.push(Line::styled(first, theme::bad()));
+            lines.push(Line::styled(fit(&rest, w), theme::bad()));
+        }
+        (_, None) => lines.push(Line::styled("starting…", theme::dim())),
+        (_, Some(Role::Leader)) => {
+            let items = followers(snap, node, usize::MAX);
+            let per_line = ((w + 1) / 10).max(1);
+            for chunk in items.chunks(per_line) {
+                let mut spans = Vec::new();
+                for (i, s) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        spans.push(Span::raw(" "));
+                    }
+                    spans.push(s.clone());
+                }
+                lines.push(Line::from(spans));
+            }
+        }
+        (run, Some(_)) => {
+            lines.push(Line::from(vec![
+                Span::styled("leader ", label),
+                Span::styled(opt(node.leader), value),
+            ]));
+            let bar_w = w.saturating_sub(7).min(16);
+            lines.push(Line::from(vec![Span::styled("timer  ", label), timer_bar(node.timer, bar_w, run)]));
+        }
+    }
+    for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
+        buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
+    }
+}
+
+/// Column widths of the table, after the node name: role, term, vote, leader, commit, apply, last.
+const COLUMNS: [(&str, usize); 7] =
+    [("role", 14), ("term", 5), ("vote", 5), ("leader", 7), ("commit", 7), ("apply", 6), ("last", 9)];
+
+fn table(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+    let block = panel(title("nodes", "click or 1-9 to select"));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
+    let fixed: usize = 4 + COLUMNS.iter().map(|c| c.1).sum::<usize>();
+    let rest = (inner.width as usize).saturating_sub(fixed);
+    let mut header = vec![Span::raw("    ")];
+    for (name, w) in COLUMNS {
+        header.push(Span::styled(format!("{name:<w$}"), theme::dim()));
+    }
+    let last =
+        if rest >= 40 { "election timer · leader: match/next per follower" } else { "timer · match/next" };
+    header.push(Span::styled(last, theme::dim()));
+    buf.set_line(inner.x, inner.y, &Line::from(header), inner.width);
+    for (i, node) in snap.nodes.iter().enumerate() {
+        let y = inner.y + 1 + i as u16;
+        if y >= inner.bottom() {
+            break;
+        }
+        let selected = node.id == snap.selected;
+        let down = is_down(&node.run);
+        let value = if down || node.role.is_none() { theme::dim() } else { theme::text() };
+        let (badge, badge_style) = theme::badge(&node.run, node.role);
+        let cell = |s: String, w: usize, style: Style| Span::styled(format!("{:<w$}", fit(&s, w - 1)), style);
+        let mut spans = vec![
+            Span::styled(if selected { "▶" } else { " " }, theme::selected_border()),
+            cell(node.id.to_string(), 3, theme::node_name(&node.run, node.role)),
+            Span::styled(badge.clone(), badge_style),
+            Span::raw(" ".repeat(COLUMNS[0].1.saturating_sub(badge.chars().count()))),
+            cell(node.term.to_string(), COLUMNS[1].1, value),
+            cell(opt(node.vote), COLUMNS[2].1, value),
+            cell(opt(node.leader), COLUMNS[3].1, value),
+            cell(node.commit.to_string(), COLUMNS[4].1, value),
+            cell(node.applied.to_string(), COLUMNS[5].1, value),
+            cell(node.last.to_string(), COLUMNS[6].1, value),
+        ];
+        match (&node.run, node.role) {
+            (RunState::Dead, _) => {
+                spans.push(Span::styled(fit("last known state · r restarts it", rest), theme::bad()));
+            }
+            (RunState::Crashed(reason), _) => {
+                spans.push(Span::styled(fit(&format!("crashed: {reason}"), rest), theme::bad()));
+            }
+            (_, Some(Role::Leader)) => {
+                for (j, s) in followers(snap, node, rest).into_iter().enumerate() {
+                    if j > 0 {
+                        spans.push(Span::raw(" "));
+                    }
+                    spans.push(s);
+                }
+            }
+            (run, Some(_)) => spans.push(timer_bar(node.timer, rest.min(16), run)),
+            (_, None) => spans.push(Span::styled("starting…", theme::dim())),
+        }
+        buf.set_line(inner.x, y, &Line::from(spans), inner.width);
+    }
+}

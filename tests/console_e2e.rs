@@ -1,0 +1,179 @@
+//! The console end to end, in a real pseudo-terminal: the `quorum` binary runs inside a
+//! detached tmux session (120x40) on a fresh data directory, and the test types keys and reads
+//! the screen like a person would: wait for a leader, put a key and read it back, kill the
+//! leader and see another elected, partition a node away and see its requests fail, export,
+//! check the exported files, quit, and see the shell again.
+//!
+//! Needs tmux (CI installs it). Deadlines are generous; nothing is timed.
+
+use quorum::check::history::parse_history;
+use quorum::check::{CheckOptions, check_history};
+use quorum::events::Event;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A tmux server of our own (its own socket), with one session running the console.
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn start(command: &str) -> Tmux {
+        let installed = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+        assert!(
+            installed,
+            "this test needs tmux, to run the console in a real pseudo-terminal: \
+             install it (for example `apt-get install -y tmux`)"
+        );
+        let tmux = Tmux { socket: format!("quorum-e2e-{}", std::process::id()), session: "console".into() };
+        let out = tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "120", "-y", "40", command]);
+        assert!(out.status.success(), "tmux new-session failed: {}", String::from_utf8_lossy(&out.stderr));
+        tmux
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", &self.session]).stdout).into_owned()
+    }
+
+    /// Sends tmux key names (`Enter`, `Tab`, `p`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Types text literally.
+    fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", &self.session, "-l", text]);
+    }
+
+    /// Polls the screen until `done` holds, and returns it; fails with the last screen.
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+/// The leader named in the header line (`· leader n3 ·`), if any.
+fn leader(screen: &str) -> Option<u64> {
+    let header = screen.lines().next()?;
+    let rest = header.split("leader n").nth(1)?;
+    rest.chars().next()?.to_digit(10).map(u64::from)
+}
+
+fn fresh_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("quorum-console-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn check_exports(dir: &Path) {
+    let events = std::fs::read_to_string(dir.join("export-1-events.jsonl")).expect("the exported event log");
+    assert!(events.lines().count() > 10, "the event log has the run's events");
+    for (i, line) in events.lines().enumerate() {
+        serde_json::from_str::<Event>(line).unwrap_or_else(|e| panic!("event line {}: {e}: {line}", i + 1));
+    }
+    assert!(events.contains("\"kind\":\"crash\""), "the kill is in the event log");
+    assert!(events.contains("partition"), "the partition is in the event log");
+    let history = std::fs::read(dir.join("export-1-history.jsonl")).expect("the exported history");
+    let history = parse_history(&history[..]).expect("a valid history");
+    assert!(history.len() >= 4, "put and get, each invoked and completed");
+    let verdict = check_history(&history, &CheckOptions::default()).expect("pairs");
+    assert!(verdict.is_linearizable(), "{verdict}");
+}
+
+#[test]
+fn drive_the_console_in_a_real_terminal() {
+    let dir = fresh_dir();
+    let bin = env!("CARGO_BIN_EXE_quorum");
+    let command = format!("sh -c '\"{bin}\" --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
+    let tmux = Tmux::start(&command);
+
+    let screen = tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
+    assert!(screen.contains("n1") && screen.contains("n5"), "five nodes are shown");
+
+    // Write through n1 and read it back through n2.
+    tmux.keys(&["1", "p"]);
+    tmux.type_text("color=blue");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the put's result", |s| s.contains("put color=blue via n1 → ok"));
+    tmux.keys(&["2", "g"]);
+    tmux.type_text("color");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the get's result", |s| s.contains("get color via n2 → blue"));
+
+    // Kill the leader: another is elected.
+    let old = leader(&tmux.screen()).expect("a leader");
+    tmux.keys(&["Tab", "k"]);
+    let screen = tmux.wait_for("a new leader", |s| s.contains("DEAD") && leader(s).is_some_and(|l| l != old));
+    let new = leader(&screen).expect("a leader");
+
+    // Partition one follower away: its requests fail, the others go on.
+    let away = (1..=5).find(|&n| n != old && n != new).expect("a follower");
+    tmux.keys(&["x", &away.to_string()]);
+    tmux.wait_for("the partition editor", |s| s.contains("partition editor"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the partition", |s| s.contains(&format!("{{n{away}}}")) && s.contains('╳'));
+    tmux.keys(&[&away.to_string(), "p"]);
+    tmux.type_text("size=XL");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the cut-off node to refuse", |s| s.contains(&format!("put size=XL via n{away} → error")));
+
+    // Export, then quit: the terminal comes back and the files are complete.
+    tmux.keys(&["e"]);
+    tmux.wait_for("the export", |s| s.contains("exported"));
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the shell again", |s| s.contains("DONE"));
+    assert!(screen.contains("every node stopped"), "the farewell is printed on the normal screen:\n{screen}");
+    let alternate = tmux.run(&["display-message", "-p", "-t", &tmux.session, "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alternate.stdout).trim(), "0", "the alternate screen was left");
+    check_exports(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_terminal_or_with_bad_flags_the_console_explains_itself() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_quorum"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("quorum runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("needs a terminal") && err.contains("quorum run"), "{err}");
+    for bad in
+        [&["--nodes", "12"][..], &["--speed", "0.01"], &["--storage", "tape"], &["--nodes", "3", "sim"]]
+    {
+        let (code, err) = run(bad);
+        assert_eq!(code, Some(2), "{bad:?}: {err}");
+        assert!(!err.trim().is_empty(), "{bad:?} says why");
+    }
+}
