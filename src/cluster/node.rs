@@ -160,6 +160,8 @@ fn drive(
 ) -> Result<(), crate::storage::StorageError> {
     while node.has_ready() {
         let mut ready = node.ready();
+        // Events first: what a node did is recorded before anyone can react to its messages.
+        shared.emit_batch(std::mem::take(&mut ready.events));
         for message in std::mem::take(&mut ready.messages) {
             shared.send(message, rng);
         }
@@ -176,7 +178,6 @@ fn drive(
                 let _ = tx.send(response);
             }
         }
-        shared.emit_batch(ready.events);
         node.advance();
     }
     Ok(())

@@ -180,8 +180,12 @@ fn push_bounded(buffer: &mut VecDeque<Event>, event: Event, capacity: usize) -> 
 }
 
 impl Feed {
-    /// Adds an event (to `pending` while frozen).
+    /// Adds an event (to `pending` while frozen). Deliveries are left out: each send line
+    /// already narrates the message, and a drop has its own line; they stay in the export.
     pub fn push(&mut self, event: Event) {
+        if matches!(event.kind, EventKind::Deliver { .. }) {
+            return;
+        }
         if self.frozen {
             if push_bounded(&mut self.pending, event, FEED_CAPACITY) {
                 self.missed += 1;
