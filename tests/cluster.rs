@@ -268,6 +268,11 @@ fn the_event_export_parses_line_by_line_and_round_trips() {
         LiveCluster::start(ClusterOptions { events_file: Some(path.clone()), ..options(3) }).expect("start");
     wait_for("a leader", || leader(&cluster));
     cluster.client(ClientOptions::default()).put("e", "1").expect("put");
+    cluster.record(None, quorum::events::EventKind::Fault { description: "marker".into() });
+    // The barrier: once it returns, everything recorded before it is in the file.
+    assert!(cluster.flush_events(Duration::from_secs(10)));
+    let so_far = std::fs::read_to_string(&path).expect("read");
+    assert!(so_far.lines().last().is_some_and(|l| l.contains("marker")), "the file lags behind the barrier");
     cluster.finish().expect("finish");
     let text = std::fs::read_to_string(&path).expect("read");
     let mut kinds = std::collections::BTreeSet::new();

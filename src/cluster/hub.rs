@@ -9,6 +9,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+/// What producers send to the collector.
+pub(crate) enum HubMsg {
+    /// An event to number and hand on.
+    Event(Event),
+    /// A barrier: answered once everything sent before it is written and flushed.
+    Flush(Sender<()>),
+}
+
 /// The consumers' side of the hub.
 pub struct Hub {
     ring: Arc<Mutex<VecDeque<Event>>>,
@@ -19,8 +27,8 @@ pub struct Hub {
 
 /// Starts the collector. `file` receives every event as JSON Lines; `ring_size` bounds the
 /// in-memory history. Returns the hub and the sender every producer clones.
-pub fn start(file: Option<Box<dyn Write + Send>>, ring_size: usize) -> (Hub, Sender<Event>) {
-    let (tx, rx) = unbounded::<Event>();
+pub(crate) fn start(file: Option<Box<dyn Write + Send>>, ring_size: usize) -> (Hub, Sender<HubMsg>) {
+    let (tx, rx) = unbounded::<HubMsg>();
     let (stop, stop_rx) = crossbeam_channel::bounded::<()>(1);
     let ring = Arc::new(Mutex::new(VecDeque::with_capacity(ring_size.min(1 << 16))));
     let subscribers: Arc<Mutex<Vec<Sender<Event>>>> = Arc::new(Mutex::new(Vec::new()));
@@ -36,7 +44,7 @@ pub fn start(file: Option<Box<dyn Write + Send>>, ring_size: usize) -> (Hub, Sen
 }
 
 fn collect(
-    rx: Receiver<Event>,
+    rx: Receiver<HubMsg>,
     stop: Receiver<()>,
     mut file: Option<Box<dyn Write + Send>>,
     ring: Arc<Mutex<VecDeque<Event>>>,
@@ -57,7 +65,15 @@ fn collect(
             recv(stop) -> _ => stopping = true,
         }
         batch.extend(rx.try_iter().take(if stopping { usize::MAX } else { 4095 }));
-        for mut event in batch {
+        let mut barriers = Vec::new();
+        for msg in batch {
+            let mut event = match msg {
+                HubMsg::Event(event) => event,
+                HubMsg::Flush(done) => {
+                    barriers.push(done);
+                    continue;
+                }
+            };
             event.seq = seq;
             seq += 1;
             if let Some(w) = file.as_mut()
@@ -82,6 +98,9 @@ fn collect(
             && result.is_ok()
         {
             result = w.flush();
+        }
+        for done in barriers {
+            let _ = done.send(());
         }
     }
     result

@@ -176,7 +176,7 @@ pub(crate) struct Shared {
     net: RwLock<Network>,
     /// Each node's inbox, `None` while it is down (messages to it are dropped).
     routes: RwLock<BTreeMap<NodeId, Sender<Input>>>,
-    events: Option<Sender<Event>>,
+    events: Option<Sender<hub::HubMsg>>,
     router: Sender<RouterMsg>,
     delayed_seq: AtomicU64,
     /// Time scale as f64 bits: 1.0 is normal, 0.05 is 1/20 speed.
@@ -195,7 +195,7 @@ impl Shared {
 
     pub(crate) fn emit(&self, node: Option<NodeId>, term: Option<Term>, kind: EventKind) {
         if let Some(tx) = &self.events {
-            let _ = tx.send(Event { seq: 0, time: self.now_nanos(), node, term, kind });
+            let _ = tx.send(hub::HubMsg::Event(Event { seq: 0, time: self.now_nanos(), node, term, kind }));
         }
     }
 
@@ -204,7 +204,7 @@ impl Shared {
             let time = self.now_nanos();
             for mut e in events {
                 e.time = time;
-                let _ = tx.send(e);
+                let _ = tx.send(hub::HubMsg::Event(e));
             }
         }
     }
@@ -684,6 +684,14 @@ impl LiveCluster {
     /// The most recent events (up to `max`), oldest first.
     pub fn recent_events(&self, max: usize) -> Vec<Event> {
         lock(&self.hub).as_ref().map(|h| h.recent(max)).unwrap_or_default()
+    }
+
+    /// Waits until every event recorded before this call is in the event file (and the ring),
+    /// or `timeout` passes. Returns false on timeout.
+    pub fn flush_events(&self, timeout: Duration) -> bool {
+        let Some(tx) = &self.shared.events else { return true };
+        let (done, wait) = crossbeam_channel::bounded(1);
+        tx.send(hub::HubMsg::Flush(done)).is_ok() && wait.recv_timeout(timeout).is_ok()
     }
 
     /// A channel receiving every event from now on.

@@ -53,6 +53,8 @@ pub trait Backend: Send + Sync {
     fn subscribe(&self) -> Option<Receiver<Event>>;
     /// The most recent events, oldest first.
     fn recent_events(&self, max: usize) -> Vec<Event>;
+    /// Waits until every event recorded so far is in the event file.
+    fn flush_events(&self) {}
 }
 
 impl ConsoleClient for Client {
@@ -121,5 +123,8 @@ impl Backend for LiveCluster {
     }
     fn recent_events(&self, max: usize) -> Vec<Event> {
         LiveCluster::recent_events(self, max)
+    }
+    fn flush_events(&self) {
+        LiveCluster::flush_events(self, Duration::from_secs(5));
     }
 }

@@ -290,8 +290,8 @@ impl Worker {
 
     fn export(&self) {
         self.backend.record(None, "export the event log and the client history".into());
-        // Give the event collector a moment to write the line above and what came before it.
-        std::thread::sleep(Duration::from_millis(150));
+        // Everything recorded so far, the line above included, is in the file before the copy.
+        self.backend.flush_events();
         match self.session.export() {
             Ok(x) => {
                 let both = x.events.with_file_name(x.events.file_name().map_or_else(String::new, |n| {
