@@ -101,7 +101,7 @@ pub enum RunState {
 }
 
 /// A snapshot of one node, for views.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeStatus {
     /// The node.
     pub id: NodeId,

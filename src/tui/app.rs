@@ -11,7 +11,7 @@ use super::layout;
 use super::netview;
 use super::snapshot::{ClientLine, Mode, Notice, PromptKind, Snapshot};
 use super::widgets;
-use crate::cluster::{NodeStatus, RunState};
+use crate::cluster::RunState;
 use crate::raft::{NodeId, Role};
 use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
@@ -202,7 +202,7 @@ impl App {
     fn on_poll(&mut self, poll: Poll) {
         let Poll { nodes, network, speed, now, events } = poll;
         if nodes.len() != self.snap.nodes.len()
-            || nodes.iter().zip(&self.snap.nodes).any(|(a, b)| !same(a, b))
+            || nodes.iter().zip(&self.snap.nodes).any(|(a, b)| a != b)
         {
             self.snap.nodes = nodes;
             self.dirty = true;
@@ -609,23 +609,6 @@ impl App {
             _ => {}
         }
     }
-}
-
-/// Whether two statuses look the same on screen.
-fn same(a: &NodeStatus, b: &NodeStatus) -> bool {
-    a.id == b.id
-        && a.run == b.run
-        && a.role == b.role
-        && a.term == b.term
-        && a.vote == b.vote
-        && a.leader == b.leader
-        && a.commit == b.commit
-        && a.applied == b.applied
-        && a.last == b.last
-        && a.timer == b.timer
-        && a.replication == b.replication
-        && a.log_tail == b.log_tail
-        && a.kv == b.kv
 }
 
 /// Parses `key=value` (spaces around the key are ignored; the value is taken as typed).
