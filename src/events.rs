@@ -122,6 +122,12 @@ pub enum EventKind {
     Crash,
     /// A node restarted from its durable state.
     Restart,
+    /// What a client saw of one operation (the console's and the headless runs' view): the
+    /// request, the node contacted, the answer or error, the latency, in words.
+    Client {
+        /// For example `c4 put color=red via n2 → ok (0.6 ms)`.
+        description: String,
+    },
     /// A fault or repair was injected (partition, heal, loss, pause, ...), described in words.
     Fault {
         /// What was done, for example `partition n1 n2 | n3 n4 n5`.
@@ -149,6 +155,7 @@ impl EventKind {
             EventKind::ReadIndex { .. } => "read_index",
             EventKind::Crash => "crash",
             EventKind::Restart => "restart",
+            EventKind::Client { .. } => "client",
             EventKind::Fault { .. } => "fault",
         }
     }
@@ -166,6 +173,7 @@ impl fmt::Display for Event {
             EventKind::Deliver { message } => return write!(f, "deliver {message}"),
             EventKind::Drop { message, reason } => return write!(f, "drop {message} ({reason})"),
             EventKind::Fault { description } => return write!(f, "fault: {description}"),
+            EventKind::Client { description } => return write!(f, "client {description}"),
             _ => {}
         }
         match (self.node, self.term) {
@@ -212,7 +220,8 @@ impl fmt::Display for Event {
             EventKind::Send { .. }
             | EventKind::Deliver { .. }
             | EventKind::Drop { .. }
-            | EventKind::Fault { .. } => {
+            | EventKind::Fault { .. }
+            | EventKind::Client { .. } => {
                 unreachable!("handled above")
             }
         }

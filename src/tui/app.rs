@@ -201,9 +201,7 @@ impl App {
 
     fn on_poll(&mut self, poll: Poll) {
         let Poll { nodes, network, speed, now, events } = poll;
-        if nodes.len() != self.snap.nodes.len()
-            || nodes.iter().zip(&self.snap.nodes).any(|(a, b)| a != b)
-        {
+        if nodes.len() != self.snap.nodes.len() || nodes.iter().zip(&self.snap.nodes).any(|(a, b)| a != b) {
             self.snap.nodes = nodes;
             self.dirty = true;
         }

@@ -47,6 +47,10 @@ pub trait Backend: Send + Sync {
     fn change_network(&self, description: &str, change: &mut dyn FnMut(&mut Network));
     /// Writes a line to the event log, as a fault event.
     fn record(&self, node: Option<NodeId>, description: String);
+    /// Writes what a client saw of one operation to the event log, as a client event.
+    fn record_client(&self, node: Option<NodeId>, description: String) {
+        self.record(node, description);
+    }
     /// A new client session pinned to `via`, one attempt per operation.
     fn client(&self, via: NodeId, timeout: Duration) -> Box<dyn ConsoleClient>;
     /// Every event from now on.
@@ -113,6 +117,9 @@ impl Backend for LiveCluster {
     }
     fn record(&self, node: Option<NodeId>, description: String) {
         LiveCluster::record(self, node, EventKind::Fault { description })
+    }
+    fn record_client(&self, node: Option<NodeId>, description: String) {
+        LiveCluster::record(self, node, EventKind::Client { description })
     }
     fn client(&self, via: NodeId, timeout: Duration) -> Box<dyn ConsoleClient> {
         let options = ClientOptions { via: Some(via), attempts: 1, timeout, ..ClientOptions::default() };

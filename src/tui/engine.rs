@@ -352,9 +352,9 @@ impl Worker {
             (Ok(None), OpKind::Get) => "ok, not found".to_string(),
             (Err(e), _) => format!("error: {e}"),
         };
-        self.backend.record(
+        self.backend.record_client(
             Some(via),
-            format!("client c{} {request} via {via} → {said} ({})", client.id(), latency(took)),
+            format!("c{} {request} via {via} → {said} ({})", client.id(), latency(took)),
         );
         if let Some(e) = self.session.write_error() {
             self.notice(e, true);

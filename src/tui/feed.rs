@@ -44,10 +44,6 @@ fn message_category(message: &Message) -> Category {
     }
 }
 
-/// The prefix of the console's own client lines in the event log (recorded as faults, since the
-/// event type has no console kind).
-pub const CLIENT_PREFIX: &str = "client ";
-
 /// The category of an event.
 pub fn category(event: &Event) -> Category {
     match &event.kind {
@@ -66,7 +62,7 @@ pub fn category(event: &Event) -> Category {
         EventKind::ClientRequest { .. } | EventKind::ClientReply { .. } | EventKind::ReadIndex { .. } => {
             Category::Client
         }
-        EventKind::Fault { description } if description.starts_with(CLIENT_PREFIX) => Category::Client,
+        EventKind::Client { .. } => Category::Client,
         EventKind::Crash | EventKind::Restart | EventKind::Fault { .. } => Category::Fault,
     }
 }
@@ -85,13 +81,9 @@ pub fn involves(event: &Event, id: NodeId) -> bool {
     }
 }
 
-/// The text of a feed line (without the time): the event's narration, except that the
-/// console's client lines drop the "fault:" prefix they would otherwise get.
+/// The text of a feed line (without the time): the event's narration.
 pub fn narrate(event: &Event) -> String {
-    match &event.kind {
-        EventKind::Fault { description } if description.starts_with(CLIENT_PREFIX) => description.clone(),
-        _ => event.to_string(),
-    }
+    event.to_string()
 }
 
 /// Which kinds of events the feed shows.

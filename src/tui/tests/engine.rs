@@ -108,6 +108,12 @@ impl Backend for Fake {
             None => self.call(format!("record: {description}")),
         }
     }
+    fn record_client(&self, node: Option<NodeId>, description: String) {
+        match node {
+            Some(n) => self.call(format!("client {n}: {description}")),
+            None => self.call(format!("client: {description}")),
+        }
+    }
     fn client(&self, via: NodeId, _timeout: Duration) -> Box<dyn ConsoleClient> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -226,7 +232,7 @@ fn client_operations_are_recorded_narrated_and_reported() {
     };
     assert_eq!((outcome.result, outcome.definite), (Err("n5 is down".into()), true));
     let calls = fake.calls();
-    assert!(calls.iter().any(|c| c.starts_with("record n2: client c") && c.contains("put x=1 via n2 → ok")));
+    assert!(calls.iter().any(|c| c.starts_with("client n2: c") && c.contains("put x=1 via n2 → ok")));
     assert!(calls.iter().any(|c| c.contains("get x via n5 → error: n5 is down")), "{calls:?}");
     // The history file holds invoke and completion of both, with the node contacted.
     let file = std::fs::read(w.session.history_path()).expect("history");
