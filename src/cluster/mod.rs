@@ -320,6 +320,9 @@ pub struct LiveCluster {
     hub: Mutex<Option<hub::Hub>>,
     router: Mutex<Option<JoinHandle<()>>>,
     next_client: AtomicU64,
+    /// Serializes kill, restart and shutdown, so a restart never races a kill of the same node
+    /// (held while a thread is joined; nothing a node thread does takes it).
+    lifecycle: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -378,6 +381,7 @@ impl LiveCluster {
             hub: Mutex::new(hub),
             router: Mutex::new(Some(router)),
             next_client: AtomicU64::new(1),
+            lifecycle: Mutex::new(()),
         };
         for id in members {
             cluster.spawn(id)?;
@@ -502,6 +506,10 @@ impl LiveCluster {
                 };
                 self.shared.routes.write().unwrap_or_else(PoisonError::into_inner).remove(&slot.id);
                 slot.control = None;
+                // On disk, a restart reopens the file: the old handle must be gone first.
+                if !matches!(self.options.storage, StorageOptions::Memory) {
+                    slot.storage = None;
+                }
                 if !matches!(slot.run, RunState::Dead) {
                     self.shared.emit(Some(slot.id), None, EventKind::Crash);
                     slot.run = RunState::Crashed(reason);
@@ -512,6 +520,7 @@ impl LiveCluster {
 
     /// Kills node `id`: its thread ends, volatile state is lost, durable state stays.
     pub fn kill(&self, id: NodeId) {
+        let _serial = lock(&self.lifecycle);
         self.reap();
         let (control, thread) = {
             let mut slots = lock(&self.slots);
@@ -542,13 +551,17 @@ impl LiveCluster {
 
     /// Restarts a dead or crashed node from its durable state.
     pub fn restart(&self, id: NodeId) -> std::io::Result<()> {
+        let _serial = lock(&self.lifecycle);
         self.reap();
         let running = lock(&self.slots).iter().any(|s| s.id == id && s.thread.is_some());
         if running {
             return Ok(());
         }
         self.spawn(id)?;
-        self.shared.emit(Some(id), None, EventKind::Restart);
+        // A node whose storage could not be read stays crashed (spawn reported why).
+        if lock(&self.slots).iter().any(|s| s.id == id && s.thread.is_some()) {
+            self.shared.emit(Some(id), None, EventKind::Restart);
+        }
         Ok(())
     }
 
@@ -701,6 +714,7 @@ impl LiveCluster {
 
     /// Stops every thread and waits for them; flushes the event file.
     pub fn shutdown(&self) -> std::io::Result<()> {
+        let _serial = lock(&self.lifecycle);
         for &id in &self.members {
             let (control, thread) = {
                 let mut slots = lock(&self.slots);

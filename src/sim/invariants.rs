@@ -30,10 +30,11 @@ pub struct Invariants {
     entries: HashMap<EntryId, (u64, Term)>,
     /// Committed entries (by index), cluster-wide: the entry's term and the term in which it
     /// became committed (the committing leader's term); and the request ids they carry.
-    committed: BTreeMap<LogIndex, (Term, Term)>,
+    committed: BTreeMap<LogIndex, (Term, Term, u64)>,
     committed_ids: HashSet<RequestId>,
-    /// State Machine Safety: the entry applied at each index, cluster-wide.
-    applied: BTreeMap<LogIndex, Term>,
+    /// State Machine Safety: the entry applied at each index (term and command digest),
+    /// cluster-wide.
+    applied: BTreeMap<LogIndex, (Term, u64)>,
     /// Per node: highest term seen (durable: never decreases), and per incarnation the commit.
     terms: BTreeMap<NodeId, Term>,
     commits: BTreeMap<NodeId, LogIndex>,
@@ -122,9 +123,10 @@ impl Invariants {
                     self.commits.remove(&node);
                     self.checked.remove(&node);
                 }
-                EventKind::Apply { entry, .. } => {
-                    if let Some(&term) = self.applied.get(&entry.index) {
-                        if term != entry.term {
+                EventKind::Apply { entry, command } => {
+                    let d = digest(command.as_ref());
+                    if let Some(&(term, seen)) = self.applied.get(&entry.index) {
+                        if term != entry.term || seen != d {
                             return Err(Violation {
                                 property: "state machine safety",
                                 detail: format!(
@@ -134,7 +136,7 @@ impl Invariants {
                             });
                         }
                     } else {
-                        self.applied.insert(entry.index, entry.term);
+                        self.applied.insert(entry.index, (entry.term, d));
                     }
                 }
                 _ => {}
@@ -200,18 +202,18 @@ impl Invariants {
         while index <= commit {
             let Some(entry) = log.get(index) else { break };
             match self.committed.get(&index) {
-                Some(&(term, _)) if term != entry.term => {
+                Some(&(term, _, d)) if term != entry.term || d != digest(entry.command.as_deref()) => {
                     return Err(Violation {
                         property: "state machine safety",
                         detail: format!(
-                            "{node} committed {} but {index}@{term} was committed before",
+                            "{node} committed {} but a different {index}@{term} was committed before",
                             entry.id()
                         ),
                     });
                 }
                 Some(_) => {}
                 None => {
-                    self.committed.insert(index, (entry.term, commit_term));
+                    self.committed.insert(index, (entry.term, commit_term, digest(entry.command.as_deref())));
                     if let Some(c) = &entry.command {
                         self.committed_ids.insert(c.id);
                     }
@@ -255,7 +257,7 @@ impl Invariants {
         if n.role() != Role::Leader || n.term() != term {
             return Ok(());
         }
-        for (&index, &(term, commit_term)) in &self.committed {
+        for (&index, &(term, commit_term, _)) in &self.committed {
             if commit_term < n.term() && n.log().term(index) != Some(term) {
                 return Err(Violation {
                     property: "leader completeness",

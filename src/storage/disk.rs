@@ -1,12 +1,18 @@
 //! The on-disk store: one write-ahead log file per node.
 //!
-//! Every change is one record: `[length: u32 LE][crc32 of payload: u32 LE][payload]`. A payload
-//! is either the term and vote, or "drop entries from index I on, then append these entries".
-//! Recovery replays the records in order. A record cut short at the end of the file (a crash
-//! in the middle of a write) is cut off with a warning; a record that fails its checksum with
-//! more data after it is corruption, reported with the file and the offset, and nothing is
-//! dropped or rewritten. Writes are buffered until [`Storage::sync`], which flushes and fsyncs
-//! once for everything written since (group commit).
+//! Every change is one record:
+//! `[length: u32 LE][crc32 of the length: u32 LE][crc32 of the payload: u32 LE][payload]`. A
+//! payload is either the term and vote, or "drop entries from index I on, then append these
+//! entries". Recovery replays the records in order:
+//! - a header cut short, a payload cut short (the length, being checksummed, is trusted), a bad
+//!   checksum in the very last record, or a tail of zero bytes (a file extended but not written
+//!   before a crash) is a torn write: it is cut off with a warning;
+//! - a bad header checksum, or a bad payload checksum with more records after it, is
+//!   corruption: reported with the file and the offset; nothing is dropped or rewritten.
+//!
+//! Writes are buffered until [`Storage::sync`], which flushes and fsyncs once for everything
+//! written since (group commit). After a failed write or sync the buffer is discarded, never
+//! written later, so a restarted node never finds bytes appended behind its back.
 
 use super::{HardState, Recovered, Storage, StorageError};
 use crate::kv::{ClientId, Command, RequestId};
@@ -18,7 +24,7 @@ use std::sync::Arc;
 
 const HARD_STATE: u8 = 1;
 const ENTRIES: u8 = 2;
-const HEADER: usize = 8;
+const HEADER: usize = 12;
 
 /// Whether `sync` really reaches the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,9 +39,12 @@ pub enum FsyncPolicy {
 /// A node's write-ahead log file.
 pub struct DiskStorage {
     path: PathBuf,
-    file: BufWriter<File>,
+    /// `None` only while dropping.
+    file: Option<BufWriter<File>>,
     fsync: FsyncPolicy,
     dirty: bool,
+    /// A write or sync failed: the buffer must never reach the file.
+    poisoned: bool,
     /// What recovery had to repair (torn tails), for the event log.
     warnings: Vec<String>,
     /// The state as of the last record, kept so `recover` needs no second read.
@@ -54,7 +63,12 @@ impl DiskStorage {
         let path = Self::path_for(dir, node);
         let io = |source| StorageError::Io { path: path.display().to_string(), source };
         std::fs::create_dir_all(dir).map_err(io)?;
+        let existed = path.exists();
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(io)?;
+        if !existed {
+            // Make the new file's directory entry durable too.
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let (state, valid_len, warnings) = replay(&path, &bytes)?;
@@ -65,9 +79,10 @@ impl DiskStorage {
         file.seek(SeekFrom::End(0)).map_err(io)?;
         Ok(DiskStorage {
             path,
-            file: BufWriter::with_capacity(1 << 20, file),
+            file: Some(BufWriter::with_capacity(1 << 20, file)),
             fsync,
             dirty: false,
+            poisoned: false,
             warnings,
             state,
         })
@@ -89,13 +104,30 @@ impl DiskStorage {
             offset: 0,
             reason: "record larger than 4 GiB".into(),
         })?;
-        let crc = crc32fast::hash(payload);
-        let io = |source| StorageError::Io { path: self.path.display().to_string(), source };
-        self.file.write_all(&len.to_le_bytes()).map_err(io)?;
-        self.file.write_all(&crc.to_le_bytes()).map_err(io)?;
-        self.file.write_all(payload).map_err(io)?;
+        let len_bytes = len.to_le_bytes();
+        let mut header = [0u8; HEADER];
+        header[..4].copy_from_slice(&len_bytes);
+        header[4..8].copy_from_slice(&crc32fast::hash(&len_bytes).to_le_bytes());
+        header[8..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        let result = self.writer().and_then(|w| w.write_all(&header).and_then(|()| w.write_all(payload)));
+        self.check(result)?;
         self.dirty = true;
         Ok(())
+    }
+
+    fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
+        if self.poisoned {
+            return Err(std::io::Error::other("an earlier write failed; the log is closed"));
+        }
+        self.file.as_mut().ok_or_else(|| std::io::Error::other("the log is closed"))
+    }
+
+    /// Turns an I/O result into a storage error, poisoning the store on failure.
+    fn check<T>(&mut self, result: std::io::Result<T>) -> Result<T, StorageError> {
+        result.map_err(|source| {
+            self.poisoned = true;
+            StorageError::Io { path: self.path.display().to_string(), source }
+        })
     }
 }
 
@@ -129,13 +161,27 @@ impl Storage for DiskStorage {
         if !self.dirty {
             return Ok(());
         }
-        let path = self.path.display().to_string();
-        self.file.flush().map_err(|source| StorageError::Io { path: path.clone(), source })?;
-        if self.fsync == FsyncPolicy::Always {
-            self.file.get_ref().sync_data().map_err(|source| StorageError::Io { path, source })?;
-        }
+        let always = self.fsync == FsyncPolicy::Always;
+        let result = self.writer().and_then(|w| {
+            w.flush()?;
+            if always { w.get_ref().sync_data() } else { Ok(()) }
+        });
+        self.check(result)?;
         self.dirty = false;
         Ok(())
+    }
+}
+
+impl Drop for DiskStorage {
+    fn drop(&mut self) {
+        if let Some(w) = self.file.take() {
+            if self.poisoned {
+                // Discard what is buffered: it must never land after a restart has read the file.
+                let _ = w.into_parts();
+            } else {
+                drop(w);
+            }
+        }
     }
 }
 
@@ -257,6 +303,7 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<(Recovered, usize, Vec<String>), 
         offset: offset as u64,
         reason,
     };
+    let le = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     while offset < bytes.len() {
         let rest = &bytes[offset..];
         let torn = |why: &str| {
@@ -270,15 +317,22 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<(Recovered, usize, Vec<String>), 
             warnings.push(torn("incomplete header"));
             break;
         }
-        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        if rest.iter().all(|&b| b == 0) {
+            warnings.push(torn("zero bytes: the file was extended but not written"));
+            break;
+        }
+        let (len_bytes, len_crc, payload_crc) = (&rest[..4], le(&rest[4..8]), le(&rest[8..12]));
+        if crc32fast::hash(len_bytes) != len_crc {
+            return Err(corrupt(offset, "header checksum mismatch".into()));
+        }
+        let len = le(len_bytes) as usize;
         if rest.len() < HEADER + len {
-            warnings.push(torn("record longer than the file"));
+            warnings.push(torn("record longer than the rest of the file"));
             break;
         }
         let payload = &rest[HEADER..HEADER + len];
         let is_last = rest.len() == HEADER + len;
-        if crc32fast::hash(payload) != crc {
+        if crc32fast::hash(payload) != payload_crc {
             if is_last {
                 warnings.push(torn("checksum mismatch in the last record"));
                 break;
@@ -359,15 +413,56 @@ mod tests {
         let dir = temp_dir("corrupt");
         let path = write_some(&dir);
         let mut bytes = std::fs::read(&path).expect("read");
-        // Flip a byte inside the second record's payload (the first is 8 + 17 bytes).
-        bytes[25 + HEADER + 3] ^= 0xff;
+        // Flip a byte inside the second record's payload (the first is 12 + 17 bytes).
+        bytes[29 + HEADER + 3] ^= 0xff;
         std::fs::write(&path, &bytes).expect("write");
         let err =
             DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).err().expect("corruption must fail");
         let msg = err.to_string();
-        assert!(msg.contains("n1.wal") && msg.contains("offset 25") && msg.contains("checksum"), "{msg}");
+        assert!(msg.contains("n1.wal") && msg.contains("offset 29") && msg.contains("checksum"), "{msg}");
         // Nothing was rewritten.
         assert_eq!(std::fs::read(&path).expect("read"), bytes);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupted_length_in_the_middle_is_corruption_not_a_torn_tail() {
+        let dir = temp_dir("length");
+        let path = write_some(&dir);
+        let mut bytes = std::fs::read(&path).expect("read");
+        // The second record starts at 29; make its length huge.
+        bytes[29 + 2] ^= 0x7f;
+        std::fs::write(&path, &bytes).expect("write");
+        let err = DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).err().expect("must fail");
+        assert!(err.to_string().contains("offset 29") && err.to_string().contains("header"), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read"), bytes, "nothing rewritten");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_zeroed_tail_is_a_torn_write() {
+        let dir = temp_dir("zeros");
+        let path = write_some(&dir);
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes.extend_from_slice(&[0u8; 40]);
+        std::fs::write(&path, &bytes).expect("write");
+        let mut s =
+            DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).expect("zeros are torn, not fatal");
+        assert!(s.warnings()[0].contains("zero bytes"), "{:?}", s.warnings());
+        assert_eq!(s.recover().expect("recover").entries.len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_poisoned_store_never_writes_its_buffer() {
+        let dir = temp_dir("poison");
+        let path = write_some(&dir);
+        let before = std::fs::read(&path).expect("read");
+        let mut s = DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).expect("open");
+        s.write_entries(LogIndex(4), &[entry(4, 2, "lost")]).expect("buffered");
+        s.poisoned = true; // as after a failed write or sync
+        drop(s);
+        assert_eq!(std::fs::read(&path).expect("read"), before, "the buffer reached the file");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
