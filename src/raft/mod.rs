@@ -29,8 +29,8 @@
 //!    produce more output, so go back to step 2 while `has_ready()` holds; no other input may
 //!    be fed between `ready()` and `advance()`.
 //!
-//! A restarted node is rebuilt with [`RaftNode::new`] from what [`Storage::recover`]
-//! (crate::storage::Storage::recover) returns: term, vote and log survive; role, commit index,
+//! A restarted node is rebuilt with [`RaftNode::new`] from what
+//! [`Storage::recover`](crate::storage::Storage::recover) returns: term, vote and log survive; role, commit index,
 //! applied state and leader state are volatile and are rebuilt.
 //!
 //! # What is implemented, and where the rules come from

@@ -1,6 +1,6 @@
 //! Durable state: the term, the vote and the log (paper Figure 2, "Persistent state on all
 //! servers"). The core never touches storage itself: it hands over what must be written in each
-//! [`Ready`](crate::raft::Ready), and the driver writes it through this trait before sending the
+//! [`Ready`], and the driver writes it through this trait before sending the
 //! messages that depend on it. On restart a node is rebuilt from [`Storage::recover`] alone;
 //! everything else (commit index, applied state, leader state) is volatile and rebuilt.
 
