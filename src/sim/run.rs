@@ -206,7 +206,7 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
     let mut next_tick: Vec<u64> = members.iter().map(|_| phase_rng.random_range(0..TICK_NANOS)).collect();
     let mut invariants = Invariants::new();
     let mut history: Vec<HistoryEvent> = Vec::new();
-    let mut recent: VecDeque<String> = VecDeque::new();
+    let mut recent: VecDeque<Event> = VecDeque::new();
     let fault_phase_ops = options.ops * 7 / 10;
     let mut healed_at: Option<u64> = if options.nemesis.0.is_empty() { Some(0) } else { None };
     let mut completed = 0usize;
@@ -277,7 +277,7 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
 
         let events = cluster.take_events();
         let mut verdict = invariants.check_step(&cluster, &events);
-        write_events(&events, &mut sinks, &mut recent)?;
+        write_events(events, &mut sinks, &mut recent)?;
         for c in completions {
             completed += 1;
             if verdict.is_ok() && c.event.kind == EventType::Ok && c.event.f == OpKind::Put {
@@ -314,8 +314,12 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
             });
         }
         if let Err(violation) = verdict {
-            failure =
-                Some(Failure { violation, step, time: now, last_events: recent.iter().cloned().collect() });
+            failure = Some(Failure {
+                violation,
+                step,
+                time: now,
+                last_events: recent.iter().map(narrate).collect(),
+            });
             break 'run;
         }
         if clients.iter().all(SimClient::done) {
@@ -351,20 +355,27 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
     })
 }
 
+/// A recent event as the violation report shows it.
+fn narrate(event: &Event) -> String {
+    format!("{:>10.3} {event}", event.time as f64 / 1e9)
+}
+
+/// Streams the step's events to the event file and keeps the last few for a violation report
+/// (formatted only if there is one).
 fn write_events(
-    events: &[Event],
+    events: Vec<Event>,
     sinks: &mut Sinks<'_>,
-    recent: &mut VecDeque<String>,
+    recent: &mut VecDeque<Event>,
 ) -> std::io::Result<()> {
     for event in events {
         if let Some(w) = sinks.events.as_mut() {
-            serde_json::to_writer(&mut **w, event)?;
+            serde_json::to_writer(&mut **w, &event)?;
             w.write_all(b"\n")?;
         }
         if recent.len() == LAST_EVENTS {
             recent.pop_front();
         }
-        recent.push_back(format!("{:>10.3} {event}", event.time as f64 / 1e9));
+        recent.push_back(event);
     }
     Ok(())
 }
