@@ -211,6 +211,16 @@ impl Solo {
     }
 }
 
+/// The one vote answer a `Ready` holds (it must wait for persistence), if it is the only message.
+fn vote_answer(ready: &Ready) -> Option<bool> {
+    match ready.persisted_messages[..] {
+        [Message { body: Body::RequestVoteResponse { granted }, .. }] if ready.messages.is_empty() => {
+            Some(granted)
+        }
+        _ => None,
+    }
+}
+
 /// Pitfall 3 (§5.2, Figure 2): the vote is handed to storage in the same batch as the vote
 /// answer, and the answer waits for persistence; after a restart from storage, the node
 /// refuses a second candidate in the same term.
@@ -227,20 +237,14 @@ fn vote_is_durable_before_the_answer_and_survives_restart() {
     let ready = solo.ready();
     assert_eq!(ready.hard_state, Some(HardState { term: Term(1), vote: Some(NodeId(2)) }));
     assert!(ready.messages.is_empty(), "a vote answer must not leave before the vote is durable");
-    assert!(matches!(
-        ready.persisted_messages[..],
-        [Message { body: Body::RequestVoteResponse { granted: true }, .. }]
-    ));
+    assert_eq!(vote_answer(&ready), Some(true));
     solo.persist_and_advance(&ready);
     // Restart from storage and ask on behalf of another candidate in the same term.
     let recovered = solo.storage.recover().expect("memory");
     solo.node = RaftNode::new(Config::new(NodeId(1), members(3)), recovered);
     solo.node.step(ask(3));
     let ready = solo.ready();
-    assert!(matches!(
-        ready.persisted_messages[..],
-        [Message { body: Body::RequestVoteResponse { granted: false }, .. }]
-    ));
+    assert_eq!(vote_answer(&ready), Some(false));
     assert_eq!(solo.node.vote(), Some(NodeId(2)));
 }
 
@@ -292,26 +296,16 @@ fn up_to_date_check_compares_term_before_index() {
     // Longer log (index 9) but older last term (2): refused.
     solo.node.step(ask(2, 9, 2));
     let ready = solo.ready();
-    assert!(matches!(
-        ready.persisted_messages[..],
-        [Message { body: Body::RequestVoteResponse { granted: false }, .. }]
-    ));
+    assert_eq!(vote_answer(&ready), Some(false));
     solo.persist_and_advance(&ready);
-    // Shorter log (index 1) but newer last term (4 is impossible here; use equal term 3 and a
-    // shorter index): refused; equal term and equal index: granted.
+    // Same last term, shorter log: refused; same last term and index: granted.
     solo.node.step(ask(3, 1, 3));
     let ready = solo.ready();
-    assert!(matches!(
-        ready.persisted_messages[..],
-        [Message { body: Body::RequestVoteResponse { granted: false }, .. }]
-    ));
+    assert_eq!(vote_answer(&ready), Some(false));
     solo.persist_and_advance(&ready);
     solo.node.step(ask(3, 2, 3));
     let ready = solo.ready();
-    assert!(matches!(
-        ready.persisted_messages[..],
-        [Message { body: Body::RequestVoteResponse { granted: true }, .. }]
-    ));
+    assert_eq!(vote_answer(&ready), Some(true));
 }
 
 /// Pitfall 11: a vote answer from an earlier term is never counted in the current one.
