@@ -5,22 +5,50 @@
 //! at the same applied index (State Machine Safety, paper §5.4.3). Gets never touch the log:
 //! the leader answers them from this map after a ReadIndex round (thesis §6.4).
 //!
-//! **Client sessions** (thesis §6.3): every request carries a client id and a sequence number
-//! that the client increases for each new operation and keeps when it retries. The state machine
-//! remembers, per client, the highest sequence number applied and its result, so a retried put
-//! is applied at most once and the retry is answered from the session table. A put whose
-//! sequence number is lower than one already applied for that client is never applied, so an
-//! old retry can never overwrite a newer value.
+//! **Client sessions** (thesis §6.3). A client first *registers*: it proposes a register
+//! command, and the index of the log entry that holds it becomes its client id. Log indexes of
+//! committed entries are unique for the whole life of the data (across processes, restarts and
+//! leaders), so no two sessions can ever share an id; ids chosen by the client (a counter from
+//! 1, as quorum once had) collide as soon as a second process opens the same data.
+//!
+//! Every put then carries the session's id, a sequence number that the client increases for
+//! each new operation and keeps when it retries, and `ack`: the lowest sequence number the
+//! client has not yet seen answered (the thesis's generalisation to several requests in flight
+//! per session). The state machine remembers, per session, the commands applied at or above
+//! that floor, so:
+//! - a put whose `(client, seq)` is new is applied once;
+//! - a retry of a put already applied is answered `ok` again and changes nothing;
+//! - a request that reuses an applied `(client, seq)` with a *different* command is refused
+//!   ([`ClientError::SeqReused`]), never answered `ok` for a write that did not happen;
+//! - a put below the floor (the client has already seen its answer: only a late duplicate can
+//!   carry it) is refused as stale and never applied, so an old copy can never overwrite a newer
+//!   value;
+//! - a put of an unknown session (never registered, or expired) is refused
+//!   ([`ClientError::UnknownSession`]); the client registers again.
+//!
+//! **Expiry** (thesis §6.3). The leader stamps every command with its clock (in ticks; see
+//! `RaftNode`), and the state machine's clock is the highest stamp applied so far. A session
+//! that has sent no put for [`SessionLimits::timeout`] ticks of that clock is removed when an
+//! entry is applied; when a register would exceed [`SessionLimits::max_sessions`], the least
+//! recently active session is removed first. Both depend only on the log, so every replica
+//! expires the same sessions at the same index.
 
 use crate::raft::{LogIndex, NodeId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
-/// Identifies a client session. Printed as `c4`.
+/// Identifies a client session: the index of the log entry that registered it. Printed as
+/// `c4`. `ClientId(0)` is never a session: register requests use it, with a nonce as their seq.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ClientId(pub u64);
+
+impl ClientId {
+    /// The id register requests carry before they have a session.
+    pub const UNREGISTERED: ClientId = ClientId(0);
+}
 
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -29,6 +57,8 @@ impl fmt::Display for ClientId {
 }
 
 /// One client operation's identity: the session and its sequence number. Retries reuse it.
+/// For a register request, the client is [`ClientId::UNREGISTERED`] and `seq` is a nonce that
+/// only routes the answer back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RequestId {
     /// The client session.
@@ -37,9 +67,20 @@ pub struct RequestId {
     pub seq: u64,
 }
 
+impl RequestId {
+    /// The identity of a register request with this nonce.
+    pub fn register(nonce: u64) -> RequestId {
+        RequestId { client: ClientId::UNREGISTERED, seq: nonce }
+    }
+}
+
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}", self.client, self.seq)
+        if self.client == ClientId::UNREGISTERED {
+            write!(f, "r{}", self.seq)
+        } else {
+            write!(f, "{}#{}", self.client, self.seq)
+        }
     }
 }
 
@@ -59,16 +100,19 @@ pub enum Op {
         /// The key.
         key: String,
     },
+    /// Open a new session (thesis §6.3); the answer carries its id.
+    Register,
 }
 
 impl Op {
-    /// The key this operation touches.
+    /// The key this operation touches (empty for a register).
     pub fn key(&self) -> &str {
         match self {
             Op::Put { key, .. } | Op::Get { key } => key,
+            Op::Register => "",
         }
     }
-    /// True for a put: the one kind of operation with an effect.
+    /// True for a put: the one kind of operation with an effect on the map.
     pub fn is_put(&self) -> bool {
         matches!(self, Op::Put { .. })
     }
@@ -79,6 +123,7 @@ impl fmt::Display for Op {
         match self {
             Op::Put { key, value } => write!(f, "put {key}={value}"),
             Op::Get { key } => write!(f, "get {key}"),
+            Op::Register => write!(f, "register"),
         }
     }
 }
@@ -90,6 +135,18 @@ pub struct Request {
     pub id: RequestId,
     /// The operation.
     pub op: Op,
+    /// The lowest sequence number of this session whose answer the client has not yet seen
+    /// (its own `seq` when it has one operation in flight). The state machine forgets the
+    /// answers below it (thesis §6.3).
+    #[serde(default)]
+    pub ack: u64,
+}
+
+impl Request {
+    /// A request of a client with one operation in flight (`ack` is its own `seq`).
+    pub fn new(id: RequestId, op: Op) -> Request {
+        Request { id, op, ack: id.seq }
+    }
 }
 
 impl fmt::Display for Request {
@@ -109,10 +166,16 @@ pub enum Reply {
         /// The value, if the key exists.
         value: Option<String>,
     },
+    /// The session is registered under this id.
+    Registered {
+        /// The new session's id: the index of its register entry.
+        client: ClientId,
+    },
 }
 
-/// Why a request did not succeed. [`ClientError::is_definite`] says whether the operation
-/// certainly had no effect (a history `fail`) or may still take effect (a history `info`).
+/// Why a request did not succeed. [`ClientError::is_definite`] says whether this attempt
+/// certainly had no effect (a history `fail`, if no other attempt may have had one) or may still
+/// take effect (a history `info`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "error", rename_all = "snake_case")]
 pub enum ClientError {
@@ -134,18 +197,39 @@ pub enum ClientError {
     /// put may or may not take effect.
     #[error("leader changed while the request was forwarded")]
     Abandoned,
-    /// The client already moved on to a newer sequence number; this old request was ignored.
-    #[error("stale request: the session has already applied seq {applied}")]
+    /// The client had already seen the answers below this sequence number; this old copy of a
+    /// request was not applied.
+    #[error("stale request: the session had already been answered below seq {floor}")]
     Stale {
-        /// The highest sequence number applied for the session.
-        applied: u64,
+        /// The session's floor: answers below it are forgotten.
+        floor: u64,
+    },
+    /// The session is not in the table: it expired, was evicted, or never existed. This request
+    /// was not applied; register a new session.
+    #[error("unknown session {client}: it expired or was never registered")]
+    UnknownSession {
+        /// The session named by the request.
+        client: ClientId,
+    },
+    /// This `(client, seq)` was applied with a different command; this request was not applied.
+    #[error("{id} was already applied with a different command")]
+    SeqReused {
+        /// The request identity that was reused.
+        id: RequestId,
     },
 }
 
 impl ClientError {
-    /// True when the operation certainly had no effect and never will.
+    /// True when this attempt certainly had no effect and never will.
     pub fn is_definite(&self) -> bool {
-        matches!(self, ClientError::NotLeader { .. } | ClientError::NoLeader | ClientError::Stale { .. })
+        matches!(
+            self,
+            ClientError::NotLeader { .. }
+                | ClientError::NoLeader
+                | ClientError::Stale { .. }
+                | ClientError::UnknownSession { .. }
+                | ClientError::SeqReused { .. }
+        )
     }
 }
 
@@ -164,33 +248,106 @@ impl fmt::Display for Response {
             Ok(Reply::Put) => write!(f, "{} ok", self.id),
             Ok(Reply::Get { value: Some(v) }) => write!(f, "{} ok {v}", self.id),
             Ok(Reply::Get { value: None }) => write!(f, "{} ok (absent)", self.id),
+            Ok(Reply::Registered { client }) => write!(f, "{} registered {client}", self.id),
             Err(e) => write!(f, "{} error: {e}", self.id),
         }
     }
 }
 
-/// A command in the log: a put with its session identity. (Gets never enter the log.)
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Command {
-    /// Session and sequence number, for exactly-once application.
-    pub id: RequestId,
-    /// The key written.
-    pub key: String,
-    /// The value written.
-    pub value: String,
+/// A command in the log. (Gets never enter the log.) Every command carries the time of the
+/// leader that appended it, in ticks, which drives session expiry (thesis §6.3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Opens a session whose id is this entry's index.
+    Register {
+        /// The register request's nonce, to route the answer back.
+        nonce: u64,
+        /// The leader's clock when it appended the entry.
+        time: u64,
+    },
+    /// A put with its session identity, for exactly-once application.
+    Put {
+        /// Session and sequence number.
+        id: RequestId,
+        /// The client's floor when it sent the request (see [`Request::ack`]).
+        ack: u64,
+        /// The key written.
+        key: String,
+        /// The value written.
+        value: String,
+        /// The leader's clock when it appended the entry.
+        time: u64,
+    },
+}
+
+impl Command {
+    /// The identity of the request this command came from (the answer goes to it).
+    pub fn id(&self) -> RequestId {
+        match self {
+            Command::Register { nonce, .. } => RequestId::register(*nonce),
+            Command::Put { id, .. } => *id,
+        }
+    }
+
+    /// The leader's clock when the command was appended.
+    pub fn time(&self) -> u64 {
+        match self {
+            Command::Register { time, .. } | Command::Put { time, .. } => *time,
+        }
+    }
+
+    /// The command a request becomes when a leader appends it at `time` (`None` for a get).
+    pub fn from_request(request: Request, time: u64) -> Option<Command> {
+        match request.op {
+            Op::Put { key, value } => {
+                Some(Command::Put { id: request.id, ack: request.ack, key, value, time })
+            }
+            Op::Register => Some(Command::Register { nonce: request.id.seq, time }),
+            Op::Get { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} put {}={}", self.id, self.key, self.value)
+        match self {
+            Command::Register { nonce, .. } => write!(f, "{} register", RequestId::register(*nonce)),
+            Command::Put { id, key, value, .. } => write!(f, "{id} put {key}={value}"),
+        }
     }
 }
 
-/// The per-client memory of the last applied operation.
+/// The bounds of the session table. Every replica must use the same values (they decide which
+/// sessions the log's entries expire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionLimits {
+    /// Ticks of the state machine's clock without a put after which a session expires.
+    pub timeout: u64,
+    /// Most sessions kept; registering one more removes the least recently active.
+    pub max_sessions: usize,
+    /// Most answers one session keeps above its floor (requests in flight at once); beyond it
+    /// the oldest is forgotten and the floor moves past it.
+    pub max_in_flight: usize,
+}
+
+impl Default for SessionLimits {
+    /// One hour at the default 10 ms tick, 4,096 sessions, 256 requests in flight per session.
+    fn default() -> Self {
+        SessionLimits { timeout: 360_000, max_sessions: 4096, max_in_flight: 256 }
+    }
+}
+
+/// The per-client memory (thesis §6.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Session {
-    /// Highest sequence number applied for this client.
-    seq: u64,
+    /// Answers below this sequence number have been seen by the client and are forgotten.
+    floor: u64,
+    /// The puts applied at or above the floor, by sequence number: a retry is answered from
+    /// here, and a reuse of the number with another command is recognised.
+    applied: BTreeMap<u64, Arc<Command>>,
+    /// The state machine's clock at the session's last put (or its registration).
+    active: u64,
 }
 
 /// The replicated map. It is a hash map for speed (a put is a lookup on the hot path of every
@@ -199,40 +356,120 @@ struct Session {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kv {
     data: HashMap<String, String>,
-    sessions: BTreeMap<ClientId, Session>,
+    sessions: HashMap<ClientId, Session>,
+    /// The sessions by last activity, oldest first: expiry and eviction take from the front.
+    /// Invariant: holds exactly `(session.active, id)` for every session.
+    by_activity: BTreeSet<(u64, ClientId)>,
+    /// The highest command time applied. Invariant: never decreases.
+    clock: u64,
+    limits: SessionLimits,
     /// The index of the last log entry applied. Invariant: only grows, one entry at a time.
     applied: LogIndex,
 }
 
 impl Kv {
-    /// An empty map.
+    /// An empty map with the default session limits.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty map with these session limits.
+    pub fn with_limits(limits: SessionLimits) -> Self {
+        Kv { limits, ..Kv::default() }
+    }
+
     /// Applies the log entry at `index` (`None` for a leader's no-op). Entries must arrive in
-    /// order with no gap; that is asserted, since a gap would mean replicas diverge.
-    pub fn apply(&mut self, index: LogIndex, command: Option<&Command>) -> Option<Response> {
+    /// order with no gap; that is asserted, since a gap would mean replicas diverge. Returns
+    /// the answer for the request the command came from.
+    pub fn apply(&mut self, index: LogIndex, command: Option<&Arc<Command>>) -> Option<Response> {
         assert_eq!(index, self.applied.next(), "entries must be applied in order without gaps");
         self.applied = index;
         let command = command?;
-        let session = self.sessions.entry(command.id.client).or_insert(Session { seq: 0 });
-        let result = if command.id.seq > session.seq {
-            session.seq = command.id.seq;
-            match self.data.get_mut(&command.key) {
-                Some(value) => value.clone_from(&command.value),
+        self.clock = self.clock.max(command.time());
+        self.expire();
+        let result = match &**command {
+            Command::Register { .. } => {
+                while self.sessions.len() >= self.limits.max_sessions.max(1) {
+                    let Some(&(_, oldest)) = self.by_activity.first() else { break };
+                    self.remove_session(oldest);
+                }
+                let client = ClientId(index.0);
+                self.sessions
+                    .insert(client, Session { floor: 0, applied: BTreeMap::new(), active: self.clock });
+                self.by_activity.insert((self.clock, client));
+                Ok(Reply::Registered { client })
+            }
+            Command::Put { id, ack, key, value, .. } => self.apply_put(command, *id, *ack, key, value),
+        };
+        Some(Response { id: command.id(), result })
+    }
+
+    fn apply_put(
+        &mut self,
+        command: &Arc<Command>,
+        id: RequestId,
+        ack: u64,
+        key: &str,
+        value: &str,
+    ) -> Result<Reply, ClientError> {
+        let clock = self.clock;
+        let Some(session) = self.sessions.get_mut(&id.client) else {
+            return Err(ClientError::UnknownSession { client: id.client });
+        };
+        // Any put proves the client is alive.
+        if session.active != clock {
+            self.by_activity.remove(&(session.active, id.client));
+            session.active = clock;
+            self.by_activity.insert((clock, id.client));
+        }
+        let result = if id.seq < session.floor {
+            Err(ClientError::Stale { floor: session.floor })
+        } else if let Some(applied) = session.applied.get(&id.seq) {
+            // A retry of a put applied before: answer it again, change nothing, unless the
+            // number is reused for something else.
+            match &**applied {
+                Command::Put { key: k, value: v, .. } if k == key && v == value => Ok(Reply::Put),
+                _ => Err(ClientError::SeqReused { id }),
+            }
+        } else {
+            match self.data.get_mut(key) {
+                Some(old) => value.clone_into(old),
                 None => {
-                    self.data.insert(command.key.clone(), command.value.clone());
+                    self.data.insert(key.to_string(), value.to_string());
                 }
             }
+            session.applied.insert(id.seq, Arc::clone(command));
             Ok(Reply::Put)
-        } else if command.id.seq == session.seq {
-            // A retry of the operation applied last: answer it again, change nothing.
-            Ok(Reply::Put)
-        } else {
-            Err(ClientError::Stale { applied: session.seq })
         };
-        Some(Response { id: command.id, result })
+        // The client has seen every answer below `ack` (never above its own request); a client
+        // with more than the bound in flight loses the oldest answers.
+        let mut floor = session.floor.max(ack.min(id.seq));
+        while session.applied.len() > self.limits.max_in_flight.max(1) {
+            if let Some((s, _)) = session.applied.pop_first() {
+                floor = floor.max(s + 1);
+            }
+        }
+        while session.applied.first_key_value().is_some_and(|(&s, _)| s < floor) {
+            session.applied.pop_first();
+        }
+        session.floor = floor;
+        result
+    }
+
+    /// Removes the sessions that sent no put for longer than the timeout.
+    fn expire(&mut self) {
+        while let Some(&(active, client)) = self.by_activity.first() {
+            if self.clock.saturating_sub(active) <= self.limits.timeout {
+                break;
+            }
+            self.remove_session(client);
+        }
+    }
+
+    fn remove_session(&mut self, client: ClientId) {
+        if let Some(s) = self.sessions.remove(&client) {
+            self.by_activity.remove(&(s.active, client));
+        }
     }
 
     /// Reads a key from the applied state. Callers must have proved it is fresh enough.
@@ -259,30 +496,155 @@ impl Kv {
     pub fn applied(&self) -> LogIndex {
         self.applied
     }
+
+    /// The state machine's clock: the highest command time applied, in ticks.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// The live sessions, sorted (for views and tests).
+    pub fn sessions(&self) -> Vec<ClientId> {
+        let mut ids: Vec<ClientId> = self.sessions.keys().copied().collect();
+        ids.sort();
+        ids
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn put(client: u64, seq: u64, key: &str, value: &str) -> Command {
-        Command { id: RequestId { client: ClientId(client), seq }, key: key.into(), value: value.into() }
+    fn put(client: u64, seq: u64, key: &str, value: &str) -> Arc<Command> {
+        put_at(client, seq, seq, key, value, 0)
+    }
+
+    fn put_at(client: u64, seq: u64, ack: u64, key: &str, value: &str, time: u64) -> Arc<Command> {
+        let id = RequestId { client: ClientId(client), seq };
+        Arc::new(Command::Put { id, ack, key: key.into(), value: value.into(), time })
+    }
+
+    fn register(nonce: u64, time: u64) -> Arc<Command> {
+        Arc::new(Command::Register { nonce, time })
+    }
+
+    /// Applies `command` at the next index and returns its result.
+    fn step(kv: &mut Kv, command: &Arc<Command>) -> Result<Reply, ClientError> {
+        let index = kv.applied().next();
+        kv.apply(index, Some(command)).expect("a command has an answer").result
+    }
+
+    /// Thesis §6.3: the session id is the index of the register entry, so ids never repeat.
+    #[test]
+    fn a_session_is_named_by_the_index_of_its_register_entry() {
+        let mut kv = Kv::new();
+        kv.apply(LogIndex(1), None);
+        let r = kv.apply(LogIndex(2), Some(&register(77, 0))).expect("answer");
+        assert_eq!(r.id, RequestId::register(77));
+        assert_eq!(r.result, Ok(Reply::Registered { client: ClientId(2) }));
+        assert_eq!(step(&mut kv, &register(78, 0)), Ok(Reply::Registered { client: ClientId(3) }));
+        assert_eq!(kv.sessions(), [ClientId(2), ClientId(3)]);
     }
 
     /// Pitfall 10: a retried put lands once, and an old retry never overwrites a newer write.
     #[test]
     fn retried_put_applied_once_and_never_overwrites_newer() {
         let mut kv = Kv::new();
-        kv.apply(LogIndex(1), Some(&put(1, 1, "k", "a")));
-        kv.apply(LogIndex(2), Some(&put(2, 1, "k", "b")));
+        step(&mut kv, &register(1, 0)).expect("c1");
+        step(&mut kv, &register(2, 0)).expect("c2");
+        assert_eq!(step(&mut kv, &put(1, 1, "k", "a")), Ok(Reply::Put));
+        step(&mut kv, &put(2, 1, "k", "b")).expect("c2#1");
         // Client 1's retry of seq 1 arrives after client 2's newer write.
-        let r = kv.apply(LogIndex(3), Some(&put(1, 1, "k", "a"))).unwrap();
-        assert_eq!(r.result, Ok(Reply::Put));
+        assert_eq!(step(&mut kv, &put(1, 1, "k", "a")), Ok(Reply::Put));
         assert_eq!(kv.get("k").map(String::as_str), Some("b"));
-        kv.apply(LogIndex(4), Some(&put(1, 2, "k", "c")));
-        let r = kv.apply(LogIndex(5), Some(&put(1, 1, "k", "a"))).unwrap();
-        assert_eq!(r.result, Err(ClientError::Stale { applied: 2 }));
+        step(&mut kv, &put(1, 2, "k", "c")).expect("c1#2");
+        assert_eq!(step(&mut kv, &put(1, 1, "k", "a")), Err(ClientError::Stale { floor: 2 }));
         assert_eq!(kv.get("k").map(String::as_str), Some("c"));
+    }
+
+    /// Pitfall 13: a `(client, seq)` applied with one command is never answered `ok` for another.
+    #[test]
+    fn a_reused_sequence_number_with_another_command_is_refused() {
+        let mut kv = Kv::new();
+        step(&mut kv, &register(1, 0)).expect("c1");
+        step(&mut kv, &put(1, 1, "color", "blue")).expect("c1#1");
+        let again = step(&mut kv, &put(1, 1, "color", "red"));
+        assert_eq!(again, Err(ClientError::SeqReused { id: RequestId { client: ClientId(1), seq: 1 } }));
+        assert_eq!(kv.get("color").map(String::as_str), Some("blue"));
+    }
+
+    /// A put of a session nobody registered is refused, never applied.
+    #[test]
+    fn an_unknown_session_is_refused() {
+        let mut kv = Kv::new();
+        let r = step(&mut kv, &put(9, 1, "k", "v"));
+        assert_eq!(r, Err(ClientError::UnknownSession { client: ClientId(9) }));
+        assert!(kv.is_empty());
+        assert!(r.expect_err("refused").is_definite());
+    }
+
+    /// Several requests in flight in one session (the console's case): each applies once, in
+    /// log order, and the floor forgets only what the client has acknowledged.
+    #[test]
+    fn concurrent_requests_of_one_session_apply_once_each() {
+        let mut kv = Kv::new();
+        step(&mut kv, &register(1, 0)).expect("c1");
+        // seq 2 overtakes seq 1; both in flight (ack 1).
+        assert_eq!(step(&mut kv, &put_at(1, 2, 1, "b", "2", 0)), Ok(Reply::Put));
+        assert_eq!(step(&mut kv, &put_at(1, 1, 1, "a", "1", 0)), Ok(Reply::Put));
+        // Duplicates of both are answered from the table.
+        assert_eq!(step(&mut kv, &put_at(1, 2, 1, "b", "2", 0)), Ok(Reply::Put));
+        assert_eq!(step(&mut kv, &put_at(1, 1, 1, "a", "1", 0)), Ok(Reply::Put));
+        // The client has seen both answers: seq 3 carries ack 3; old copies are stale now.
+        step(&mut kv, &put_at(1, 3, 3, "a", "3", 0)).expect("c1#3");
+        assert_eq!(step(&mut kv, &put_at(1, 1, 1, "a", "1", 0)), Err(ClientError::Stale { floor: 3 }));
+        assert_eq!(kv.get("a").map(String::as_str), Some("3"));
+    }
+
+    /// Thesis §6.3: sessions expire by the clock in the log, so every replica expires the same
+    /// session at the same index; an expired session's put is refused.
+    #[test]
+    fn sessions_expire_by_the_leader_time_in_the_log() {
+        let limits = SessionLimits { timeout: 100, ..SessionLimits::default() };
+        let mut kv = Kv::with_limits(limits);
+        step(&mut kv, &register(1, 10)).expect("c1");
+        step(&mut kv, &register(2, 10)).expect("c2");
+        step(&mut kv, &put_at(1, 1, 1, "k", "a", 60)).expect("c1 is active at 60");
+        // At 150, c2 (last active 10) has been idle for 140 > 100; c1 (60) for 90.
+        step(&mut kv, &put_at(1, 2, 2, "k", "b", 150)).expect("c1 still alive");
+        assert_eq!(kv.sessions(), [ClientId(1)]);
+        let r = step(&mut kv, &put_at(2, 1, 1, "k", "c", 151));
+        assert_eq!(r, Err(ClientError::UnknownSession { client: ClientId(2) }));
+        // An older stamp (a new leader's clock behind) never moves the clock back.
+        step(&mut kv, &put_at(1, 3, 3, "k", "d", 20)).expect("c1");
+        assert_eq!(kv.clock(), 151);
+        // Another replica applying the same entries ends in the same state.
+        let mut other = Kv::with_limits(limits);
+        for (i, c) in [
+            register(1, 10),
+            register(2, 10),
+            put_at(1, 1, 1, "k", "a", 60),
+            put_at(1, 2, 2, "k", "b", 150),
+            put_at(2, 1, 1, "k", "c", 151),
+            put_at(1, 3, 3, "k", "d", 20),
+        ]
+        .iter()
+        .enumerate()
+        {
+            other.apply(LogIndex(i as u64 + 1), Some(c));
+        }
+        assert_eq!(other, kv);
+    }
+
+    /// The table is bounded: registering past the bound evicts the least recently active.
+    #[test]
+    fn the_session_table_is_bounded_least_recently_active_first() {
+        let limits = SessionLimits { max_sessions: 2, ..SessionLimits::default() };
+        let mut kv = Kv::with_limits(limits);
+        step(&mut kv, &register(1, 1)).expect("c1");
+        step(&mut kv, &register(2, 2)).expect("c2");
+        step(&mut kv, &put_at(1, 1, 1, "k", "a", 3)).expect("c1 active again");
+        step(&mut kv, &register(3, 4)).expect("c4");
+        assert_eq!(kv.sessions(), [ClientId(1), ClientId(4)], "c2 was the least recently active");
     }
 
     #[test]
@@ -290,5 +652,97 @@ mod tests {
     fn gap_in_apply_is_an_invariant_violation() {
         let mut kv = Kv::new();
         kv.apply(LogIndex(2), None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        /// One entry of a random log: a register, or a put by session `client % live` (or an
+        /// unknown id), with a sequence number near the session's and random duplicates.
+        #[derive(Clone, Debug)]
+        enum Gen {
+            Register,
+            Put { client: u8, seq: u8, ack_back: u8, key: u8, value: u8 },
+            Idle(u16),
+        }
+
+        fn entry() -> impl Strategy<Value = Gen> {
+            prop_oneof![
+                1 => Just(Gen::Register),
+                6 => (any::<u8>(), 0u8..6, 0u8..3, 0u8..3, 0u8..4).prop_map(|(client, seq, ack_back, key, value)| {
+                    Gen::Put { client, seq, ack_back, key, value }
+                }),
+                1 => (0u16..80).prop_map(Gen::Idle),
+            ]
+        }
+
+        proptest! {
+            /// Whatever the log (duplicates, reordered sequence numbers, reused numbers,
+            /// unknown sessions, expiry and eviction), a `(session, seq)` changes the map at
+            /// most once, an `ok` always names a command that really was applied with exactly
+            /// that key and value, and two replicas of the same log are equal.
+            #[test]
+            fn a_request_takes_effect_at_most_once_and_ok_means_applied(
+                log in proptest::collection::vec(entry(), 1..120),
+                timeout in 20u64..200,
+                max_sessions in 1usize..4,
+            ) {
+                let limits = SessionLimits { timeout, max_sessions, max_in_flight: 4 };
+                let mut kv = Kv::with_limits(limits);
+                let mut registered: Vec<ClientId> = Vec::new();
+                let mut time = 0u64;
+                let mut commands = Vec::new();
+                // (session, seq) -> the (key, value) applied under it.
+                let mut applied: HashMap<RequestId, (String, String)> = HashMap::new();
+                for g in log {
+                    let command = match g {
+                        Gen::Idle(t) => { time += u64::from(t); continue; }
+                        Gen::Register => register(registered.len() as u64, time),
+                        Gen::Put { client, seq, ack_back, key, value } => {
+                            let c = registered.get(client as usize % (registered.len() + 1)).copied()
+                                .unwrap_or(ClientId(10_000));
+                            let seq = u64::from(seq);
+                            put_at(c.0, seq, seq.saturating_sub(u64::from(ack_back)),
+                                &format!("k{key}"), &format!("v{value}"), time)
+                        }
+                    };
+                    let before = kv.data();
+                    let index = kv.applied().next();
+                    let result = kv.apply(index, Some(&command)).expect("answer").result;
+                    commands.push(command.clone());
+                    match (&*command, &result) {
+                        (Command::Register { .. }, Ok(Reply::Registered { client })) => {
+                            prop_assert_eq!(*client, ClientId(index.0));
+                            registered.push(*client);
+                        }
+                        (Command::Put { id, key, value, .. }, Ok(Reply::Put)) => {
+                            match applied.get(id) {
+                                // Answered from the table: the map is untouched.
+                                Some((k, v)) => {
+                                    prop_assert_eq!((k, v), (key, value));
+                                    prop_assert_eq!(&before, &kv.data());
+                                }
+                                None => {
+                                    prop_assert_eq!(kv.get(key), Some(value));
+                                    applied.insert(*id, (key.clone(), value.clone()));
+                                }
+                            }
+                        }
+                        (Command::Put { .. }, Err(e)) => {
+                            prop_assert!(e.is_definite(), "{e}");
+                            prop_assert_eq!(&before, &kv.data(), "a refused put changed the map");
+                        }
+                        (c, r) => prop_assert!(false, "{c} answered {r:?}"),
+                    }
+                }
+                let mut replica = Kv::with_limits(limits);
+                for (i, c) in commands.iter().enumerate() {
+                    replica.apply(LogIndex(i as u64 + 1), Some(c));
+                }
+                prop_assert_eq!(replica, kv);
+            }
+        }
     }
 }

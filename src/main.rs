@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use quorum::cluster::{ClusterOptions, StorageOptions};
 use quorum::raft::Hazard;
 use quorum::sim::{self, FaultSet, SimOptions, Sinks};
-use quorum::storage::FsyncPolicy;
+use quorum::storage::{DataDir, FsyncPolicy};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -157,7 +157,8 @@ fn run_live(args: RunArgs) -> Result<u8> {
     if !(args.duration > 0.0 && args.duration.is_finite()) {
         bail!("--duration must be a positive number of seconds");
     }
-    let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync)?;
+    // The data directory first: a locked or mismatched one stops here, before any file is touched.
+    let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync, args.nodes as usize)?;
     let history: Option<Box<dyn Write + Send>> = match &args.history {
         Some(p) => Some(Box::new(create(p)?)),
         None => None,
@@ -218,7 +219,14 @@ enum FsyncArg {
     Never,
 }
 
-fn storage_options(kind: StorageKind, dir: Option<PathBuf>, fsync: FsyncArg) -> Result<StorageOptions> {
+/// Where a run's durable state goes. On disk this opens (and locks) the data directory for a
+/// cluster of `nodes`, so every check on it happens before anything else.
+fn storage_options(
+    kind: StorageKind,
+    dir: Option<PathBuf>,
+    fsync: FsyncArg,
+    nodes: usize,
+) -> Result<StorageOptions> {
     Ok(match kind {
         StorageKind::Mem => StorageOptions::Memory,
         StorageKind::Disk => {
@@ -231,6 +239,7 @@ fn storage_options(kind: StorageKind, dir: Option<PathBuf>, fsync: FsyncArg) -> 
                     d
                 }
             };
+            let dir = std::sync::Arc::new(DataDir::open(&dir, nodes)?);
             let fsync = match fsync {
                 FsyncArg::Always => FsyncPolicy::Always,
                 FsyncArg::Never => {
@@ -259,19 +268,22 @@ fn run_bench(args: BenchArgs) -> Result<u8> {
     if !(args.duration > 0.0 && args.duration.is_finite()) {
         bail!("--duration must be a positive number of seconds");
     }
-    let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync)?;
+    let base = match args.storage {
+        StorageKind::Mem => None,
+        StorageKind::Disk => Some(args.data_dir.clone().unwrap_or_else(|| {
+            let d = std::env::temp_dir().join(format!("quorum-{}-{}", std::process::id(), now_stamp()));
+            println!("data directory: {}", d.display());
+            d
+        })),
+    };
     println!(
         "quorum bench · {} nodes · storage {:?} · {} s per point",
         args.nodes, args.storage, args.duration
     );
     println!("{:>8} {:>12} {:>10} {:>10}", "clients", "ops/s", "p50", "p99");
     for (i, clients) in counts.into_iter().enumerate() {
-        let storage = match &storage {
-            StorageOptions::Disk { dir, fsync } => {
-                StorageOptions::Disk { dir: dir.join(format!("point{i}")), fsync: *fsync }
-            }
-            other => other.clone(),
-        };
+        let dir = base.as_ref().map(|b| b.join(format!("point{i}")));
+        let storage = storage_options(args.storage, dir, args.fsync, args.nodes as usize)?;
         let options = ClusterOptions { nodes: args.nodes as usize, storage, ..ClusterOptions::default() };
         let r = quorum::cluster::bench(&options, clients, std::time::Duration::from_secs_f64(args.duration))?;
         println!(

@@ -3,8 +3,9 @@
 
 use quorum::cluster::{ClientOptions, ClusterOptions, LiveCluster, NodeStatus, RunState, StorageOptions};
 use quorum::raft::{NodeId, Role, Term};
-use quorum::storage::FsyncPolicy;
+use quorum::storage::{DataDir, FsyncPolicy};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -132,10 +133,13 @@ fn concurrent_puts_to_one_key_leave_every_replica_with_the_last_committed_value(
     });
 }
 
-fn disk_options(dir: &Path) -> ClusterOptions {
+/// Disk storage in `dir`, opened (and locked) for `nodes` nodes; the handle may start several
+/// clusters one after the other.
+fn disk_options(dir: &Path, nodes: usize) -> ClusterOptions {
+    let data = Arc::new(DataDir::open(dir, nodes).expect("data directory"));
     ClusterOptions {
-        nodes: 3,
-        storage: StorageOptions::Disk { dir: dir.to_path_buf(), fsync: FsyncPolicy::Always },
+        nodes,
+        storage: StorageOptions::Disk { dir: data, fsync: FsyncPolicy::Always },
         ..ClusterOptions::default()
     }
 }
@@ -143,9 +147,10 @@ fn disk_options(dir: &Path) -> ClusterOptions {
 #[test]
 fn restarting_nodes_and_the_whole_cluster_keeps_acknowledged_writes() {
     let dir = temp_dir("restart");
+    let disk = disk_options(&dir, 3);
     let mut acknowledged = Vec::new();
     {
-        let cluster = LiveCluster::start(disk_options(&dir)).expect("start");
+        let cluster = LiveCluster::start(disk.clone()).expect("start");
         wait_for("a leader", || leader(&cluster));
         let client = cluster.client(ClientOptions::default());
         for i in 0..20 {
@@ -164,7 +169,7 @@ fn restarting_nodes_and_the_whole_cluster_keeps_acknowledged_writes() {
         cluster.finish().expect("finish");
     }
     // The whole cluster again, from the same data directory.
-    let cluster = LiveCluster::start(disk_options(&dir)).expect("restart all");
+    let cluster = LiveCluster::start(disk).expect("restart all");
     wait_for("a leader after restart", || leader(&cluster));
     let client = cluster.client(ClientOptions::default());
     for i in acknowledged {
@@ -177,8 +182,9 @@ fn restarting_nodes_and_the_whole_cluster_keeps_acknowledged_writes() {
 #[test]
 fn a_torn_tail_is_recovered_and_a_corrupted_record_is_reported() {
     let dir = temp_dir("torn");
+    let disk = disk_options(&dir, 3);
     {
-        let cluster = LiveCluster::start(disk_options(&dir)).expect("start");
+        let cluster = LiveCluster::start(disk.clone()).expect("start");
         wait_for("a leader", || leader(&cluster));
         let client = cluster.client(ClientOptions::default());
         for i in 0..10 {
@@ -194,7 +200,7 @@ fn a_torn_tail_is_recovered_and_a_corrupted_record_is_reported() {
     let mut bytes = std::fs::read(&n2).expect("read");
     bytes[10] ^= 0x55;
     std::fs::write(&n2, &bytes).expect("corrupt");
-    let cluster = LiveCluster::start(disk_options(&dir)).expect("start with damaged files");
+    let cluster = LiveCluster::start(disk).expect("start with damaged files");
     let states = cluster.run_states();
     let n2_state = states.iter().find(|(id, _)| *id == NodeId(2)).map(|(_, s)| s.clone());
     match n2_state {
@@ -296,7 +302,7 @@ fn a_run_under_all_faults_is_linearizable() {
     let history = dir.join("history.jsonl");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let options = quorum::cluster::RunOptions {
-        cluster: ClusterOptions { nodes: 5, seed: 3, ..disk_options(&dir) },
+        cluster: ClusterOptions { seed: 3, ..disk_options(&dir, 5) },
         clients: 4,
         duration: Duration::from_secs(4),
         nemesis: "all".parse().expect("nemesis"),

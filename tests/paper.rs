@@ -27,11 +27,8 @@ fn cluster(n: u64, seed: u64, pre_vote: bool) -> Cluster {
     Cluster::new(configs, LinkRule::default(), seed)
 }
 
-fn put(client: u64, seq: u64, key: &str, value: &str) -> Request {
-    Request {
-        id: RequestId { client: ClientId(client), seq },
-        op: Op::Put { key: key.into(), value: value.into() },
-    }
+fn put(client: ClientId, seq: u64, key: &str, value: &str) -> Request {
+    Request::new(RequestId { client, seq }, Op::Put { key: key.into(), value: value.into() })
 }
 
 /// Drives a cluster with a random schedule: random ticks, random delivery of messages in
@@ -42,6 +39,9 @@ fn random_schedule(seed: u64, n: u64, steps: usize, mut check: impl FnMut(&Clust
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let ids = c.ids();
     let mut seq = 0;
+    // The schedule's client registers first (thesis §6.3), through random nodes, until a
+    // session is granted; its puts then apply, so the maps compared below are not empty.
+    let mut session: Option<ClientId> = None;
     for _ in 0..steps {
         let id = ids[rng.random_range(0..ids.len())];
         match rng.random_range(0..100) {
@@ -57,13 +57,22 @@ fn random_schedule(seed: u64, n: u64, steps: usize, mut check: impl FnMut(&Clust
             }
             83..84 => c.crash(id),
             84..90 => c.restart(id),
-            _ => {
-                seq += 1;
-                c.client_request(id, put(1, seq, "k", &format!("v{seq}")));
-            }
+            _ => match session {
+                None => {
+                    c.client_request(id, Request::new(RequestId::register(1), Op::Register));
+                }
+                Some(client) => {
+                    seq += 1;
+                    c.client_request(id, put(client, seq, "k", &format!("v{seq}")));
+                }
+            },
         }
         c.take_events();
-        c.take_replies();
+        for (_, reply) in c.take_replies() {
+            if let Ok(Reply::Registered { client }) = reply.result {
+                session.get_or_insert(client);
+            }
+        }
         check(&c);
     }
 }
@@ -261,16 +270,21 @@ fn write_acknowledged_only_after_it_is_durable() {
         solo.persist_and_advance(&ready);
     }
     assert_eq!(solo.node.role(), Role::Leader);
-    solo.node.client_request(put(1, 1, "k", "v"));
+    solo.node.client_request(Request::new(RequestId::register(1), Op::Register));
+    while solo.node.has_ready() {
+        let ready = solo.ready();
+        solo.persist_and_advance(&ready);
+    }
+    solo.node.client_request(put(ClientId(2), 1, "k", "v"));
     let ready = solo.ready();
     assert!(ready.entries.is_some(), "the put must be handed to storage");
     assert!(ready.replies.is_empty(), "no acknowledgement before the entry is durable");
-    assert_eq!(solo.node.commit_index(), LogIndex(1), "only the no-op is committed yet");
+    assert_eq!(solo.node.commit_index(), LogIndex(2), "only the no-op and the session are committed yet");
     solo.persist_and_advance(&ready);
     let ready = solo.ready();
     assert_eq!(ready.replies.len(), 1);
     assert_eq!(ready.replies[0].result, Ok(Reply::Put));
-    assert_eq!(solo.storage.entries().len(), 2, "the acknowledged entry is in storage");
+    assert_eq!(solo.storage.entries().len(), 3, "the acknowledged entry is in storage");
 }
 
 /// Pitfall 9 (§5.4.1): the up-to-date check compares the last term first. A candidate whose

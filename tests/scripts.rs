@@ -21,15 +21,19 @@
 //! - `wait MS`: advance virtual time by MS milliseconds and deliver the messages due by then
 //!   (one round: what they provoke arrives at least 1 ms later).
 //! - `crash NODE`, `restart NODE`, `pause NODE`, `resume NODE`.
-//! - `put NODE KEY=VALUE [client=C] [seq=S]`, `get NODE KEY [client=C] [seq=S]`: a client
-//!   request through the node; the sequence number counts up per client unless given.
+//! - `register NODE`: a client registers a session through the node (thesis §6.3); the answer
+//!   names the session, `cI`, I the index of its register entry.
+//! - `put NODE KEY=VALUE [client=K] [seq=S] [ack=A]`, `get NODE KEY [client=K] [seq=S]`: a
+//!   client request through the node by the K-th session registered in the script (default:
+//!   the first); the sequence number counts up per client unless given, and `ack` (the lowest
+//!   sequence number still in flight) is the sequence number unless given.
 //! - `setlog NODE TERM... [term=T]`: crash the node, replace its stored log by no-op entries of
 //!   those terms (and its term by T), restart it. For the paper's Figure 7 and 8 shapes.
 //! - `status [nodes]`, `log [nodes]`, `kv [nodes]`: print state.
 
 use goldenscript::{Argument, Command, Context};
 use quorum::events::EventKind;
-use quorum::kv::{ClientId, Op, Request, RequestId};
+use quorum::kv::{ClientId, Op, Reply, Request, RequestId};
 use quorum::raft::{Config, Entry, Hazard, LogIndex, NodeId, Term};
 use quorum::sim::{Cluster, LinkRule};
 use std::collections::BTreeMap;
@@ -40,6 +44,10 @@ use std::fmt::Write as _;
 struct Runner {
     cluster: Option<Cluster>,
     seqs: BTreeMap<u64, u64>,
+    /// Sessions granted so far, in order.
+    sessions: Vec<ClientId>,
+    /// Register requests sent so far (their nonces).
+    registrations: u64,
 }
 
 fn node_id(s: &str) -> Result<NodeId, Box<dyn Error>> {
@@ -91,7 +99,12 @@ impl Runner {
     fn request(&mut self, command: &Command, op_is_put: bool) -> Result<(NodeId, Request), Box<dyn Error>> {
         let args = Self::positionals(command);
         let node = node_id(args.first().ok_or("missing node")?)?;
-        let client: u64 = Self::key(command, "client").map_or(Ok(1), |c| c.parse())?;
+        let k: usize = Self::key(command, "client").map_or(Ok(1), |c| c.parse())?;
+        let client = self
+            .sessions
+            .get(k.wrapping_sub(1))
+            .ok_or_else(|| format!("no session number {k}: `register NODE` it first"))?
+            .0;
         let seq = match Self::key(command, "seq") {
             Some(s) => s.parse()?,
             None => {
@@ -105,7 +118,9 @@ impl Runner {
                 .args
                 .iter()
                 .find_map(|a| match a {
-                    Argument::KeyValue(k, v) if k != "client" && k != "seq" => Some((k.clone(), v.clone())),
+                    Argument::KeyValue(k, v) if !["client", "seq", "ack"].contains(&k.as_str()) => {
+                        Some((k.clone(), v.clone()))
+                    }
                     _ => None,
                 })
                 .ok_or("put needs KEY=VALUE")?;
@@ -113,7 +128,8 @@ impl Runner {
         } else {
             Op::Get { key: args.get(1).ok_or("get needs a key")?.clone() }
         };
-        Ok((node, Request { id: RequestId { client: ClientId(client), seq }, op }))
+        let ack = Self::key(command, "ack").map_or(Ok(seq), |a| a.parse())?;
+        Ok((node, Request { id: RequestId { client: ClientId(client), seq }, op, ack }))
     }
 
     /// Delivers rounds of messages until nothing is in flight, at most `max` rounds.
@@ -130,6 +146,11 @@ impl Runner {
     }
 
     fn narrate(&mut self, out: &mut String) -> Result<(), Box<dyn Error>> {
+        for (_, reply) in self.cluster()?.take_replies() {
+            if let Ok(Reply::Registered { client }) = reply.result {
+                self.sessions.push(client);
+            }
+        }
         for event in self.cluster()?.take_events() {
             if !matches!(event.kind, EventKind::Deliver { .. }) {
                 writeln!(out, "{event}")?;
@@ -177,6 +198,8 @@ impl goldenscript::Runner for Runner {
                     .collect::<Result<Vec<_>, _>>()?;
                 self.cluster = Some(Cluster::new(configs, LinkRule::default(), seed));
                 self.seqs.clear();
+                self.sessions.clear();
+                self.registrations = 0;
             }
             "tick" => {
                 let count: u32 = Self::key(command, "count").map_or(Ok(1), |c| c.parse())?;
@@ -274,6 +297,15 @@ impl goldenscript::Runner for Runner {
                         "pause" => cluster.pause(id),
                         _ => cluster.resume(id),
                     }
+                }
+            }
+            "register" => {
+                let args = Self::positionals(command);
+                let node = node_id(args.first().ok_or("register needs a node")?)?;
+                self.registrations += 1;
+                let request = Request::new(RequestId::register(self.registrations), Op::Register);
+                if !self.cluster()?.client_request(node, request) {
+                    writeln!(out, "{node} is down: no answer")?;
                 }
             }
             "put" | "get" => {

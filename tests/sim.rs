@@ -176,10 +176,12 @@ fn invariant_checks_report_fabricated_violations() {
         Invariants::new().check_step(&cluster, &[leader(1), leader(2)]).expect_err("two leaders in term 1");
     assert_eq!(err.property, "election safety");
 
-    let put = |value: &str| Command {
+    let put = |value: &str| Command::Put {
         id: RequestId { client: ClientId(1), seq: 1 },
+        ack: 1,
         key: "k".into(),
         value: value.into(),
+        time: 0,
     };
     let apply = |node, value: &str| {
         event(

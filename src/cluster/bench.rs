@@ -5,7 +5,7 @@
 //! threads compete with the node threads for the two cores.
 
 use super::{ClusterOptions, Input, LiveCluster, RunState};
-use crate::kv::{ClientError, ClientId, Op, Request, RequestId, Response};
+use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId, Response};
 use crate::raft::{NodeId, Role};
 use crossbeam_channel::unbounded;
 use std::sync::PoisonError;
@@ -30,10 +30,10 @@ pub struct BenchResult {
 pub fn bench(options: &ClusterOptions, clients: usize, duration: Duration) -> std::io::Result<BenchResult> {
     let cluster = LiveCluster::start(ClusterOptions { trace: false, events_file: None, ..options.clone() })?;
     let leader = wait_for_leader(&cluster)?;
+    let (leader, sessions) = register(&cluster, leader, clients)?;
     let start = Instant::now();
     let deadline = start + duration;
-    let logical: Vec<u64> = (0..clients as u64).collect();
-    let mut latencies = drive(&cluster, leader, &logical, deadline);
+    let mut latencies = drive(&cluster, leader, &sessions, deadline);
     let elapsed = start.elapsed();
     cluster.finish()?;
     latencies.sort_unstable();
@@ -64,24 +64,59 @@ fn wait_for_leader(cluster: &LiveCluster) -> std::io::Result<NodeId> {
     Err(std::io::Error::other("no leader elected within 20 s"))
 }
 
+fn route(cluster: &LiveCluster, node: NodeId) -> Option<crossbeam_channel::Sender<Input>> {
+    cluster.shared.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned()
+}
+
+/// Registers one session per logical client (thesis §6.3), through the leader. Returns the
+/// leader as last known and the sessions.
+fn register(
+    cluster: &LiveCluster,
+    mut leader: NodeId,
+    clients: usize,
+) -> std::io::Result<(NodeId, Vec<ClientId>)> {
+    let (reply_to, replies) = unbounded::<Response>();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut sessions: Vec<Option<ClientId>> = vec![None; clients];
+    let send = |leader: NodeId, i: usize| {
+        if let Some(tx) = route(cluster, leader) {
+            let request = Request::new(RequestId::register(i as u64 + 1), Op::Register);
+            let _ = tx.send(Input::Client(request, reply_to.clone()));
+        }
+    };
+    (0..clients).for_each(|i| send(leader, i));
+    while sessions.iter().any(Option::is_none) {
+        let Ok(response) = replies.recv_deadline(deadline) else {
+            return Err(std::io::Error::other("could not register the clients within 20 s"));
+        };
+        let i = (response.id.seq - 1) as usize;
+        match response.result {
+            Ok(Reply::Registered { client }) => sessions[i] = Some(client),
+            Err(ClientError::NotLeader { leader: l }) => {
+                leader = l;
+                send(leader, i);
+            }
+            _ => {
+                std::thread::sleep(Duration::from_millis(10));
+                send(leader, i);
+            }
+        }
+    }
+    Ok((leader, sessions.into_iter().flatten().collect()))
+}
+
 /// One driver thread: keeps one put outstanding for each of its logical clients until the
 /// deadline, and returns the latencies (µs) of the completed puts.
-fn drive(cluster: &LiveCluster, mut leader: NodeId, clients: &[u64], deadline: Instant) -> Vec<u32> {
+fn drive(cluster: &LiveCluster, mut leader: NodeId, clients: &[ClientId], deadline: Instant) -> Vec<u32> {
     let (reply_to, replies) = unbounded::<Response>();
-    let mut sent_at: std::collections::HashMap<u64, (u64, Instant)> = std::collections::HashMap::new();
+    let mut sent_at: std::collections::HashMap<ClientId, (u64, Instant)> = std::collections::HashMap::new();
     let mut latencies = Vec::with_capacity(1 << 20);
-    let route = |node: NodeId| {
-        cluster.shared.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned()
-    };
-    let mut inbox = route(leader);
-    let send = |inbox: &Option<crossbeam_channel::Sender<Input>>, client: u64, seq: u64| {
-        let request = Request {
-            id: RequestId { client: ClientId(client + 1), seq },
-            op: Op::Put {
-                key: format!("k{}", (client * 7919 + seq) % 1024),
-                value: format!("{client}.{seq}"),
-            },
-        };
+    let mut inbox = route(cluster, leader);
+    let send = |inbox: &Option<crossbeam_channel::Sender<Input>>, client: ClientId, seq: u64| {
+        let request = Request::new(
+            RequestId { client, seq },
+            Op::Put { key: format!("k{}", (client.0 * 7919 + seq) % 1024), value: format!("{client}.{seq}") },
+        );
         if let Some(tx) = inbox {
             let _ = tx.send(Input::Client(request, reply_to.clone()));
         }
@@ -92,7 +127,7 @@ fn drive(cluster: &LiveCluster, mut leader: NodeId, clients: &[u64], deadline: I
     }
     while Instant::now() < deadline {
         let Ok(response) = replies.recv_deadline(deadline) else { break };
-        let client = response.id.client.0 - 1;
+        let client = response.id.client;
         let Some(&(seq, at)) = sent_at.get(&client) else { continue };
         if response.id.seq != seq {
             continue;
@@ -106,7 +141,7 @@ fn drive(cluster: &LiveCluster, mut leader: NodeId, clients: &[u64], deadline: I
             Err(e) => {
                 if let ClientError::NotLeader { leader: l } = e {
                     leader = l;
-                    inbox = route(leader);
+                    inbox = route(cluster, leader);
                 }
                 sent_at.insert(client, (seq, Instant::now()));
                 send(&inbox, client, seq);

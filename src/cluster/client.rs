@@ -1,12 +1,22 @@
-//! Client sessions on the live cluster. A [`Client`] is one session (one client id): it sends
-//! one operation at a time, retries with the same sequence number after a timeout or an error,
-//! follows "not leader, try nX" hints, and can be pinned to one node to show what that replica
-//! does. It is `Send + Sync`; concurrent calls on one handle take turns.
+//! Client sessions on the live cluster. A [`Client`] is one registered session (thesis §6.3):
+//! on its first operation it registers through the cluster and gets the index of its register
+//! entry as its id, unique for the life of the data. Each operation gets the next sequence
+//! number, and every attempt of it carries the same one, so a retried put is applied at most
+//! once. Several operations may be in flight on one handle at once (the console sends them from
+//! several threads); each request carries the lowest sequence number still in flight, so the
+//! state machine keeps the answers the client may still ask for, and forgets the rest.
+//!
+//! Routing: a client sends to the node that answered it last (normally the leader), follows
+//! "not leader, try nX" at once, and on any other failure moves to the next node in turn,
+//! skipping nodes known to be down (they have no inbox). So one dead node costs nothing once a
+//! leader is known. A client can also be pinned to one node, to show what that replica does.
 
 use super::{Input, Shared};
 use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId, Response};
 use crate::raft::NodeId;
 use crossbeam_channel::{Receiver, Sender, unbounded};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,6 +28,7 @@ pub struct ClientOptions {
     /// Attempts per operation (the first included).
     pub attempts: u32,
     /// Send every attempt through this node only (no redirects), to see what it does.
+    /// Registration is never pinned: a session is registered through any node.
     pub via: Option<NodeId>,
     /// Pause before retrying after "no leader" or a lost leadership, at normal speed.
     pub backoff: Duration,
@@ -38,48 +49,82 @@ impl Default for ClientOptions {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct OpError {
-    /// What went wrong last, in words (for example "no leader" or "timeout").
+    /// What went wrong last, in words (for example "no leader" or "timeout waiting for n2").
     pub message: String,
     /// True if the operation certainly had no effect (every attempt was refused before being
-    /// proposed); false if it may still take effect.
+    /// proposed, or refused by the state machine); false if it may still take effect.
     pub definite: bool,
     /// The node contacted last.
     pub node: NodeId,
+    /// The request's identity, once it had a session.
+    pub id: Option<RequestId>,
 }
 
-struct Session {
-    seq: u64,
-    hint: Option<NodeId>,
+/// A successful operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The state machine's reply.
+    pub reply: Reply,
+    /// The node that answered.
+    pub node: NodeId,
+    /// The request's identity (`c7#3`).
+    pub id: RequestId,
+}
+
+struct State {
+    /// The registered session, once there is one.
+    session: Option<ClientId>,
+    /// The next operation's sequence number.
+    next_seq: u64,
+    /// Operations in flight, by session and sequence number (for the ack floor).
+    in_flight: BTreeSet<(ClientId, u64)>,
+    /// The node that answered last, or that a redirect named: tried first.
+    preferred: Option<NodeId>,
+    /// Where the rotation goes next.
     next: usize,
-    replies: Receiver<Response>,
-    reply_to: Sender<Response>,
 }
 
-/// A client session on the live cluster.
+/// A client session on the live cluster. `Send + Sync`: operations may run on several threads
+/// at once.
 pub struct Client {
     shared: Arc<Shared>,
     members: Vec<NodeId>,
-    id: ClientId,
     options: ClientOptions,
-    session: Mutex<Session>,
+    state: Mutex<State>,
+    /// One registration at a time.
+    registering: Mutex<()>,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    /// The node has no inbox (killed or crashed): nothing was sent.
+    Down,
+    /// No answer in time: the request may still take effect.
+    Timeout,
+    /// The node answered.
+    Answered(Result<Reply, ClientError>),
 }
 
 impl Client {
-    pub(crate) fn new(shared: Arc<Shared>, members: Vec<NodeId>, id: u64, options: ClientOptions) -> Self {
-        let (reply_to, replies) = unbounded();
-        let next = (id as usize) % members.len().max(1);
-        Client {
-            shared,
-            members,
-            id: ClientId(id),
-            options,
-            session: Mutex::new(Session { seq: 0, hint: None, next, replies, reply_to }),
-        }
+    pub(crate) fn new(shared: Arc<Shared>, members: Vec<NodeId>, options: ClientOptions) -> Self {
+        let start = (shared.next_nonce.load(Ordering::Relaxed) as usize) % members.len().max(1);
+        let state =
+            State { session: None, next_seq: 1, in_flight: BTreeSet::new(), preferred: None, next: start };
+        Client { shared, members, options, state: Mutex::new(state), registering: Mutex::new(()) }
     }
 
-    /// This session's client id.
-    pub fn id(&self) -> ClientId {
-        self.id
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// This session's client id, once it has registered.
+    pub fn id(&self) -> Option<ClientId> {
+        self.state().session
+    }
+
+    /// Registers the session now if it has none yet (operations do it on their own).
+    pub fn register(&self) -> Result<ClientId, OpError> {
+        self.session(None)
     }
 
     /// Writes `value` to `key`. Returns the node that answered.
@@ -91,63 +136,196 @@ impl Client {
     pub fn get(&self, key: &str) -> Result<(Option<String>, NodeId), OpError> {
         match self.execute(Op::Get { key: key.into() })? {
             (Reply::Get { value }, node) => Ok((value, node)),
-            (Reply::Put, node) => Err(OpError { message: "wrong reply kind".into(), definite: true, node }),
+            (_, node) => Err(OpError { message: "wrong reply kind".into(), definite: true, node, id: None }),
         }
     }
 
-    /// Runs one operation with retries. The sequence number is the same for every attempt, so
-    /// the state machine applies a put at most once.
+    /// Runs one operation with the client's options. See [`Client::call`].
     pub fn execute(&self, op: Op) -> Result<(Reply, NodeId), OpError> {
-        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
-        session.seq += 1;
-        let request = Request { id: RequestId { client: self.id, seq: session.seq }, op };
+        self.call(op, self.options.via).map(|a| (a.reply, a.node))
+    }
+
+    /// Runs one operation, pinned to `via` if given, registering the session first if needed.
+    /// Every attempt carries the same sequence number, so the state machine applies a put at
+    /// most once. If the session turns out to have expired and no attempt can have taken effect,
+    /// the client registers again and carries on under the new session.
+    pub fn call(&self, op: Op, via: Option<NodeId>) -> Result<Answer, OpError> {
+        let mut session = self.session(None)?;
+        let mut renewed = false;
+        let (reply_to, replies) = unbounded();
+        let mut seq = self.begin(session);
         let mut uncertain = false;
-        let mut last = OpError { message: "no attempt".into(), definite: true, node: NodeId(0) };
-        for attempt in 0..self.options.attempts.max(1) {
-            let node = self.options.via.or(session.hint.take()).unwrap_or_else(|| {
-                let n = self.members[session.next % self.members.len()];
-                session.next += 1;
-                n
-            });
+        let mut last = OpError { message: "no attempt".into(), definite: true, node: NodeId(0), id: None };
+        let mut attempt = 0;
+        let result = loop {
+            if attempt >= self.options.attempts.max(1) {
+                last.definite = !uncertain;
+                break Err(last);
+            }
+            attempt += 1;
+            let id = RequestId { client: session, seq };
+            let request = Request { id, op: op.clone(), ack: self.ack(session, seq) };
+            let node = self.pick(via);
             last.node = node;
-            let speed = self.shared.speed();
-            if attempt > 0 && !last.message.starts_with("not leader") {
-                std::thread::sleep(self.options.backoff.div_f64(speed));
-            }
-            let route = self.shared.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned();
-            let sent = route
-                .is_some_and(|tx| tx.send(Input::Client(request.clone(), session.reply_to.clone())).is_ok());
-            if !sent {
-                last.message = format!("{node} is down");
-                continue;
-            }
-            let deadline = Instant::now() + self.options.timeout.div_f64(speed);
-            let answer = loop {
-                match session.replies.recv_deadline(deadline) {
-                    // Answers to earlier operations of this session are stale: skip them.
-                    Ok(r) if r.id != request.id => continue,
-                    Ok(r) => break Some(r),
-                    Err(_) => break None,
-                }
-            };
-            match answer {
-                None => {
+            last.id = Some(id);
+            match self.attempt(&request, node, &replies, &reply_to) {
+                Attempt::Down => last.message = format!("{node} is down"),
+                Attempt::Timeout => {
                     uncertain = true;
                     last.message = format!("timeout waiting for {node}");
+                    self.state().preferred = None;
                 }
-                Some(Response { result: Ok(reply), .. }) => return Ok((reply, node)),
-                Some(Response { result: Err(error), .. }) => {
-                    if !error.is_definite() {
-                        uncertain = true;
+                Attempt::Answered(Ok(reply)) => {
+                    if via.is_none() {
+                        self.state().preferred = Some(node);
                     }
+                    break Ok(Answer { reply, node, id });
+                }
+                Attempt::Answered(Err(ClientError::UnknownSession { .. })) if !uncertain && !renewed => {
+                    // Nothing of this operation can have been applied: a new session may carry it.
+                    self.end(session, seq);
+                    session = self.session(Some(session))?;
+                    renewed = true;
+                    seq = self.begin(session);
+                    attempt -= 1;
+                }
+                Attempt::Answered(Err(error)) => {
+                    uncertain |= !error.is_definite();
                     last.message = error.to_string();
-                    if let ClientError::NotLeader { leader } = error {
-                        session.hint = Some(leader);
+                    match error {
+                        ClientError::NotLeader { leader } => self.state().preferred = Some(leader),
+                        ClientError::UnknownSession { .. }
+                        | ClientError::Stale { .. }
+                        | ClientError::SeqReused { .. } => {
+                            last.definite = !uncertain;
+                            break Err(last);
+                        }
+                        _ => {
+                            self.state().preferred = None;
+                            std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
+                        }
                     }
                 }
             }
+        };
+        self.end(session, seq);
+        result
+    }
+
+    /// The session, registering one if there is none or if `expired` is the current one.
+    fn session(&self, expired: Option<ClientId>) -> Result<ClientId, OpError> {
+        let _one = self.registering.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut state = self.state();
+            match state.session {
+                Some(s) if Some(s) != expired => return Ok(s),
+                Some(_) => state.session = None,
+                None => {}
+            }
         }
-        last.definite = !uncertain;
-        Err(last)
+        let nonce = self.shared.next_nonce.fetch_add(1, Ordering::Relaxed);
+        let request = Request::new(RequestId::register(nonce), Op::Register);
+        let (reply_to, replies) = unbounded();
+        let mut last = String::from("no node tried");
+        let mut node = NodeId(0);
+        for _ in 0..self.options.attempts.max(self.members.len() as u32) {
+            node = self.pick(None);
+            match self.attempt(&request, node, &replies, &reply_to) {
+                Attempt::Answered(Ok(Reply::Registered { client })) => {
+                    let mut state = self.state();
+                    state.session = Some(client);
+                    state.preferred = Some(node);
+                    return Ok(client);
+                }
+                Attempt::Answered(Ok(other)) => last = format!("unexpected answer {other:?}"),
+                Attempt::Answered(Err(ClientError::NotLeader { leader })) => {
+                    last = format!("not leader, try {leader}");
+                    self.state().preferred = Some(leader);
+                    continue;
+                }
+                Attempt::Answered(Err(e)) => last = e.to_string(),
+                Attempt::Timeout => last = format!("timeout waiting for {node}"),
+                Attempt::Down => last = format!("{node} is down"),
+            }
+            self.state().preferred = None;
+            std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
+        }
+        // Registering changes no key: whatever happened, the operation itself had no effect.
+        Err(OpError {
+            message: format!("cannot register a client session: {last}"),
+            definite: true,
+            node,
+            id: None,
+        })
+    }
+
+    /// Takes the next sequence number of `session` and marks it in flight.
+    fn begin(&self, session: ClientId) -> u64 {
+        let mut state = self.state();
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.in_flight.insert((session, seq));
+        seq
+    }
+
+    fn end(&self, session: ClientId, seq: u64) {
+        self.state().in_flight.remove(&(session, seq));
+    }
+
+    /// The lowest sequence number of `session` still in flight (at most `seq`).
+    fn ack(&self, session: ClientId, seq: u64) -> u64 {
+        let state = self.state();
+        state.in_flight.range((session, 0)..=(session, seq)).next().map_or(seq, |&(_, s)| s)
+    }
+
+    fn is_up(&self, node: NodeId) -> bool {
+        self.shared.routes.read().unwrap_or_else(PoisonError::into_inner).contains_key(&node)
+    }
+
+    /// The node for the next attempt: the pinned one, else the preferred one, else the next
+    /// one in turn that is up.
+    fn pick(&self, via: Option<NodeId>) -> NodeId {
+        if let Some(v) = via {
+            return v;
+        }
+        let mut state = self.state();
+        if let Some(p) = state.preferred {
+            return p;
+        }
+        let n = self.members.len().max(1);
+        let mut chosen = self.members[state.next % n];
+        for k in 0..n {
+            let candidate = self.members[(state.next + k) % n];
+            if self.is_up(candidate) {
+                chosen = candidate;
+                state.next += k;
+                break;
+            }
+        }
+        state.next += 1;
+        chosen
+    }
+
+    /// Sends `request` to `node` and waits for its answer, skipping answers to other requests.
+    fn attempt(
+        &self,
+        request: &Request,
+        node: NodeId,
+        replies: &Receiver<Response>,
+        reply_to: &Sender<Response>,
+    ) -> Attempt {
+        let route = self.shared.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned();
+        let sent = route.is_some_and(|tx| tx.send(Input::Client(request.clone(), reply_to.clone())).is_ok());
+        if !sent {
+            return Attempt::Down;
+        }
+        let deadline = Instant::now() + self.options.timeout.div_f64(self.shared.speed());
+        loop {
+            match replies.recv_deadline(deadline) {
+                Ok(r) if r.id != request.id => continue,
+                Ok(r) => return Attempt::Answered(r.result),
+                Err(_) => return Attempt::Timeout,
+            }
+        }
     }
 }

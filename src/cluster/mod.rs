@@ -23,8 +23,9 @@ use crate::kv::{Request, Response};
 use crate::raft::{Config, EntryId, Hazard, LogIndex, Message, NodeId, Role, Term};
 use crate::sim::nemesis::FaultTarget;
 use crate::sim::{Fate, LinkRule, Network};
-use crate::storage::{DiskStorage, FsyncPolicy, MemStorage, Storage, StorageError};
+use crate::storage::{DataDir, DiskStorage, FsyncPolicy, MemStorage, Storage, StorageError};
 use crossbeam_channel::{Receiver, Sender, unbounded};
+pub use node::NodeFailure;
 use node::{Control, NodeContext, SharedStorage};
 use std::collections::{BTreeMap, BinaryHeap};
 use std::io::Write;
@@ -39,10 +40,10 @@ use std::time::{Duration, Instant};
 pub enum StorageOptions {
     /// In memory: survives a killed node, not the process.
     Memory,
-    /// One write-ahead log file per node under `dir`.
+    /// One write-ahead log file per node in a locked data directory.
     Disk {
-        /// The data directory.
-        dir: PathBuf,
+        /// The data directory, opened (and locked) by [`DataDir::open`] for this many nodes.
+        dir: Arc<DataDir>,
         /// Whether to fsync.
         fsync: FsyncPolicy,
     },
@@ -96,7 +97,8 @@ pub enum RunState {
     Paused,
     /// Killed on purpose; can be restarted.
     Dead,
-    /// Its thread stopped on its own (a panic or a storage error); can be restarted.
+    /// Its thread stopped on its own (a storage error, or a panic), or it could not start (its
+    /// log is damaged or unreadable); the reason says which. Can be restarted.
     Crashed(String),
 }
 
@@ -179,6 +181,8 @@ pub(crate) struct Shared {
     events: Option<Sender<hub::HubMsg>>,
     router: Sender<RouterMsg>,
     delayed_seq: AtomicU64,
+    /// Nonces of register requests: unique among the requests of this process.
+    next_nonce: AtomicU64,
     /// Time scale as f64 bits: 1.0 is normal, 0.05 is 1/20 speed.
     speed: AtomicU64,
 }
@@ -305,7 +309,7 @@ struct Slot {
     id: NodeId,
     run: RunState,
     control: Option<Sender<Control>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Result<(), String>>>,
     storage: Option<SharedStorage>,
     incarnation: u64,
     last_status: Option<NodeStatus>,
@@ -319,7 +323,8 @@ pub struct LiveCluster {
     slots: Mutex<Vec<Slot>>,
     hub: Mutex<Option<hub::Hub>>,
     router: Mutex<Option<JoinHandle<()>>>,
-    next_client: AtomicU64,
+    /// Every time a node could not start or stopped on a storage error, in order.
+    failures: Mutex<Vec<NodeFailure>>,
     /// Serializes kill, restart and shutdown, so a restart never races a kill of the same node
     /// (held while a thread is joined; nothing a node thread does takes it).
     lifecycle: Mutex<()>,
@@ -331,10 +336,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl LiveCluster {
     /// Starts every node. A node whose storage cannot be read (corruption) is reported as
-    /// crashed with the error, and the others start; other failures are errors.
+    /// crashed with the error (see [`LiveCluster::failures`]), and the others start; other
+    /// failures are errors.
     pub fn start(options: ClusterOptions) -> std::io::Result<LiveCluster> {
         if options.nodes == 0 {
             return Err(std::io::Error::other("a cluster needs at least one node"));
+        }
+        if let StorageOptions::Disk { dir, .. } = &options.storage {
+            let holds = dir.meta().map(|m| m.nodes);
+            if holds != Some(options.nodes) {
+                return Err(std::io::Error::other(format!(
+                    "{} holds a cluster of {} nodes, not {}",
+                    dir.path().display(),
+                    holds.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+                    options.nodes
+                )));
+            }
         }
         let (hub, events) = if options.trace {
             let file: Option<Box<dyn Write + Send>> = match &options.events_file {
@@ -354,6 +371,7 @@ impl LiveCluster {
             events,
             router: router_tx,
             delayed_seq: AtomicU64::new(0),
+            next_nonce: AtomicU64::new(1),
             speed: AtomicU64::new(1.0f64.to_bits()),
         });
         let router = {
@@ -380,7 +398,7 @@ impl LiveCluster {
             slots: Mutex::new(slots),
             hub: Mutex::new(hub),
             router: Mutex::new(Some(router)),
-            next_client: AtomicU64::new(1),
+            failures: Mutex::new(Vec::new()),
             lifecycle: Mutex::new(()),
         };
         for id in members {
@@ -403,7 +421,7 @@ impl LiveCluster {
         match &self.options.storage {
             StorageOptions::Memory => Ok((Box::new(MemStorage::new()), Vec::new())),
             StorageOptions::Disk { dir, fsync } => {
-                let s = DiskStorage::open(dir, id, *fsync)?;
+                let s = DiskStorage::open(dir.path(), id, dir.cluster_id().unwrap_or_default(), *fsync)?;
                 let warnings = s.warnings().to_vec();
                 Ok((Box::new(s), warnings))
             }
@@ -434,13 +452,7 @@ impl LiveCluster {
                     Arc::new(Mutex::new(s))
                 }
                 Err(e) => {
-                    let reason = e.to_string();
-                    self.shared.emit(
-                        Some(id),
-                        None,
-                        EventKind::Fault { description: format!("{id} cannot start: {reason}") },
-                    );
-                    slot.run = RunState::Crashed(reason);
+                    slot.run = RunState::Crashed(self.fail(id, format!("cannot start: {e}")));
                     return Ok(());
                 }
             },
@@ -448,7 +460,7 @@ impl LiveCluster {
         let recovered = match lock(&storage).recover() {
             Ok(r) => r,
             Err(e) => {
-                slot.run = RunState::Crashed(e.to_string());
+                slot.run = RunState::Crashed(self.fail(id, format!("cannot start: {e}")));
                 return Ok(());
             }
         };
@@ -491,18 +503,35 @@ impl LiveCluster {
         }
     }
 
-    /// Notices node threads that ended on their own (panics) and marks them crashed.
+    /// Records that a node could not start or stopped on an error: an event, and an entry in
+    /// [`LiveCluster::failures`]. Returns the reason, for the node's run state.
+    fn fail(&self, id: NodeId, reason: String) -> String {
+        self.shared.emit(Some(id), None, EventKind::Fault { description: format!("{id} {reason}") });
+        lock(&self.failures).push(NodeFailure { node: id, reason: reason.clone() });
+        reason
+    }
+
+    /// Every time a node could not start or stopped on a storage error since the cluster
+    /// started, in order (a node restarted since is still listed).
+    pub fn failures(&self) -> Vec<NodeFailure> {
+        self.reap();
+        lock(&self.failures).clone()
+    }
+
+    /// Notices node threads that ended on their own (a storage error or a panic) and marks
+    /// them crashed.
     fn reap(&self) {
         let mut slots = lock(&self.slots);
         for slot in slots.iter_mut() {
             if slot.thread.as_ref().is_some_and(JoinHandle::is_finished) {
                 let reason = match slot.thread.take().map(JoinHandle::join) {
+                    Some(Ok(Err(stopped))) => self.fail(slot.id, stopped),
                     Some(Err(panic)) => panic
                         .downcast_ref::<String>()
                         .cloned()
                         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "panicked".into()),
-                    _ => "thread ended".into(),
+                        .map_or_else(|| "panicked".to_string(), |m| format!("panicked: {m}")),
+                    Some(Ok(Ok(()))) | None => "thread ended".into(),
                 };
                 self.shared.routes.write().unwrap_or_else(PoisonError::into_inner).remove(&slot.id);
                 slot.control = None;
@@ -539,13 +568,21 @@ impl LiveCluster {
     }
 
     /// Takes a node off the network, tells its thread to end and waits for it.
-    fn stop_thread(&self, id: NodeId, control: Option<Sender<Control>>, thread: Option<JoinHandle<()>>) {
+    fn stop_thread(
+        &self,
+        id: NodeId,
+        control: Option<Sender<Control>>,
+        thread: Option<JoinHandle<Result<(), String>>>,
+    ) {
         self.shared.routes.write().unwrap_or_else(PoisonError::into_inner).remove(&id);
         if let Some(tx) = control {
             let _ = tx.send(Control::Kill);
         }
-        if let Some(t) = thread {
-            let _ = t.join();
+        if let Some(t) = thread
+            && let Ok(Err(stopped)) = t.join()
+        {
+            // It stopped on an error just before it was told to.
+            self.fail(id, stopped);
         }
     }
 
@@ -688,10 +725,9 @@ impl LiveCluster {
         lock(&self.slots).iter().map(|s| (s.id, s.run.clone())).collect()
     }
 
-    /// A new client session.
+    /// A new client session; it registers on its first operation.
     pub fn client(&self, options: ClientOptions) -> Client {
-        let id = self.next_client.fetch_add(1, Ordering::Relaxed);
-        Client::new(Arc::clone(&self.shared), self.members.clone(), id, options)
+        Client::new(Arc::clone(&self.shared), self.members.clone(), options)
     }
 
     /// The most recent events (up to `max`), oldest first.

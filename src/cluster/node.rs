@@ -55,8 +55,20 @@ const SPIN: usize = 16;
 /// Log entries included in a status snapshot.
 const STATUS_LOG_TAIL: usize = 64;
 
-/// The thread's body. Returns when killed or when the cluster shuts down.
-pub(crate) fn run(ctx: NodeContext) {
+/// A node that could not start, or stopped on an error, and why (for `quorum run`'s report and
+/// the console's card).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeFailure {
+    /// The node.
+    pub node: crate::raft::NodeId,
+    /// Why, naming the file and offset for storage errors.
+    pub reason: String,
+}
+
+/// The thread's body. Returns `Ok` when killed or when the cluster shuts down, and the reason
+/// when it stops on a storage error (a full disk, an I/O error): the node stops cleanly, its
+/// unsynced writes are discarded, and it can be restarted once the cause is gone.
+pub(crate) fn run(ctx: NodeContext) -> Result<(), String> {
     let NodeContext { shared, config, recovered, storage, inbox, control, tick, rng_seed } = ctx;
     let id = config.id;
     let trace = config.trace;
@@ -69,7 +81,7 @@ pub(crate) fn run(ctx: NodeContext) {
         if paused {
             match control.recv() {
                 Ok(Control::Resume) => paused = false,
-                Ok(Control::Kill) | Err(_) => return,
+                Ok(Control::Kill) | Err(_) => return Ok(()),
                 Ok(Control::SetTick(d)) => ticker = crossbeam_channel::tick(d),
                 Ok(Control::Status(tx)) => {
                     let _ = tx.send(status(&node, RunState::Paused));
@@ -82,11 +94,11 @@ pub(crate) fn run(ctx: NodeContext) {
         select! {
             recv(inbox) -> input => match input {
                 Ok(input) => handle(&shared, trace, &mut node, &mut waiting, input),
-                Err(_) => return,
+                Err(_) => return Ok(()),
             },
             recv(ticker) -> _ => node.tick(),
             recv(control) -> order => match order {
-                Ok(Control::Kill) | Err(_) => return,
+                Ok(Control::Kill) | Err(_) => return Ok(()),
                 Ok(Control::Pause) => paused = true,
                 Ok(Control::Resume) => {}
                 Ok(Control::Campaign) => node.campaign(),
@@ -104,13 +116,9 @@ pub(crate) fn run(ctx: NodeContext) {
             handle(&shared, trace, &mut node, &mut waiting, input);
         }
         if let Err(e) = drive(&shared, &mut node, &storage, &mut waiting, &mut rng) {
-            shared.emit(
-                Some(id),
-                Some(node.term()),
-                EventKind::Fault { description: format!("{id} stopped: {e}") },
-            );
-            // Panicking marks the node crashed, with the reason, for the control interface.
-            panic!("{id} stopped: storage error: {e}");
+            // Nothing of the failed batch was acknowledged: its messages and replies wait for
+            // the write, and `advance()` was not called.
+            return Err(format!("stopped on a storage error: {e}"));
         }
         // The answer to what was just sent usually comes back within microseconds: yield the
         // core a few times before going to sleep, which saves a wake-up per round trip.

@@ -155,13 +155,22 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
             handles.push(s.spawn(move || {
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
                 let (mut ok, mut fail, mut info, mut lat) = (0, 0, 0, Vec::new());
-                let process = client.id().0;
+                let process = c as u64 + 1;
+                // Values are `<session>.<n>`: the session's id is unique for the life of the
+                // data, so no value of this run repeats one of an earlier run on the same data.
+                let tag = loop {
+                    match client.register() {
+                        Ok(id) => break id.0,
+                        Err(_) if Instant::now() < deadline => continue,
+                        Err(_) => return Ok((ok, fail, info, lat)),
+                    }
+                };
                 let mut puts = 0u64;
                 while Instant::now() < deadline {
                     let key = format!("k{}", rng.random_range(0..keys));
                     let (op, f, value) = if rng.random_bool(0.5) {
                         puts += 1;
-                        let v = format!("{process}.{puts}");
+                        let v = format!("{tag}.{puts}");
                         (Op::Put { key: key.clone(), value: v.clone() }, OpKind::Put, Some(v))
                     } else {
                         (Op::Get { key: key.clone() }, OpKind::Get, None)
@@ -176,7 +185,7 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
                             lat.push(began.elapsed());
                             let read = match reply {
                                 crate::kv::Reply::Get { value } => value,
-                                crate::kv::Reply::Put => value.clone(),
+                                _ => value.clone(),
                             };
                             let mut e =
                                 HistoryEvent::complete(EventType::Ok, process, f, &key, read.as_deref(), now);

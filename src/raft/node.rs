@@ -113,6 +113,10 @@ pub struct RaftNode {
     randomized_timeout: u32,
     /// Logical clock in ticks since start (for in-flight ages only).
     ticks: u64,
+    /// The session clock (thesis §6.3), in ticks: at least the time of every command in the
+    /// log, and one more at every tick. A leader stamps each command it appends with it, so
+    /// times never decrease along the log and the state machine expires sessions by them.
+    clock: u64,
     votes: BTreeMap<NodeId, bool>,
     // Leader state.
     progress: BTreeMap<NodeId, Progress>,
@@ -147,6 +151,8 @@ impl RaftNode {
         peers.sort();
         peers.dedup();
         let log = Log::recover(recovered.base, recovered.entries);
+        // Times never decrease along the log: the last command holds the highest.
+        let clock = log.entries().iter().rev().find_map(|e| e.command.as_ref()).map_or(0, |c| c.time());
         let mut node = RaftNode {
             rng: Xoshiro256PlusPlus::seed_from_u64(config.seed),
             peers,
@@ -157,11 +163,12 @@ impl RaftNode {
             log,
             role: Role::Follower,
             leader: None,
-            kv: Kv::new(),
+            kv: Kv::with_limits(config.sessions),
             election_elapsed: 0,
             heartbeat_elapsed: 0,
             randomized_timeout: 0,
             ticks: 0,
+            clock,
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
             term_start: LogIndex(0),
@@ -241,6 +248,7 @@ impl RaftNode {
     pub fn tick(&mut self) {
         self.assert_not_persisting();
         self.ticks += 1;
+        self.clock += 1;
         self.election_elapsed += 1;
         if self.role == Role::Leader {
             self.heartbeat_elapsed += 1;
@@ -693,6 +701,9 @@ impl RaftNode {
                 None => {}
             }
             let id = entry.id();
+            if let Some(c) = &entry.command {
+                self.clock = self.clock.max(c.time());
+            }
             self.log.append(entry);
             appended = Some((appended.map_or(id, |(f, _)| f), id));
         }
@@ -873,7 +884,7 @@ impl RaftNode {
             let Some(entry) = self.log.get(index).cloned() else {
                 panic!("committed entry {index} missing from the log");
             };
-            let response = self.kv.apply(index, entry.command.as_deref());
+            let response = self.kv.apply(index, entry.command.as_ref());
             if self.config.trace {
                 self.emit(EventKind::Apply { entry: entry.id(), command: entry.command.as_deref().cloned() });
             }
@@ -906,9 +917,10 @@ impl RaftNode {
             return;
         }
         match request.op {
-            Op::Put { key, value } => {
+            Op::Put { .. } | Op::Register => {
                 let id = request.id;
-                let index = self.append_entry(Some(Arc::new(Command { id, key, value })));
+                let command = Command::from_request(request, self.clock);
+                let index = self.append_entry(command.map(Arc::new));
                 let pending = PendingWrite { term: self.term, id, origin };
                 if let Some(old) = self.pending_writes.insert(index, pending) {
                     // An earlier term's write at this index was overwritten before this node

@@ -48,9 +48,7 @@ fn digest(command: Option<&crate::kv::Command>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     if let Some(c) = command {
-        c.id.hash(&mut h);
-        c.key.hash(&mut h);
-        c.value.hash(&mut h);
+        c.hash(&mut h);
     }
     h.finish()
 }
@@ -215,7 +213,7 @@ impl Invariants {
                 None => {
                     self.committed.insert(index, (entry.term, commit_term, digest(entry.command.as_deref())));
                     if let Some(c) = &entry.command {
-                        self.committed_ids.insert(c.id);
+                        self.committed_ids.insert(c.id());
                     }
                     // Leader Completeness for entries committed now: every current leader of
                     // a later term than the commit's must hold them.

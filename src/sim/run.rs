@@ -267,9 +267,10 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
             history.push(e);
         }
         for (_, response) in cluster.take_replies() {
-            let idx = response.id.client.0 as usize - 1;
-            if let Some(c) =
-                clients.get_mut(idx).and_then(|c| c.on_response(now, response, &mut workload_rng))
+            if let Some(c) = clients
+                .iter_mut()
+                .find(|c| c.owns(response.id))
+                .and_then(|c| c.on_response(now, response, &mut workload_rng))
             {
                 completions.push(c);
             }

@@ -1,6 +1,7 @@
-//! Simulated clients: each has at most one operation in flight, contacts any node (not only the
-//! leader), retries with the same session sequence number after an error or a timeout, and
-//! records the history in Jepsen's format.
+//! Simulated clients: each registers a session first (thesis §6.3), then has at most one
+//! operation in flight, contacts any node (not only the leader), retries with the same session
+//! sequence number after an error or a timeout, registers again if its session expired before
+//! anything of the operation took effect, and records the history in Jepsen's format.
 
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId, Response};
@@ -29,8 +30,19 @@ struct InFlightOp {
     hint: Option<NodeId>,
     /// Some attempt may have taken effect (timeout or indeterminate error).
     uncertain: bool,
+    /// The session expired before any attempt could take effect: the operation waits for a new
+    /// session, then carries on under it with a new sequence number.
+    needs_session: bool,
     last_error: String,
     invoked_at: u64,
+}
+
+/// A register request in flight (thesis §6.3): the client has no session yet.
+#[derive(Clone, Debug)]
+struct Registering {
+    request: Request,
+    /// When to send it (again) to another node.
+    resend_at: u64,
 }
 
 /// What a client wants the driver to do now.
@@ -42,7 +54,13 @@ pub enum Action {
 
 /// A simulated client.
 pub struct SimClient {
-    id: ClientId,
+    /// Its number in the history (`process`), stable across sessions.
+    process: u64,
+    /// The registered session, once there is one.
+    session: Option<ClientId>,
+    registering: Option<Registering>,
+    /// Register requests sent so far (their nonces are unique in the run).
+    registrations: u64,
     seq: u64,
     op: Option<InFlightOp>,
     next_start: u64,
@@ -69,10 +87,13 @@ pub struct Completion {
 }
 
 impl SimClient {
-    /// Client `id` that will run `ops` operations.
-    pub fn new(id: u64, ops: usize) -> Self {
+    /// Client number `process` (1, 2, ...) that will run `ops` operations.
+    pub fn new(process: u64, ops: usize) -> Self {
         SimClient {
-            id: ClientId(id),
+            process,
+            session: None,
+            registering: None,
+            registrations: 0,
             seq: 0,
             op: None,
             next_start: 0,
@@ -84,9 +105,20 @@ impl SimClient {
         }
     }
 
-    /// The client id (also its history `process`).
-    pub fn id(&self) -> ClientId {
-        self.id
+    /// The client's number in the history.
+    pub fn process(&self) -> u64 {
+        self.process
+    }
+
+    /// The registered session, if any.
+    pub fn session(&self) -> Option<ClientId> {
+        self.session
+    }
+
+    /// True if `id` is addressed to this client: its register request, or its session.
+    pub fn owns(&self, id: RequestId) -> bool {
+        self.registering.as_ref().is_some_and(|r| r.request.id == id)
+            || (id.client != ClientId::UNREGISTERED && Some(id.client) == self.session)
     }
 
     /// True when every operation has finished.
@@ -96,15 +128,19 @@ impl SimClient {
 
     /// The next time this client wants to act.
     pub fn next_time(&self) -> Option<u64> {
+        if let Some(r) = &self.registering {
+            return Some(r.resend_at);
+        }
         match &self.op {
+            Some(op) if op.needs_session => Some(op.deadline),
             Some(op) => Some(op.retry_at.unwrap_or(op.deadline).min(op.deadline)),
             None if self.remaining > 0 => Some(self.next_start),
             None => None,
         }
     }
 
-    /// Acts if it is time: starts a new operation, retries, or gives up on a timed-out attempt.
-    /// Returns what to send and the history events produced.
+    /// Acts if it is time: registers a session, starts a new operation, retries, or gives up
+    /// on a timed-out attempt. Returns what to send and the history events produced.
     pub fn poll(
         &mut self,
         now: u64,
@@ -114,6 +150,13 @@ impl SimClient {
     ) -> (Option<Action>, Vec<Completion>, Vec<HistoryEvent>) {
         let mut invokes = Vec::new();
         let mut done = Vec::new();
+        if self.session.is_none() {
+            // Registration comes first; it is not part of the history (it touches no key).
+            if self.remaining == 0 && self.op.is_none() {
+                return (None, done, invokes);
+            }
+            return (self.register(now, nodes, rng), done, invokes);
+        }
         let Some(op) = self.op.as_mut() else {
             if self.remaining == 0 || now < self.next_start {
                 return (None, done, invokes);
@@ -123,14 +166,15 @@ impl SimClient {
             let key = format!("k{}", rng.random_range(0..keys.max(1)));
             let (op, f, value) = if rng.random_bool(0.5) {
                 self.puts += 1;
-                let value = format!("{}.{}", self.id.0, self.puts);
+                let value = format!("{}.{}", self.process, self.puts);
                 (Op::Put { key: key.clone(), value: value.clone() }, OpKind::Put, Some(value))
             } else {
                 (Op::Get { key: key.clone() }, OpKind::Get, None)
             };
             let node = nodes[rng.random_range(0..nodes.len())];
-            let request = Request { id: RequestId { client: self.id, seq: self.seq }, op };
-            let mut invoke = HistoryEvent::invoke(self.id.0, f, &key, value.as_deref(), now);
+            let Some(session) = self.session else { unreachable!("checked above") };
+            let request = Request::new(RequestId { client: session, seq: self.seq }, op);
+            let mut invoke = HistoryEvent::invoke(self.process, f, &key, value.as_deref(), now);
             invoke.node = Some(node.0);
             invokes.push(invoke);
             self.op = Some(InFlightOp {
@@ -141,11 +185,20 @@ impl SimClient {
                 retry_at: None,
                 hint: None,
                 uncertain: false,
+                needs_session: false,
                 last_error: String::new(),
                 invoked_at: now,
             });
             return (Some(Action::Send(node, request)), done, invokes);
         };
+        if op.needs_session {
+            // A new session arrived: the operation carries on under it.
+            op.needs_session = false;
+            self.seq += 1;
+            let Some(session) = self.session else { unreachable!("checked above") };
+            op.request = Request::new(RequestId { client: session, seq: self.seq }, op.request.op.clone());
+            return (self.retry(now, nodes, rng), done, invokes);
+        }
         if op.retry_at.is_some_and(|t| now >= t) {
             op.retry_at = None;
             return (self.retry(now, nodes, rng), done, invokes);
@@ -161,6 +214,24 @@ impl SimClient {
             return (self.retry(now, nodes, rng), done, invokes);
         }
         (None, done, invokes)
+    }
+
+    /// Sends (or resends, to another node) the register request when it is due.
+    fn register(&mut self, now: u64, nodes: &[NodeId], rng: &mut Xoshiro256PlusPlus) -> Option<Action> {
+        if self.registering.as_ref().is_some_and(|r| now < r.resend_at) {
+            return None;
+        }
+        let request = match &self.registering {
+            Some(r) => r.request.clone(),
+            None => {
+                self.registrations += 1;
+                // Unique in the run: the client's number in the high bits.
+                let nonce = (self.process << 32) | self.registrations;
+                Request::new(RequestId::register(nonce), Op::Register)
+            }
+        };
+        self.registering = Some(Registering { request: request.clone(), resend_at: now + REQUEST_TIMEOUT });
+        Some(Action::Send(nodes[rng.random_range(0..nodes.len())], request))
     }
 
     fn retry(&mut self, now: u64, nodes: &[NodeId], rng: &mut Xoshiro256PlusPlus) -> Option<Action> {
@@ -179,6 +250,24 @@ impl SimClient {
         response: Response,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Option<Completion> {
+        if let Some(r) = &mut self.registering
+            && r.request.id == response.id
+        {
+            match response.result {
+                Ok(Reply::Registered { client }) => {
+                    self.registering = None;
+                    self.session = Some(client);
+                    if let Some(op) = self.op.as_mut().filter(|op| op.needs_session) {
+                        // Carry on at once (see `poll`).
+                        op.deadline = now;
+                    }
+                }
+                // Try another node after a while (at once after a redirect).
+                Err(ClientError::NotLeader { .. }) => r.resend_at = now,
+                _ => r.resend_at = now + RETRY_BACKOFF,
+            }
+            return None;
+        }
         let op = self.op.as_mut()?;
         if response.id != op.request.id {
             return None;
@@ -190,7 +279,23 @@ impl SimClient {
                     op.uncertain = true;
                 }
                 op.last_error = error.to_string();
-                if op.attempt >= MAX_ATTEMPTS {
+                if let ClientError::UnknownSession { .. } = error
+                    && !op.uncertain
+                {
+                    // No attempt can have taken effect: register again and carry on.
+                    self.session = None;
+                    op.needs_session = true;
+                    op.deadline = now;
+                    return None;
+                }
+                if op.attempt >= MAX_ATTEMPTS
+                    || matches!(
+                        error,
+                        ClientError::UnknownSession { .. }
+                            | ClientError::Stale { .. }
+                            | ClientError::SeqReused { .. }
+                    )
+                {
                     return Some(self.finish(now, None, rng));
                 }
                 match error {
@@ -213,15 +318,16 @@ impl SimClient {
         let (f, key, value) = match &op.request.op {
             Op::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
             Op::Get { key } => (OpKind::Get, key.clone(), None),
+            Op::Register => unreachable!("registration is not an operation of the history"),
         };
         let mut event = match reply {
             Some(Reply::Get { value }) => {
                 self.ok += 1;
-                HistoryEvent::complete(EventType::Ok, self.id.0, f, &key, value.as_deref(), now)
+                HistoryEvent::complete(EventType::Ok, self.process, f, &key, value.as_deref(), now)
             }
-            Some(Reply::Put) => {
+            Some(Reply::Put | Reply::Registered { .. }) => {
                 self.ok += 1;
-                HistoryEvent::complete(EventType::Ok, self.id.0, f, &key, value.as_deref(), now)
+                HistoryEvent::complete(EventType::Ok, self.process, f, &key, value.as_deref(), now)
             }
             None => {
                 let kind = if op.uncertain {
@@ -231,7 +337,7 @@ impl SimClient {
                     self.fail += 1;
                     EventType::Fail
                 };
-                let mut e = HistoryEvent::complete(kind, self.id.0, f, &key, value.as_deref(), now);
+                let mut e = HistoryEvent::complete(kind, self.process, f, &key, value.as_deref(), now);
                 e.error = Some(op.last_error.clone());
                 e
             }

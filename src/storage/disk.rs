@@ -1,14 +1,40 @@
 //! The on-disk store: one write-ahead log file per node.
 //!
-//! Every change is one record:
-//! `[length: u32 LE][crc32 of the length: u32 LE][crc32 of the payload: u32 LE][payload]`. A
-//! payload is either the term and vote, or "drop entries from index I on, then append these
-//! entries". Recovery replays the records in order:
-//! - a header cut short, a payload cut short (the length, being checksummed, is trusted), a bad
-//!   checksum in the very last record, or a tail of zero bytes (a file extended but not written
-//!   before a crash) is a torn write: it is cut off with a warning;
-//! - a bad header checksum, or a bad payload checksum with more records after it, is
-//!   corruption: reported with the file and the offset; nothing is dropped or rewritten.
+//! # Format
+//!
+//! A file is a sequence of records, each
+//!
+//! ```text
+//! [magic "QWAL": 4 bytes][record number: u64 LE][length: u32 LE][checksum: u32 LE][payload]
+//! ```
+//!
+//! The checksum is a CRC-32 seeded with a constant that is not a run of equal bytes, computed
+//! over the first 16 header bytes and the payload. Record numbers count from 0 within the file.
+//! Record 0 is the file header (the format version, the node and the cluster it belongs to);
+//! every later record is either the term and vote, or "drop entries from index I on, then
+//! append these entries". The file is created with its header record in a temporary file that
+//! is synced and then renamed into place, so a WAL file that exists always starts with a
+//! complete header.
+//!
+//! # Recovery: torn tail or damage
+//!
+//! Recovery replays the records in order and stops at the first one that is not valid (wrong
+//! magic, wrong record number, a length running past the end of the file, a checksum mismatch,
+//! or a payload that does not decode). What it does next depends on what lies beyond:
+//! - **Torn tail.** A crash during an append can only leave an incomplete last write: bytes
+//!   after the last complete record, with no complete record after them (appends are synced in
+//!   order, and nothing is written after an unfinished write). So if no valid record starts
+//!   anywhere after the bad one, the tail is cut off with a warning (the records dropped were
+//!   never synced, hence never acknowledged).
+//! - **Damage.** If any valid record starts after the bad one, or the bad record is the file
+//!   header, the file was damaged after it was written (a bad sector, a stray write, a run of
+//!   0xFF from a failing device). Recovery stops with an error naming the file, the offset and
+//!   the reason, and rewrites nothing: the node refuses to start rather than silently drop
+//!   acknowledged records.
+//!
+//! The magic number and the record number make a header of any repeated byte (0x00, 0xFF, …)
+//! invalid, and a record copied from elsewhere in the file carries the wrong number; so damage
+//! can never pass for a valid record, and a valid record beyond it is always recognised.
 //!
 //! Writes are buffered until [`Storage::sync`], which flushes and fsyncs once for everything
 //! written since (group commit). After a failed write or sync the buffer is discarded, never
@@ -22,9 +48,26 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The first four bytes of every record.
+pub const MAGIC: [u8; 4] = *b"QWAL";
+/// The version of the record layout written in the file header.
+pub const FORMAT: u32 = 2;
+/// Bytes before a record's payload.
+pub const HEADER: usize = 20;
+/// The checksum's seed: no run of one repeated byte has a matching checksum by construction of
+/// the magic, and the seed keeps the checksum of an all-zero record from being zero.
+const CRC_SEED: u32 = 0x5157_4131;
+
+/// The size of a log that holds only its file header.
+pub(crate) const EMPTY_LOG_LEN: u64 = (HEADER + 1 + 4 + 8 + 8) as u64;
+
+const FILE_HEADER: u8 = 0;
 const HARD_STATE: u8 = 1;
 const ENTRIES: u8 = 2;
-const HEADER: usize = 12;
+
+const TAG_NOOP: u8 = 0;
+const TAG_PUT: u8 = 1;
+const TAG_REGISTER: u8 = 2;
 
 /// Whether `sync` really reaches the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,10 +88,52 @@ pub struct DiskStorage {
     dirty: bool,
     /// A write or sync failed: the buffer must never reach the file.
     poisoned: bool,
+    /// The number the next record gets.
+    next_record: u64,
     /// What recovery had to repair (torn tails), for the event log.
     warnings: Vec<String>,
     /// The state as of the last record, kept so `recover` needs no second read.
     state: Recovered,
+}
+
+/// The checksum of a record: over its first 16 header bytes and its payload.
+fn checksum(head: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(CRC_SEED);
+    h.update(head);
+    h.update(payload);
+    h.finalize()
+}
+
+/// One record's bytes.
+fn encode_record(number: u64, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let len = u32::try_from(payload.len()).map_err(|_| "record larger than 4 GiB".to_string())?;
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&number.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    let crc = checksum(&out[..16], payload);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
+/// The payload of the file header record.
+fn file_header_payload(node: NodeId, cluster: u64) -> Vec<u8> {
+    let mut p = vec![FILE_HEADER];
+    p.extend_from_slice(&FORMAT.to_le_bytes());
+    p.extend_from_slice(&node.0.to_le_bytes());
+    p.extend_from_slice(&cluster.to_le_bytes());
+    p
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StorageError + use<> {
+    let path = path.display().to_string();
+    move |source| StorageError::Io { path: path.clone(), source }
+}
+
+/// Makes a directory entry change (a new or renamed file) durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 impl DiskStorage {
@@ -57,34 +142,60 @@ impl DiskStorage {
         dir.join(format!("{node}.wal"))
     }
 
-    /// Opens (or creates) the log of `node` under `dir` and replays it. A torn tail is cut off
-    /// (see [`DiskStorage::warnings`]); corruption elsewhere is an error.
-    pub fn open(dir: &Path, node: NodeId, fsync: FsyncPolicy) -> Result<Self, StorageError> {
+    /// Creates the empty log of `node` of cluster `cluster` under `dir`, atomically: the header
+    /// record is written to a temporary file, synced, and renamed into place, and the directory
+    /// is synced. Fails if the file exists.
+    pub fn create(dir: &Path, node: NodeId, cluster: u64) -> Result<(), StorageError> {
         let path = Self::path_for(dir, node);
-        let io = |source| StorageError::Io { path: path.display().to_string(), source };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let existed = path.exists();
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(io)?;
-        if !existed {
-            // Make the new file's directory entry durable too.
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        let io = io_error(&path);
+        if path.exists() {
+            return Err(io(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the log already exists")));
         }
+        let tmp = dir.join(format!("{node}.wal.new"));
+        let record = encode_record(0, &file_header_payload(node, cluster)).map_err(|reason| {
+            StorageError::Corrupt { path: path.display().to_string(), offset: 0, reason }
+        })?;
+        let mut f = File::create(&tmp).map_err(&io)?;
+        f.write_all(&record).and_then(|()| f.sync_all()).map_err(&io)?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(&io)?;
+        sync_dir(dir).map_err(&io)
+    }
+
+    /// Opens the log of `node` of cluster `cluster` under `dir` and replays it. A torn tail is
+    /// cut off (see [`DiskStorage::warnings`]); damage, a missing file, or a file of another
+    /// node or cluster is an error, and the file is left as it is.
+    pub fn open(dir: &Path, node: NodeId, cluster: u64, fsync: FsyncPolicy) -> Result<Self, StorageError> {
+        let path = Self::path_for(dir, node);
+        let io = io_error(&path);
+        let mut file = OpenOptions::new().read(true).append(true).open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                io(std::io::Error::new(
+                    e.kind(),
+                    "the log is missing from a data directory that holds this cluster; \
+                     the node cannot know what it acknowledged",
+                ))
+            } else {
+                io(e)
+            }
+        })?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io)?;
-        let (state, valid_len, warnings) = replay(&path, &bytes)?;
-        if valid_len < bytes.len() {
-            file.set_len(valid_len as u64).map_err(io)?;
-            file.sync_all().map_err(io)?;
+        file.read_to_end(&mut bytes).map_err(&io)?;
+        let replayed = replay(&path, &bytes, node, cluster)?;
+        if replayed.valid_len < bytes.len() {
+            file.set_len(replayed.valid_len as u64).map_err(&io)?;
+            file.sync_all().map_err(&io)?;
         }
-        file.seek(SeekFrom::End(0)).map_err(io)?;
+        file.seek(SeekFrom::End(0)).map_err(&io)?;
         Ok(DiskStorage {
             path,
             file: Some(BufWriter::with_capacity(1 << 20, file)),
             fsync,
             dirty: false,
             poisoned: false,
-            warnings,
-            state,
+            next_record: replayed.records,
+            warnings: replayed.warnings,
+            state: replayed.state,
         })
     }
 
@@ -99,18 +210,14 @@ impl DiskStorage {
     }
 
     fn write_record(&mut self, payload: &[u8]) -> Result<(), StorageError> {
-        let len = u32::try_from(payload.len()).map_err(|_| StorageError::Corrupt {
+        let record = encode_record(self.next_record, payload).map_err(|reason| StorageError::Corrupt {
             path: self.path.display().to_string(),
             offset: 0,
-            reason: "record larger than 4 GiB".into(),
+            reason,
         })?;
-        let len_bytes = len.to_le_bytes();
-        let mut header = [0u8; HEADER];
-        header[..4].copy_from_slice(&len_bytes);
-        header[4..8].copy_from_slice(&crc32fast::hash(&len_bytes).to_le_bytes());
-        header[8..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        let result = self.writer().and_then(|w| w.write_all(&header).and_then(|()| w.write_all(payload)));
+        let result = self.writer().and_then(|w| w.write_all(&record));
         self.check(result)?;
+        self.next_record += 1;
         self.dirty = true;
         Ok(())
     }
@@ -191,19 +298,28 @@ fn apply_entries(state: &mut Recovered, from: LogIndex, entries: Vec<Entry>) {
     state.entries.extend(entries);
 }
 
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
 fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     out.extend_from_slice(&e.index.0.to_le_bytes());
     out.extend_from_slice(&e.term.0.to_le_bytes());
-    match &e.command {
-        None => out.push(0),
-        Some(c) => {
-            out.push(1);
-            out.extend_from_slice(&c.id.client.0.to_le_bytes());
-            out.extend_from_slice(&c.id.seq.to_le_bytes());
-            for s in [&c.key, &c.value] {
-                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                out.extend_from_slice(s.as_bytes());
+    match e.command.as_deref() {
+        None => out.push(TAG_NOOP),
+        Some(Command::Put { id, ack, key, value, time }) => {
+            out.push(TAG_PUT);
+            for n in [id.client.0, id.seq, *ack, *time] {
+                out.extend_from_slice(&n.to_le_bytes());
             }
+            put_str(out, key);
+            put_str(out, value);
+        }
+        Some(Command::Register { nonce, time }) => {
+            out.push(TAG_REGISTER);
+            out.extend_from_slice(&nonce.to_le_bytes());
+            out.extend_from_slice(&time.to_le_bytes());
         }
     }
 }
@@ -246,17 +362,20 @@ fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, String> {
     let index = LogIndex(r.u64()?);
     let term = Term(r.u64()?);
     let command = match r.u8()? {
-        0 => None,
-        1 => {
+        TAG_NOOP => None,
+        TAG_PUT => {
             let id = RequestId { client: ClientId(r.u64()?), seq: r.u64()? };
-            Some(Arc::new(Command { id, key: r.string()?, value: r.string()? }))
+            let (ack, time) = (r.u64()?, r.u64()?);
+            Some(Arc::new(Command::Put { id, ack, key: r.string()?, value: r.string()?, time }))
         }
+        TAG_REGISTER => Some(Arc::new(Command::Register { nonce: r.u64()?, time: r.u64()? })),
         t => return Err(format!("unknown command tag {t}")),
     };
     Ok(Entry { index, term, command })
 }
 
-/// Applies one record's payload to the state being rebuilt.
+/// Applies one record's payload to the state being rebuilt. The file header is checked by
+/// [`replay`]; here it is out of place.
 fn apply_record(state: &mut Recovered, payload: &[u8]) -> Result<(), String> {
     let mut r = Reader { bytes: payload, pos: 0 };
     match r.u8()? {
@@ -285,6 +404,7 @@ fn apply_record(state: &mut Recovered, payload: &[u8]) -> Result<(), String> {
             }
             apply_entries(state, from, entries);
         }
+        FILE_HEADER => return Err("a second file header".into()),
         t => return Err(format!("unknown record type {t}")),
     }
     if !r.done() {
@@ -293,79 +413,138 @@ fn apply_record(state: &mut Recovered, payload: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Replays a whole file. Returns the state, the length of the valid prefix, and warnings.
-fn replay(path: &Path, bytes: &[u8]) -> Result<(Recovered, usize, Vec<String>), StorageError> {
-    let mut state = Recovered::default();
-    let mut warnings = Vec::new();
-    let mut offset = 0usize;
+/// Checks the file header record's payload: format, node and cluster.
+fn check_file_header(payload: &[u8], node: NodeId, cluster: u64) -> Result<(), String> {
+    let mut r = Reader { bytes: payload, pos: 0 };
+    if r.u8()? != FILE_HEADER {
+        return Err("the first record is not a file header".into());
+    }
+    let format = r.u32()?;
+    if format != FORMAT {
+        return Err(format!("format {format}, but this quorum reads format {FORMAT}"));
+    }
+    let (owner, of) = (NodeId(r.u64()?), r.u64()?);
+    if !r.done() {
+        return Err("trailing bytes in the file header".into());
+    }
+    if owner != node {
+        return Err(format!("this is the log of {owner}, not of {node}"));
+    }
+    if of != cluster {
+        return Err(format!("this log belongs to cluster {of:016x}, not to this directory's {cluster:016x}"));
+    }
+    Ok(())
+}
+
+/// Why the bytes at an offset are not the record expected there, or the record's payload.
+fn record_at(bytes: &[u8], offset: usize, number: Option<u64>) -> Result<&[u8], String> {
+    let rest = &bytes[offset..];
+    if rest.len() < HEADER {
+        return Err(format!("an incomplete record header ({} bytes)", rest.len()));
+    }
+    if rest[..4] != MAGIC {
+        return Err("no record starts here (bad magic)".into());
+    }
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let found = u64::from_le_bytes(rest[4..12].try_into().map_err(|_| "short header")?);
+    let len = le32(&rest[12..16]) as usize;
+    if rest.len() - HEADER < len {
+        return Err(format!("a record of {len} bytes runs past the end of the file"));
+    }
+    let payload = &rest[HEADER..HEADER + len];
+    if checksum(&rest[..16], payload) != le32(&rest[16..20]) {
+        return Err("checksum mismatch".into());
+    }
+    if let Some(expected) = number
+        && found != expected
+    {
+        return Err(format!("record number {found} where {expected} was expected"));
+    }
+    Ok(payload)
+}
+
+/// The first offset after `from` where a valid record (of any number) starts, if any.
+fn next_valid_record(bytes: &[u8], from: usize) -> Option<usize> {
+    let end = bytes.len().checked_sub(HEADER)?;
+    (from..=end).find(|&o| bytes[o..o + 4] == MAGIC && record_at(bytes, o, None).is_ok())
+}
+
+/// What replaying a file gave.
+struct Replayed {
+    state: Recovered,
+    /// Bytes of the valid prefix.
+    valid_len: usize,
+    /// Records in it (the next record's number).
+    records: u64,
+    warnings: Vec<String>,
+}
+
+/// Replays a whole file: the header, then every record, then the torn-or-damaged rule.
+fn replay(path: &Path, bytes: &[u8], node: NodeId, cluster: u64) -> Result<Replayed, StorageError> {
     let corrupt = |offset: usize, reason: String| StorageError::Corrupt {
         path: path.display().to_string(),
         offset: offset as u64,
         reason,
     };
-    let le = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let header = record_at(bytes, 0, Some(0))
+        .map_err(|why| corrupt(0, format!("the file header is damaged: {why}")))?;
+    check_file_header(header, node, cluster).map_err(|why| corrupt(0, why))?;
+    let mut state = Recovered::default();
+    let mut offset = HEADER + header.len();
+    let mut number = 1u64;
+    let mut warnings = Vec::new();
     while offset < bytes.len() {
-        let rest = &bytes[offset..];
-        let torn = |why: &str| {
-            format!(
-                "{}: cut off a torn record at offset {offset} ({why}; {} bytes dropped)",
-                path.display(),
-                rest.len()
-            )
-        };
-        if rest.len() < HEADER {
-            warnings.push(torn("incomplete header"));
-            break;
-        }
-        if rest.iter().all(|&b| b == 0) {
-            warnings.push(torn("zero bytes: the file was extended but not written"));
-            break;
-        }
-        let (len_bytes, len_crc, payload_crc) = (&rest[..4], le(&rest[4..8]), le(&rest[8..12]));
-        if crc32fast::hash(len_bytes) != len_crc {
-            return Err(corrupt(offset, "header checksum mismatch".into()));
-        }
-        let len = le(len_bytes) as usize;
-        if rest.len() < HEADER + len {
-            warnings.push(torn("record longer than the rest of the file"));
-            break;
-        }
-        let payload = &rest[HEADER..HEADER + len];
-        let is_last = rest.len() == HEADER + len;
-        if crc32fast::hash(payload) != payload_crc {
-            if is_last {
-                warnings.push(torn("checksum mismatch in the last record"));
-                break;
+        let problem = match record_at(bytes, offset, Some(number)) {
+            Ok(payload) => {
+                // A record that passes its checksum was written whole: if it does not make
+                // sense, no crash explains it.
+                apply_record(&mut state, payload).map_err(|why| corrupt(offset, why))?;
+                offset += HEADER + payload.len();
+                number += 1;
+                continue;
             }
-            return Err(corrupt(offset, "checksum mismatch".into()));
+            Err(why) => why,
+        };
+        if let Some(next) = next_valid_record(bytes, offset + 1) {
+            return Err(corrupt(offset, format!("{problem}, and a valid record follows at offset {next}")));
         }
-        apply_record(&mut state, payload).map_err(|reason| corrupt(offset, reason))?;
-        offset += HEADER + len;
+        warnings.push(format!(
+            "{}: cut off a torn write at offset {offset} ({problem}; {} bytes dropped, no valid record after them)",
+            path.display(),
+            bytes.len() - offset
+        ));
+        break;
     }
-    Ok((state, offset, warnings))
+    Ok(Replayed { state, valid_len: offset, records: number, warnings })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::MemStorage;
+
+    const CLUSTER: u64 = 0x00c0_ffee_0000_0001;
 
     fn entry(index: u64, term: u64, value: &str) -> Entry {
         let id = RequestId { client: ClientId(7), seq: index };
-        Entry {
-            index: LogIndex(index),
-            term: Term(term),
-            command: Some(Arc::new(Command { id, key: "k".into(), value: value.into() })),
-        }
+        let command = Command::Put { id, ack: index, key: "k".into(), value: value.into(), time: index * 3 };
+        Entry { index: LogIndex(index), term: Term(term), command: Some(Arc::new(command)) }
     }
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("quorum-wal-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
         dir
     }
 
+    fn open(dir: &Path) -> Result<DiskStorage, StorageError> {
+        DiskStorage::open(dir, NodeId(1), CLUSTER, FsyncPolicy::Always)
+    }
+
     fn write_some(dir: &Path) -> PathBuf {
-        let mut s = DiskStorage::open(dir, NodeId(1), FsyncPolicy::Always).expect("open");
+        DiskStorage::create(dir, NodeId(1), CLUSTER).expect("create");
+        let mut s = open(dir).expect("open");
         s.save_hard_state(HardState { term: Term(2), vote: Some(NodeId(3)) }).expect("write");
         s.write_entries(LogIndex(1), &[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")]).expect("write");
         s.write_entries(LogIndex(3), &[entry(3, 2, "d")]).expect("write");
@@ -373,69 +552,99 @@ mod tests {
         s.path().to_path_buf()
     }
 
+    /// The offsets where records start, read off a valid file.
+    fn boundaries(bytes: &[u8]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut o = 0;
+        while o < bytes.len() {
+            out.push(o);
+            let len = u32::from_le_bytes(bytes[o + 12..o + 16].try_into().expect("4 bytes")) as usize;
+            o += HEADER + len;
+        }
+        out
+    }
+
     #[test]
     fn round_trip_with_truncation() {
         let dir = temp_dir("roundtrip");
         write_some(&dir);
-        let mut s = DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).expect("reopen");
+        let mut s = open(&dir).expect("reopen");
         let r = s.recover().expect("recover");
         assert_eq!(r.hard_state, HardState { term: Term(2), vote: Some(NodeId(3)) });
         let ids: Vec<String> = r.entries.iter().map(|e| e.id().to_string()).collect();
         assert_eq!(ids, ["1@1", "2@1", "3@2"]);
+        assert_eq!(r.entries[1].command, entry(2, 1, "b").command, "commands round-trip whole");
         assert!(s.warnings().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
-    fn torn_tail_is_cut_with_a_warning() {
+    fn a_register_command_round_trips() {
+        let dir = temp_dir("register");
+        DiskStorage::create(&dir, NodeId(1), CLUSTER).expect("create");
+        let register = Entry {
+            index: LogIndex(1),
+            term: Term(1),
+            command: Some(Arc::new(Command::Register { nonce: 99, time: 1234 })),
+        };
+        let mut s = open(&dir).expect("open");
+        s.write_entries(LogIndex(1), std::slice::from_ref(&register)).expect("write");
+        s.sync().expect("sync");
+        drop(s);
+        assert_eq!(open(&dir).expect("reopen").recover().expect("recover").entries, [register]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_with_a_warning_and_writing_carries_on() {
         let dir = temp_dir("torn");
         let path = write_some(&dir);
         let full = std::fs::read(&path).expect("read");
         // Cut the last record in half, as a crash mid-write would.
         std::fs::write(&path, &full[..full.len() - 10]).expect("write");
-        let mut s = DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).expect("torn tail is not fatal");
+        let mut s = open(&dir).expect("torn tail is not fatal");
         assert_eq!(s.warnings().len(), 1, "{:?}", s.warnings());
-        assert!(s.warnings()[0].contains("torn record"));
+        assert!(s.warnings()[0].contains("torn write"), "{:?}", s.warnings());
         let r = s.recover().expect("recover");
         assert_eq!(r.entries.len(), 3, "the torn truncate+append is dropped, the rest kept");
         assert_eq!(r.entries[2].id().to_string(), "3@1");
-        // The file was cut to the valid prefix, so new writes follow cleanly.
+        // The file was cut to the valid prefix, so new writes follow cleanly (record numbers too).
         s.write_entries(LogIndex(4), &[entry(4, 2, "e")]).expect("write");
         s.sync().expect("sync");
-        let mut again = DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).expect("reopen");
+        let mut again = open(&dir).expect("reopen");
         assert_eq!(again.recover().expect("recover").entries.len(), 4);
         assert!(again.warnings().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Pitfall 14: a header of 0xFF in the middle passed the old checksum and was taken for a
+    /// torn tail, dropping every record after it.
     #[test]
-    fn corruption_in_the_middle_is_an_error_naming_file_and_offset() {
-        let dir = temp_dir("corrupt");
+    fn a_run_of_0xff_at_a_record_header_in_the_middle_is_damage() {
+        let dir = temp_dir("ff");
         let path = write_some(&dir);
         let mut bytes = std::fs::read(&path).expect("read");
-        // Flip a byte inside the second record's payload (the first is 12 + 17 bytes).
-        bytes[29 + HEADER + 3] ^= 0xff;
+        let second = boundaries(&bytes)[2];
+        bytes[second..second + HEADER].fill(0xff);
         std::fs::write(&path, &bytes).expect("write");
-        let err =
-            DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).err().expect("corruption must fail");
+        let err = open(&dir).err().expect("damage must fail");
         let msg = err.to_string();
-        assert!(msg.contains("n1.wal") && msg.contains("offset 29") && msg.contains("checksum"), "{msg}");
-        // Nothing was rewritten.
-        assert_eq!(std::fs::read(&path).expect("read"), bytes);
+        assert!(msg.contains("n1.wal") && msg.contains(&format!("offset {second}")), "{msg}");
+        assert!(msg.contains("a valid record follows"), "{msg}");
+        assert_eq!(std::fs::read(&path).expect("read"), bytes, "nothing rewritten");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
-    fn a_corrupted_length_in_the_middle_is_corruption_not_a_torn_tail() {
-        let dir = temp_dir("length");
+    fn a_whole_file_of_0xff_or_zeros_is_damage_not_an_empty_log() {
+        let dir = temp_dir("allff");
         let path = write_some(&dir);
-        let mut bytes = std::fs::read(&path).expect("read");
-        // The second record starts at 29; make its length huge.
-        bytes[29 + 2] ^= 0x7f;
-        std::fs::write(&path, &bytes).expect("write");
-        let err = DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).err().expect("must fail");
-        assert!(err.to_string().contains("offset 29") && err.to_string().contains("header"), "{err}");
-        assert_eq!(std::fs::read(&path).expect("read"), bytes, "nothing rewritten");
+        let len = std::fs::read(&path).expect("read").len();
+        for byte in [0xffu8, 0x00] {
+            std::fs::write(&path, vec![byte; len]).expect("write");
+            let err = open(&dir).err().expect("must fail");
+            assert!(err.to_string().contains("file header is damaged"), "{err}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -446,10 +655,24 @@ mod tests {
         let mut bytes = std::fs::read(&path).expect("read");
         bytes.extend_from_slice(&[0u8; 40]);
         std::fs::write(&path, &bytes).expect("write");
-        let mut s =
-            DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).expect("zeros are torn, not fatal");
-        assert!(s.warnings()[0].contains("zero bytes"), "{:?}", s.warnings());
+        let mut s = open(&dir).expect("zeros are torn, not fatal");
+        assert!(s.warnings()[0].contains("bad magic"), "{:?}", s.warnings());
         assert_eq!(s.recover().expect("recover").entries.len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_log_of_another_node_or_cluster_or_a_missing_one_is_refused() {
+        let dir = temp_dir("owner");
+        write_some(&dir);
+        let other =
+            DiskStorage::open(&dir, NodeId(1), CLUSTER + 1, FsyncPolicy::Always).err().expect("cluster");
+        assert!(other.to_string().contains("belongs to cluster"), "{other}");
+        std::fs::rename(dir.join("n1.wal"), dir.join("n2.wal")).expect("rename");
+        let other = DiskStorage::open(&dir, NodeId(2), CLUSTER, FsyncPolicy::Always).err().expect("node");
+        assert!(other.to_string().contains("log of n1, not of n2"), "{other}");
+        let missing = open(&dir).err().expect("missing");
+        assert!(missing.to_string().contains("missing"), "{missing}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -458,11 +681,154 @@ mod tests {
         let dir = temp_dir("poison");
         let path = write_some(&dir);
         let before = std::fs::read(&path).expect("read");
-        let mut s = DiskStorage::open(&dir, NodeId(1), FsyncPolicy::Always).expect("open");
+        let mut s = open(&dir).expect("open");
         s.write_entries(LogIndex(4), &[entry(4, 2, "lost")]).expect("buffered");
         s.poisoned = true; // as after a failed write or sync
         drop(s);
         assert_eq!(std::fs::read(&path).expect("read"), before, "the buffer reached the file");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    mod recovery_against_a_model {
+        //! The recovery rule as a property (pitfall 14): whatever is done to a valid file, a
+        //! truncation, one corrupted byte, a run of one repeated byte, zeros appended, opening
+        //! it gives either the exact state of the records before the damage (only when nothing
+        //! valid follows the damage: a torn tail) or a corruption error; never a log that
+        //! silently lost records that are still in the file.
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Write {
+            HardState(u64, Option<u64>),
+            /// Drop this many entries from the end (at most what is held), then append these
+            /// values.
+            Entries(usize, Vec<String>),
+        }
+
+        #[derive(Clone, Debug)]
+        enum Damage {
+            Truncate(prop::sample::Index),
+            Flip(prop::sample::Index, u8),
+            Run(prop::sample::Index, usize, u8),
+            Zeros(usize),
+        }
+
+        fn write() -> impl Strategy<Value = Write> {
+            prop_oneof![
+                (0u64..5, proptest::option::of(1u64..4)).prop_map(|(t, v)| Write::HardState(t, v)),
+                (0usize..3, proptest::collection::vec("[a-z]{0,6}", 0..4))
+                    .prop_map(|(d, v)| Write::Entries(d, v)),
+            ]
+        }
+
+        fn damage() -> impl Strategy<Value = Damage> {
+            prop_oneof![
+                any::<prop::sample::Index>().prop_map(Damage::Truncate),
+                (any::<prop::sample::Index>(), 1u8..=255).prop_map(|(i, x)| Damage::Flip(i, x)),
+                (any::<prop::sample::Index>(), 1usize..80, prop_oneof![Just(0u8), Just(0xff), any::<u8>()])
+                    .prop_map(|(i, n, b)| Damage::Run(i, n, b)),
+                (1usize..64).prop_map(Damage::Zeros),
+            ]
+        }
+
+        /// Writes `writes` through the store and through the model; returns the file and the
+        /// model's state after each record (index 0: the empty log after the file header).
+        fn build(dir: &Path, writes: &[Write]) -> (Vec<u8>, Vec<Recovered>) {
+            DiskStorage::create(dir, NodeId(1), CLUSTER).expect("create");
+            let mut disk = open(dir).expect("open");
+            let mut model = MemStorage::new();
+            let mut states = vec![model.recover().expect("model")];
+            let mut term = 1;
+            for w in writes {
+                match w {
+                    Write::HardState(t, v) => {
+                        let hs = HardState { term: Term(*t), vote: v.map(NodeId) };
+                        disk.save_hard_state(hs).expect("write");
+                        model.save_hard_state(hs).expect("model");
+                    }
+                    Write::Entries(drop, values) => {
+                        let held = model.entries().len();
+                        let from = held - (*drop).min(held) + 1;
+                        term += 1;
+                        let entries: Vec<Entry> = values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| entry((from + i) as u64, term, v))
+                            .collect();
+                        disk.write_entries(LogIndex(from as u64), &entries).expect("write");
+                        model.write_entries(LogIndex(from as u64), &entries).expect("model");
+                    }
+                }
+                states.push(model.recover().expect("model"));
+            }
+            disk.sync().expect("sync");
+            drop(disk);
+            (std::fs::read(DiskStorage::path_for(dir, NodeId(1))).expect("read"), states)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+            #[test]
+            fn recovery_gives_the_exact_prefix_or_an_error(
+                writes in proptest::collection::vec(write(), 0..12),
+                damage in damage(),
+            ) {
+                let dir = temp_dir("prop");
+                let (original, states) = build(&dir, &writes);
+                let starts = boundaries(&original);
+                let mut bytes = original.clone();
+                match &damage {
+                    Damage::Truncate(i) => bytes.truncate(i.index(original.len() + 1)),
+                    Damage::Flip(i, x) => bytes[i.index(original.len())] ^= x,
+                    Damage::Run(i, n, b) => {
+                        let at = i.index(original.len());
+                        let end = (at + n).min(original.len());
+                        bytes[at..end].fill(*b);
+                    }
+                    Damage::Zeros(n) => bytes.extend(std::iter::repeat_n(0u8, *n)),
+                }
+                let path = DiskStorage::path_for(&dir, NodeId(1));
+                std::fs::write(&path, &bytes).expect("write");
+                // The damaged range: the first and last byte that differ from the original
+                // (a truncation damages from the cut to the old end).
+                let first = (0..original.len().min(bytes.len())).find(|&i| original[i] != bytes[i])
+                    .or((bytes.len() != original.len()).then_some(original.len().min(bytes.len())));
+                let result = open(&dir);
+                match first {
+                    None => {
+                        let mut s = result.expect("an undamaged file opens");
+                        prop_assert_eq!(s.recover().expect("recover"), states.last().cloned().expect("state"));
+                    }
+                    Some(first) => {
+                        let last = (0..original.len().min(bytes.len())).rev()
+                            .find(|&i| original[i] != bytes[i])
+                            .map_or(first, |l| l.max(first));
+                        // Records wholly before the damage survive; any record wholly after it
+                        // is still in the file and must not be silently dropped.
+                        let header_end = starts.get(1).copied().unwrap_or(original.len());
+                        let record_end = |k: usize| starts.get(k + 1).copied().unwrap_or(original.len());
+                        let kept = (0..starts.len()).filter(|&k| record_end(k) <= first).count();
+                        let valid_after = (0..starts.len())
+                            .any(|k| starts[k] > last && record_end(k) <= bytes.len());
+                        match result {
+                            Ok(mut s) => {
+                                prop_assert!(first >= header_end, "a damaged file header was accepted");
+                                prop_assert!(!valid_after, "records after the damage were dropped");
+                                prop_assert_eq!(s.recover().expect("recover"), states[kept - 1].clone());
+                            }
+                            Err(e) => {
+                                prop_assert!(
+                                    first < header_end || valid_after,
+                                    "a torn tail (nothing valid after offset {first}) was called damage: {e}"
+                                );
+                                prop_assert_eq!(std::fs::read(&path).expect("read"), bytes, "an error rewrote the file");
+                            }
+                        }
+                    }
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
     }
 }

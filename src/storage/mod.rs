@@ -3,10 +3,15 @@
 //! [`Ready`], and the driver writes it through this trait before sending the
 //! messages that depend on it. On restart a node is rebuilt from [`Storage::recover`] alone;
 //! everything else (commit index, applied state, leader state) is volatile and rebuilt.
+//!
+//! On disk, a [`DataDir`] holds one process's cluster: a lock, the cluster's identity and size,
+//! and one write-ahead log ([`DiskStorage`]) per node.
 
+mod dir;
 mod disk;
 mod mem;
 
+pub use dir::{DataDir, DirError, LOCK_FILE, META_FILE, Meta};
 pub use disk::{DiskStorage, FsyncPolicy};
 pub use mem::MemStorage;
 

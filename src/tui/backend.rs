@@ -4,18 +4,19 @@
 use super::action::ClientOp;
 use crate::cluster::{Client, ClientOptions, LiveCluster, NodeStatus, OpError};
 use crate::events::{Event, EventKind};
-use crate::kv::{Op, Reply};
+use crate::kv::{Op, Reply, RequestId};
 use crate::raft::NodeId;
 use crate::sim::Network;
 use crossbeam_channel::Receiver;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// One client session, pinned to one node.
-pub trait ConsoleClient: Send {
-    /// The session's client id (`c7` is 7).
-    fn id(&self) -> u64;
-    /// Runs one operation; for a get, the value read. Returns the node that answered.
-    fn execute(&self, op: &ClientOp) -> Result<(Option<String>, NodeId), OpError>;
+/// The console's one client session (thesis §6.3): registered once, it runs every operation
+/// of the console, several at a time, each pinned to the node the user chose.
+pub trait ConsoleClient: Send + Sync {
+    /// Runs one operation through `via` (one attempt); for a get, the value read. Returns the
+    /// node that answered and the request's identity (`c7#3`).
+    fn execute(&self, op: &ClientOp, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError>;
 }
 
 /// What the console needs from a cluster. Every method may block briefly; the console calls
@@ -51,8 +52,8 @@ pub trait Backend: Send + Sync {
     fn record_client(&self, node: Option<NodeId>, description: String) {
         self.record(node, description);
     }
-    /// A new client session pinned to `via`, one attempt per operation.
-    fn client(&self, via: NodeId, timeout: Duration) -> Box<dyn ConsoleClient>;
+    /// The console's client session: one attempt per operation, each waiting `timeout` at most.
+    fn client(&self, timeout: Duration) -> Arc<dyn ConsoleClient>;
     /// Every event from now on.
     fn subscribe(&self) -> Option<Receiver<Event>>;
     /// The most recent events, oldest first.
@@ -62,19 +63,17 @@ pub trait Backend: Send + Sync {
 }
 
 impl ConsoleClient for Client {
-    fn id(&self) -> u64 {
-        Client::id(self).0
-    }
-
-    fn execute(&self, op: &ClientOp) -> Result<(Option<String>, NodeId), OpError> {
+    fn execute(&self, op: &ClientOp, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError> {
         let op = match op {
             ClientOp::Put { key, value } => Op::Put { key: key.clone(), value: value.clone() },
             ClientOp::Get { key } => Op::Get { key: key.clone() },
         };
-        match Client::execute(self, op)? {
-            (Reply::Get { value }, node) => Ok((value, node)),
-            (Reply::Put, node) => Ok((None, node)),
-        }
+        let answer = Client::call(self, op, Some(via))?;
+        let read = match answer.reply {
+            Reply::Get { value } => value,
+            Reply::Put | Reply::Registered { .. } => None,
+        };
+        Ok((read, answer.node, answer.id))
     }
 }
 
@@ -121,9 +120,9 @@ impl Backend for LiveCluster {
     fn record_client(&self, node: Option<NodeId>, description: String) {
         LiveCluster::record(self, node, EventKind::Client { description })
     }
-    fn client(&self, via: NodeId, timeout: Duration) -> Box<dyn ConsoleClient> {
-        let options = ClientOptions { via: Some(via), attempts: 1, timeout, ..ClientOptions::default() };
-        Box::new(LiveCluster::client(self, options))
+    fn client(&self, timeout: Duration) -> Arc<dyn ConsoleClient> {
+        let options = ClientOptions { attempts: 1, timeout, ..ClientOptions::default() };
+        Arc::new(LiveCluster::client(self, options))
     }
     fn subscribe(&self) -> Option<Receiver<Event>> {
         LiveCluster::subscribe(self)

@@ -11,7 +11,7 @@
 //! Everything comes back to the interface thread as [`Update`]s on one channel.
 
 use super::action::{ClientOp, Command};
-use super::backend::Backend;
+use super::backend::{Backend, ConsoleClient};
 use super::feed::FEED_CAPACITY;
 use super::netview;
 use super::session::Session;
@@ -83,6 +83,8 @@ pub struct Engine {
 pub struct Worker {
     /// The cluster.
     pub backend: Arc<dyn Backend>,
+    /// The console's one client session, shared by every operation.
+    pub client: Arc<dyn ConsoleClient>,
     /// The session's files.
     pub session: Arc<Session>,
     /// Where news goes.
@@ -98,7 +100,8 @@ impl Engine {
         let (commands, commands_rx) = unbounded::<Command>();
         let (stop, stop_rx) = bounded::<()>(0);
         let (check_tx, check_rx) = unbounded::<()>();
-        let worker = Worker { backend, session, updates: updates_tx, check: check_tx };
+        let client = backend.client(CLIENT_TIMEOUT);
+        let worker = Worker { backend, client, session, updates: updates_tx, check: check_tx };
         let mut threads = Vec::new();
         {
             let w = worker.clone();
@@ -311,10 +314,11 @@ impl Worker {
     }
 
     /// One client operation, start to end: history invoke, the request, history completion,
-    /// a line in the event log, the outcome to the interface, a nudge to the checker.
+    /// a line in the event log, the outcome to the interface, a nudge to the checker. Each
+    /// operation is its own process in the history (several may be in flight at once), all
+    /// under the console's one session.
     fn client(&self, op: u64, via: NodeId, request: ClientOp) {
-        let client = self.backend.client(via, CLIENT_TIMEOUT);
-        let process = self.session.process(client.id());
+        let process = self.session.process(op);
         let (f, key, value) = match &request {
             ClientOp::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
             ClientOp::Get { key } => (OpKind::Get, key.clone(), None),
@@ -322,10 +326,10 @@ impl Worker {
         let now = |w: &Worker| w.session.time(w.backend.now_nanos());
         self.session.record(HistoryEvent::invoke(process, f, &key, value.as_deref(), now(self)));
         let began = Instant::now();
-        let result = client.execute(&request);
+        let result = self.client.execute(&request, via);
         let took = began.elapsed();
         let done = match &result {
-            Ok((read, node)) => {
+            Ok((read, node, _)) => {
                 let shown = if f == OpKind::Get { read.as_deref() } else { value.as_deref() };
                 let mut e = HistoryEvent::complete(EventType::Ok, process, f, &key, shown, now(self));
                 e.node = Some(node.0);
@@ -340,9 +344,13 @@ impl Worker {
             }
         };
         self.session.record(done);
+        let id = match &result {
+            Ok((_, _, id)) => Some(*id),
+            Err(e) => e.id,
+        };
         let outcome = ClientOutcome {
-            client: client.id(),
-            result: result.as_ref().map(|(read, _)| read.clone()).map_err(|e| e.message.clone()),
+            id,
+            result: result.as_ref().map(|(read, _, _)| read.clone()).map_err(|e| e.message.clone()),
             definite: result.as_ref().err().is_some_and(|e| e.definite),
             latency: took,
         };
@@ -352,10 +360,9 @@ impl Worker {
             (Ok(None), OpKind::Get) => "ok, not found".to_string(),
             (Err(e), _) => format!("error: {e}"),
         };
-        self.backend.record_client(
-            Some(via),
-            format!("c{} {request} via {via} → {said} ({})", client.id(), latency(took)),
-        );
+        let who = id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
+        self.backend
+            .record_client(Some(via), format!("{who} {request} via {via} → {said} ({})", latency(took)));
         if let Some(e) = self.session.write_error() {
             self.notice(e, true);
         }

@@ -23,8 +23,11 @@ struct Driver {
     dead: BTreeMap<NodeId, NodeStatus>,
     history: Vec<HistoryEvent>,
     clients: VecDeque<ClientLine>,
-    pending: BTreeMap<u64, (usize, u64)>,
-    next_client: u64,
+    /// Requests waiting for an answer: their line and when they were sent.
+    pending: BTreeMap<RequestId, (usize, u64)>,
+    /// The one session, as the console has.
+    session: ClientId,
+    next_seq: u64,
 }
 
 impl Driver {
@@ -47,8 +50,22 @@ impl Driver {
             history: Vec::new(),
             clients: VecDeque::new(),
             pending: BTreeMap::new(),
-            next_client: 1,
+            session: ClientId::UNREGISTERED,
+            next_seq: 1,
         }
+    }
+
+    /// Registers the console's session through `via` (thesis §6.3).
+    fn register(&mut self, via: NodeId) {
+        let request = Request::new(RequestId::register(1), Op::Register);
+        assert!(self.cluster.client_request(via, request), "{via} is up");
+        for _ in 0..200 {
+            self.run_ms(1);
+            if self.session != ClientId::UNREGISTERED {
+                return;
+            }
+        }
+        panic!("the fixture's session did not register");
     }
 
     fn collect(&mut self) {
@@ -58,26 +75,30 @@ impl Driver {
         }
         let now = self.cluster.now();
         for (node, reply) in self.cluster.take_replies() {
-            let Some((line, began)) = self.pending.remove(&reply.id.client.0) else { continue };
+            if let Ok(Reply::Registered { client }) = reply.result {
+                self.session = client;
+                continue;
+            }
+            let Some((line, began)) = self.pending.remove(&reply.id) else { continue };
             let l = &mut self.clients[line];
             let (f, key, value) = match &l.request {
                 ClientOp::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
                 ClientOp::Get { key } => (OpKind::Get, key.clone(), None),
             };
             let (result, kind, read) = match reply.result {
-                Ok(Reply::Put) => (Ok(None), EventType::Ok, value),
+                Ok(Reply::Put | Reply::Registered { .. }) => (Ok(None), EventType::Ok, value),
                 Ok(Reply::Get { value }) => (Ok(value.clone()), EventType::Ok, value),
                 Err(e) => {
                     let kind = if e.is_definite() { EventType::Fail } else { EventType::Info };
                     (Err(e.to_string()), kind, value)
                 }
             };
-            let mut done = HistoryEvent::complete(kind, reply.id.client.0, f, &key, read.as_deref(), now);
+            let mut done = HistoryEvent::complete(kind, line as u64 + 1, f, &key, read.as_deref(), now);
             done.node = Some(node.0);
             self.history.push(done);
             let definite = result.is_err() && kind == EventType::Fail;
             l.outcome = Some(ClientOutcome {
-                client: reply.id.client.0,
+                id: Some(reply.id),
                 result,
                 definite,
                 latency: Duration::from_nanos(now - began),
@@ -111,8 +132,8 @@ impl Driver {
     }
 
     fn request(&mut self, via: NodeId, request: ClientOp) {
-        let client = self.next_client;
-        self.next_client += 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let (op, f, value) = match &request {
             ClientOp::Put { key, value } => {
                 (Op::Put { key: key.clone(), value: value.clone() }, OpKind::Put, Some(value.clone()))
@@ -121,20 +142,25 @@ impl Driver {
         };
         let key = op.key().to_string();
         let now = self.cluster.now();
-        self.history.push(HistoryEvent::invoke(client, f, &key, value.as_deref(), now));
         let line = self.clients.len();
-        self.clients.push_back(ClientLine { op: line as u64 + 1, via, request, outcome: None });
-        let id = RequestId { client: ClientId(client), seq: 1 };
-        if self.cluster.client_request(via, Request { id, op }) {
-            self.pending.insert(client, (line, now));
+        let process = line as u64 + 1;
+        self.history.push(HistoryEvent::invoke(process, f, &key, value.as_deref(), now));
+        self.clients.push_back(ClientLine { op: process, via, request, outcome: None });
+        let id = RequestId { client: self.session, seq };
+        if self.cluster.client_request(via, Request::new(id, op)) {
+            self.pending.insert(id, (line, now));
         } else {
             // A down node never answers; the console's client says so at once.
             let message = format!("{via} is down");
-            let mut done = HistoryEvent::complete(EventType::Fail, client, f, &key, value.as_deref(), now);
+            let mut done = HistoryEvent::complete(EventType::Fail, process, f, &key, value.as_deref(), now);
             done.error = Some(message.clone());
             self.history.push(done);
-            self.clients[line].outcome =
-                Some(ClientOutcome { client, result: Err(message), definite: true, latency: Duration::ZERO });
+            self.clients[line].outcome = Some(ClientOutcome {
+                id: Some(id),
+                result: Err(message),
+                definite: true,
+                latency: Duration::ZERO,
+            });
         }
         self.collect();
     }
@@ -167,6 +193,7 @@ pub fn demo(nodes: usize) -> Snapshot {
     let leader = d.leader();
     let followers: Vec<NodeId> = d.cluster.ids().into_iter().filter(|&id| id != leader).collect();
     let (f1, f2) = (followers[0], followers[1]);
+    d.register(leader);
     d.request(leader, put("color", "blue"));
     d.run_ms(30);
     d.request(f1, put("size", "XL"));

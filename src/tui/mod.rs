@@ -42,7 +42,7 @@ mod tests;
 
 use crate::cluster::{ClusterOptions, LiveCluster, StorageOptions};
 use crate::raft::NodeId;
-use crate::storage::FsyncPolicy;
+use crate::storage::{DataDir, FsyncPolicy};
 use crossbeam_channel::{Receiver, select};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -88,12 +88,17 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
         Some(d) => d.clone(),
         None => fresh_dir(),
     };
+    // The lock (and, on disk, the cluster's size) is checked before any file is touched and
+    // before the terminal is taken over.
+    let data_dir = if options.disk { DataDir::open(&dir, options.nodes) } else { DataDir::lock(&dir) }
+        .map_err(anyhow::Error::new)?;
     let carry_on = options.disk && options.data_dir.is_some();
     let (session, warnings) =
         session::Session::open(&dir, carry_on).with_context(|| format!("cannot use {}", dir.display()))?;
     let session = Arc::new(session);
+    let data_dir = Arc::new(data_dir);
     let storage = if options.disk {
-        StorageOptions::Disk { dir: dir.clone(), fsync: FsyncPolicy::Always }
+        StorageOptions::Disk { dir: Arc::clone(&data_dir), fsync: FsyncPolicy::Always }
     } else {
         StorageOptions::Memory
     };

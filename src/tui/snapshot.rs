@@ -148,8 +148,9 @@ pub struct ClientLine {
 /// How a client operation ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientOutcome {
-    /// The client session that ran it (`c7`).
-    pub client: u64,
+    /// The request's identity: the console's session and the operation's number (`c7#3`);
+    /// `None` if no session could be registered.
+    pub id: Option<crate::kv::RequestId>,
     /// For a get, the value read (`None`: absent); for a put, `None`. Or the error.
     pub result: Result<Option<String>, String>,
     /// For an error: true if it certainly had no effect, false if it may still take effect.

@@ -2,6 +2,7 @@
 
 use crate::cluster::{NodeStatus, RunState};
 use crate::events::{Event, EventKind};
+use crate::kv::{ClientId, RequestId};
 use crate::raft::{NodeId, Role, Term};
 use crate::sim::{LinkRule, Network};
 use crate::tui::action::{ClientOp, Command};
@@ -96,8 +97,12 @@ fn put_goes_through_the_selected_node() {
     let line = a.snapshot().clients.back().expect("a pending line");
     assert_eq!((line.via, &line.request, line.outcome.is_none()), (n(3), &put, true));
     // The result comes back and fills the line.
-    let outcome =
-        ClientOutcome { client: 9, result: Ok(None), definite: false, latency: Duration::from_millis(3) };
+    let outcome = ClientOutcome {
+        id: Some(RequestId { client: ClientId(9), seq: 1 }),
+        result: Ok(None),
+        definite: false,
+        latency: Duration::from_millis(3),
+    };
     a.on_update(Update::Client { op: 1, outcome: outcome.clone() });
     assert_eq!(a.snapshot().clients.back().and_then(|l| l.outcome.clone()), Some(outcome));
 }

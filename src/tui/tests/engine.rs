@@ -4,6 +4,7 @@
 use crate::check::history::{EventType, HistoryEvent, OpKind, parse_history};
 use crate::cluster::{NodeStatus, OpError, RunState};
 use crate::events::Event;
+use crate::kv::{ClientId, RequestId};
 use crate::raft::NodeId;
 use crate::sim::{LinkRule, Network};
 use crate::tui::action::{ClientOp, Command};
@@ -36,27 +37,26 @@ impl Fake {
     }
 }
 
+/// One session for the whole console, numbering its operations.
 struct FakeClient {
-    id: u64,
-    via: NodeId,
+    seq: std::sync::atomic::AtomicU64,
     kv: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl ConsoleClient for FakeClient {
-    fn id(&self) -> u64 {
-        self.id
-    }
-    fn execute(&self, op: &ClientOp) -> Result<(Option<String>, NodeId), OpError> {
-        if self.via == NodeId(5) {
-            return Err(OpError { message: "n5 is down".into(), definite: true, node: self.via });
+    fn execute(&self, op: &ClientOp, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError> {
+        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let id = RequestId { client: ClientId(3), seq };
+        if via == NodeId(5) {
+            return Err(OpError { message: "n5 is down".into(), definite: true, node: via, id: Some(id) });
         }
         let mut kv = self.kv.lock().expect("lock");
         match op {
             ClientOp::Put { key, value } => {
                 kv.insert(key.clone(), value.clone());
-                Ok((None, self.via))
+                Ok((None, via, id))
             }
-            ClientOp::Get { key } => Ok((kv.get(key).cloned(), self.via)),
+            ClientOp::Get { key } => Ok((kv.get(key).cloned(), via, id)),
         }
     }
 }
@@ -114,10 +114,8 @@ impl Backend for Fake {
             None => self.call(format!("client: {description}")),
         }
     }
-    fn client(&self, via: NodeId, _timeout: Duration) -> Box<dyn ConsoleClient> {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Box::new(FakeClient { id, via, kv: Arc::clone(&self.kv) })
+    fn client(&self, _timeout: Duration) -> Arc<dyn ConsoleClient> {
+        Arc::new(FakeClient { seq: Default::default(), kv: Arc::clone(&self.kv) })
     }
     fn subscribe(&self) -> Option<Receiver<Event>> {
         None
@@ -154,7 +152,8 @@ fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()
     assert!(warnings.is_empty());
     let (updates, updates_rx) = unbounded();
     let (check, check_rx) = unbounded();
-    (Worker { backend: fake, session: Arc::new(session), updates, check }, updates_rx, check_rx)
+    let client = fake.client(Duration::from_secs(1));
+    (Worker { backend: fake, client, session: Arc::new(session), updates, check }, updates_rx, check_rx)
 }
 
 fn n(i: u64) -> NodeId {
@@ -232,7 +231,8 @@ fn client_operations_are_recorded_narrated_and_reported() {
     };
     assert_eq!((outcome.result, outcome.definite), (Err("n5 is down".into()), true));
     let calls = fake.calls();
-    assert!(calls.iter().any(|c| c.starts_with("client n2: c") && c.contains("put x=1 via n2 → ok")));
+    assert!(calls.iter().any(|c| c.starts_with("client n2: c3#1 put x=1 via n2 → ok")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.starts_with("client n5: c3#2 get x")), "one session numbers them all");
     assert!(calls.iter().any(|c| c.contains("get x via n5 → error: n5 is down")), "{calls:?}");
     // The history file holds invoke and completion of both, with the node contacted.
     let file = std::fs::read(w.session.history_path()).expect("history");

@@ -23,10 +23,10 @@ pub fn latency(d: std::time::Duration) -> String {
     if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1e3) }
 }
 
-/// One client operation as a line: `c7 put color=blue via n2 → ok · 3.1 ms`.
+/// One client operation as a line: `c7#3 put color=blue via n2 → ok · 3.1 ms`.
 pub fn client_line(line: &ClientLine) -> Line<'static> {
-    let who = match &line.outcome {
-        Some(o) => format!("c{} ", o.client),
+    let who = match line.outcome.as_ref().and_then(|o| o.id) {
+        Some(id) => format!("{id} "),
         None => String::new(),
     };
     let mut spans =
