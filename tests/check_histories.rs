@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use quorum::check::{
-    CheckOptions, EventType, HistoryEvent, OpKind, Verdict, check_file_command, check_history,
+    CheckOptions, EventType, HistoryEvent, Initial, OpKind, Verdict, check_file_command, check_file_with,
+    check_history,
 };
 
 /// One operation of a hand-made history: `(process, f, key, value, call, end)`.
@@ -41,6 +42,28 @@ fn events(ops: &[Op]) -> Vec<HistoryEvent> {
 
 fn verdict(ops: &[Op]) -> Verdict {
     check_history(&events(ops), &CheckOptions::default()).expect("well-formed history")
+}
+
+/// The verdict when every key's initial value is unknown.
+fn verdict_unknown(ops: &[Op]) -> Verdict {
+    check_history(&events(ops), &CheckOptions { initial: Initial::Unknown, ..Default::default() })
+        .expect("well-formed history")
+}
+
+/// Asserts a failure with unknown initial values; returns its reason and excerpt.
+fn assert_unknown_not_linearizable(ops: &[Op]) -> (String, Vec<String>) {
+    match verdict_unknown(ops) {
+        Verdict::NotLinearizable { key, excerpt, reason } => {
+            assert_eq!(key, "k1");
+            (reason, excerpt)
+        }
+        other => panic!("expected not linearizable, got:\n{other}"),
+    }
+}
+
+fn assert_unknown_linearizable(ops: &[Op]) {
+    let v = verdict_unknown(ops);
+    assert!(v.is_linearizable(), "expected linearizable with unknown initial values, got:\n{v}");
 }
 
 fn assert_linearizable(ops: &[Op]) {
@@ -215,6 +238,127 @@ fn failure_display_is_readable() {
     assert_eq!(v.exit_code(), 1);
 }
 
+// ---- unknown initial values (a history that starts on existing data) ----
+
+/// A read of a value written before the session, then the session's own writes.
+const PRE_SESSION_READ: &[Op] = &[
+    (1, Get, "k1", Some("old"), 0, Ok(10)),
+    (2, Put, "k1", Some("new"), 20, Ok(30)),
+    (3, Get, "k1", Some("new"), 40, Ok(50)),
+];
+
+#[test]
+fn unknown_initial_pre_session_value_read_is_fine() {
+    assert_unknown_linearizable(PRE_SESSION_READ);
+    // Concurrent with the first put, the read may come before it.
+    assert_unknown_linearizable(&[
+        (2, Put, "k1", Some("new"), 0, Ok(30)),
+        (1, Get, "k1", Some("old"), 10, Ok(20)),
+        (3, Get, "k1", Some("old"), 12, Ok(25)),
+        (3, Get, "k1", Some("new"), 40, Ok(50)),
+    ]);
+    // An absent initial value is one too, read as often as needed before a put.
+    assert_unknown_linearizable(&[
+        (1, Get, "k1", None, 0, Ok(10)),
+        (2, Get, "k1", None, 20, Ok(30)),
+        (1, Put, "k1", Some("a"), 40, Ok(50)),
+        (2, Get, "k1", Some("a"), 60, Ok(70)),
+    ]);
+}
+
+#[test]
+fn unknown_initial_changes_the_verdict_on_a_pre_session_read() {
+    let (reason, excerpt) = assert_not_linearizable(PRE_SESSION_READ);
+    assert!(reason.contains("no put of k1") && reason.contains("started absent"), "{reason}");
+    assert_eq!(excerpt, vec!["p1 get k1 -> old [0, 10]"]);
+    assert_eq!(verdict_unknown(PRE_SESSION_READ), Verdict::Linearizable { operations: 3, keys: 1 });
+}
+
+#[test]
+fn unknown_initial_stale_read_after_put_is_caught() {
+    // old can only be the initial value, and the put of new overwrote it.
+    let (reason, excerpt) = assert_unknown_not_linearizable(&[
+        (1, Get, "k1", Some("old"), 0, Ok(10)),
+        (2, Put, "k1", Some("new"), 20, Ok(30)),
+        (3, Get, "k1", Some("old"), 40, Ok(50)),
+    ]);
+    assert!(reason.contains("could only be the key's initial value"), "{reason}");
+    assert!(reason.contains("the put of new by p2 [20, 30] had completed"), "{reason}");
+    assert_eq!(excerpt, vec!["p2 put k1=new [20, 30]", "p3 get k1 -> old [40, 50]"]);
+}
+
+#[test]
+fn unknown_initial_stale_read_of_a_written_value_is_caught() {
+    // The puts make every read explainable one by one; only the order fails
+    // (x must be initial for p2's first read, yet read again after y).
+    let (reason, _) = assert_unknown_not_linearizable(&[
+        (1, Put, "k1", Some("x"), 5, Ok(50)),
+        (2, Get, "k1", Some("x"), 0, Ok(10)),
+        (3, Put, "k1", Some("y"), 20, Ok(30)),
+        (2, Get, "k1", Some("x"), 40, Ok(45)),
+        (2, Get, "k1", Some("y"), 60, Ok(70)),
+    ]);
+    assert!(reason.contains("initial value"), "{reason}");
+}
+
+#[test]
+fn unknown_initial_two_different_initial_reads_are_caught() {
+    let (reason, excerpt) = assert_unknown_not_linearizable(&[
+        (1, Get, "k1", Some("a"), 0, Ok(10)),
+        (2, Get, "k1", Some("b"), 20, Ok(30)),
+        (1, Put, "k1", Some("c"), 40, Ok(50)),
+    ]);
+    assert!(reason.contains("the get by p1 [0, 10] had already read a"), "{reason}");
+    assert!(reason.contains("one initial value"), "{reason}");
+    assert_eq!(excerpt, vec!["p1 get k1 -> a [0, 10]", "p2 get k1 -> b [20, 30]"]);
+    // Overlapping reads too: whichever comes first fixes the initial value.
+    let (reason, _) = assert_unknown_not_linearizable(&[
+        (1, Get, "k1", Some("a"), 0, Ok(10)),
+        (2, Get, "k1", Some("b"), 5, Ok(15)),
+    ]);
+    assert!(reason.contains("one initial value"), "{reason}");
+    // A put of b invoked only after the read returned does not explain it.
+    assert_unknown_not_linearizable(&[
+        (1, Get, "k1", Some("a"), 0, Ok(10)),
+        (2, Get, "k1", Some("b"), 20, Ok(30)),
+        (3, Put, "k1", Some("b"), 31, Ok(40)),
+    ]);
+}
+
+#[test]
+fn unknown_initial_absent_then_a_value_without_put_is_caught() {
+    let (reason, excerpt) = assert_unknown_not_linearizable(&[
+        (1, Get, "k1", None, 0, Ok(10)),
+        (2, Get, "k1", Some("v"), 20, Ok(30)),
+    ]);
+    assert!(reason.contains("had already read null"), "{reason}");
+    assert_eq!(excerpt.len(), 2);
+    // And the other way round: a value, then absent.
+    let (reason, _) = assert_unknown_not_linearizable(&[
+        (1, Get, "k1", Some("v"), 0, Ok(10)),
+        (2, Get, "k1", None, 20, Ok(30)),
+    ]);
+    assert!(reason.contains("initial value"), "{reason}");
+}
+
+#[test]
+fn unknown_initial_keeps_the_info_put_rules() {
+    // An info put may explain a read after it...
+    assert_unknown_linearizable(&[
+        (1, Get, "k1", Some("a"), 0, Ok(10)),
+        (2, Put, "k1", Some("b"), 20, Info(30)),
+        (3, Get, "k1", Some("a"), 40, Ok(50)),
+        (3, Get, "k1", Some("b"), 60, Ok(70)),
+    ]);
+    // ...but once seen, the initial value cannot come back.
+    assert_unknown_not_linearizable(&[
+        (1, Get, "k1", Some("a"), 0, Ok(10)),
+        (2, Put, "k1", Some("b"), 20, Info(30)),
+        (3, Get, "k1", Some("b"), 40, Ok(50)),
+        (3, Get, "k1", Some("a"), 60, Ok(70)),
+    ]);
+}
+
 // ---- the file entry point ----
 
 struct TempFile(PathBuf);
@@ -302,12 +446,89 @@ fn file_missing() {
     assert!(String::from_utf8_lossy(&out).starts_with("error: cannot open"));
 }
 
+/// A history reading a value written before the session (see [`PRE_SESSION_READ`]).
+const ON_EXISTING_DATA: &str = r#"{"type":"invoke","process":1,"f":"get","key":"k1","time":0}
+{"type":"ok","process":1,"f":"get","key":"k1","value":"old","time":10}
+{"type":"invoke","process":2,"f":"put","key":"k1","value":"new","time":20}
+{"type":"ok","process":2,"f":"put","key":"k1","value":"new","time":30}
+{"type":"invoke","process":3,"f":"get","key":"k1","time":40}
+{"type":"ok","process":3,"f":"get","key":"k1","value":"new","time":50}
+"#;
+
+#[test]
+fn file_start_line_says_initial_values_unknown() {
+    let text = format!("{{\"type\":\"start\",\"initial\":\"unknown\"}}\n{ON_EXISTING_DATA}");
+    let (code, out) = run("unknown", &text);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "linearizable (3 operations over 1 key)\n  (initial values unknown: the history starts on existing data)\n"
+    );
+    // With the cluster named, the note names it.
+    let text =
+        format!("{{\"type\":\"start\",\"initial\":\"unknown\",\"cluster\":\"3f9a\"}}\n{ON_EXISTING_DATA}");
+    let (code, out) = run("unknown-cluster", &text);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("existing data of cluster 3f9a)\n"), "{out}");
+    // Without the start line, or with one that says empty, the read of old is a violation.
+    for (name, text) in [
+        ("headerless", ON_EXISTING_DATA.to_string()),
+        ("empty", format!("{{\"type\":\"start\",\"initial\":\"empty\"}}\n{ON_EXISTING_DATA}")),
+    ] {
+        let (code, out) = run(name, &text);
+        assert_eq!(code, 1, "{name}: {out}");
+        assert!(!out.contains("initial values unknown"), "{name}: {out}");
+    }
+    // A stale read is still caught, and the line numbers count the start line.
+    let stale = text_with_start(
+        &ON_EXISTING_DATA.replace(r#""value":"new","time":50"#, r#""value":"old","time":50"#),
+    );
+    let (code, out) = run("unknown-stale", &stale);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("initial value") && out.contains("initial values unknown"), "{out}");
+    let bad = text_with_start(&ON_EXISTING_DATA.replace(r#""time":40"#, r#""time":"late""#));
+    let (code, out) = run("unknown-malformed", &bad);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("line 6"), "{out}");
+}
+
+fn text_with_start(events: &str) -> String {
+    format!("{{\"type\":\"start\",\"initial\":\"unknown\"}}\n{events}")
+}
+
+#[test]
+fn file_options_can_ask_for_unknown_initial_values() {
+    let file = TempFile::new("options-unknown", ON_EXISTING_DATA);
+    let mut out = Vec::new();
+    let options = CheckOptions { initial: Initial::Unknown, ..Default::default() };
+    let code = check_file_with(&file.0, &options, &mut out);
+    let out = String::from_utf8(out).expect("utf-8 output");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("linearizable (3 operations over 1 key)\n"), "{out}");
+    assert!(out.contains("initial values unknown: as asked"), "{out}");
+}
+
+#[test]
+fn file_start_line_must_come_first() {
+    let text = format!("{ON_EXISTING_DATA}{{\"type\":\"start\",\"initial\":\"unknown\"}}\n");
+    let (code, out) = run("late-start", &text);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("line 7") && out.contains("a start line must come first"), "{out}");
+    let (code, out) =
+        run("bad-start", &format!("{{\"type\":\"start\",\"initial\":\"perhaps\"}}\n{ON_EXISTING_DATA}"));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("line 1") && out.contains("start line"), "{out}");
+}
+
 #[test]
 fn time_limit_gives_unknown() {
     // A zero time limit decides nothing.
     let ev = events(&[(1, Put, "k1", Some("v1"), 0, Ok(10))]);
-    let v = check_history(&ev, &CheckOptions { time_limit: Some(std::time::Duration::ZERO) })
-        .expect("well-formed");
+    let v = check_history(
+        &ev,
+        &CheckOptions { time_limit: Some(std::time::Duration::ZERO), ..Default::default() },
+    )
+    .expect("well-formed");
     assert_eq!(v.exit_code(), 3, "{v}");
     assert!(v.to_string().starts_with("unknown: "));
 }

@@ -6,6 +6,12 @@
 //! already written, a reader that names the line of any malformed input, and
 //! the pairing of invokes with completions into [`Operation`]s, the unit the
 //! checker reasons about.
+//!
+//! A history may open with one *start line* (a [`HistoryHeader`]), such as
+//! `{"type":"start","initial":"unknown","cluster":"3f9a"}`, that says what
+//! the keys held before the first event. Without one, every key starts
+//! absent. The start line is only ever the first non-blank line; its
+//! `"type":"start"` tag is what tells it from an event.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -63,6 +69,53 @@ impl fmt::Display for OpKind {
             OpKind::Get => "get",
         })
     }
+}
+
+/// What every key held before the history's first operation.
+///
+/// A history recorded on a fresh cluster starts with every key absent; one
+/// recorded on a data directory that already holds data starts with values
+/// nobody in the history wrote, and the checker must not call reading them a
+/// violation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Initial {
+    /// Every key starts absent: a get before any put must read `null`.
+    #[default]
+    Empty,
+    /// Each key starts with one value (or absent) that the history does not
+    /// say: the first get of a key before any put may read anything, and
+    /// every later get before a put must agree with it.
+    Unknown,
+}
+
+/// The optional first line of a history file: `{"type":"start","initial":"unknown","cluster":"3f9a..."}`.
+///
+/// Exists so that a history says itself what its keys held when it started,
+/// instead of every reader having to be told.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryHeader {
+    /// What the keys held when the history starts.
+    pub initial: Initial,
+    /// The id of the cluster (data directory) the history was recorded on, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+/// The `"type"` tag of a start line; its only value is `"start"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StartTag {
+    Start,
+}
+
+/// A start line as written in the file: the header plus its required tag.
+#[derive(Debug, Serialize, Deserialize)]
+struct StartLine {
+    #[serde(rename = "type")]
+    kind: StartTag,
+    #[serde(flatten)]
+    header: HistoryHeader,
 }
 
 /// One line of a history file.
@@ -129,18 +182,43 @@ impl HistoryEvent {
 /// without completion is then read as an unknown outcome, which is correct).
 pub struct HistoryWriter<W: Write> {
     inner: W,
+    /// Whether a line has been written through this writer (a start line must come first).
+    written: bool,
 }
 
 impl<W: Write> HistoryWriter<W> {
     /// Wraps a sink (a file, a buffer) that will receive JSON Lines.
     pub fn new(inner: W) -> Self {
-        HistoryWriter { inner }
+        HistoryWriter { inner, written: false }
+    }
+
+    /// Writes the start line (see [`HistoryHeader`]) and flushes it.
+    ///
+    /// It must be the first line of the history: once this writer has written
+    /// anything, this fails with [`io::ErrorKind::InvalidInput`] rather than
+    /// produce a file no reader accepts. (A sink that already held lines
+    /// before it was wrapped cannot be detected.)
+    pub fn write_header(&mut self, header: &HistoryHeader) -> io::Result<()> {
+        if self.written {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a history's start line must come before its events",
+            ));
+        }
+        let start = StartLine { kind: StartTag::Start, header: header.clone() };
+        let line = serde_json::to_vec(&start).map_err(io::Error::other)?;
+        self.write_line(line)
     }
 
     /// Appends one event as one line and flushes it.
     pub fn write_event(&mut self, event: &HistoryEvent) -> io::Result<()> {
-        let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
+        let line = serde_json::to_vec(event).map_err(io::Error::other)?;
+        self.write_line(line)
+    }
+
+    fn write_line(&mut self, mut line: Vec<u8>) -> io::Result<()> {
         line.push(b'\n');
+        self.written = true;
         self.inner.write_all(&line)?;
         self.inner.flush()
     }
@@ -232,14 +310,34 @@ pub enum HistoryError {
 /// Reads a JSON Lines history.
 ///
 /// Blank lines are skipped; unknown fields are ignored; the first malformed
-/// line stops the read with its 1-based line number.
+/// line stops the read with its 1-based line number. A leading start line is
+/// accepted and skipped; use [`parse_history_with_header`] to see it.
 pub fn parse_history<R: BufRead>(reader: R) -> Result<Vec<HistoryEvent>, HistoryError> {
-    Ok(parse_numbered(reader)?.into_iter().map(|(_, e)| e).collect())
+    Ok(parse_history_with_header(reader)?.1)
 }
 
-/// Like [`parse_history`], keeping each event's 1-based line number.
-pub(crate) fn parse_numbered<R: BufRead>(reader: R) -> Result<Vec<(usize, HistoryEvent)>, HistoryError> {
+/// Reads a JSON Lines history and its start line, if it has one.
+///
+/// The start line is accepted only as the first non-blank line; a
+/// `"type":"start"` line anywhere else is [`HistoryError::Malformed`], as is a
+/// start line whose fields are not valid. Otherwise as [`parse_history`].
+pub fn parse_history_with_header<R: BufRead>(
+    reader: R,
+) -> Result<(Option<HistoryHeader>, Vec<HistoryEvent>), HistoryError> {
+    let (header, numbered) = parse_numbered(reader)?;
+    Ok((header, numbered.into_iter().map(|(_, e)| e).collect()))
+}
+
+/// The events of a history with their 1-based line numbers.
+pub(crate) type NumberedEvents = Vec<(usize, HistoryEvent)>;
+
+/// Like [`parse_history_with_header`], keeping each event's 1-based line number.
+pub(crate) fn parse_numbered<R: BufRead>(
+    reader: R,
+) -> Result<(Option<HistoryHeader>, NumberedEvents), HistoryError> {
+    let mut header = None;
     let mut events = Vec::new();
+    let mut first = true;
     for (index, line) in reader.lines().enumerate() {
         let line_no = index + 1;
         let line = line.map_err(|source| HistoryError::Io { line: line_no, source })?;
@@ -247,11 +345,38 @@ pub(crate) fn parse_numbered<R: BufRead>(reader: R) -> Result<Vec<(usize, Histor
         if text.is_empty() {
             continue;
         }
-        let event: HistoryEvent = serde_json::from_str(text)
-            .map_err(|e| HistoryError::Malformed { line: line_no, message: e.to_string() })?;
-        events.push((line_no, event));
+        let is_first = std::mem::replace(&mut first, false);
+        match serde_json::from_str::<HistoryEvent>(text) {
+            Ok(event) => events.push((line_no, event)),
+            // Only a line that fails as an event is looked at again, so the
+            // common case parses each line once.
+            Err(e) => {
+                let malformed = |message: String| HistoryError::Malformed { line: line_no, message };
+                if !is_start_line(text) {
+                    return Err(malformed(e.to_string()));
+                }
+                if !is_first {
+                    return Err(malformed(
+                        "a start line must come first (it describes the whole history)".to_string(),
+                    ));
+                }
+                let start: StartLine =
+                    serde_json::from_str(text).map_err(|e| malformed(format!("invalid start line: {e}")))?;
+                header = Some(start.header);
+            }
+        }
     }
-    Ok(events)
+    Ok((header, events))
+}
+
+/// Whether a line that is not a valid event is a JSON object tagged `"type":"start"`.
+fn is_start_line(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Tag {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    serde_json::from_str::<Tag>(text).is_ok_and(|t| t.kind.as_deref() == Some("start"))
 }
 
 /// What a completed (or possibly completed) operation did.
@@ -473,6 +598,94 @@ mod tests {
         let text = "{\"type\":\"invoke\",\"process\":1,\"f\":\"get\",\"key\":\"a\",\"time\":1}\n\n{\"type\":\"bogus\"}\n";
         match parse_history(text.as_bytes()) {
             Err(HistoryError::Malformed { line: 3, .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn header_round_trip() {
+        let header = HistoryHeader { initial: Initial::Unknown, cluster: Some("3f9a".to_string()) };
+        let event = HistoryEvent::invoke(1, OpKind::Get, "k", None, 5);
+        let mut w = HistoryWriter::new(Vec::new());
+        w.write_header(&header).unwrap();
+        w.write_event(&event).unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        let first = text.lines().next().unwrap();
+        assert_eq!(first, r#"{"type":"start","initial":"unknown","cluster":"3f9a"}"#);
+        let (read, events) = parse_history_with_header(text.as_bytes()).unwrap();
+        assert_eq!(read, Some(header));
+        assert_eq!(events, vec![event.clone()]);
+        // The event-only reader skips the start line.
+        assert_eq!(parse_history(text.as_bytes()).unwrap(), vec![event.clone()]);
+
+        // Without a cluster, and with blank lines and unknown fields around it.
+        let mut w = HistoryWriter::new(Vec::new());
+        w.write_header(&HistoryHeader::default()).unwrap();
+        let empty = String::from_utf8(w.into_inner()).unwrap();
+        assert_eq!(empty, "{\"type\":\"start\",\"initial\":\"empty\"}\n");
+        let line = first_event_line(&event);
+        let text = format!("\n  \n{}\n{line}\n", empty.trim().replace('}', ",\"since\":[1]}"));
+        let (read, events) = parse_history_with_header(text.as_bytes()).unwrap();
+        assert_eq!(read, Some(HistoryHeader { initial: Initial::Empty, cluster: None }));
+        assert_eq!(events, vec![event.clone()]);
+
+        // No start line: no header.
+        let (read, events) = parse_history_with_header(format!("{line}\n").as_bytes()).unwrap();
+        assert_eq!((read, events), (None, vec![event]));
+    }
+
+    fn first_event_line(event: &HistoryEvent) -> String {
+        serde_json::to_string(event).unwrap()
+    }
+
+    #[test]
+    fn header_only_first() {
+        let event = first_event_line(&HistoryEvent::invoke(1, OpKind::Get, "k", None, 5));
+        let text = format!("{event}\n\n{{\"type\":\"start\",\"initial\":\"unknown\"}}\n");
+        for result in [
+            parse_history(text.as_bytes()).map(|_| ()),
+            parse_history_with_header(text.as_bytes()).map(|_| ()),
+        ] {
+            match result {
+                Err(HistoryError::Malformed { line: 3, message }) => {
+                    assert!(message.contains("a start line must come first"), "{message}")
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // Two start lines: the second is not first.
+        let twice =
+            "{\"type\":\"start\",\"initial\":\"empty\"}\n{\"type\":\"start\",\"initial\":\"empty\"}\n";
+        assert!(matches!(
+            parse_history_with_header(twice.as_bytes()),
+            Err(HistoryError::Malformed { line: 2, .. })
+        ));
+        // The writer refuses to write a start line after an event.
+        let mut w = HistoryWriter::new(Vec::new());
+        w.write_event(&HistoryEvent::invoke(1, OpKind::Get, "k", None, 5)).unwrap();
+        let err = w.write_header(&HistoryHeader::default()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn bad_header() {
+        for (text, says) in [
+            ("{\"type\":\"start\",\"initial\":\"maybe\"}", "maybe"),
+            ("{\"type\":\"start\"}", "initial"),
+            ("{\"type\":\"start\",\"initial\":\"unknown\",\"cluster\":7}", "invalid start line"),
+        ] {
+            match parse_history_with_header(format!("\n{text}\n").as_bytes()) {
+                Err(HistoryError::Malformed { line: 2, message }) => {
+                    assert!(message.contains("start line") && message.contains(says), "{text}: {message}")
+                }
+                other => panic!("{text}: unexpected {other:?}"),
+            }
+        }
+        // An untagged header is not a header: it is a malformed event.
+        match parse_history_with_header("{\"initial\":\"unknown\"}\n".as_bytes()) {
+            Err(HistoryError::Malformed { line: 1, message }) => {
+                assert!(!message.contains("start line"), "{message}")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -6,13 +6,27 @@
 //! value no put wrote before the read returned); after a failed search, the
 //! failing operations are shrunk to a small set that still fails, so the
 //! report shows a handful of operations instead of a thousand.
+//!
+//! With [`Initial::Unknown`] the key starts in the search's wildcard state
+//! (see [`super::search`]). A read of a value no put wrote in time is then
+//! not a violation by itself: it can only have read the initial value, so the
+//! prechecks instead catch two such reads that disagree, or one made after a
+//! put had already overwritten the initial value.
+//!
+//! Every reduction below (leaving out unread info puts, shrinking) relies on
+//! one fact about the register: if the initial value is fixed to some `v0`,
+//! a get never changes the state, and a put's effect is seen only by the gets
+//! that read its value. The wildcard is exactly "for some `v0`", so an
+//! argument that holds for every fixed `v0` holds for the wildcard too: take
+//! the `v0` of the order that works, and the same `v0` works after the
+//! reduction.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::hash::FxBuild;
-use super::history::{OpStatus, Operation, OperationKind};
-use super::search::{ABSENT, Outcome, SearchOp, Step, Trace, search};
+use super::history::{Initial, OpStatus, Operation, OperationKind};
+use super::search::{ABSENT, Outcome, SearchOp, Step, Trace, UNKNOWN, search};
 
 /// The result for one key.
 #[derive(Debug)]
@@ -35,8 +49,9 @@ const SHRINK_BUDGET: usize = 4000;
 /// Longest excerpt shown when shrinking could not finish.
 const MAX_EXCERPT: usize = 40;
 
-/// Checks the operations of one key (all of them must have that key).
-pub(crate) fn check_key(ops: &[&Operation], deadline: Option<Instant>) -> KeyResult {
+/// Checks the operations of one key (all of them must have that key), the
+/// key holding `initial` before the first of them.
+pub(crate) fn check_key(ops: &[&Operation], initial: Initial, deadline: Option<Instant>) -> KeyResult {
     // An info get constrains nothing: it may have read anything, or nothing.
     let mut ops: Vec<&Operation> = ops
         .iter()
@@ -44,7 +59,7 @@ pub(crate) fn check_key(ops: &[&Operation], deadline: Option<Instant>) -> KeyRes
         .filter(|o| o.status == OpStatus::Ok || matches!(o.kind, OperationKind::Put(_)))
         .collect();
     ops.sort_by_key(|o| (o.call, o.invoke_index));
-    let model = Model::new(&ops);
+    let model = Model::new(&ops, initial);
 
     if let Some(result) = precheck(&model) {
         return result;
@@ -52,6 +67,12 @@ pub(crate) fn check_key(ops: &[&Operation], deadline: Option<Instant>) -> KeyRes
 
     // A put with an unknown outcome whose value nobody read can always be
     // left out: the reads between it and the next put would have seen it.
+    // This holds with an unknown initial value too. Take any order that
+    // works, with the initial value it resolved to, and delete the put: only
+    // the gets between it and the next put saw its value, and as nobody read
+    // that value there are none; every other get sees the same state as
+    // before, from the same initial value. So the history is linearizable
+    // iff it is without the put.
     let mut read = vec![false; model.values.len()];
     for (op, &v) in ops.iter().zip(&model.value_of) {
         if op.status == OpStatus::Ok && matches!(op.kind, OperationKind::Get(_)) {
@@ -62,7 +83,7 @@ pub(crate) fn check_key(ops: &[&Operation], deadline: Option<Instant>) -> KeyRes
         .filter(|&i| model.is_get(i) || ops[i].status == OpStatus::Ok || read[model.value_of[i] as usize])
         .collect();
 
-    match search(&model.search_ops(&active), deadline, false) {
+    match search(&model.search_ops(&active), model.start, deadline, false) {
         Outcome::Linearizable => KeyResult::Linearizable,
         Outcome::TimedOut => KeyResult::TimedOut,
         Outcome::NotLinearizable(trace) => {
@@ -82,10 +103,14 @@ struct Model<'a> {
     /// The search's view of each operation.
     steps: Vec<SearchOp>,
     ops: &'a [&'a Operation],
+    /// What the key held before the first operation.
+    initial: Initial,
+    /// The search's initial state: `ABSENT`, or the wildcard `UNKNOWN`.
+    start: u32,
 }
 
 impl<'a> Model<'a> {
-    fn new(ops: &'a [&'a Operation]) -> Self {
+    fn new(ops: &'a [&'a Operation], initial: Initial) -> Self {
         let mut ids: HashMap<&str, u32, FxBuild> = HashMap::default();
         let mut values = vec![""];
         let mut intern = |v: &'a str| {
@@ -116,7 +141,11 @@ impl<'a> Model<'a> {
                 },
             })
             .collect();
-        Model { value_of, values, steps, ops }
+        let start = match initial {
+            Initial::Empty => ABSENT,
+            Initial::Unknown => UNKNOWN,
+        };
+        Model { value_of, values, steps, ops, initial, start }
     }
 
     /// The search input for a subset of the operations (indices, ascending).
@@ -128,8 +157,13 @@ impl<'a> Model<'a> {
         matches!(self.ops[i].kind, OperationKind::Get(_))
     }
 
+    /// The state as it completes "leaving the key ...".
     fn show(&self, id: u32) -> String {
-        if id == ABSENT { "absent".to_string() } else { self.values[id as usize].to_string() }
+        match id {
+            ABSENT => "absent".to_string(),
+            UNKNOWN => "at its unknown initial value, not yet read".to_string(),
+            _ => self.values.get(id as usize).copied().unwrap_or("?").to_string(),
+        }
     }
 }
 
@@ -152,8 +186,15 @@ fn shown(v: &Option<String>) -> &str {
 }
 
 /// Catches reads of values that no put could have written in time.
+///
+/// With an unknown initial value such a read may have read the initial
+/// value, so only reads that cannot all have done so are caught (see
+/// [`initial_conflict`]).
 fn precheck(model: &Model) -> Option<KeyResult> {
     let ops = model.ops;
+    if model.initial == Initial::Unknown {
+        return initial_conflict(ops).map(|(excerpt, reason)| KeyResult::NotLinearizable { excerpt, reason });
+    }
     // Earliest invoke of a put of each value (u64::MAX: none).
     let mut first_put = vec![u64::MAX; model.values.len()];
     for (i, op) in ops.iter().enumerate() {
@@ -174,7 +215,8 @@ fn precheck(model: &Model) -> Option<KeyResult> {
                 excerpt: vec![get.to_string()],
                 reason: format!(
                     "{} returned {v}, but no put of {key} that could have taken effect \
-                     wrote {v} (failed puts have no effect)",
+                     wrote {v} (failed puts have no effect), and the key started absent (a \
+                     history recorded on existing data says so in its start line)",
                     name(get)
                 ),
             });
@@ -200,6 +242,98 @@ fn precheck(model: &Model) -> Option<KeyResult> {
     None
 }
 
+/// With an unknown initial value, finds gets that could only have read the
+/// key's initial value but cannot all have; returns the excerpt and reason.
+///
+/// A get can only have read the initial value when no put of the value it
+/// read was invoked by the time it returned (a `null` read always: no put
+/// removes a key). Such a get must come before every put an order places,
+/// since after a put the key holds that put's value or a later put's, never
+/// the get's. So two of them that read different values cannot both be placed
+/// (a key has one initial value), nor can one invoked after some put had
+/// completed. `ops` must be in invoke order; any subset of a key's
+/// operations that keeps the puts of every value its gets read will do.
+fn initial_conflict(ops: &[&Operation]) -> Option<(Vec<String>, String)> {
+    // Earliest invoke of a put of each value, and the completed put that returned first.
+    let mut first_put: HashMap<&str, u64, FxBuild> = HashMap::default();
+    let mut first_done: Option<(&Operation, u64)> = None;
+    for op in ops {
+        if let OperationKind::Put(v) = &op.kind {
+            let first = first_put.entry(v.as_str()).or_insert(u64::MAX);
+            *first = (*first).min(op.call);
+            if op.status == OpStatus::Ok
+                && let Some(ret) = op.ret
+                && first_done.is_none_or(|(_, r)| ret < r)
+            {
+                first_done = Some((op, ret));
+            }
+        }
+    }
+    let mut first_initial: Option<(&Operation, &Option<String>, u64)> = None;
+    for get in ops {
+        let (OperationKind::Get(value), OpStatus::Ok, Some(ret)) = (&get.kind, get.status, get.ret) else {
+            continue;
+        };
+        let writer = value.as_deref().and_then(|v| first_put.get(v).copied());
+        if writer.is_some_and(|call| call <= ret) {
+            continue; // a put may have written what it read
+        }
+        let why = only_initial(get, value, writer);
+        if let Some((put, put_ret)) = first_done
+            && put_ret < get.call
+        {
+            return Some((
+                vec![put.to_string(), get.to_string()],
+                format!(
+                    "{why}, but {} had completed before the get was invoked, so the initial value \
+                     had already been overwritten",
+                    name(put)
+                ),
+            ));
+        }
+        match first_initial {
+            None => first_initial = Some((get, value, ret)),
+            Some((earlier, seen, earlier_ret)) if seen != value => {
+                let when = if earlier_ret < get.call { "had already read" } else { "read" };
+                return Some((
+                    vec![earlier.to_string(), get.to_string()],
+                    format!(
+                        "{why}, but {} {when} {}, which could only be the initial value too, and a \
+                         key has one initial value",
+                        name(earlier),
+                        shown(seen)
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// Why `get`, which read `value`, can only have read the key's initial value;
+/// `writer` is the earliest invoke of a put of that value, if any.
+fn only_initial(get: &Operation, value: &Option<String>, writer: Option<u64>) -> String {
+    let key = &get.key;
+    match (value, writer) {
+        (None, _) => format!(
+            "{} returned null (key absent), which could only be the key's initial value (no put \
+             removes a key)",
+            name(get)
+        ),
+        (Some(v), None) => format!(
+            "{} returned {v}, which no put of {key} that could have taken effect wrote (failed puts \
+             have no effect), so it could only be the key's initial value",
+            name(get)
+        ),
+        (Some(v), Some(call)) => format!(
+            "{} returned {v}, but the first put of {v} was invoked only at {call}, after the get \
+             had returned, so {v} could only be the key's initial value",
+            name(get)
+        ),
+    }
+}
+
 /// Shrinks a failing set of operations (indices into the model) to a small
 /// set that still fails, in the manner of delta debugging.
 ///
@@ -207,6 +341,16 @@ fn precheck(model: &Model) -> Option<KeyResult> {
 /// only removes constraints, and dropping a put that no remaining get read
 /// cannot make any remaining get unjustifiable. So every set this keeps is a
 /// genuine witness that the whole history is not linearizable.
+///
+/// Both hold with an unknown initial value as well. Take an order of the
+/// larger set that works, with the initial value `v0` it resolved to (any
+/// value if no get read it). Delete the dropped operations from it: a get
+/// never changes the state, so deleting one changes what no other get sees;
+/// a dropped put changes only what the gets after it and before the next put
+/// see, and those read its value, which no remaining get did. The rest of the
+/// order still works from the same `v0`, and real time only loses
+/// constraints. So the smaller set would be linearizable too; contrapositively
+/// a smaller set that fails shows the larger one fails.
 ///
 /// `stuck` is the operation the first search could not place: nothing invoked
 /// after it returned is needed to show the failure, so that suffix is tried
@@ -223,7 +367,7 @@ fn shrink(
             return None;
         }
         budget -= 1;
-        match search(&model.search_ops(subset), deadline, false) {
+        match search(&model.search_ops(subset), model.start, deadline, false) {
             Outcome::NotLinearizable(_) => Some(true),
             Outcome::Linearizable => Some(false),
             Outcome::TimedOut => None,
@@ -301,7 +445,7 @@ fn explain(model: &Model, ops: &[&Operation], core: &[usize]) -> KeyResult {
     // Trace the (small) core to say where the search got stuck; a core left
     // large by an interrupted shrink is not searched again.
     let trace = if core.len() <= 4 * MAX_EXCERPT {
-        match search(&model.search_ops(core), None, true) {
+        match search(&model.search_ops(core), model.start, None, true) {
             Outcome::NotLinearizable(trace) => trace,
             _ => Trace::default(),
         }
@@ -328,7 +472,10 @@ fn explain(model: &Model, ops: &[&Operation], core: &[usize]) -> KeyResult {
     let core_ops: Vec<&Operation> = core.iter().map(|&i| ops[i]).collect();
     let reason = core_ops
         .iter()
-        .find_map(|get| simple_reason(&core_ops, get))
+        .find_map(|get| simple_reason(&core_ops, get, model.initial))
+        // No need to try `initial_conflict` on the core: shrinking keeps the
+        // puts of every value a remaining get read, so a conflict in the core
+        // is one in the whole history, which the precheck already reported.
         .unwrap_or_else(|| search_reason(model, ops, core, &trace));
     KeyResult::NotLinearizable { excerpt, reason }
 }
@@ -338,7 +485,12 @@ fn explain(model: &Model, ops: &[&Operation], core: &[usize]) -> KeyResult {
 /// Only operations of the core are named, so the reason can be read off the
 /// excerpt. Judging "every put of v" on the core alone is sound because
 /// shrinking never drops a put whose value a remaining get read.
-fn simple_reason(core: &[&Operation], get: &Operation) -> Option<String> {
+///
+/// Both reasons hold with an unknown initial value too: a `null` read after a
+/// completed put, or after a read of a value, is impossible whatever the key
+/// started with; and when every put of `v` was overwritten before the get,
+/// the overwriting put also overwrote the initial value.
+fn simple_reason(core: &[&Operation], get: &Operation, initial: Initial) -> Option<String> {
     let (OperationKind::Get(value), OpStatus::Ok) = (&get.kind, get.status) else {
         return None;
     };
@@ -358,9 +510,13 @@ fn simple_reason(core: &[&Operation], get: &Operation) -> Option<String> {
                 .iter()
                 .filter(done_before_get)
                 .find(|o| matches!(o.kind, OperationKind::Get(Some(_))))?;
+            let so = match initial {
+                Initial::Empty => "so a put had taken effect",
+                Initial::Unknown => "so the key held a value (initial or written)",
+            };
             Some(format!(
                 "{} returned null (key absent), but {} had already returned {} before the get \
-                 was invoked, so a put had taken effect, and nothing removes a key",
+                 was invoked, {so}, and nothing removes a key",
                 name(get),
                 name(seen),
                 put_value(seen)
@@ -386,11 +542,15 @@ fn simple_reason(core: &[&Operation], get: &Operation) -> Option<String> {
             let (w, y) = witness?;
             Some(format!(
                 "{} returned {v}, but {} completed, then {} started after it and completed \
-                 before the get was invoked, so {v} had been overwritten{}",
+                 before the get was invoked, so {v} had been overwritten{}{}",
                 name(get),
                 name(w),
                 name(y),
-                if writers.len() > 1 { " (and likewise for every other put of that value)" } else { "" }
+                if writers.len() > 1 { " (and likewise for every other put of that value)" } else { "" },
+                match initial {
+                    Initial::Empty => "",
+                    Initial::Unknown => ", and so had the key's initial value",
+                }
             ))
         }
     }
@@ -407,8 +567,14 @@ fn put_value(op: &Operation) -> &str {
 fn search_reason(model: &Model, ops: &[&Operation], core: &[usize], trace: &Trace) -> String {
     let mut reason = format!(
         "no order of these {} operations respects their real-time order and has every get \
-         read the value of the latest put before it (or null if none)",
-        core.len()
+         read the value of the latest put before it ({})",
+        core.len(),
+        match model.initial {
+            Initial::Empty => "or null if none",
+            Initial::Unknown => {
+                "or, if none, the key's initial value, which is unknown but the same for every such get"
+            }
+        }
     );
     if trace.order.is_empty() && trace.stuck.is_none() {
         return reason;
@@ -481,7 +647,7 @@ mod tests {
     fn removal_keeps_puts_that_remaining_gets_read() {
         let ops = [put(1, "a", 0, 1), put(2, "b", 2, 3), get(3, Some("a"), 4, 5)];
         let refs: Vec<&Operation> = ops.iter().collect();
-        let model = Model::new(&refs);
+        let model = Model::new(&refs, Initial::Empty);
         // Dropping both puts keeps the one the get still reads.
         assert_eq!(without(&model, &[0, 1, 2], |pos| pos < 2), vec![0, 2]);
         // Dropping the get frees both puts.
@@ -502,7 +668,7 @@ mod tests {
         }
         ops.push(get(9, Some("v100"), 5_000, 5_001));
         let refs: Vec<&Operation> = ops.iter().collect();
-        match check_key(&refs, None) {
+        match check_key(&refs, Initial::Empty, None) {
             KeyResult::NotLinearizable { excerpt, reason } => {
                 assert_eq!(excerpt.len(), 3, "{excerpt:?}");
                 assert_eq!(excerpt[0], "p2 put k=v100 [1000, 1005]");
@@ -522,6 +688,6 @@ mod tests {
             op(4, OperationKind::Get(Some("anything".into())), 6, None),
         ];
         let refs: Vec<&Operation> = ops.iter().collect();
-        assert!(matches!(check_key(&refs, None), KeyResult::Linearizable));
+        assert!(matches!(check_key(&refs, Initial::Empty, None), KeyResult::Linearizable));
     }
 }

@@ -14,6 +14,29 @@
 //! The check is done per key, since a key-value store is linearizable iff
 //! each key is; see [`check_history`]. A failing key is reported with a small
 //! set of its operations that cannot be ordered and a plain-English reason.
+//!
+//! # Initial values
+//!
+//! By default every key starts absent, which is right for a session on a
+//! fresh cluster. A session started on a data directory that already holds
+//! data starts with values nobody in the history wrote. Such a history says
+//! so in its first line, `{"type":"start","initial":"unknown"}` (a
+//! [`HistoryHeader`]), or the caller sets [`CheckOptions::initial`] to
+//! [`Initial::Unknown`]. Then each key's state before its first operation is
+//! a wildcard: some single value, or absent, that the history does not say.
+//! A get placed while the key is still in that state reads whatever it
+//! returned and fixes the initial value to it; a put overwrites it as usual.
+//! So a read of a value written before the session is fine, but the checker
+//! still catches
+//! - a stale read after a put: `get -> old`, then `put new` completes, then
+//!   `get -> old` again (`old` could only be the initial value, and `new`
+//!   overwrote it);
+//! - two reads before any put that disagree (`get -> a`, then `get -> b`
+//!   with no put of either, or `get -> null` then `get -> a`): a key has one
+//!   initial value.
+//!
+//! Any history linearizable with empty initial values is linearizable with
+//! unknown ones (the wildcard may be "absent"), but not conversely.
 
 pub mod generate;
 mod hash;
@@ -29,8 +52,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use history::{
-    EventType, HistoryError, HistoryEvent, HistoryWriter, OpKind, OpStatus, Operation, OperationKind,
-    pair_operations, parse_history,
+    EventType, HistoryError, HistoryEvent, HistoryHeader, HistoryWriter, Initial, OpKind, OpStatus,
+    Operation, OperationKind, pair_operations, parse_history, parse_history_with_header,
 };
 
 use key::KeyResult;
@@ -43,6 +66,9 @@ use key::KeyResult;
 pub struct CheckOptions {
     /// Give up after this long; `None` checks to the end.
     pub time_limit: Option<Duration>,
+    /// What the keys held before the first operation: absent (the default),
+    /// or unknown for a history that starts on existing data.
+    pub initial: Initial,
 }
 
 /// The outcome of a check.
@@ -119,13 +145,15 @@ fn plural(n: usize) -> &'static str {
 
 /// Checks a history given as events: pairs them, then checks the operations.
 ///
+/// The keys start as [`CheckOptions::initial`] says (a start line read with
+/// [`parse_history_with_header`] is not seen here: pass what it says).
 /// Fails only if the events cannot be paired (see [`pair_operations`]).
 pub fn check_history(events: &[HistoryEvent], options: &CheckOptions) -> Result<Verdict, HistoryError> {
     Ok(check_operations(&pair_operations(events)?, options))
 }
 
 /// Checks paired operations, key by key in key order, stopping at the first
-/// key that is not linearizable.
+/// key that is not linearizable; the keys start as [`CheckOptions::initial`] says.
 pub fn check_operations(ops: &[Operation], options: &CheckOptions) -> Verdict {
     let start = Instant::now();
     let deadline = options.time_limit.and_then(|l| start.checked_add(l));
@@ -140,7 +168,7 @@ pub fn check_operations(ops: &[Operation], options: &CheckOptions) -> Verdict {
             undecided.push(key);
             continue;
         }
-        match key::check_key(key_ops, deadline) {
+        match key::check_key(key_ops, options.initial, deadline) {
             KeyResult::Linearizable => {}
             KeyResult::TimedOut => undecided.push(key),
             KeyResult::NotLinearizable { excerpt, reason } => {
@@ -177,6 +205,10 @@ pub fn check_file_command(path: &Path, out: &mut impl Write) -> i32 {
 /// Prints the verdict and returns [`Verdict::exit_code`] (0, 1 or 3), or
 /// prints the problem and returns 2 when the file cannot be read or is not a
 /// valid history (the message names the line).
+///
+/// The keys' initial values are unknown if the file's start line or
+/// `options` says so. The verdict's first line is then unchanged, and a line
+/// after the verdict says the initial values were unknown and why.
 pub fn check_file_with(path: &Path, options: &CheckOptions, out: &mut impl Write) -> i32 {
     let shown = path.display();
     let file = match File::open(path) {
@@ -186,8 +218,8 @@ pub fn check_file_with(path: &Path, options: &CheckOptions, out: &mut impl Write
             return 2;
         }
     };
-    let numbered = match history::parse_numbered(BufReader::new(file)) {
-        Ok(numbered) => numbered,
+    let (header, numbered) = match history::parse_numbered(BufReader::new(file)) {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = writeln!(out, "error: {shown}: {e}");
             return 2;
@@ -201,7 +233,17 @@ pub fn check_file_with(path: &Path, options: &CheckOptions, out: &mut impl Write
             return 2;
         }
     };
-    let verdict = check_operations(&ops, options);
+    let from_file = header.as_ref().is_some_and(|h| h.initial == Initial::Unknown);
+    let initial = if from_file { Initial::Unknown } else { options.initial };
+    let verdict = check_operations(&ops, &CheckOptions { initial, ..options.clone() });
     let _ = writeln!(out, "{verdict}");
+    if initial == Initial::Unknown {
+        let why = match header.as_ref().and_then(|h| h.cluster.as_deref()) {
+            _ if !from_file => "as asked".to_string(),
+            Some(cluster) => format!("the history starts on existing data of cluster {cluster}"),
+            None => "the history starts on existing data".to_string(),
+        };
+        let _ = writeln!(out, "  (initial values unknown: {why})");
+    }
     verdict.exit_code()
 }

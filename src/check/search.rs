@@ -15,6 +15,17 @@
 //! The model here is one register: the state is the interned value of the
 //! key (`ABSENT` when no put has been linearized). A put always succeeds; a get
 //! succeeds only if it read the current state.
+//!
+//! When the key's initial value is unknown, the search starts in the
+//! wildcard state `UNKNOWN`. A get linearized in it succeeds whatever it read
+//! (a value or `ABSENT`) and sets the state to what it read; a put replaces it
+//! as usual. This is exactly "there is one initial value, fixed before the
+//! first operation": the first operation placed either reads it (and from
+//! then on the state is that value) or overwrites it (and then its value
+//! never mattered). Since every operation resolves the wildcard, `UNKNOWN`
+//! is only ever the state of the empty order; it is still a distinct state
+//! id, never equal to an interned value, so a (linearized set, state) pair in
+//! the cache always means one register state.
 
 use std::time::Instant;
 
@@ -22,6 +33,10 @@ use super::hash::mix64;
 
 /// Interned id of "key absent"; values are interned from 1.
 pub(crate) const ABSENT: u32 = 0;
+
+/// The wildcard state: the key's initial value, not yet read. Never an
+/// interned value (values are interned from 1 and far fewer than `u32::MAX`).
+pub(crate) const UNKNOWN: u32 = u32::MAX;
 
 /// What an operation does to the register, values interned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,13 +87,14 @@ pub(crate) enum Outcome {
 /// How many loop iterations between two looks at the clock.
 const CLOCK_EVERY: u32 = 1 << 12;
 
-/// Searches for a linearization of `ops`.
+/// Searches for a linearization of `ops` from the register state `initial`
+/// (`ABSENT`, or the wildcard `UNKNOWN`).
 ///
 /// Every operation with a return time must be placed; operations without
 /// one (unknown outcome) may be left out. A failure tells where the search got
 /// stuck; with `track` it also carries the order that got there (this costs a
 /// copy of the order at each new depth).
-pub(crate) fn search(ops: &[SearchOp], deadline: Option<Instant>, track: bool) -> Outcome {
+pub(crate) fn search(ops: &[SearchOp], initial: u32, deadline: Option<Instant>, track: bool) -> Outcome {
     let n = ops.len();
     let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
     if remaining_ok == 0 {
@@ -118,9 +134,9 @@ pub(crate) fn search(ops: &[SearchOp], deadline: Option<Instant>, track: bool) -
 
     let mut linearized = LinearizedSet::new(n);
     let mut cache = StateCache::new(n);
-    let mut state = ABSENT;
+    let mut state = initial;
+    let mut trace = Trace { state, ..Trace::default() };
     let mut stack: Vec<(u32, u32)> = Vec::with_capacity(n);
-    let mut trace = Trace::default();
     let mut iterations = 0u32;
 
     let unlink = |next: &mut Vec<u32>, prev: &mut Vec<u32>, x: u32| {
@@ -147,7 +163,8 @@ pub(crate) fn search(ops: &[SearchOp], deadline: Option<Instant>, track: bool) -
             let op = node_op[node as usize] as usize;
             let new_state = match ops[op].step {
                 Step::Put(v) => Some(v),
-                Step::Get(v) => (v == state).then_some(state),
+                // The wildcard accepts any read and becomes what was read.
+                Step::Get(v) => (v == state || state == UNKNOWN).then_some(v),
             };
             if let Some(new_state) = new_state {
                 linearized.add(op);
@@ -347,21 +364,21 @@ mod tests {
     #[test]
     fn sequential_register() {
         let ops = [ok(0, 1, Step::Get(ABSENT)), ok(2, 3, Step::Put(1)), ok(4, 5, Step::Get(1))];
-        assert!(matches!(search(&ops, None, false), Outcome::Linearizable));
+        assert!(matches!(search(&ops, ABSENT, None, false), Outcome::Linearizable));
     }
 
     #[test]
     fn concurrent_puts_either_order() {
         for read in [1, 2] {
             let ops = [ok(0, 10, Step::Put(1)), ok(0, 10, Step::Put(2)), ok(11, 12, Step::Get(read))];
-            assert!(matches!(search(&ops, None, false), Outcome::Linearizable));
+            assert!(matches!(search(&ops, ABSENT, None, false), Outcome::Linearizable));
         }
     }
 
     #[test]
     fn stale_read_has_trace() {
         let ops = [ok(0, 1, Step::Put(1)), ok(2, 3, Step::Put(2)), ok(4, 5, Step::Get(1))];
-        match search(&ops, None, true) {
+        match search(&ops, ABSENT, None, true) {
             Outcome::NotLinearizable(trace) => {
                 assert_eq!(trace.order, vec![0, 1]);
                 assert_eq!(trace.stuck, Some(2));
@@ -375,11 +392,47 @@ mod tests {
     fn unknown_outcome_optional() {
         let info = SearchOp { call: 0, ret: None, step: Step::Put(7) };
         let seen = [info, ok(5, 6, Step::Get(7))];
-        assert!(matches!(search(&seen, None, false), Outcome::Linearizable));
+        assert!(matches!(search(&seen, ABSENT, None, false), Outcome::Linearizable));
         let unseen = [info, ok(5, 6, Step::Get(ABSENT))];
-        assert!(matches!(search(&unseen, None, false), Outcome::Linearizable));
+        assert!(matches!(search(&unseen, ABSENT, None, false), Outcome::Linearizable));
         let before = [SearchOp { call: 10, ..info }, ok(5, 6, Step::Get(7))];
-        assert!(matches!(search(&before, None, false), Outcome::NotLinearizable(_)));
+        assert!(matches!(search(&before, ABSENT, None, false), Outcome::NotLinearizable(_)));
+    }
+
+    #[test]
+    fn wildcard_initial_state() {
+        let run = |ops: &[SearchOp]| search(ops, UNKNOWN, None, true);
+        // A read of a value nobody wrote is the initial value.
+        assert!(matches!(run(&[ok(0, 1, Step::Get(5))]), Outcome::Linearizable));
+        assert!(matches!(
+            run(&[ok(0, 1, Step::Get(ABSENT)), ok(2, 3, Step::Get(ABSENT))]),
+            Outcome::Linearizable
+        ));
+        // The initial value is one value.
+        for (a, b) in [(5, 6), (ABSENT, 5), (5, ABSENT)] {
+            assert!(matches!(
+                run(&[ok(0, 1, Step::Get(a)), ok(2, 3, Step::Get(b))]),
+                Outcome::NotLinearizable(_)
+            ));
+        }
+        // Concurrent reads of two values: one is initial, the other written.
+        let ops = [ok(0, 10, Step::Get(5)), ok(0, 10, Step::Put(6)), ok(0, 10, Step::Get(6))];
+        assert!(matches!(run(&ops), Outcome::Linearizable));
+        // A put overwrites the initial value for good.
+        let ops = [ok(0, 1, Step::Get(5)), ok(2, 3, Step::Put(6)), ok(4, 5, Step::Get(5))];
+        match run(&ops) {
+            Outcome::NotLinearizable(trace) => {
+                assert_eq!(trace.order, vec![0, 1]);
+                assert_eq!(trace.stuck, Some(2));
+                assert_eq!(trace.state, 6);
+            }
+            other => panic!("{other:?}"),
+        }
+        // From ABSENT, the same read of an unwritten value fails.
+        assert!(matches!(
+            search(&[ok(0, 1, Step::Get(5))], ABSENT, None, false),
+            Outcome::NotLinearizable(_)
+        ));
     }
 
     #[test]

@@ -242,7 +242,10 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
     }
     latencies.sort_unstable();
     let events = std::mem::take(&mut writer.lock().unwrap_or_else(PoisonError::into_inner).1);
-    let verdict = check_history(&events, &CheckOptions { time_limit: Some(Duration::from_secs(60)) })
-        .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") });
+    let verdict = check_history(
+        &events,
+        &CheckOptions { time_limit: Some(Duration::from_secs(60)), ..Default::default() },
+    )
+    .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") });
     Ok(RunReport { ok, fail, info, elapsed, latencies, failovers, faults, verdict })
 }

@@ -329,7 +329,7 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
     }
 
     let verdict = if failure.is_none() {
-        let check = CheckOptions { time_limit: Some(Duration::from_secs(30)) };
+        let check = CheckOptions { time_limit: Some(Duration::from_secs(30)), ..Default::default() };
         match check_history(&history, &check) {
             Ok(v) => Some(v),
             Err(e) => Some(Verdict::Unknown { reason: format!("history could not be paired: {e}") }),

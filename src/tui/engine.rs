@@ -202,7 +202,10 @@ fn check_loop(session: &Session, wake: &Receiver<()>, updates: &Sender<Update>) 
             continue;
         }
         checked = history.len();
-        let verdict = match check_history(&history, &CheckOptions { time_limit: Some(CHECK_LIMIT) }) {
+        let verdict = match check_history(
+            &history,
+            &CheckOptions { time_limit: Some(CHECK_LIMIT), ..Default::default() },
+        ) {
             Ok(Verdict::Linearizable { operations, .. }) => VerdictView::Linearizable { ops: operations },
             Ok(Verdict::NotLinearizable { key, reason, .. }) => VerdictView::NotLinearizable { key, reason },
             Ok(Verdict::Unknown { reason }) => VerdictView::Unknown { reason },

@@ -128,7 +128,7 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
     result?;
     finished.context("stopping the cluster")?;
     let history = session.history();
-    let options = crate::check::CheckOptions { time_limit: Some(engine::CHECK_LIMIT) };
+    let options = crate::check::CheckOptions { time_limit: Some(engine::CHECK_LIMIT), ..Default::default() };
     let verdict = match crate::check::check_history(&history, &options) {
         _ if history.is_empty() => "no client operations".to_string(),
         Ok(v) => v.to_string(),
