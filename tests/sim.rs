@@ -76,6 +76,58 @@ fn five_nodes_no_faults_all_succeed() {
     }
 }
 
+/// The fault descriptions of one run, in order.
+fn faults_of(options: &SimOptions) -> (SimReport, Vec<String>) {
+    let mut events = Vec::new();
+    let report = sim::run(options, Sinks { events: Some(&mut events), history: None }).expect("sinks");
+    let faults = String::from_utf8(events)
+        .expect("utf-8")
+        .lines()
+        .filter(|l| l.contains(r#""kind":"fault""#))
+        .filter_map(|l| serde_json::from_str::<quorum::events::Event>(l).ok())
+        .filter_map(|e| match e.kind {
+            quorum::events::EventKind::Fault { description } => Some(description),
+            _ => None,
+        })
+        .collect();
+    (report, faults)
+}
+
+/// The nemesis sometimes takes a majority or every node down at once: the whole cluster then
+/// restarts from its storage. Safety holds throughout, and after the last repair the cluster
+/// serves every operation again (the liveness check of `sim::run`).
+#[test]
+fn outages_take_the_whole_cluster_down_and_it_recovers() {
+    let (mut every, mut majority) = (0, 0);
+    for seed in 8000..8060 {
+        let (report, faults) = faults_of(&options(seed, 3, "crash"));
+        assert!(report.passed(), "{}", report.summary());
+        every += faults.iter().filter(|f| f.starts_with("outage") && f.contains("every node")).count();
+        majority += faults.iter().filter(|f| f.starts_with("outage") && f.contains("a majority")).count();
+    }
+    assert!(every > 0 && majority > 0, "outages of every node: {every}, of a majority: {majority}");
+}
+
+/// With one or two nodes the nemesis still crashes and pauses them, and the summary counts only
+/// the faults that happened (repairs and no-ops are not faults).
+#[test]
+fn small_clusters_are_broken_too_and_faults_count_what_happened() {
+    for nodes in [1, 2] {
+        let mut injected = 0;
+        for seed in 8100..8120 {
+            let (report, faults) = faults_of(&options(seed, nodes, "crash,pause"));
+            assert!(report.passed(), "{}", report.summary());
+            let happened = faults
+                .iter()
+                .filter(|f| ["crash ", "pause ", "outage"].iter().any(|p| f.starts_with(p)))
+                .count();
+            assert_eq!(report.faults, happened, "seed {seed}, {nodes} nodes: {faults:?}");
+            injected += happened;
+        }
+        assert!(injected > 0, "the nemesis did nothing to {nodes} nodes");
+    }
+}
+
 /// The same seed twice gives byte-identical event logs and histories.
 #[test]
 fn same_seed_same_run() {

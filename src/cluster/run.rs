@@ -3,8 +3,8 @@
 //! cluster, and at the end the history is checked for linearizability. The history and the
 //! event log are written a line at a time as the run goes.
 
-use super::{ClientOptions, ClusterOptions, LiveCluster};
-use crate::check::history::{EventType, HistoryEvent, HistoryWriter, OpKind};
+use super::{ClientOptions, ClusterOptions, LiveCluster, NodeFailure, StorageOptions};
+use crate::check::history::{EventType, HistoryEvent, HistoryHeader, HistoryWriter, Initial, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::events::EventKind;
 use crate::kv::Op;
@@ -51,6 +51,11 @@ pub struct RunReport {
     pub faults: usize,
     /// The checker's verdict.
     pub verdict: Verdict,
+    /// What every key held when the run began: unknown when the data directory already held
+    /// this cluster's data.
+    pub initial: Initial,
+    /// Every time a node could not start or stopped on a storage error.
+    pub failures: Vec<NodeFailure>,
 }
 
 impl RunReport {
@@ -61,9 +66,11 @@ impl RunReport {
         self.latencies[((self.latencies.len() as f64 * q) as usize).min(self.latencies.len() - 1)]
     }
 
-    /// Exit code as `quorum sim`: 0 linearizable, 1 not, 3 unknown.
+    /// Exit code: 2 if a node could not start or stopped on an error, whatever the verdict
+    /// (a run that lost a node to its storage is not a clean run); else as `quorum sim`: 0
+    /// linearizable, 1 not, 3 unknown.
     pub fn exit_code(&self) -> i32 {
-        self.verdict.exit_code()
+        if self.failures.is_empty() { self.verdict.exit_code() } else { 2 }
     }
 
     /// A human-readable summary.
@@ -90,6 +97,12 @@ impl RunReport {
             s.push_str(&format!("  {node} leads term {term} after {:.0} ms without a leader\n", ms(*gap)));
         }
         s.push_str(&format!("history: {}\n", self.verdict));
+        if self.initial == Initial::Unknown {
+            s.push_str("  (the data directory held data: the history starts on values it does not know)\n");
+        }
+        for f in &self.failures {
+            s.push_str(&format!("error: {} {}\n", f.node, f.reason));
+        }
         s
     }
 }
@@ -131,7 +144,21 @@ fn watch_leaders(events: crossbeam_channel::Receiver<crate::events::Event>) -> V
 pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std::io::Result<RunReport> {
     let cluster = LiveCluster::start(ClusterOptions { trace: true, ..options.cluster.clone() })?;
     let leader_watch = cluster.subscribe().map(|rx| std::thread::spawn(move || watch_leaders(rx)));
-    let writer = Arc::new(Mutex::new((history.map(HistoryWriter::new), Vec::<HistoryEvent>::new())));
+    // A run on a directory that already holds the cluster starts on values the history does not
+    // know: the checker takes each key's initial value as unknown (but one value, fixed before
+    // the first operation), so old values are no false alarm and lost or stale ones still are.
+    let (initial, cluster_id) = match &options.cluster.storage {
+        StorageOptions::Disk { dir, .. } => (
+            if dir.held_data() { Initial::Unknown } else { Initial::Empty },
+            dir.meta().map(|m| m.cluster.clone()),
+        ),
+        StorageOptions::Memory => (Initial::Empty, None),
+    };
+    let mut history = history.map(HistoryWriter::new);
+    if let Some(w) = history.as_mut() {
+        w.write_header(&HistoryHeader { initial, cluster: cluster_id })?;
+    }
+    let writer = Arc::new(Mutex::new((history, Vec::<HistoryEvent>::new())));
     let record = |e: HistoryEvent| -> std::io::Result<()> {
         let mut guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(w) = guard.0.as_mut() {
@@ -230,6 +257,7 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
             .collect()
     });
     let elapsed = start.elapsed();
+    let failures = cluster.failures();
     cluster.finish()?;
     let failovers = leader_watch.and_then(|h| h.join().ok()).unwrap_or_default();
     let (mut ok, mut fail, mut info, mut latencies) = (0, 0, 0, Vec::new());
@@ -242,10 +270,8 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
     }
     latencies.sort_unstable();
     let events = std::mem::take(&mut writer.lock().unwrap_or_else(PoisonError::into_inner).1);
-    let verdict = check_history(
-        &events,
-        &CheckOptions { time_limit: Some(Duration::from_secs(60)), ..Default::default() },
-    )
-    .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") });
-    Ok(RunReport { ok, fail, info, elapsed, latencies, failovers, faults, verdict })
+    let verdict =
+        check_history(&events, &CheckOptions { time_limit: Some(Duration::from_secs(60)), initial })
+            .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") });
+    Ok(RunReport { ok, fail, info, elapsed, latencies, failovers, faults, verdict, initial, failures })
 }

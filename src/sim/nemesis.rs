@@ -18,7 +18,8 @@ pub enum Fault {
     /// Network partitions: an isolated node, majority/minority, the leader cut off, bridges,
     /// three-way splits, one-way cuts.
     Partition,
-    /// Crash a node (volatile state lost) and later restart it.
+    /// Crash a node (volatile state lost) and later restart it; now and then crash a majority
+    /// or every node at once (an outage: the whole cluster restarts from its storage).
     Crash,
     /// Pause a node (it neither ticks nor receives) and later resume it.
     Pause,
@@ -154,7 +155,7 @@ pub struct Nemesis {
     partitioned: bool,
     link: LinkRule,
     base_link: LinkRule,
-    /// Faults injected so far.
+    /// Faults injected so far (only those that changed something).
     pub injected: usize,
 }
 
@@ -199,11 +200,12 @@ impl Nemesis {
         cluster.record_fault(description);
     }
 
+    /// Injects one fault of kind `fault`, or repairs something when the fault is not possible
+    /// now (every node already down). Counts only what really happened.
     fn inject(&mut self, cluster: &mut impl FaultTarget, fault: Fault) {
         let mut ids = cluster.node_ids();
         let n = ids.len();
         let minority = (n - 1) / 2;
-        self.injected += 1;
         match fault {
             Fault::Partition => {
                 ids.shuffle(&mut self.rng);
@@ -260,10 +262,14 @@ impl Nemesis {
                     }
                 };
                 self.partitioned = true;
+                self.injected += 1;
                 Self::fault_event(cluster, description);
             }
+            Fault::Crash if self.rng.random_bool(0.2) => self.outage(cluster, &ids),
             Fault::Crash | Fault::Pause => {
-                if self.crashed.len() + self.paused.len() >= minority {
+                // Keep a majority up (but with one or two nodes, one may still go down), so
+                // most of the run has a leader; outages take the rest.
+                if self.crashed.len() + self.paused.len() >= minority.max(1) {
                     return self.repair_one(cluster);
                 }
                 let up: Vec<NodeId> = ids
@@ -272,8 +278,9 @@ impl Nemesis {
                     .filter(|i| !self.crashed.contains(i) && !self.paused.contains(i))
                     .collect();
                 if up.is_empty() {
-                    return;
+                    return self.repair_one(cluster);
                 }
+                self.injected += 1;
                 let victim = up[self.rng.random_range(0..up.len())];
                 if fault == Fault::Crash {
                     self.crashed.insert(victim);
@@ -286,26 +293,57 @@ impl Nemesis {
                 }
             }
             Fault::Loss => {
-                self.link.loss = [0.05, 0.2, 0.5][self.rng.random_range(0..3)];
-                let link = self.link;
-                cluster.change_network(&mut |net| net.set_default_rule(link));
-                Self::fault_event(cluster, format!("loss {:.0}%", self.link.loss * 100.0));
+                let loss = [0.05, 0.2, 0.5][self.rng.random_range(0..3)];
+                self.set_link(cluster, LinkRule { loss, ..self.link }, format!("loss {:.0}%", loss * 100.0));
             }
             Fault::Duplicate => {
-                self.link.duplicate = [0.1, 0.3][self.rng.random_range(0..2)];
-                let link = self.link;
-                cluster.change_network(&mut |net| net.set_default_rule(link));
-                Self::fault_event(cluster, format!("duplicate {:.0}%", self.link.duplicate * 100.0));
+                let duplicate = [0.1, 0.3][self.rng.random_range(0..2)];
+                let what = format!("duplicate {:.0}%", duplicate * 100.0);
+                self.set_link(cluster, LinkRule { duplicate, ..self.link }, what);
             }
             Fault::Reorder => {
-                self.link.delay = (1_000_000, [20_000_000, 80_000_000][self.rng.random_range(0..2)]);
-                let link = self.link;
-                cluster.change_network(&mut |net| net.set_default_rule(link));
-                Self::fault_event(
-                    cluster,
-                    format!("reorder: delay {}-{} ms", 1, self.link.delay.1 / 1_000_000),
-                );
+                let delay = (1_000_000, [20_000_000, 80_000_000][self.rng.random_range(0..2)]);
+                let what = format!("reorder: delay {}-{} ms", 1, delay.1 / 1_000_000);
+                self.set_link(cluster, LinkRule { delay, ..self.link }, what);
             }
+        }
+    }
+
+    /// Changes every link's rule, if that is a change (a fault that changes nothing is none).
+    fn set_link(&mut self, cluster: &mut impl FaultTarget, link: LinkRule, description: String) {
+        if link == self.link {
+            return;
+        }
+        self.link = link;
+        self.injected += 1;
+        cluster.change_network(&mut |net| net.set_default_rule(link));
+        Self::fault_event(cluster, description);
+    }
+
+    /// Crashes a majority of the nodes, or every node, at once: the cluster is unavailable until
+    /// enough of them restart from their storage (they come back one at a time as repairs, or
+    /// all at the final heal). Safety must hold throughout, and the cluster must recover.
+    fn outage(&mut self, cluster: &mut impl FaultTarget, ids: &[NodeId]) {
+        let mut up: Vec<NodeId> = ids.iter().copied().filter(|i| !self.crashed.contains(i)).collect();
+        if up.is_empty() {
+            return self.repair_one(cluster);
+        }
+        up.shuffle(&mut self.rng);
+        let everyone = self.rng.random_bool(0.5);
+        let majority = ids.len() / 2 + 1;
+        let already = ids.len() - up.len();
+        let count = if everyone { up.len() } else { majority.saturating_sub(already).clamp(1, up.len()) };
+        let mut victims: Vec<NodeId> = up[..count].to_vec();
+        victims.sort();
+        self.injected += 1;
+        let scope = if victims.len() + already == ids.len() { "every node" } else { "a majority" };
+        let names: Vec<String> = victims.iter().map(ToString::to_string).collect();
+        Self::fault_event(cluster, format!("outage: crash {} ({scope} down)", names.join(" ")));
+        for v in victims {
+            // A paused victim is crashed instead: the crash takes its volatile state.
+            self.paused.remove(&v);
+            self.crashed.insert(v);
+            cluster.crash_node(v);
         }
     }
 

@@ -204,7 +204,7 @@ fn check_loop(session: &Session, wake: &Receiver<()>, updates: &Sender<Update>) 
         checked = history.len();
         let verdict = match check_history(
             &history,
-            &CheckOptions { time_limit: Some(CHECK_LIMIT), ..Default::default() },
+            &CheckOptions { time_limit: Some(CHECK_LIMIT), initial: session.initial() },
         ) {
             Ok(Verdict::Linearizable { operations, .. }) => VerdictView::Linearizable { ops: operations },
             Ok(Verdict::NotLinearizable { key, reason, .. }) => VerdictView::NotLinearizable { key, reason },

@@ -92,9 +92,12 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
     // before the terminal is taken over.
     let data_dir = if options.disk { DataDir::open(&dir, options.nodes) } else { DataDir::lock(&dir) }
         .map_err(anyhow::Error::new)?;
-    let carry_on = options.disk && options.data_dir.is_some();
+    let origin = session::Origin {
+        cluster: data_dir.meta().map(|m| m.cluster.clone()),
+        held_data: data_dir.held_data(),
+    };
     let (session, warnings) =
-        session::Session::open(&dir, carry_on).with_context(|| format!("cannot use {}", dir.display()))?;
+        session::Session::open(&dir, &origin).with_context(|| format!("cannot use {}", dir.display()))?;
     let session = Arc::new(session);
     let data_dir = Arc::new(data_dir);
     let storage = if options.disk {
@@ -128,7 +131,8 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
     result?;
     finished.context("stopping the cluster")?;
     let history = session.history();
-    let options = crate::check::CheckOptions { time_limit: Some(engine::CHECK_LIMIT), ..Default::default() };
+    let options =
+        crate::check::CheckOptions { time_limit: Some(engine::CHECK_LIMIT), initial: session.initial() };
     let verdict = match crate::check::check_history(&history, &options) {
         _ if history.is_empty() => "no client operations".to_string(),
         Ok(v) => v.to_string(),

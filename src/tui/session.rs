@@ -1,12 +1,18 @@
 //! The session's files: the event log (written by the cluster as it goes), the client history
 //! (written here a line at a time, from the first operation), and their exports.
 //!
-//! With durable storage in a data directory, a later session brings the same cluster back, so
-//! its history carries on in the same file: times and process numbers continue after the old
-//! ones, and the checker judges the whole life of the data, not just the last session (a get
-//! that reads a value put before a restart is then explained).
+//! The history starts with a start line naming the cluster (its id from the data directory)
+//! and what the keys held at the start. With durable storage in a data directory, a later
+//! session brings the same cluster back, so its history carries on in the same file if that
+//! file belongs to this cluster: times and process numbers continue after the old ones, and
+//! the checker judges the whole life of the data, not just the last session (a get that reads a
+//! value put before a restart is then explained, and a write lost across the restart is
+//! caught). If the directory holds the cluster's data but no history of it (the data came from
+//! `quorum run`, or the file was lost), a new history starts with the initial values unknown:
+//! the checker then accepts any one value per key before the first operation, so old values are
+//! no false alarm, and a lost or stale write of this session is still caught.
 
-use crate::check::history::{HistoryEvent, HistoryWriter, parse_history};
+use crate::check::history::{HistoryEvent, HistoryHeader, HistoryWriter, Initial, parse_history_with_header};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -29,8 +35,18 @@ pub struct Session {
     events_path: PathBuf,
     history_path: PathBuf,
     history: Mutex<History>,
+    initial: Initial,
     time_offset: u64,
     process_offset: u64,
+}
+
+/// What a session knows of the data it starts on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The cluster's id, when its state is on disk.
+    pub cluster: Option<String>,
+    /// True if the data directory already held the cluster's data.
+    pub held_data: bool,
 }
 
 /// An export's two files and how many lines each got.
@@ -47,42 +63,60 @@ pub struct Export {
 }
 
 impl Session {
-    /// Opens the session in `dir` (created if needed). With `carry_on`, an existing history is
-    /// continued; otherwise it starts empty. Returns warnings worth showing.
-    pub fn open(dir: &Path, carry_on: bool) -> io::Result<(Session, Vec<String>)> {
+    /// Opens the session in `dir` (created if needed; the caller holds the directory's lock).
+    /// An existing history of the same cluster is continued; any other old history is moved
+    /// aside, and a new one starts (see the module docs). Returns warnings worth showing.
+    pub fn open(dir: &Path, origin: &Origin) -> io::Result<(Session, Vec<String>)> {
         std::fs::create_dir_all(dir)?;
         let events_path = dir.join(EVENTS_FILE);
         let history_path = dir.join(HISTORY_FILE);
         let mut warnings = Vec::new();
         let mut old = Vec::new();
-        if carry_on && history_path.exists() {
+        let mut header = None;
+        if history_path.exists() {
+            let aside = |why: String, warnings: &mut Vec<String>| -> io::Result<()> {
+                let mut k = 1;
+                let moved = loop {
+                    let p = dir.join(format!("console-history.previous-{k}.jsonl"));
+                    if !p.exists() {
+                        break p;
+                    }
+                    k += 1;
+                };
+                std::fs::rename(&history_path, &moved)?;
+                warnings.push(format!("{why}; moved it to {} and started a new history", moved.display()));
+                Ok(())
+            };
             match read_history(&history_path) {
-                Ok((events, cut)) => {
+                Ok((h, events, cut))
+                    if origin.cluster.is_some()
+                        && h.as_ref().and_then(|h| h.cluster.as_ref()) == origin.cluster.as_ref() =>
+                {
                     if cut {
                         warnings.push(format!("{}: dropped an incomplete last line", history_path.display()));
                     }
+                    header = h;
                     old = events;
                 }
-                Err(e) => {
-                    let aside = history_path.with_extension("jsonl.unreadable");
-                    std::fs::rename(&history_path, &aside)?;
-                    warnings.push(format!(
-                        "the old history could not be read ({e}); moved to {} and started afresh",
-                        aside.display()
-                    ));
-                }
+                Ok((_, events, _)) if events.is_empty() => {}
+                Ok(_) => aside("the old history is not this cluster's".into(), &mut warnings)?,
+                Err(e) => aside(format!("the old history could not be read ({e})"), &mut warnings)?,
             }
         }
+        // A new history on data it did not see written starts from unknown values.
+        let header = header.unwrap_or(HistoryHeader {
+            initial: if origin.held_data { Initial::Unknown } else { Initial::Empty },
+            cluster: origin.cluster.clone(),
+        });
         let time_offset = old.iter().map(|e| e.time + 1).max().unwrap_or(0);
         let process_offset = old.iter().map(|e| e.process).max().unwrap_or(0);
         // Rewrite what was kept (dropping any incomplete line), then append from there.
-        let mut file = File::create(&history_path)?;
+        let mut rewrite = HistoryWriter::new(BufWriter::new(File::create(&history_path)?));
+        rewrite.write_header(&header)?;
         for e in &old {
-            let mut line = serde_json::to_vec(e).map_err(io::Error::other)?;
-            line.push(b'\n');
-            file.write_all(&line)?;
+            rewrite.write_event(e)?;
         }
-        file.flush()?;
+        drop(rewrite);
         let file = OpenOptions::new().append(true).open(&history_path)?;
         let history = History { writer: Some(HistoryWriter::new(file)), events: old, error: None };
         let session = Session {
@@ -90,6 +124,7 @@ impl Session {
             events_path,
             history_path,
             history: Mutex::new(history),
+            initial: header.initial,
             time_offset,
             process_offset,
         };
@@ -111,9 +146,14 @@ impl Session {
         &self.history_path
     }
 
-    /// The history's process number for client session `client` of this run.
-    pub fn process(&self, client: u64) -> u64 {
-        self.process_offset + client
+    /// The history's process number for the console's operation number `op` of this run.
+    pub fn process(&self, op: u64) -> u64 {
+        self.process_offset + op
+    }
+
+    /// What the keys held when the history began (unknown if it began on existing data).
+    pub fn initial(&self) -> Initial {
+        self.initial
     }
 
     /// The history's time for cluster time `nanos` of this run.
@@ -169,15 +209,15 @@ impl Session {
 }
 
 /// Reads a history file, dropping an incomplete last line; says whether it did.
-fn read_history(path: &Path) -> io::Result<(Vec<HistoryEvent>, bool)> {
+fn read_history(path: &Path) -> io::Result<(Option<HistoryHeader>, Vec<HistoryEvent>, bool)> {
     let mut bytes = std::fs::read(path)?;
     let cut = !bytes.is_empty() && !bytes.ends_with(b"\n");
     if cut {
         let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         bytes.truncate(keep);
     }
-    let events = parse_history(&bytes[..]).map_err(io::Error::other)?;
-    Ok((events, cut))
+    let (header, events) = parse_history_with_header(&bytes[..]).map_err(io::Error::other)?;
+    Ok((header, events, cut))
 }
 
 /// Copies the complete lines of `from` to `to` (a missing `from` gives an empty file).

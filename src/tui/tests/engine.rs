@@ -1,6 +1,7 @@
 //! The engine against a fake cluster: commands reach the right operations, client operations
 //! are recorded in the history and checked, exports copy complete lines, sessions carry on.
 
+use crate::check::history::Initial;
 use crate::check::history::{EventType, HistoryEvent, OpKind, parse_history};
 use crate::cluster::{NodeStatus, OpError, RunState};
 use crate::events::Event;
@@ -10,7 +11,7 @@ use crate::sim::{LinkRule, Network};
 use crate::tui::action::{ClientOp, Command};
 use crate::tui::backend::{Backend, ConsoleClient};
 use crate::tui::engine::{Engine, Update, Worker};
-use crate::tui::session::Session;
+use crate::tui::session::{Origin, Session};
 use crate::tui::snapshot::VerdictView;
 use crossbeam_channel::{Receiver, unbounded};
 use std::collections::BTreeMap;
@@ -148,7 +149,7 @@ fn temp_dir(name: &str) -> TempDir {
 }
 
 fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()>) {
-    let (session, warnings) = Session::open(dir, false).expect("session");
+    let (session, warnings) = Session::open(dir, &Origin::default()).expect("session");
     assert!(warnings.is_empty());
     let (updates, updates_rx) = unbounded();
     let (check, check_rx) = unbounded();
@@ -254,7 +255,7 @@ fn client_operations_are_recorded_narrated_and_reported() {
 fn the_engine_polls_runs_clients_and_checks_the_history() {
     let fake: Arc<dyn Backend> = Arc::new(Fake::default());
     let dir = temp_dir("engine");
-    let (session, _) = Session::open(&dir, false).expect("session");
+    let (session, _) = Session::open(&dir, &Origin::default()).expect("session");
     let engine = Engine::start(fake, Arc::new(session)).expect("engine");
     engine.send(Command::Client {
         op: 1,
@@ -311,8 +312,11 @@ fn export_copies_complete_lines_only() {
 #[test]
 fn a_session_on_disk_carries_its_history_on() {
     let dir = temp_dir("carry");
+    let ours = Origin { cluster: Some("00000000000000aa".into()), held_data: false };
+    let again = Origin { held_data: true, ..ours.clone() };
     {
-        let (s, _) = Session::open(&dir, true).expect("first");
+        let (s, _) = Session::open(&dir, &ours).expect("first");
+        assert_eq!(s.initial(), Initial::Empty);
         s.record(HistoryEvent::invoke(s.process(1), OpKind::Put, "a", Some("1"), s.time(100)));
         let mut ok =
             HistoryEvent::complete(EventType::Ok, s.process(1), OpKind::Put, "a", Some("1"), s.time(200));
@@ -325,11 +329,28 @@ fn a_session_on_disk_carries_its_history_on() {
     let mut bytes = std::fs::read(&path).expect("read");
     bytes.extend_from_slice(b"{\"type\":\"ok\",\"pro");
     std::fs::write(&path, bytes).expect("write");
-    let (s, warnings) = Session::open(&dir, true).expect("second");
+    let (s, warnings) = Session::open(&dir, &again).expect("second");
     assert!(warnings.iter().any(|w| w.contains("incomplete")), "{warnings:?}");
     assert_eq!(s.history().len(), 3);
     assert_eq!((s.process(1), s.time(0)), (3, 301), "processes and times continue after the old ones");
-    // Without carrying on (memory storage), the history starts empty.
-    let (s, _) = Session::open(&dir, false).expect("third");
+    assert_eq!(s.initial(), Initial::Empty, "the carried history saw every value written");
+    drop(s);
+    // Another cluster's history (a directory emptied and reused) is moved aside, never mixed in;
+    // the new history starts on data it did not see written, so its initial values are unknown.
+    let other = Origin { cluster: Some("00000000000000bb".into()), held_data: true };
+    let (s, warnings) = Session::open(&dir, &other).expect("third");
+    assert!(warnings.iter().any(|w| w.contains("not this cluster's")), "{warnings:?}");
+    assert!(dir.join("console-history.previous-1.jsonl").exists());
     assert!(s.history().is_empty());
+    assert_eq!(s.initial(), Initial::Unknown);
+    let text = std::fs::read_to_string(s.history_path()).expect("read");
+    assert!(
+        text.starts_with(r#"{"type":"start","initial":"unknown","cluster":"00000000000000bb"}"#),
+        "{text}"
+    );
+    drop(s);
+    // Without a cluster (memory storage), every session starts empty.
+    let (s, _) = Session::open(&dir, &Origin::default()).expect("fourth");
+    assert!(s.history().is_empty());
+    assert_eq!(s.initial(), Initial::Empty);
 }
