@@ -169,7 +169,11 @@ impl Client {
             last.node = node;
             last.id = Some(id);
             match self.attempt(&request, node, &replies, &reply_to) {
-                Attempt::Down => last.message = format!("{node} is down"),
+                Attempt::Down => {
+                    last.message = format!("{node} is down");
+                    self.state().preferred = None;
+                    self.pause_if_all_down();
+                }
                 Attempt::Timeout => {
                     uncertain = true;
                     last.message = format!("timeout waiting for {node}");
@@ -245,7 +249,12 @@ impl Client {
                 }
                 Attempt::Answered(Err(e)) => last = e.to_string(),
                 Attempt::Timeout => last = format!("timeout waiting for {node}"),
-                Attempt::Down => last = format!("{node} is down"),
+                Attempt::Down => {
+                    last = format!("{node} is down");
+                    self.state().preferred = None;
+                    self.pause_if_all_down();
+                    continue;
+                }
             }
             self.state().preferred = None;
             std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
@@ -276,6 +285,14 @@ impl Client {
     fn ack(&self, session: ClientId, seq: u64) -> u64 {
         let state = self.state();
         state.in_flight.range((session, 0)..=(session, seq)).next().map_or(seq, |&(_, s)| s)
+    }
+
+    /// A down node costs nothing (the next one is tried at once), but with every node down the
+    /// client waits a back-off before trying again, rather than spin.
+    fn pause_if_all_down(&self) {
+        if !self.members.iter().any(|&m| self.is_up(m)) {
+            std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
+        }
     }
 
     fn is_up(&self, node: NodeId) -> bool {
