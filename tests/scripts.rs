@@ -4,9 +4,11 @@
 //!
 //! Commands (nodes are written `n1`, `n2`, ...; "nodes" means a list, empty = all):
 //! - `cluster nodes=N [prevote=BOOL] [checkquorum=BOOL] [hazard=local_reads|commit_old_term]
-//!   [maxappend=N] [maxinflight=N] [seed=S]`: a fresh cluster; election timeouts are 15-30
-//!   ticks, heartbeats every 5; at most `maxappend` entries per AppendEntries (default 64) and
-//!   `maxinflight` AppendEntries in flight per follower (default 16).
+//!   [maxappend=N] [maxinflight=N] [sessiontimeout=T] [maxsessions=N] [seed=S]`: a fresh
+//!   cluster; election timeouts are 15-30 ticks, heartbeats every 5; at most `maxappend` entries
+//!   per AppendEntries (default 64) and `maxinflight` AppendEntries in flight per follower
+//!   (default 16); client sessions expire after `sessiontimeout` ticks of the leader's clock
+//!   without a put, and at most `maxsessions` are kept (defaults: one hour, 4,096).
 //! - `tick [nodes] [count=N] [deliver=BOOL]`: advance time on the nodes; with `deliver=true`,
 //!   deliver every message until nothing is in flight after each tick (a healthy network).
 //! - `campaign NODE`: make the node time out now.
@@ -29,7 +31,7 @@
 //!   sequence number still in flight) is the sequence number unless given.
 //! - `setlog NODE TERM... [term=T]`: crash the node, replace its stored log by no-op entries of
 //!   those terms (and its term by T), restart it. For the paper's Figure 7 and 8 shapes.
-//! - `status [nodes]`, `log [nodes]`, `kv [nodes]`: print state.
+//! - `status [nodes]`, `log [nodes]`, `kv [nodes]`, `sessions [nodes]`: print state.
 
 use goldenscript::{Argument, Command, Context};
 use quorum::events::EventKind;
@@ -186,6 +188,12 @@ impl goldenscript::Runner for Runner {
                         }
                         if let Some(v) = Self::key(command, "maxinflight") {
                             c.max_inflight = v.parse()?;
+                        }
+                        if let Some(v) = Self::key(command, "sessiontimeout") {
+                            c.sessions.timeout = v.parse()?;
+                        }
+                        if let Some(v) = Self::key(command, "maxsessions") {
+                            c.sessions.max_sessions = v.parse()?;
                         }
                         c.hazard = match Self::key(command, "hazard").as_deref() {
                             None => None,
@@ -380,6 +388,16 @@ impl goldenscript::Runner for Runner {
                     " ",
                 )?;
             }
+            "sessions" => {
+                let nodes = self.nodes(command)?;
+                list(
+                    &mut out,
+                    self.cluster()?,
+                    &nodes,
+                    |n| n.kv().sessions().iter().map(|c| c.to_string()).collect(),
+                    " ",
+                )?;
+            }
             name => return Err(format!("unknown command {name:?}").into()),
         }
         self.narrate(&mut out)?;
@@ -443,6 +461,7 @@ scripts!(
     reordered_append_no_truncate,
     restart_keeps_term_vote_log,
     retried_put_applied_once,
+    sessions_registered_refused_and_expired,
     reused_index_answers_old_write,
     single_node_cluster,
     split_vote_resolves,
