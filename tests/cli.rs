@@ -101,3 +101,169 @@ fn check_reports_bad_files_with_exit_2_and_line_numbers() {
     let (code, out, _) = quorum(&["check", stale.to_str().expect("utf-8")]);
     assert_eq!(code, 1, "{out}");
 }
+
+/// A fresh data directory path for one test (not created).
+fn data_dir(name: &str) -> std::path::PathBuf {
+    let dir = temp(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn run_on(dir: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["run", "--data-dir", dir.to_str().expect("utf-8"), "--nodes", "3", "--duration", "1"];
+    args.extend_from_slice(extra);
+    quorum(&args)
+}
+
+/// The "ops: N ok, F fail, I info" counts of a run's summary.
+fn counts(out: &str) -> (u64, u64, u64) {
+    let line = out.lines().find(|l| l.starts_with("ops: ")).unwrap_or_else(|| panic!("no ops line: {out}"));
+    let n: Vec<u64> = line
+        .split([' ', ','])
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| ["ok", "fail", "info"].contains(&w[1]))
+        .filter_map(|w| w[0].parse().ok())
+        .collect();
+    (n[0], n[1], n[2])
+}
+
+/// Issue: a data directory used a second time lost acknowledged writes (client ids restarted
+/// from 1 and the recovered session table took new requests for retries of old ones). Now the
+/// second run's puts are applied, none is refused as stale, and the history, which starts on
+/// values it did not see written, is judged with unknown initial values: linearizable.
+#[test]
+fn a_data_directory_used_twice_keeps_every_write() {
+    let dir = data_dir("twice");
+    let (h1, h2) = (temp("twice-h1.jsonl"), temp("twice-h2.jsonl"));
+    let (code, out, err) = run_on(&dir, &["--history", h1.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_on(&dir, &["--history", h2.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "second run: {out}{err}");
+    let (ok, fail, _) = counts(&out);
+    assert!(ok > 100 && fail == 0, "the second run's operations all succeed: {out}");
+    assert!(!out.contains("stale request"), "{out}");
+    assert!(out.contains("the data directory held data"), "{out}");
+    let history = std::fs::read_to_string(&h2).expect("history");
+    assert!(history.starts_with(r#"{"type":"start","initial":"unknown","cluster":""#), "{history:.200}");
+    let (code, out, _) = quorum(&["check", h2.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("initial values unknown"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue: two processes on one directory interleaved their logs and destroyed the data. The
+/// second one now stops before touching any file, names the directory and the holder.
+#[test]
+fn a_second_process_on_one_directory_is_refused() {
+    let dir = data_dir("locked");
+    let first = Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args(["run", "--data-dir", dir.to_str().expect("utf-8"), "--nodes", "3", "--duration", "4"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("first run");
+    let lock = dir.join(quorum::storage::LOCK_FILE);
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid")) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the first run never locked the directory"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before: Vec<(String, u64)> = wal_sizes(&dir);
+    let (code, out, err) = run_on(&dir, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains(&dir.display().to_string()), "{err}");
+    assert!(err.contains(&format!("in use by another quorum process (pid {})", first.id())), "{err}");
+    let after = first.wait_with_output().expect("first run ends");
+    assert_eq!(after.status.code(), Some(0), "{}", String::from_utf8_lossy(&after.stdout));
+    assert!(wal_sizes(&dir).len() == before.len(), "the second process created no log");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn wal_sizes(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".wal"))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Issue: a directory written by 5 nodes opened silently as 3. Now it says what it holds.
+#[test]
+fn a_directory_of_another_size_is_refused() {
+    let dir = data_dir("size");
+    let (code, out, err) = run_on(&dir, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) =
+        quorum(&["run", "--data-dir", dir.to_str().expect("utf-8"), "--nodes", "5", "--duration", "1"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("of 3 nodes, not 5") && err.contains("--nodes 3"), "{err}");
+    let (code, _, err) = quorum(&["run", "--data-dir", "/dev/null", "--duration", "1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/dev/null: not a directory"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue: a node that could not start was hidden, and the run exited 0. Here n2's log has a
+/// run of 0xFF over a record header in the middle: n2 refuses to start (naming the file and
+/// the offset), the file is left as it was, the others serve, and the run exits 2.
+#[test]
+fn a_node_that_cannot_start_is_reported_and_the_run_exits_2() {
+    let dir = data_dir("damaged");
+    let (code, out, err) = run_on(&dir, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let wal = dir.join("n2.wal");
+    let mut bytes = std::fs::read(&wal).expect("n2.wal");
+    let starts: Vec<usize> =
+        (0..bytes.len().saturating_sub(4)).filter(|&i| &bytes[i..i + 4] == b"QWAL").collect();
+    assert!(starts.len() > 10, "n2 wrote records");
+    let at = starts[starts.len() / 2];
+    bytes[at..at + 20].fill(0xff);
+    std::fs::write(&wal, &bytes).expect("damage");
+    let (code, out, err) = run_on(&dir, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains(&format!("error: n2 cannot start: {}: corrupt record at offset {at}", wal.display())),
+        "{out}"
+    );
+    assert!(out.contains("history: linearizable"), "the others served and were checked: {out}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read(&wal).expect("n2.wal"), bytes, "a damaged log is never rewritten");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue: on a full disk node threads printed panic backtraces and the run exited 0. On a
+/// 400 kB tmpfs (mounted in a private mount namespace, so no root is needed), the nodes stop
+/// cleanly with "No space left on device", the run exits 2, and once there is room again the
+/// same directory starts and serves (the torn tails the full disk left are cut off).
+#[test]
+fn a_full_disk_stops_nodes_cleanly_and_they_start_again_with_room() {
+    let mount = temp("full");
+    let _ = std::fs::create_dir_all(&mount);
+    let bin = env!("CARGO_BIN_EXE_quorum");
+    let script = format!(
+        "set -e; mount -t tmpfs -o size=400k tmpfs '{m}'; \
+         '{bin}' run --data-dir '{m}/d' --nodes 3 --duration 3 && echo FIRST=0 || echo FIRST=$?; \
+         mount -o remount,size=64m tmpfs '{m}'; \
+         '{bin}' run --data-dir '{m}/d' --nodes 3 --duration 1 && echo SECOND=0 || echo SECOND=$?",
+        m = mount.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c", &script])
+        .output()
+        .expect("this test needs unshare (util-linux) to mount a small tmpfs in a private namespace");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("FIRST=2"), "a full disk must make the run exit 2:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("stopped on a storage error") && stdout.contains("No space left on device"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(stdout.contains("SECOND=0"), "with room again the nodes start and serve:\n{stdout}\n{stderr}");
+}

@@ -30,14 +30,16 @@ impl Tmux {
             .expect("tmux runs")
     }
 
-    fn start(command: &str) -> Tmux {
+    /// A tmux server named `name` (tests in one process need distinct names) running `command`.
+    fn start(name: &str, command: &str) -> Tmux {
         let installed = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
         assert!(
             installed,
             "this test needs tmux, to run the console in a real pseudo-terminal: \
              install it (for example `apt-get install -y tmux`)"
         );
-        let tmux = Tmux { socket: format!("quorum-e2e-{}", std::process::id()), session: "console".into() };
+        let tmux =
+            Tmux { socket: format!("quorum-e2e-{name}-{}", std::process::id()), session: "console".into() };
         let out = tmux.run(&["new-session", "-d", "-s", &tmux.session, "-x", "120", "-y", "40", command]);
         assert!(out.status.success(), "tmux new-session failed: {}", String::from_utf8_lossy(&out.stderr));
         tmux
@@ -86,8 +88,8 @@ fn leader(screen: &str) -> Option<u64> {
     rest.chars().next()?.to_digit(10).map(u64::from)
 }
 
-fn fresh_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("quorum-console-e2e-{}", std::process::id()));
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("quorum-console-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -109,10 +111,10 @@ fn check_exports(dir: &Path) {
 
 #[test]
 fn drive_the_console_in_a_real_terminal() {
-    let dir = fresh_dir();
+    let dir = fresh_dir("drive");
     let bin = env!("CARGO_BIN_EXE_quorum");
     let command = format!("sh -c '\"{bin}\" --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::start("drive", &command);
 
     let screen = tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
     assert!(screen.contains("n1") && screen.contains("n5"), "five nodes are shown");
@@ -153,6 +155,71 @@ fn drive_the_console_in_a_real_terminal() {
     let alternate = tmux.run(&["display-message", "-p", "-t", &tmux.session, "#{alternate_on}"]);
     assert_eq!(String::from_utf8_lossy(&alternate.stdout).trim(), "0", "the alternate screen was left");
     check_exports(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The console in a shell of its own, on `dir`: each command line runs the console once, then
+/// prints a marker with its exit code.
+fn console_in_a_shell(name: &str, dir: &Path, runs: &[&str]) -> Tmux {
+    let bin = env!("CARGO_BIN_EXE_quorum");
+    let mut script = String::new();
+    for (i, flags) in runs.iter().enumerate() {
+        script.push_str(&format!(
+            "\"{bin}\" --data-dir \"{}\" {flags}; echo EXIT{i}=$?; read x; ",
+            dir.display()
+        ));
+    }
+    Tmux::start(name, &format!("sh -c '{script} sleep 600'"))
+}
+
+/// Issue: a data directory used a second time lost acknowledged writes: the second console's
+/// put answered ok but every map kept the old value, a get read it, and the verdict turned
+/// NOT linearizable. Now the second session's writes apply, its history carries on the first
+/// one's (same cluster), and the verdict over both sessions is linearizable. Opening the
+/// directory with another size, or while a console holds it, is refused before the terminal is
+/// taken over.
+#[test]
+fn a_data_directory_opened_twice_keeps_every_acknowledged_write() {
+    let dir = fresh_dir("twice");
+    let tmux = console_in_a_shell("twice", &dir, &["--nodes 3", "--nodes 3", "--nodes 5"]);
+    let put = |value: &str| {
+        tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
+        tmux.keys(&["1", "p"]);
+        tmux.type_text(&format!("color={value}"));
+        tmux.keys(&["Enter"]);
+        tmux.wait_for("the put's result", |s| s.contains(&format!("put color={value} via n1 → ok")));
+    };
+    put("blue");
+    tmux.keys(&["q"]);
+    tmux.wait_for("the first console to end", |s| s.contains("EXIT0=0"));
+    tmux.keys(&["Enter"]);
+    put("red");
+    // While this console holds the directory, a second process is refused.
+    let other = Command::new(env!("CARGO_BIN_EXE_quorum"))
+        .args(["run", "--data-dir", dir.to_str().expect("utf-8"), "--nodes", "3", "--duration", "1"])
+        .output()
+        .expect("quorum runs");
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("in use by another quorum process"));
+    tmux.keys(&["2", "g"]);
+    tmux.type_text("color");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the get of the second session's value", |s| s.contains("get color via n2 → red"));
+    let screen = tmux.wait_for("every map to show red", |s| {
+        s.lines().any(|l| l.contains("color") && l.matches("red").count() == 3)
+    });
+    assert!(!screen.contains("NOT linearizable"), "{screen}");
+    tmux.wait_for("the verdict over both sessions", |s| s.contains("linearizable ✓ (3 ops)"));
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the second console to end", |s| s.contains("EXIT1=0"));
+    assert!(screen.contains("verdict: linearizable (3 operations over 1 key)"), "{screen}");
+    tmux.keys(&["Enter"]);
+    // Another size: refused with what the directory holds, and the terminal never taken over.
+    let screen = tmux.wait_for("the third console to refuse", |s| s.contains("EXIT2=2"));
+    assert!(screen.contains("of 3 nodes, not 5") && screen.contains("--nodes 3"), "{screen}");
+    let history = std::fs::read(dir.join("console-history.jsonl")).expect("the history");
+    let history = parse_history(&history[..]).expect("a valid history");
+    assert_eq!(history.len(), 6, "both sessions' operations, invoked and completed");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
