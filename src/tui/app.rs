@@ -201,6 +201,15 @@ impl App {
 
     fn on_poll(&mut self, poll: Poll) {
         let Poll { nodes, network, speed, now, events } = poll;
+        // A node that could not start or stopped on an error says why, loudly: the card has
+        // room for little of it, the status line for all.
+        for node in &nodes {
+            if let RunState::Crashed(reason) = &node.run
+                && !self.snap.nodes.iter().any(|old| old.id == node.id && old.run == node.run)
+            {
+                self.error(format!("{} {reason}", node.id));
+            }
+        }
         if nodes.len() != self.snap.nodes.len() || nodes.iter().zip(&self.snap.nodes).any(|(a, b)| a != b) {
             self.snap.nodes = nodes;
             self.dirty = true;

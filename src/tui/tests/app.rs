@@ -469,3 +469,17 @@ fn the_keymap_has_no_clashes_and_feeds_the_bar_and_the_help() {
     assert_eq!(help.main.len(), BINDINGS.iter().filter(|b| b.context == Context::Main).count());
     assert!(help.others.iter().any(|(_, keys)| keys.contains("Enter")));
 }
+
+/// A node that cannot start, or stops on a storage error, says why: its card shows CRASHED
+/// with the start of the reason, and the status line the whole of it, as an error.
+#[test]
+fn a_node_that_cannot_start_says_why_in_the_status_line() {
+    let mut app = app();
+    let mut nodes = statuses();
+    let reason = "cannot start: /tmp/d/n2.wal: corrupt record at offset 754592: bad magic";
+    nodes[1].run = RunState::Crashed(reason.into());
+    poll(&mut app, nodes, Network::new(LinkRule::default()), Vec::new());
+    let notice = app.snapshot().notice.clone().expect("a notice");
+    assert!(notice.error, "{notice:?}");
+    assert_eq!(notice.text, format!("n2 {reason}"));
+}

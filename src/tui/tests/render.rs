@@ -103,7 +103,9 @@ fn crashed_and_campaigning_nodes_and_a_failed_check() {
     let mut snap = demo(5);
     snap.nodes[0].role = Some(Role::PreCandidate);
     snap.nodes[1].role = Some(Role::Candidate);
-    snap.nodes[2].run = RunState::Crashed("n3 stopped: storage error: No space left on device".into());
+    snap.nodes[2].run = RunState::Crashed(
+        "stopped on a storage error: /tmp/quorum-demo/n3.wal: No space left on device (os error 28)".into(),
+    );
     snap.verdict = VerdictView::NotLinearizable {
         key: "color".into(),
         reason: "get returned blue, but red had been written and acknowledged before it began".into(),

@@ -138,8 +138,9 @@ fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
             lines.push(Line::styled("r restarts it", theme::bad()));
         }
         (RunState::Crashed(reason), _) => {
-            // The reason over the two lines left (the badge already says CRASHED; r restarts).
-            let reason = reason.strip_prefix(&format!("{} stopped: ", node.id)).unwrap_or(reason);
+            // The reason over the two lines left (the badge already says CRASHED; r restarts),
+            // with file names instead of whole paths (the status line has the whole reason).
+            let reason = short_paths(reason);
             let chars: Vec<char> = reason.chars().collect();
             let first: String = chars.iter().take(w).collect();
             let rest: String = chars.iter().skip(w).collect();
@@ -173,6 +174,15 @@ fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
     for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
         buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
     }
+}
+
+/// `reason` with every path shortened to its file name (`/tmp/d/n2.wal:` becomes `n2.wal:`).
+fn short_paths(reason: &str) -> String {
+    reason
+        .split(' ')
+        .map(|w| if w.contains('/') { w.rsplit('/').next().unwrap_or(w) } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Column widths of the table, after the node name: role, term, vote, leader, commit, apply, last.
