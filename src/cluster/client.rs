@@ -168,11 +168,15 @@ impl Client {
             let node = self.pick(via);
             last.node = node;
             last.id = Some(id);
+            // Back-offs are for the attempts to come: the last one returns at once.
+            let more = attempt < self.options.attempts.max(1);
             match self.attempt(&request, node, &replies, &reply_to) {
                 Attempt::Down => {
                     last.message = format!("{node} is down");
                     self.state().preferred = None;
-                    self.pause_if_all_down();
+                    if more {
+                        self.pause_if_all_down();
+                    }
                 }
                 Attempt::Timeout => {
                     uncertain = true;
@@ -206,7 +210,9 @@ impl Client {
                         }
                         _ => {
                             self.state().preferred = None;
-                            std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
+                            if more {
+                                self.backoff();
+                            }
                         }
                     }
                 }
@@ -232,7 +238,8 @@ impl Client {
         let (reply_to, replies) = unbounded();
         let mut last = String::from("no node tried");
         let mut node = NodeId(0);
-        for _ in 0..self.options.attempts.max(self.members.len() as u32) {
+        let attempts = self.options.attempts.max(self.members.len() as u32);
+        for attempt in 1..=attempts {
             node = self.pick(None);
             match self.attempt(&request, node, &replies, &reply_to) {
                 Attempt::Answered(Ok(Reply::Registered { client })) => {
@@ -252,12 +259,16 @@ impl Client {
                 Attempt::Down => {
                     last = format!("{node} is down");
                     self.state().preferred = None;
-                    self.pause_if_all_down();
+                    if attempt < attempts {
+                        self.pause_if_all_down();
+                    }
                     continue;
                 }
             }
             self.state().preferred = None;
-            std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
+            if attempt < attempts {
+                self.backoff();
+            }
         }
         // Registering changes no key: whatever happened, the operation itself had no effect.
         Err(OpError {
@@ -291,8 +302,13 @@ impl Client {
     /// client waits a back-off before trying again, rather than spin.
     fn pause_if_all_down(&self) {
         if !self.members.iter().any(|&m| self.is_up(m)) {
-            std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
+            self.backoff();
         }
+    }
+
+    /// Waits the back-off, scaled by the time scale.
+    fn backoff(&self) {
+        std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
     }
 
     fn is_up(&self, node: NodeId) -> bool {
