@@ -347,3 +347,29 @@ fn a_panicking_node_is_reported_crashed_and_can_be_restarted() {
             .map(|_| ())
     });
 }
+
+/// Thesis §6.3: a session idle for longer than the timeout is expired by the log's clock; the
+/// client's next put is refused as "unknown session", and since nothing of it was applied, the
+/// client registers again and the put goes through under the new session.
+#[test]
+fn an_expired_session_registers_again_and_its_put_goes_through() {
+    let options = ClusterOptions { tune: |c| c.sessions.timeout = 20, ..options(3) };
+    let cluster = LiveCluster::start(options).expect("start");
+    wait_for("a leader", || leader(&cluster));
+    let idle = cluster.client(ClientOptions::default());
+    idle.put("a", "1").expect("first put");
+    let first = idle.id().expect("registered");
+    // Another client writes after more than 20 ticks (200 ms): applying its entries moves the
+    // clock past the idle session's last put plus the timeout, on every replica.
+    std::thread::sleep(Duration::from_millis(400));
+    let busy = cluster.client(ClientOptions::default());
+    busy.put("b", "1").expect("other client");
+    wait_for("the idle session to expire everywhere", || {
+        cluster.status().iter().all(|s| s.kv.contains_key("b")).then_some(())
+    });
+    idle.put("a", "2").expect("the put after expiry goes through under a new session");
+    let second = idle.id().expect("registered again");
+    assert!(second > first, "a new session ({second} after {first})");
+    assert_eq!(idle.get("a").expect("get").0.as_deref(), Some("2"));
+    cluster.finish().expect("finish");
+}

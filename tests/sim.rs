@@ -108,6 +108,22 @@ fn outages_take_the_whole_cluster_down_and_it_recovers() {
     assert!(every > 0 && majority > 0, "outages of every node: {every}, of a majority: {majority}");
 }
 
+/// One seed in four runs with sessions that expire after 300 ms of leader time without a put:
+/// clients then meet "unknown session" under faults, register again and carry on, and every run
+/// still passes (safety, liveness after healing, linearizability).
+#[test]
+fn short_sessions_expire_under_faults_and_clients_register_again() {
+    let mut expired = 0;
+    for seed in (8200..8300).filter(|&s| sim::run::short_sessions(s)) {
+        let mut events = Vec::new();
+        let report = sim::run(&options(seed, 3, "all"), Sinks { events: Some(&mut events), history: None })
+            .expect("sinks");
+        assert!(report.passed(), "{}", report.summary());
+        expired += String::from_utf8(events).expect("utf-8").matches("unknown_session").count();
+    }
+    assert!(expired > 0, "no session expired in 25 runs with short sessions");
+}
+
 /// With one or two nodes the nemesis still crashes and pauses them, and the summary counts only
 /// the faults that happened (repairs and no-ops are not faults).
 #[test]

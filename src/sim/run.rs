@@ -177,6 +177,16 @@ fn stream(seed: u64, n: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
+/// The session timeout (ticks) of the runs with short sessions: a client that reads for 300 ms
+/// of leader time without a put loses its session.
+pub const SHORT_SESSIONS: u64 = 30;
+
+/// True for the seeds whose sessions expire after [`SHORT_SESSIONS`] ticks (one in four), so
+/// that expiry and re-registration happen under faults too.
+pub fn short_sessions(seed: u64) -> bool {
+    seed % 4 == 3
+}
+
 /// Runs one simulation.
 pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimReport> {
     let wall = Instant::now();
@@ -188,6 +198,9 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
             let mut c = Config::new(id, members.clone());
             c.seed = seeds.random();
             c.hazard = options.hazard;
+            if short_sessions(options.seed) {
+                c.sessions.timeout = SHORT_SESSIONS;
+            }
             c
         })
         .collect();
