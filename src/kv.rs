@@ -217,9 +217,25 @@ pub enum ClientError {
         /// The request identity that was reused.
         id: RequestId,
     },
+    /// A refusal of a request this node forwarded, relayed from the node it was forwarded to.
+    /// The forward crossed the network, which may duplicate messages: another copy may still
+    /// take effect (or already have), so the outcome is unknown.
+    #[error("{refusal} (the answer to a forwarded copy)")]
+    Relayed {
+        /// What the node forwarded to answered.
+        refusal: Box<ClientError>,
+    },
 }
 
 impl ClientError {
+    /// The refusal itself, for a relayed one (what the state machine or the leader said).
+    pub fn inner(&self) -> &ClientError {
+        match self {
+            ClientError::Relayed { refusal } => refusal.inner(),
+            e => e,
+        }
+    }
+
     /// True when this attempt certainly had no effect and never will.
     pub fn is_definite(&self) -> bool {
         matches!(

@@ -159,6 +159,7 @@ fn run_live(args: RunArgs) -> Result<u8> {
     }
     // The data directory first: a locked or mismatched one stops here, before any file is touched.
     let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync, args.nodes as usize)?;
+    warn_fsync(args.storage, args.fsync);
     let history: Option<Box<dyn Write + Send>> = match &args.history {
         Some(p) => Some(Box::new(create(p)?)),
         None => None,
@@ -242,14 +243,18 @@ fn storage_options(
             let dir = std::sync::Arc::new(DataDir::open(&dir, nodes)?);
             let fsync = match fsync {
                 FsyncArg::Always => FsyncPolicy::Always,
-                FsyncArg::Never => {
-                    println!("fsync: never (writes are not durable; for speed experiments only)");
-                    FsyncPolicy::Never
-                }
+                FsyncArg::Never => FsyncPolicy::Never,
             };
             StorageOptions::Disk { dir, fsync }
         }
     })
+}
+
+/// The warning `--fsync never` deserves, once per command.
+fn warn_fsync(kind: StorageKind, fsync: FsyncArg) {
+    if kind == StorageKind::Disk && fsync == FsyncArg::Never {
+        println!("fsync: never (writes are not durable; for speed experiments only)");
+    }
 }
 
 fn now_stamp() -> u128 {
@@ -276,6 +281,7 @@ fn run_bench(args: BenchArgs) -> Result<u8> {
             d
         })),
     };
+    warn_fsync(args.storage, args.fsync);
     println!(
         "quorum bench · {} nodes · storage {:?} · {} s per point",
         args.nodes, args.storage, args.duration

@@ -359,9 +359,10 @@ fn an_expired_session_registers_again_and_its_put_goes_through() {
     let idle = cluster.client(ClientOptions::default());
     idle.put("a", "1").expect("first put");
     let first = idle.id().expect("registered");
-    // Another client writes after more than 20 ticks (200 ms): applying its entries moves the
-    // clock past the idle session's last put plus the timeout, on every replica.
-    std::thread::sleep(Duration::from_millis(400));
+    // Another client writes after more than 20 ticks (200 ms; the wait leaves a wide margin
+    // for a loaded machine): applying its entries moves the clock past the idle session's last
+    // put plus the timeout, on every replica.
+    std::thread::sleep(Duration::from_millis(1200));
     let busy = cluster.client(ClientOptions::default());
     busy.put("b", "1").expect("other client");
     wait_for("the idle session to expire everywhere", || {

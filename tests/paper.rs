@@ -354,3 +354,82 @@ fn responses_from_an_old_term_are_ignored() {
     }
     assert_eq!(node.role(), Role::Leader);
 }
+
+/// Runs the cluster for `ms` milliseconds of virtual time (ticks every 10 ms), collecting the
+/// client answers.
+fn run_ms(c: &mut Cluster, ms: u64, replies: &mut Vec<quorum::kv::Response>) {
+    for _ in 0..ms {
+        let now = c.now() + 1_000_000;
+        c.set_now(now);
+        c.deliver_due();
+        if (now / 1_000_000).is_multiple_of(10) {
+            for id in c.ids() {
+                c.tick(id);
+            }
+        }
+        c.take_events();
+        replies.extend(c.take_replies().into_iter().map(|(_, r)| r));
+    }
+}
+
+/// Thesis §6.3 with a network that duplicates (found in review): n3 forwards a put to n1, which
+/// is no longer leader and refuses it, while a duplicate of the forward is still on its way and
+/// reaches n1 once it leads again, where it is applied. So a refusal relayed through a forward
+/// must never be definite: the client would record a failure for a put that took effect (or,
+/// with an expired session, send it again under a new one). Over 300 seeds, whenever the
+/// scenario arises, the first answer the client gets is an unknown outcome.
+#[test]
+fn a_refusal_of_a_duplicated_forward_is_never_definite() {
+    let mut reached = 0;
+    for seed in 0..300 {
+        let members: Vec<NodeId> = (1..=5).map(NodeId).collect();
+        let configs: Vec<Config> = members
+            .iter()
+            .map(|&id| {
+                let mut c = Config::new(id, members.clone());
+                c.seed = seed * 10 + id.0;
+                c
+            })
+            .collect();
+        let mut c = Cluster::new(configs, LinkRule::default(), seed);
+        let mut replies = Vec::new();
+        c.campaign(NodeId(1));
+        run_ms(&mut c, 100, &mut replies);
+        c.client_request(NodeId(1), Request::new(RequestId::register(1), Op::Register));
+        run_ms(&mut c, 50, &mut replies);
+        let Some(client) = replies.iter().find_map(|r| match r.result {
+            Ok(Reply::Registered { client }) => Some(client),
+            _ => None,
+        }) else {
+            continue;
+        };
+        // {n1 n3} | {n2 n4 n5}: n1 steps down (CheckQuorum) while n3 still follows it.
+        c.network.partition(&[vec![NodeId(1), NodeId(3)], vec![NodeId(2), NodeId(4), NodeId(5)]]);
+        let mut waited = 0;
+        while c.node(NodeId(1)).is_some_and(|n| n.role() == Role::Leader) && waited < 2000 {
+            run_ms(&mut c, 1, &mut replies);
+            waited += 1;
+        }
+        if c.node(NodeId(3)).and_then(|n| n.leader()) != Some(NodeId(1)) {
+            continue;
+        }
+        // Every forward n3 -> n1 is duplicated, the copies 1 ms to 3 s apart.
+        let dup = LinkRule { loss: 0.0, delay: (1_000_000, 3_000_000_000), duplicate: 1.0 };
+        c.network.set_rule(NodeId(3), NodeId(1), dup);
+        let id = RequestId { client, seq: 1 };
+        replies.clear();
+        c.client_request(NodeId(3), put(client, 1, "k", "v"));
+        let mut first = None;
+        for _ in 0..300 {
+            run_ms(&mut c, 1, &mut replies);
+            if let Some(r) = replies.iter().find(|r| r.id == id) {
+                first = Some(r.result.clone());
+                break;
+            }
+        }
+        let Some(Err(refusal)) = first else { continue };
+        reached += 1;
+        assert!(!refusal.is_definite(), "seed {seed}: a relayed refusal was definite: {refusal}");
+    }
+    assert!(reached > 0, "the scenario never arose in 300 seeds");
+}

@@ -442,6 +442,7 @@ scripts!(
     figure8_commit_rule,
     figure8_hazard,
     follower_repaired_after_conflicts,
+    forwarded_refusal_is_not_definite,
     forwarded_retry_not_answered_by_old_leader,
     leader_crash_reelection,
     leader_lease_ignores_vote_request,

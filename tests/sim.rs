@@ -72,7 +72,12 @@ fn five_nodes_no_faults_all_succeed() {
     for seed in 7000..7030 {
         let report = run(&options(seed, 5, "none"));
         assert!(report.passed(), "{}", report.summary());
-        assert_eq!(report.ok, 200, "without faults every operation succeeds:\n{}", report.summary());
+        if sim::run::short_sessions(seed) {
+            // An expired session may leave an operation's outcome unknown, never failed.
+            assert_eq!(report.fail, 0, "{}", report.summary());
+        } else {
+            assert_eq!(report.ok, 200, "without faults every operation succeeds:\n{}", report.summary());
+        }
     }
 }
 
@@ -131,12 +136,11 @@ fn small_clusters_are_broken_too_and_faults_count_what_happened() {
     for nodes in [1, 2] {
         let mut injected = 0;
         for seed in 8100..8120 {
-            let (report, faults) = faults_of(&options(seed, nodes, "crash,pause"));
+            let (report, faults) = faults_of(&options(seed, nodes, "crash,pause,partition"));
             assert!(report.passed(), "{}", report.summary());
-            let happened = faults
-                .iter()
-                .filter(|f| ["crash ", "pause ", "outage"].iter().any(|p| f.starts_with(p)))
-                .count();
+            // Partitions of one node block nothing, so they are not faults; of two, they are.
+            let kinds = ["crash ", "pause ", "outage", "partition:", "one-way cut"];
+            let happened = faults.iter().filter(|f| kinds.iter().any(|p| f.starts_with(p))).count();
             assert_eq!(report.faults, happened, "seed {seed}, {nodes} nodes: {faults:?}");
             injected += happened;
         }

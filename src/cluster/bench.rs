@@ -4,8 +4,8 @@
 //! need 256 threads on a 2-core machine. One driver measured faster than two here: fewer
 //! threads compete with the node threads for the two cores.
 
-use super::{ClusterOptions, Input, LiveCluster, RunState};
-use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId, Response};
+use super::{Answered, ClusterOptions, Input, LiveCluster, RunState};
+use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId};
 use crate::raft::{NodeId, Role};
 use crossbeam_channel::unbounded;
 use std::sync::PoisonError;
@@ -75,7 +75,7 @@ fn register(
     mut leader: NodeId,
     clients: usize,
 ) -> std::io::Result<(NodeId, Vec<ClientId>)> {
-    let (reply_to, replies) = unbounded::<Response>();
+    let (reply_to, replies) = unbounded::<Answered>();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut sessions: Vec<Option<ClientId>> = vec![None; clients];
     let send = |leader: NodeId, i: usize| {
@@ -86,7 +86,7 @@ fn register(
     };
     (0..clients).for_each(|i| send(leader, i));
     while sessions.iter().any(Option::is_none) {
-        let Ok(response) = replies.recv_deadline(deadline) else {
+        let Ok(Answered { response, .. }) = replies.recv_deadline(deadline) else {
             return Err(std::io::Error::other("could not register the clients within 20 s"));
         };
         let i = (response.id.seq - 1) as usize;
@@ -108,7 +108,7 @@ fn register(
 /// One driver thread: keeps one put outstanding for each of its logical clients until the
 /// deadline, and returns the latencies (µs) of the completed puts.
 fn drive(cluster: &LiveCluster, mut leader: NodeId, clients: &[ClientId], deadline: Instant) -> Vec<u32> {
-    let (reply_to, replies) = unbounded::<Response>();
+    let (reply_to, replies) = unbounded::<Answered>();
     let mut sent_at: std::collections::HashMap<ClientId, (u64, Instant)> = std::collections::HashMap::new();
     let mut latencies = Vec::with_capacity(1 << 20);
     let mut inbox = route(cluster, leader);
@@ -126,7 +126,7 @@ fn drive(cluster: &LiveCluster, mut leader: NodeId, clients: &[ClientId], deadli
         send(&inbox, c, 1);
     }
     while Instant::now() < deadline {
-        let Ok(response) = replies.recv_deadline(deadline) else { break };
+        let Ok(Answered { response, .. }) = replies.recv_deadline(deadline) else { break };
         let client = response.id.client;
         let Some(&(seq, at)) = sent_at.get(&client) else { continue };
         if response.id.seq != seq {

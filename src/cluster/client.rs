@@ -11,8 +11,8 @@
 //! skipping nodes known to be down (they have no inbox). So one dead node costs nothing once a
 //! leader is known. A client can also be pinned to one node, to show what that replica does.
 
-use super::{Input, Shared};
-use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId, Response};
+use super::{Answered, Input, Shared};
+use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId};
 use crate::raft::NodeId;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::BTreeSet;
@@ -101,8 +101,8 @@ enum Attempt {
     Down,
     /// No answer in time: the request may still take effect.
     Timeout,
-    /// The node answered.
-    Answered(Result<Reply, ClientError>),
+    /// The node answered; with the leader it knows, if any.
+    Answered(Result<Reply, ClientError>, Option<NodeId>),
 }
 
 impl Client {
@@ -183,28 +183,35 @@ impl Client {
                     last.message = format!("timeout waiting for {node}");
                     self.state().preferred = None;
                 }
-                Attempt::Answered(Ok(reply)) => {
-                    if via.is_none() {
-                        self.state().preferred = Some(node);
-                    }
+                Attempt::Answered(Ok(reply), leader) => {
+                    // Next time, straight to the leader the answering node knows.
+                    self.state().preferred = leader.or(Some(node));
                     break Ok(Answer { reply, node, id });
                 }
-                Attempt::Answered(Err(ClientError::UnknownSession { .. })) if !uncertain && !renewed => {
-                    // Nothing of this operation can have been applied: a new session may carry it.
+                Attempt::Answered(Err(ClientError::UnknownSession { .. }), _) if !uncertain && !renewed => {
+                    // The leader's own answer, and no earlier attempt can have been applied: a
+                    // new session may carry the operation.
                     self.end(session, seq);
                     session = self.session(Some(session))?;
                     renewed = true;
                     seq = self.begin(session);
                     attempt -= 1;
                 }
-                Attempt::Answered(Err(error)) => {
+                Attempt::Answered(Err(error), _) => {
                     uncertain |= !error.is_definite();
                     last.message = error.to_string();
-                    match error {
-                        ClientError::NotLeader { leader } => self.state().preferred = Some(leader),
-                        ClientError::UnknownSession { .. }
-                        | ClientError::Stale { .. }
-                        | ClientError::SeqReused { .. } => {
+                    match error.inner() {
+                        ClientError::NotLeader { leader } => self.state().preferred = Some(*leader),
+                        ClientError::UnknownSession { .. } => {
+                            // An earlier attempt (or another copy of a forwarded one) may have
+                            // been applied before the session expired: re-sending it under a new
+                            // session could apply it twice. The operation ends here, unknown;
+                            // the next one registers anew.
+                            self.forget(session);
+                            last.definite = !uncertain;
+                            break Err(last);
+                        }
+                        ClientError::Stale { .. } | ClientError::SeqReused { .. } => {
                             last.definite = !uncertain;
                             break Err(last);
                         }
@@ -242,19 +249,19 @@ impl Client {
         for attempt in 1..=attempts {
             node = self.pick(None);
             match self.attempt(&request, node, &replies, &reply_to) {
-                Attempt::Answered(Ok(Reply::Registered { client })) => {
+                Attempt::Answered(Ok(Reply::Registered { client }), leader) => {
                     let mut state = self.state();
                     state.session = Some(client);
-                    state.preferred = Some(node);
+                    state.preferred = leader.or(Some(node));
                     return Ok(client);
                 }
-                Attempt::Answered(Ok(other)) => last = format!("unexpected answer {other:?}"),
-                Attempt::Answered(Err(ClientError::NotLeader { leader })) => {
+                Attempt::Answered(Ok(other), _) => last = format!("unexpected answer {other:?}"),
+                Attempt::Answered(Err(ClientError::NotLeader { leader }), _) => {
                     last = format!("not leader, try {leader}");
                     self.state().preferred = Some(leader);
                     continue;
                 }
-                Attempt::Answered(Err(e)) => last = e.to_string(),
+                Attempt::Answered(Err(e), _) => last = e.to_string(),
                 Attempt::Timeout => last = format!("timeout waiting for {node}"),
                 Attempt::Down => {
                     last = format!("{node} is down");
@@ -277,6 +284,14 @@ impl Client {
             node,
             id: None,
         })
+    }
+
+    /// Drops `session` if it is still the current one, so the next operation registers anew.
+    fn forget(&self, session: ClientId) {
+        let mut state = self.state();
+        if state.session == Some(session) {
+            state.session = None;
+        }
     }
 
     /// Takes the next sequence number of `session` and marks it in flight.
@@ -322,7 +337,7 @@ impl Client {
             return v;
         }
         let mut state = self.state();
-        if let Some(p) = state.preferred {
+        if let Some(p) = state.preferred.filter(|&p| self.is_up(p)) {
             return p;
         }
         let n = self.members.len().max(1);
@@ -344,8 +359,8 @@ impl Client {
         &self,
         request: &Request,
         node: NodeId,
-        replies: &Receiver<Response>,
-        reply_to: &Sender<Response>,
+        replies: &Receiver<Answered>,
+        reply_to: &Sender<Answered>,
     ) -> Attempt {
         let route = self.shared.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned();
         let sent = route.is_some_and(|tx| tx.send(Input::Client(request.clone(), reply_to.clone())).is_ok());
@@ -355,8 +370,8 @@ impl Client {
         let deadline = Instant::now() + self.options.timeout.div_f64(self.shared.speed());
         loop {
             match replies.recv_deadline(deadline) {
-                Ok(r) if r.id != request.id => continue,
-                Ok(r) => return Attempt::Answered(r.result),
+                Ok(a) if a.response.id != request.id => continue,
+                Ok(a) => return Attempt::Answered(a.response.result, a.leader),
                 Err(_) => return Attempt::Timeout,
             }
         }

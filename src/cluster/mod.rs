@@ -164,7 +164,16 @@ pub(crate) enum Input {
     /// A message from another node.
     Peer(Message),
     /// A client request and where to answer it.
-    Client(Request, Sender<Response>),
+    Client(Request, Sender<Answered>),
+}
+
+/// A client's answer as a node thread hands it back: the response, and the leader the node
+/// knows (itself, or the one it forwarded to), so a client learns where to go next.
+pub(crate) struct Answered {
+    /// The state machine's or the node's answer.
+    pub response: Response,
+    /// The leader the answering node knows, if any.
+    pub leader: Option<NodeId>,
 }
 
 enum RouterMsg {
@@ -437,10 +446,20 @@ impl LiveCluster {
         if slot.thread.is_some() {
             return Ok(());
         }
-        // In memory, a restarted node finds the store it had; on disk it reopens its file.
-        let storage = match (&self.options.storage, slot.storage.take()) {
-            (StorageOptions::Memory, Some(s)) => s,
-            _ => match self.open_storage(id) {
+        // In memory, a restarted node finds the store it had; on disk it reopens its file, and
+        // the old handle (if a crashed thread left one) is closed first, so nothing it still
+        // buffers can land behind the new replay.
+        let old = slot.storage.take();
+        let kept = match (&self.options.storage, old) {
+            (StorageOptions::Memory, Some(s)) => Some(s),
+            (_, old) => {
+                drop(old);
+                None
+            }
+        };
+        let storage = match kept {
+            Some(s) => s,
+            None => match self.open_storage(id) {
                 Ok((s, warnings)) => {
                     for w in warnings {
                         self.shared.emit(
@@ -469,6 +488,12 @@ impl LiveCluster {
         config.hazard = self.options.hazard;
         config.trace = self.options.trace;
         (self.options.tune)(&mut config);
+        // On disk the session limits come with the data (they decide what the log expires).
+        if let StorageOptions::Disk { dir, .. } = &self.options.storage
+            && let Some(meta) = dir.meta()
+        {
+            config.sessions = meta.sessions;
+        }
         let (inbox_tx, inbox_rx) = unbounded();
         let (control_tx, control_rx) = unbounded();
         let ctx = NodeContext {

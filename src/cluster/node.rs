@@ -3,9 +3,9 @@
 //! burst of client requests becomes one batch), then runs the driver contract once: send what
 //! need not wait, write and fsync once (group commit), send what waited, answer clients.
 
-use super::{Input, NodeStatus, RunState, Shared};
+use super::{Answered, Input, NodeStatus, RunState, Shared};
 use crate::events::EventKind;
-use crate::kv::{RequestId, Response};
+use crate::kv::RequestId;
 use crate::raft::{Config, RaftNode};
 use crate::storage::{Recovered, Storage};
 use crossbeam_channel::{Receiver, Sender, select};
@@ -74,7 +74,7 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), String> {
     let trace = config.trace;
     let mut node = RaftNode::new(config, recovered);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(rng_seed);
-    let mut waiting: HashMap<RequestId, Sender<Response>> = HashMap::new();
+    let mut waiting: HashMap<RequestId, Sender<Answered>> = HashMap::new();
     let mut ticker = crossbeam_channel::tick(tick);
     let mut paused = false;
     loop {
@@ -135,7 +135,7 @@ fn handle(
     shared: &Shared,
     trace: bool,
     node: &mut RaftNode,
-    waiting: &mut HashMap<RequestId, Sender<Response>>,
+    waiting: &mut HashMap<RequestId, Sender<Answered>>,
     input: Input,
 ) {
     match input {
@@ -163,7 +163,7 @@ fn drive(
     shared: &Shared,
     node: &mut RaftNode,
     storage: &SharedStorage,
-    waiting: &mut HashMap<RequestId, Sender<Response>>,
+    waiting: &mut HashMap<RequestId, Sender<Answered>>,
     rng: &mut Xoshiro256PlusPlus,
 ) -> Result<(), crate::storage::StorageError> {
     while node.has_ready() {
@@ -183,7 +183,7 @@ fn drive(
         }
         for response in ready.replies {
             if let Some(tx) = waiting.remove(&response.id) {
-                let _ = tx.send(response);
+                let _ = tx.send(Answered { response, leader: node.leader() });
             }
         }
         node.advance();

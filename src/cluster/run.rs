@@ -257,8 +257,9 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
             .collect()
     });
     let elapsed = start.elapsed();
-    let failures = cluster.failures();
     cluster.finish()?;
+    // After the shutdown: a node that stopped on an error while being stopped counts too.
+    let failures = cluster.failures();
     let failovers = leader_watch.and_then(|h| h.join().ok()).unwrap_or_default();
     let (mut ok, mut fail, mut info, mut latencies) = (0, 0, 0, Vec::new());
     for r in results {

@@ -294,9 +294,16 @@ impl RaftNode {
                 self.maybe_apply();
                 return;
             }
-            Body::ClientResponse { response } => {
+            Body::ClientResponse { mut response } => {
                 if self.forwarded.get(&response.id).is_some_and(|&(to, _)| to == msg.from) {
                     self.forwarded.remove(&response.id);
+                    // The network may have duplicated the forward: a refusal of one copy says
+                    // nothing of the others, one of which may still be (or have been) applied.
+                    if let Err(e) = &response.result
+                        && e.is_definite()
+                    {
+                        response.result = Err(ClientError::Relayed { refusal: Box::new(e.clone()) });
+                    }
                     self.reply(Origin::Local, response);
                 }
                 return;

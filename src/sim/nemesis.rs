@@ -208,6 +208,7 @@ impl Nemesis {
         let minority = (n - 1) / 2;
         match fault {
             Fault::Partition => {
+                let before = Self::blocked(cluster, &ids);
                 ids.shuffle(&mut self.rng);
                 let leader = cluster.current_leader();
                 let shape = self.rng.random_range(0..6);
@@ -261,9 +262,13 @@ impl Nemesis {
                         format!("partition: majority/minority ({})", cluster.describe_network())
                     }
                 };
-                self.partitioned = true;
-                self.injected += 1;
-                Self::fault_event(cluster, description);
+                let after = Self::blocked(cluster, &ids);
+                self.partitioned = !after.is_empty();
+                // The same links blocked as before (or none: a single node) is no new fault.
+                if after != before {
+                    self.injected += 1;
+                    Self::fault_event(cluster, description);
+                }
             }
             Fault::Crash if self.rng.random_bool(0.2) => self.outage(cluster, &ids),
             Fault::Crash | Fault::Pause => {
@@ -307,6 +312,21 @@ impl Nemesis {
                 self.set_link(cluster, LinkRule { delay, ..self.link }, what);
             }
         }
+    }
+
+    /// The links the network blocks now (partitions and cuts), as (from, to) pairs.
+    fn blocked(cluster: &mut impl FaultTarget, ids: &[NodeId]) -> BTreeSet<(NodeId, NodeId)> {
+        let mut blocked = BTreeSet::new();
+        cluster.change_network(&mut |net| {
+            for &a in ids {
+                for &b in ids {
+                    if a != b && net.reachable(a, b).is_err() {
+                        blocked.insert((a, b));
+                    }
+                }
+            }
+        });
+        blocked
     }
 
     /// Changes every link's rule, if that is a change (a fault that changes nothing is none).

@@ -301,6 +301,7 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
                 && let Some(h) = healed_at
                 && c.invoked_at > h + SETTLE
                 && c.event.kind != EventType::Ok
+                && !c.session_expired
             {
                 verdict = Err(Violation {
                     property: "liveness after healing",

@@ -33,6 +33,10 @@ struct InFlightOp {
     /// The session expired before any attempt could take effect: the operation waits for a new
     /// session, then carries on under it with a new sequence number.
     needs_session: bool,
+    /// It has carried on under a new session once already (it never does twice).
+    renewed: bool,
+    /// The last answer said its session had expired.
+    session_expired: bool,
     last_error: String,
     invoked_at: u64,
 }
@@ -84,6 +88,9 @@ pub struct Completion {
     pub request: Request,
     /// When the operation was invoked.
     pub invoked_at: u64,
+    /// It ended because its session had expired (and carrying it on under a new session could
+    /// have applied it twice): an unknown outcome by design, not a lack of progress.
+    pub session_expired: bool,
 }
 
 impl SimClient {
@@ -186,6 +193,8 @@ impl SimClient {
                 hint: None,
                 uncertain: false,
                 needs_session: false,
+                renewed: false,
+                session_expired: false,
                 last_error: String::new(),
                 invoked_at: now,
             });
@@ -279,28 +288,31 @@ impl SimClient {
                     op.uncertain = true;
                 }
                 op.last_error = error.to_string();
-                if let ClientError::UnknownSession { .. } = error
-                    && !op.uncertain
-                {
-                    // No attempt can have taken effect: register again and carry on.
+                op.session_expired = matches!(error.inner(), ClientError::UnknownSession { .. });
+                if op.session_expired {
+                    // The session is gone: whatever happens to this operation, the next one
+                    // needs a new session.
                     self.session = None;
-                    op.needs_session = true;
-                    op.deadline = now;
-                    return None;
+                    if !op.uncertain && !op.renewed {
+                        // The leader's own answer, and no earlier attempt can have taken effect:
+                        // register again and carry the operation on under the new session.
+                        op.needs_session = true;
+                        op.renewed = true;
+                        op.deadline = now;
+                        return None;
+                    }
+                    // An earlier attempt (or a copy of a forwarded one) may have been applied:
+                    // re-sending under a new session could apply it twice. Unknown outcome.
+                    return Some(self.finish(now, None, rng));
                 }
                 if op.attempt >= MAX_ATTEMPTS
-                    || matches!(
-                        error,
-                        ClientError::UnknownSession { .. }
-                            | ClientError::Stale { .. }
-                            | ClientError::SeqReused { .. }
-                    )
+                    || matches!(error.inner(), ClientError::Stale { .. } | ClientError::SeqReused { .. })
                 {
                     return Some(self.finish(now, None, rng));
                 }
-                match error {
+                match error.inner() {
                     ClientError::NotLeader { leader } => {
-                        op.hint = Some(leader);
+                        op.hint = Some(*leader);
                         op.retry_at = Some(now);
                     }
                     _ => op.retry_at = Some(now + RETRY_BACKOFF),
@@ -314,6 +326,7 @@ impl SimClient {
     /// effect, `info` if one might.
     fn finish(&mut self, now: u64, reply: Option<Reply>, rng: &mut Xoshiro256PlusPlus) -> Completion {
         let Some(op) = self.op.take() else { unreachable!("finish without an operation") };
+        let session_expired = reply.is_none() && op.session_expired;
         self.next_start = now + rng.random_range(0..100_000_000);
         let (f, key, value) = match &op.request.op {
             Op::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
@@ -343,6 +356,6 @@ impl SimClient {
             }
         };
         event.node = Some(op.node.0);
-        Completion { event, request: op.request, invoked_at: op.invoked_at }
+        Completion { event, request: op.request, invoked_at: op.invoked_at, session_expired }
     }
 }

@@ -18,6 +18,7 @@
 //! is reported, never silently started empty.
 
 use super::disk::{self, DiskStorage};
+use crate::kv::SessionLimits;
 use crate::raft::NodeId;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -85,6 +86,13 @@ pub struct Meta {
     pub nodes: usize,
     /// The program that created it, for the curious.
     pub created_by: String,
+    /// The session limits the cluster's state machines use. They are part of the data: they
+    /// decide which sessions the log's entries expire, so every process must replay the log
+    /// with the same ones.
+    pub sessions: SessionLimits,
+    /// How many times a process has opened the directory (this one included): a history of the
+    /// data knows it saw every write only if no other process opened it in between.
+    pub opens: u64,
 }
 
 /// The metadata file: the record and a checksum of its JSON.
@@ -165,7 +173,7 @@ impl DataDir {
         let mut dir = Self::lock(path)?;
         let meta_path = path.join(META_FILE);
         if meta_path.exists() {
-            let meta = read_meta(&meta_path)?;
+            let mut meta = read_meta(&meta_path)?;
             if meta.nodes != nodes {
                 return Err(DirError::SizeMismatch {
                     path: path.display().to_string(),
@@ -174,6 +182,8 @@ impl DataDir {
                     asked: nodes,
                 });
             }
+            meta.opens += 1;
+            write_meta(path, &meta)?;
             dir.meta = Some(meta);
             dir.held_data = true;
             return Ok(dir);
@@ -191,6 +201,8 @@ impl DataDir {
             cluster: format!("{cluster:016x}"),
             nodes,
             created_by: format!("quorum {}", env!("CARGO_PKG_VERSION")),
+            sessions: SessionLimits::default(),
+            opens: 1,
         };
         write_meta(path, &meta)?;
         dir.meta = Some(meta);
@@ -206,11 +218,15 @@ impl DataDir {
         for entry in std::fs::read_dir(&self.path).map_err(&io)? {
             let entry = entry.map_err(&io)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !(name.starts_with('n') && (name.ends_with(".wal") || name.ends_with(".wal.new"))) {
+            let stem = name.strip_suffix(".wal").or_else(|| name.strip_suffix(".wal.new"));
+            let is_log = stem
+                .and_then(|s| s.strip_prefix('n'))
+                .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+            if !is_log {
                 continue;
             }
-            let len = entry.metadata().map_err(&io)?.len();
-            if len > disk::EMPTY_LOG_LEN {
+            let bytes = std::fs::read(entry.path()).map_err(io_at(&entry.path()))?;
+            if !disk::is_empty_log(&bytes) {
                 return Err(DirError::Invalid {
                     path: self.path.display().to_string(),
                     reason: format!(
@@ -246,6 +262,12 @@ impl DataDir {
     /// this process, so a history recorded now starts on values it does not know.
     pub fn held_data(&self) -> bool {
         self.held_data
+    }
+
+    /// How many times the directory has been opened, this time included (`None` for a
+    /// directory opened with [`DataDir::lock`]).
+    pub fn opens(&self) -> Option<u64> {
+        self.meta.as_ref().map(|m| m.opens)
     }
 }
 
@@ -320,7 +342,9 @@ mod tests {
         drop(dir);
         let again = DataDir::open(&path, 3).expect("reopen");
         assert!(again.held_data());
-        assert_eq!(again.meta(), Some(&meta), "the identity is kept");
+        let kept = again.meta().expect("meta");
+        assert_eq!((&kept.cluster, kept.nodes), (&meta.cluster, 3), "the identity is kept");
+        assert_eq!((meta.opens, kept.opens), (1, 2), "every open is counted");
         let _ = std::fs::remove_dir_all(&path);
     }
 

@@ -59,11 +59,20 @@ pub const HEADER: usize = 20;
 const CRC_SEED: u32 = 0x5157_4131;
 
 /// The size of a log that holds only its file header.
-pub(crate) const EMPTY_LOG_LEN: u64 = (HEADER + 1 + 4 + 8 + 8) as u64;
+const EMPTY_LOG_LEN: usize = HEADER + 1 + 4 + 8 + 8;
+
+/// True if `bytes` are exactly a log file header of this format and nothing else: a log created
+/// but never opened, which holds no state.
+pub(crate) fn is_empty_log(bytes: &[u8]) -> bool {
+    bytes.len() == EMPTY_LOG_LEN
+        && record_at(bytes, 0).is_ok_and(|(n, p)| n == 0 && p.first() == Some(&FILE_HEADER))
+}
 
 const FILE_HEADER: u8 = 0;
 const HARD_STATE: u8 = 1;
 const ENTRIES: u8 = 2;
+/// Written when a healthy log is closed; changes no state.
+const CLOSE: u8 = 3;
 
 const TAG_NOOP: u8 = 0;
 const TAG_PUT: u8 = 1;
@@ -184,8 +193,10 @@ impl DiskStorage {
         let replayed = replay(&path, &bytes, node, cluster)?;
         if replayed.valid_len < bytes.len() {
             file.set_len(replayed.valid_len as u64).map_err(&io)?;
-            file.sync_all().map_err(&io)?;
         }
+        // What was replayed is taken as durable from now on: make sure it is (a process killed
+        // between its flush and its fsync leaves records in the cache only).
+        file.sync_all().map_err(&io)?;
         file.seek(SeekFrom::End(0)).map_err(&io)?;
         Ok(DiskStorage {
             path,
@@ -280,14 +291,23 @@ impl Storage for DiskStorage {
 }
 
 impl Drop for DiskStorage {
+    /// Closing a healthy log writes a close record after everything buffered, and syncs it: a
+    /// valid record at the very end, so damage to the records before it is always followed by a
+    /// valid record and recognised as damage, never cut as a torn tail. (A log that was not
+    /// closed, after a crash, has no such guard for its last records.)
     fn drop(&mut self) {
-        if let Some(w) = self.file.take() {
-            if self.poisoned {
-                // Discard what is buffered: it must never land after a restart has read the file.
+        if self.poisoned {
+            // Discard what is buffered: it must never land after a restart has read the file.
+            if let Some(w) = self.file.take() {
                 let _ = w.into_parts();
-            } else {
-                drop(w);
             }
+            return;
+        }
+        if self.write_record(&[CLOSE]).is_ok() {
+            let _ = self.sync();
+        }
+        if let Some(w) = self.file.take() {
+            drop(w);
         }
     }
 }
@@ -404,6 +424,7 @@ fn apply_record(state: &mut Recovered, payload: &[u8]) -> Result<(), String> {
             }
             apply_entries(state, from, entries);
         }
+        CLOSE => {}
         FILE_HEADER => return Err("a second file header".into()),
         t => return Err(format!("unknown record type {t}")),
     }
@@ -437,7 +458,9 @@ fn check_file_header(payload: &[u8], node: NodeId, cluster: u64) -> Result<(), S
 }
 
 /// Why the bytes at an offset are not the record expected there, or the record's payload.
-fn record_at(bytes: &[u8], offset: usize, number: Option<u64>) -> Result<&[u8], String> {
+/// The record at `offset`: its number and payload, or why there is none. A record that passes
+/// its checksum was written whole; it is returned whatever its number (the caller judges it).
+fn record_at(bytes: &[u8], offset: usize) -> Result<(u64, &[u8]), String> {
     let rest = &bytes[offset..];
     if rest.len() < HEADER {
         return Err(format!("an incomplete record header ({} bytes)", rest.len()));
@@ -455,18 +478,16 @@ fn record_at(bytes: &[u8], offset: usize, number: Option<u64>) -> Result<&[u8], 
     if checksum(&rest[..16], payload) != le32(&rest[16..20]) {
         return Err("checksum mismatch".into());
     }
-    if let Some(expected) = number
-        && found != expected
-    {
-        return Err(format!("record number {found} where {expected} was expected"));
-    }
-    Ok(payload)
+    Ok((found, payload))
 }
 
-/// The first offset after `from` where a valid record (of any number) starts, if any.
-fn next_valid_record(bytes: &[u8], from: usize) -> Option<usize> {
+/// The first offset after `from` where a valid record numbered at least `number` starts, if
+/// any. (Records after damage carry higher numbers; requiring it keeps a record that a client's
+/// value happens to embed from passing for one.)
+fn next_valid_record(bytes: &[u8], from: usize, number: u64) -> Option<usize> {
     let end = bytes.len().checked_sub(HEADER)?;
-    (from..=end).find(|&o| bytes[o..o + 4] == MAGIC && record_at(bytes, o, None).is_ok())
+    (from..=end)
+        .find(|&o| bytes[o..o + 4] == MAGIC && record_at(bytes, o).is_ok_and(|(found, _)| found >= number))
 }
 
 /// What replaying a file gave.
@@ -486,18 +507,27 @@ fn replay(path: &Path, bytes: &[u8], node: NodeId, cluster: u64) -> Result<Repla
         offset: offset as u64,
         reason,
     };
-    let header = record_at(bytes, 0, Some(0))
-        .map_err(|why| corrupt(0, format!("the file header is damaged: {why}")))?;
+    let header = match record_at(bytes, 0) {
+        Ok((0, payload)) => payload,
+        Ok((n, _)) => return Err(corrupt(0, format!("the file header is damaged: record number {n}"))),
+        Err(why) => return Err(corrupt(0, format!("the file header is damaged: {why}"))),
+    };
     check_file_header(header, node, cluster).map_err(|why| corrupt(0, why))?;
     let mut state = Recovered::default();
     let mut offset = HEADER + header.len();
     let mut number = 1u64;
     let mut warnings = Vec::new();
     while offset < bytes.len() {
-        let problem = match record_at(bytes, offset, Some(number)) {
-            Ok(payload) => {
-                // A record that passes its checksum was written whole: if it does not make
-                // sense, no crash explains it.
+        let problem = match record_at(bytes, offset) {
+            Ok((found, payload)) => {
+                // A record that passes its checksum was written whole: if it is out of place
+                // or does not make sense, no crash explains it.
+                if found != number {
+                    return Err(corrupt(
+                        offset,
+                        format!("record number {found} where {number} was expected"),
+                    ));
+                }
                 apply_record(&mut state, payload).map_err(|why| corrupt(offset, why))?;
                 offset += HEADER + payload.len();
                 number += 1;
@@ -505,7 +535,7 @@ fn replay(path: &Path, bytes: &[u8], node: NodeId, cluster: u64) -> Result<Repla
             }
             Err(why) => why,
         };
-        if let Some(next) = next_valid_record(bytes, offset + 1) {
+        if let Some(next) = next_valid_record(bytes, offset + 1, number) {
             return Err(corrupt(offset, format!("{problem}, and a valid record follows at offset {next}")));
         }
         warnings.push(format!(
@@ -600,8 +630,10 @@ mod tests {
         let dir = temp_dir("torn");
         let path = write_some(&dir);
         let full = std::fs::read(&path).expect("read");
-        // Cut the last record in half, as a crash mid-write would.
-        std::fs::write(&path, &full[..full.len() - 10]).expect("write");
+        // A crash mid-write: the last record cut in half, and no close record after it.
+        let starts = boundaries(&full);
+        let last_data = starts[starts.len() - 2];
+        std::fs::write(&path, &full[..last_data + 15]).expect("write");
         let mut s = open(&dir).expect("torn tail is not fatal");
         assert_eq!(s.warnings().len(), 1, "{:?}", s.warnings());
         assert!(s.warnings()[0].contains("torn write"), "{:?}", s.warnings());
@@ -632,6 +664,44 @@ mod tests {
         assert!(msg.contains("n1.wal") && msg.contains(&format!("offset {second}")), "{msg}");
         assert!(msg.contains("a valid record follows"), "{msg}");
         assert_eq!(std::fs::read(&path).expect("read"), bytes, "nothing rewritten");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A log closed cleanly ends with a close record, so damage to its last data record is
+    /// followed by a valid record: damage, not a torn tail (which only a crash leaves).
+    #[test]
+    fn damage_to_the_last_record_of_a_closed_log_is_damage() {
+        let dir = temp_dir("closed");
+        let path = write_some(&dir);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let starts = boundaries(&bytes);
+        assert_eq!(bytes[starts[starts.len() - 1] + HEADER], CLOSE, "the log ends with a close record");
+        let last_data = starts[starts.len() - 2];
+        bytes[last_data + HEADER + 3] ^= 0x01;
+        std::fs::write(&path, &bytes).expect("write");
+        let err = open(&dir).err().expect("damage must fail");
+        assert!(err.to_string().contains("checksum mismatch, and a valid record follows"), "{err}");
+        // Damage to the close record itself loses nothing: it is cut as a torn tail.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[last_data + HEADER + 3] ^= 0x01;
+        let end = bytes.len();
+        bytes[end - 1] ^= 0xff;
+        std::fs::write(&path, &bytes).expect("write");
+        let mut s = open(&dir).expect("a damaged close record is a torn tail");
+        assert_eq!(s.recover().expect("recover").entries.len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A record that passes its checksum but carries the wrong number was not left by a crash.
+    #[test]
+    fn a_whole_record_out_of_place_at_the_end_is_damage() {
+        let dir = temp_dir("number");
+        let path = write_some(&dir);
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes.extend(encode_record(99, &[CLOSE]).expect("record"));
+        std::fs::write(&path, &bytes).expect("write");
+        let err = open(&dir).err().expect("must fail");
+        assert!(err.to_string().contains("record number 99 where"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -763,7 +833,9 @@ mod tests {
                 states.push(model.recover().expect("model"));
             }
             disk.sync().expect("sync");
+            // Closing appends the close record, which changes no state.
             drop(disk);
+            states.push(model.recover().expect("model"));
             (std::fs::read(DiskStorage::path_for(dir, NodeId(1))).expect("read"), states)
         }
 

@@ -95,6 +95,7 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
     let origin = session::Origin {
         cluster: data_dir.meta().map(|m| m.cluster.clone()),
         held_data: data_dir.held_data(),
+        opens: data_dir.opens(),
     };
     let (session, warnings) =
         session::Session::open(&dir, &origin).with_context(|| format!("cannot use {}", dir.display()))?;

@@ -47,7 +47,12 @@ pub struct Origin {
     pub cluster: Option<String>,
     /// True if the data directory already held the cluster's data.
     pub held_data: bool,
+    /// The data directory's open count (see [`crate::storage::Meta::opens`]).
+    pub opens: Option<u64>,
 }
+
+/// Name of the file that records the open count of the last console session on the history.
+pub const OPENS_FILE: &str = "console-history.opens";
 
 /// An export's two files and how many lines each got.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,11 +92,17 @@ impl Session {
                 warnings.push(format!("{why}; moved it to {} and started a new history", moved.display()));
                 Ok(())
             };
+            // The old history saw every write to the data only if it is this cluster's and no
+            // other process (a `quorum run`) opened the directory since its last session.
+            let last_opens =
+                std::fs::read_to_string(dir.join(OPENS_FILE)).ok().and_then(|t| t.trim().parse::<u64>().ok());
+            let unbroken = origin.opens.is_some_and(|n| last_opens == Some(n.saturating_sub(1)));
+            let ours = |h: &Option<HistoryHeader>| {
+                origin.cluster.is_some()
+                    && h.as_ref().and_then(|h| h.cluster.as_ref()) == origin.cluster.as_ref()
+            };
             match read_history(&history_path) {
-                Ok((h, events, cut))
-                    if origin.cluster.is_some()
-                        && h.as_ref().and_then(|h| h.cluster.as_ref()) == origin.cluster.as_ref() =>
-                {
+                Ok((h, events, cut)) if ours(&h) && unbroken => {
                     if cut {
                         warnings.push(format!("{}: dropped an incomplete last line", history_path.display()));
                     }
@@ -99,6 +110,10 @@ impl Session {
                     old = events;
                 }
                 Ok((_, events, _)) if events.is_empty() => {}
+                Ok((h, _, _)) if ours(&h) => aside(
+                    "another process opened the data directory since the old history's last session".into(),
+                    &mut warnings,
+                )?,
                 Ok(_) => aside("the old history is not this cluster's".into(), &mut warnings)?,
                 Err(e) => aside(format!("the old history could not be read ({e})"), &mut warnings)?,
             }
@@ -118,6 +133,12 @@ impl Session {
         }
         drop(rewrite);
         let file = OpenOptions::new().append(true).open(&history_path)?;
+        match origin.opens {
+            Some(n) => std::fs::write(dir.join(OPENS_FILE), format!("{n}\n"))?,
+            None => {
+                let _ = std::fs::remove_file(dir.join(OPENS_FILE));
+            }
+        }
         let history = History { writer: Some(HistoryWriter::new(file)), events: old, error: None };
         let session = Session {
             dir: dir.to_path_buf(),

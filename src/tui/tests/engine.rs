@@ -312,8 +312,8 @@ fn export_copies_complete_lines_only() {
 #[test]
 fn a_session_on_disk_carries_its_history_on() {
     let dir = temp_dir("carry");
-    let ours = Origin { cluster: Some("00000000000000aa".into()), held_data: false };
-    let again = Origin { held_data: true, ..ours.clone() };
+    let ours = Origin { cluster: Some("00000000000000aa".into()), held_data: false, opens: Some(1) };
+    let again = Origin { held_data: true, opens: Some(2), ..ours.clone() };
     {
         let (s, _) = Session::open(&dir, &ours).expect("first");
         assert_eq!(s.initial(), Initial::Empty);
@@ -335,12 +335,22 @@ fn a_session_on_disk_carries_its_history_on() {
     assert_eq!((s.process(1), s.time(0)), (3, 301), "processes and times continue after the old ones");
     assert_eq!(s.initial(), Initial::Empty, "the carried history saw every value written");
     drop(s);
+    // The same cluster, but another process (a `quorum run`) opened the directory in between:
+    // the old history did not see its writes, so it is moved aside and the new one starts from
+    // unknown values.
+    let skipped = Origin { opens: Some(4), ..again.clone() };
+    let (s, warnings) = Session::open(&dir, &skipped).expect("after a run");
+    assert!(warnings.iter().any(|w| w.contains("another process opened")), "{warnings:?}");
+    assert!(s.history().is_empty());
+    assert_eq!(s.initial(), Initial::Unknown);
+    s.record(HistoryEvent::invoke(s.process(1), OpKind::Get, "a", None, s.time(10)));
+    drop(s);
     // Another cluster's history (a directory emptied and reused) is moved aside, never mixed in;
     // the new history starts on data it did not see written, so its initial values are unknown.
-    let other = Origin { cluster: Some("00000000000000bb".into()), held_data: true };
+    let other = Origin { cluster: Some("00000000000000bb".into()), held_data: true, opens: Some(9) };
     let (s, warnings) = Session::open(&dir, &other).expect("third");
     assert!(warnings.iter().any(|w| w.contains("not this cluster's")), "{warnings:?}");
-    assert!(dir.join("console-history.previous-1.jsonl").exists());
+    assert!(dir.join("console-history.previous-2.jsonl").exists());
     assert!(s.history().is_empty());
     assert_eq!(s.initial(), Initial::Unknown);
     let text = std::fs::read_to_string(s.history_path()).expect("read");
