@@ -14,8 +14,8 @@
 //! Every put then carries the session's id, a sequence number that the client increases for
 //! each new operation and keeps when it retries, and `ack`: the lowest sequence number the
 //! client has not yet seen answered (the thesis's generalisation to several requests in flight
-//! per session). The state machine remembers, per session, the commands applied at or above
-//! that floor, so:
+//! per session). The state machine remembers, per session, the puts applied at or above that
+//! floor (by a fingerprint of key and value), so:
 //! - a put whose `(client, seq)` is new is applied once;
 //! - a retry of a put already applied is answered `ok` again and changes nothing;
 //! - a request that reuses an applied `(client, seq)` with a *different* command is refused
@@ -35,7 +35,7 @@
 
 use crate::raft::{LogIndex, NodeId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -354,14 +354,34 @@ impl Default for SessionLimits {
     }
 }
 
+/// A 64-bit fingerprint of a put's key and value (FNV-1a, a fixed and simple function, so every
+/// replica and every build computes the same): two commands under one `(client, seq)` are told
+/// apart by it. Two different commands collide with probability about 2^-64.
+fn fingerprint(key: &str, value: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    // Lengths first, so ("ab", "c") and ("a", "bc") differ.
+    for b in (key.len() as u64).to_le_bytes().into_iter().chain(key.bytes()).chain(value.bytes()) {
+        eat(b);
+    }
+    h
+}
+
 /// The per-client memory (thesis §6.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Session {
     /// Answers below this sequence number have been seen by the client and are forgotten.
     floor: u64,
-    /// The puts applied at or above the floor, by sequence number: a retry is answered from
-    /// here, and a reuse of the number with another command is recognised.
-    applied: BTreeMap<u64, Arc<Command>>,
+    /// The puts applied at or above the floor, sorted by sequence number, each with a
+    /// fingerprint of its key and value: a retry is answered from here, and a reuse of the
+    /// number with another command is recognised. Usually one entry (a client with one request
+    /// in flight), so a sorted deque beats a tree. (A fingerprint rather than the command: the
+    /// command's `Arc` is shared with every node thread, and counting references to it from
+    /// each replica's state machine cost 10% of the throughput at 256 clients.)
+    applied: VecDeque<(u64, u64)>,
     /// The state machine's clock at the session's last put (or its registration).
     active: u64,
 }
@@ -411,23 +431,16 @@ impl Kv {
                 }
                 let client = ClientId(index.0);
                 self.sessions
-                    .insert(client, Session { floor: 0, applied: BTreeMap::new(), active: self.clock });
+                    .insert(client, Session { floor: 0, applied: VecDeque::new(), active: self.clock });
                 self.by_activity.insert((self.clock, client));
                 Ok(Reply::Registered { client })
             }
-            Command::Put { id, ack, key, value, .. } => self.apply_put(command, *id, *ack, key, value),
+            Command::Put { id, ack, key, value, .. } => self.apply_put(*id, *ack, key, value),
         };
         Some(Response { id: command.id(), result })
     }
 
-    fn apply_put(
-        &mut self,
-        command: &Arc<Command>,
-        id: RequestId,
-        ack: u64,
-        key: &str,
-        value: &str,
-    ) -> Result<Reply, ClientError> {
+    fn apply_put(&mut self, id: RequestId, ack: u64, key: &str, value: &str) -> Result<Reply, ClientError> {
         let clock = self.clock;
         let Some(session) = self.sessions.get_mut(&id.client) else {
             return Err(ClientError::UnknownSession { client: id.client });
@@ -440,12 +453,14 @@ impl Kv {
         }
         let result = if id.seq < session.floor {
             Err(ClientError::Stale { floor: session.floor })
-        } else if let Some(applied) = session.applied.get(&id.seq) {
+        } else if let Ok(at) = session.applied.binary_search_by_key(&id.seq, |(s, _)| *s) {
+            let applied = session.applied[at].1;
             // A retry of a put applied before: answer it again, change nothing, unless the
             // number is reused for something else.
-            match &**applied {
-                Command::Put { key: k, value: v, .. } if k == key && v == value => Ok(Reply::Put),
-                _ => Err(ClientError::SeqReused { id }),
+            if applied == fingerprint(key, value) {
+                Ok(Reply::Put)
+            } else {
+                Err(ClientError::SeqReused { id })
             }
         } else {
             match self.data.get_mut(key) {
@@ -454,19 +469,20 @@ impl Kv {
                     self.data.insert(key.to_string(), value.to_string());
                 }
             }
-            session.applied.insert(id.seq, Arc::clone(command));
+            let at = session.applied.partition_point(|(s, _)| *s < id.seq);
+            session.applied.insert(at, (id.seq, fingerprint(key, value)));
             Ok(Reply::Put)
         };
         // The client has seen every answer below `ack` (never above its own request); a client
         // with more than the bound in flight loses the oldest answers.
         let mut floor = session.floor.max(ack.min(id.seq));
         while session.applied.len() > self.limits.max_in_flight.max(1) {
-            if let Some((s, _)) = session.applied.pop_first() {
+            if let Some((s, _)) = session.applied.pop_front() {
                 floor = floor.max(s + 1);
             }
         }
-        while session.applied.first_key_value().is_some_and(|(&s, _)| s < floor) {
-            session.applied.pop_first();
+        while session.applied.front().is_some_and(|(s, _)| *s < floor) {
+            session.applied.pop_front();
         }
         session.floor = floor;
         result

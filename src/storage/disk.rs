@@ -11,30 +11,36 @@
 //! The checksum is a CRC-32 seeded with a constant that is not a run of equal bytes, computed
 //! over the first 16 header bytes and the payload. Record numbers count from 0 within the file.
 //! Record 0 is the file header (the format version, the node and the cluster it belongs to);
-//! every later record is either the term and vote, or "drop entries from index I on, then
-//! append these entries". The file is created with its header record in a temporary file that
-//! is synced and then renamed into place, so a WAL file that exists always starts with a
-//! complete header.
+//! every later record is the term and vote, "drop entries from index I on, then append these
+//! entries", or the close record a healthy log gets when it is closed. The file is created with
+//! its header record in a temporary file that is synced and then renamed into place, so a WAL
+//! file that exists always starts with a complete header.
 //!
 //! # Recovery: torn tail or damage
 //!
 //! Recovery replays the records in order and stops at the first one that is not valid (wrong
-//! magic, wrong record number, a length running past the end of the file, a checksum mismatch,
-//! or a payload that does not decode). What it does next depends on what lies beyond:
+//! magic, a length running past the end of the file, a checksum mismatch). A record that passes
+//! its checksum was written whole, so one with the wrong number or a payload that does not
+//! decode is damage at once. Otherwise what happens depends on what lies beyond:
 //! - **Torn tail.** A crash during an append can only leave an incomplete last write: bytes
-//!   after the last complete record, with no complete record after them (appends are synced in
-//!   order, and nothing is written after an unfinished write). So if no valid record starts
-//!   anywhere after the bad one, the tail is cut off with a warning (the records dropped were
-//!   never synced, hence never acknowledged).
-//! - **Damage.** If any valid record starts after the bad one, or the bad record is the file
+//!   after the last complete record, with no complete record after them (nothing is written
+//!   after an unfinished write). So if no valid record (numbered at least the expected one)
+//!   starts anywhere after the bad one, the tail is cut off with a warning.
+//! - **Damage.** If a valid record starts after the bad one, or the bad record is the file
 //!   header, the file was damaged after it was written (a bad sector, a stray write, a run of
 //!   0xFF from a failing device). Recovery stops with an error naming the file, the offset and
 //!   the reason, and rewrites nothing: the node refuses to start rather than silently drop
 //!   acknowledged records.
 //!
+//! The limit of the rule: damage confined to the last records of a log that was *not* closed
+//! (its process crashed) looks exactly like a torn write and is cut. A log that was closed ends
+//! with its close record, so damage before it is always followed by a valid record and caught.
+//!
 //! The magic number and the record number make a header of any repeated byte (0x00, 0xFF, …)
 //! invalid, and a record copied from elsewhere in the file carries the wrong number; so damage
 //! can never pass for a valid record, and a valid record beyond it is always recognised.
+//! Opening a log syncs it, so what was replayed (perhaps only flushed by a process killed
+//! before its fsync) is durable before the node acknowledges anything on top of it.
 //!
 //! Writes are buffered until [`Storage::sync`], which flushes and fsyncs once for everything
 //! written since (group commit). After a failed write or sync the buffer is discarded, never
