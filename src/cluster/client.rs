@@ -6,10 +6,11 @@
 //! several threads); each request carries the lowest sequence number still in flight, so the
 //! state machine keeps the answers the client may still ask for, and forgets the rest.
 //!
-//! Routing: a client sends to the node that answered it last (normally the leader), follows
-//! "not leader, try nX" at once, and on any other failure moves to the next node in turn,
-//! skipping nodes known to be down (they have no inbox). So one dead node costs nothing once a
-//! leader is known. A client can also be pinned to one node, to show what that replica does.
+//! Routing: a client sends to the leader that its last answer named (a node hands back, with
+//! each answer, the leader it knows), follows "not leader, try nX" at once, and on any other
+//! failure moves to the next node in turn, skipping nodes known to be down (they have no
+//! inbox). So one dead node costs nothing once a leader is known. A client can also be pinned
+//! to one node, to show what that replica does.
 
 use super::{Answered, Input, Shared};
 use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId};
