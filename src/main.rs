@@ -46,7 +46,7 @@ struct ConsoleArgs {
     #[arg(long)]
     storage: Option<StorageKind>,
     /// Console: initial time scale, from 0.05 (1/20) to 10.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = parse_speed)]
     speed: f64,
 }
 
@@ -93,14 +93,14 @@ struct SimArgs {
     /// Cluster size (1 to 9).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: u64,
-    /// Concurrent clients.
+    /// Concurrent clients (1 to 1,000).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
     clients: u64,
-    /// Client operations in total.
-    #[arg(long, default_value_t = 200)]
-    ops: usize,
-    /// Keys in the key space.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Client operations in total (1 to 10,000,000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=MAX_OPS))]
+    ops: u64,
+    /// Keys in the key space (1 to 1,000,000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=MAX_KEYS))]
     keys: u64,
     /// Faults to inject: a comma list of partition,crash,pause,loss,duplicate,reorder; or all; or none.
     #[arg(long, default_value = "all")]
@@ -121,17 +121,17 @@ struct RunArgs {
     /// Cluster size (1 to 9).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: u64,
-    /// Concurrent client threads.
+    /// Concurrent client threads (1 to 256).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=256))]
     clients: u64,
-    /// Seconds the clients run.
-    #[arg(long, default_value_t = 10.0)]
+    /// Seconds the clients run (0.001 to 86,400, a day).
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true, value_parser = parse_duration)]
     duration: f64,
     /// Faults to inject: a comma list of partition,crash,pause,loss,duplicate,reorder; or all; or none.
     #[arg(long, default_value = "none")]
     nemesis: FaultSet,
-    /// Keys in the key space.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Keys in the key space (1 to 1,000,000).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_KEYS))]
     keys: u64,
     /// Write the client history (JSON Lines) here, a line at a time.
     #[arg(long)]
@@ -154,9 +154,6 @@ struct RunArgs {
 }
 
 fn run_live(args: RunArgs) -> Result<u8> {
-    if !(args.duration > 0.0 && args.duration.is_finite()) {
-        bail!("--duration must be a positive number of seconds");
-    }
     // The data directory first: a locked or mismatched one stops here, before any file is touched.
     let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync, args.nodes as usize)?;
     warn_fsync(args.storage, args.fsync);
@@ -191,11 +188,11 @@ struct BenchArgs {
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: u64,
-    /// Comma list of concurrent client counts.
+    /// Comma list of concurrent client counts (each 1 to 4,096).
     #[arg(long, default_value = "1,16,64,256")]
     clients: String,
-    /// Seconds per client count.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds per client count (0.001 to 86,400, a day).
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true, value_parser = parse_duration)]
     duration: f64,
     /// Where durable state goes: mem or disk.
     #[arg(long, default_value = "mem")]
@@ -265,14 +262,14 @@ fn run_bench(args: BenchArgs) -> Result<u8> {
     let counts: Vec<usize> = args
         .clients
         .split(',')
-        .map(|c| c.trim().parse::<usize>().ok().filter(|&n| n > 0))
+        .map(|c| c.trim().parse::<usize>().ok().filter(|&n| (1..=MAX_BENCH_CLIENTS).contains(&n)))
         .collect::<Option<_>>()
         .with_context(|| {
-            format!("bad --clients {:?}: expected a comma list of positive numbers", args.clients)
+            format!(
+                "bad --clients {:?}: expected a comma list of client counts from 1 to {MAX_BENCH_CLIENTS}",
+                args.clients
+            )
         })?;
-    if !(args.duration > 0.0 && args.duration.is_finite()) {
-        bail!("--duration must be a positive number of seconds");
-    }
     let base = match args.storage {
         StorageKind::Mem => None,
         StorageKind::Disk => Some(args.data_dir.clone().unwrap_or_else(|| {
@@ -303,6 +300,33 @@ fn run_bench(args: BenchArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// The most operations `quorum sim` runs.
+const MAX_OPS: u64 = 10_000_000;
+/// The largest key space.
+const MAX_KEYS: u64 = 1_000_000;
+/// The longest `--duration`, in seconds (a day).
+const MAX_SECONDS: f64 = 86_400.0;
+/// The most clients one bench point has.
+const MAX_BENCH_CLIENTS: usize = 4096;
+
+/// A number of seconds for `--duration`: 0.001 to a day.
+fn parse_duration(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(d) if (0.001..=MAX_SECONDS).contains(&d) => Ok(d),
+        Ok(d) => Err(format!("{d} s is out of range: give 0.001 to {MAX_SECONDS} seconds (a day)")),
+        Err(_) => Err(format!("{s:?} is not a number of seconds (for example 10 or 0.5)")),
+    }
+}
+
+/// A time scale for `--speed`: 0.05 to 10.
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.05..=10.0).contains(&x) => Ok(x),
+        Ok(x) => Err(format!("{x} is out of range: the speed goes from 0.05 (1/20) to 10")),
+        Err(_) => Err(format!("{s:?} is not a number (for example 0.2 for a fifth of normal speed)")),
+    }
+}
+
 fn parse_hazard(s: &str) -> Result<Hazard, String> {
     match s {
         "local-reads" => Ok(Hazard::LocalReads),
@@ -331,7 +355,7 @@ fn run_sim(args: SimArgs) -> Result<u8> {
         seed,
         nodes: args.nodes as usize,
         clients: args.clients as usize,
-        ops: args.ops,
+        ops: args.ops as usize,
         keys: args.keys as usize,
         nemesis: args.nemesis.clone(),
         hazard: args.hazard,
@@ -379,10 +403,45 @@ fn run_sim(args: SimArgs) -> Result<u8> {
     Ok(report.exit_code() as u8)
 }
 
+/// The commands `quorum` knows.
+const COMMANDS: [&str; 4] = ["sim", "run", "bench", "check"];
+
+/// What is wrong, in the user's words, when console flags are followed by a word: clap's "the
+/// subcommand 'extra' cannot be used with '--nodes'" says neither that `extra` is no command
+/// nor where the flags should go. Every console flag takes a value.
+fn misplaced_command(mut args: impl Iterator<Item = String>) -> Option<String> {
+    let mut flags = Vec::new();
+    while let Some(a) = args.next() {
+        if let Some(flag) = a.strip_prefix("--") {
+            let value = if flag.contains('=') { None } else { args.next() };
+            flags.push(value.map_or_else(|| a.clone(), |v| format!("{a} {v}")));
+            continue;
+        }
+        let given = flags.join(" ");
+        return Some(if COMMANDS.contains(&a.as_str()) {
+            format!(
+                "`{given}` goes after the command: `quorum {a} {given}` (before any command, flags are the console's)"
+            )
+        } else {
+            format!(
+                "{a:?} is not a command: the commands are {}; with no command, quorum opens the console, which takes only flags",
+                COMMANDS.join(", ")
+            )
+        });
+    }
+    None
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            if e.kind() == clap::error::ErrorKind::ArgumentConflict
+                && let Some(message) = misplaced_command(std::env::args().skip(1))
+            {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);

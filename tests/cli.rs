@@ -267,3 +267,33 @@ fn a_full_disk_stops_nodes_cleanly_and_they_start_again_with_room() {
     assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
     assert!(stdout.contains("SECOND=0"), "with room again the nodes start and serve:\n{stdout}\n{stderr}");
 }
+
+/// Every number a flag takes has a range, and a value outside it is a clear error (exit 2),
+/// never a panic, a wrap-around or a run without end; words in the wrong place say what is wrong.
+#[test]
+fn numbers_out_of_range_and_misplaced_words_are_explained() {
+    let cases: [(&[&str], &str); 9] = [
+        (&["run", "--duration", "1e20"], "give 0.001 to 86400 seconds"),
+        (&["run", "--duration", "-1"], "out of range"),
+        (&["bench", "--duration", "1e20"], "give 0.001 to 86400 seconds"),
+        (&["bench", "--clients", "1,100000"], "from 1 to 4096"),
+        (&["sim", "--ops", "18446744073709551615"], "not in 1..=10000000"),
+        (&["sim", "--keys", "0"], "not in 1..=1000000"),
+        (&["--speed", "-1"], "the speed goes from 0.05 (1/20) to 10"),
+        (&["--nodes", "3", "extra"], "\"extra\" is not a command: the commands are sim, run, bench, check"),
+        (&["--nodes", "3", "sim"], "`--nodes 3` goes after the command: `quorum sim --nodes 3`"),
+    ];
+    for (args, says) in cases {
+        let (code, out, err) = quorum(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?} should say {says:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let file = temp("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let inside = file.join("data");
+    let (code, _, err) = quorum(&["run", "--duration", "1", "--data-dir", inside.to_str().expect("utf-8")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("a part of this path is a file, not a directory"), "{err}");
+    assert_eq!(err.matches("directory").count(), 1, "said once, not twice: {err}");
+}

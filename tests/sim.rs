@@ -274,3 +274,20 @@ fn invariant_checks_report_fabricated_violations() {
     assert_eq!(err.property, "terms never decrease");
     assert!(Invariants::new().check_step(&cluster, &[leader(1), apply(1, "a"), apply(2, "a")]).is_ok());
 }
+
+/// The liveness cap follows the work asked for: one client doing 10,000 operations one after
+/// another under every fault needs more than the 1,200 s of virtual time that once capped every
+/// run, and that is no liveness failure.
+#[test]
+fn a_long_run_gets_the_virtual_time_it_needs() {
+    let mut o = options(2, 3, "all");
+    o.clients = 1;
+    o.ops = 10_000;
+    let report = run(&o);
+    assert!(report.passed(), "{}", report.summary());
+    assert!(
+        report.virtual_time > 1_200_000_000_000,
+        "the run must need more than the old cap: {}",
+        report.summary()
+    );
+}

@@ -167,8 +167,17 @@ pub struct Sinks<'a> {
 
 /// How long after healing the cluster gets to settle before every operation must succeed.
 const SETTLE: u64 = 2_000_000_000;
-/// Virtual time after which an unfinished run is a liveness failure.
+/// Virtual time after which an unfinished run of the default size (40 operations per client)
+/// is a liveness failure.
 const MAX_VIRTUAL: u64 = 1_200_000_000_000;
+
+/// The virtual time a run may take before it is a liveness failure: [`MAX_VIRTUAL`] for the
+/// default 40 operations per client, and proportionally more for more (a client's operations run
+/// one after another, so the time a healthy run needs grows with them).
+pub fn max_virtual(options: &SimOptions) -> u64 {
+    let per_client = options.ops.div_ceil(options.clients.max(1)) as u64;
+    MAX_VIRTUAL.saturating_mul(per_client.div_ceil(40).max(1))
+}
 /// How many recent events a violation report shows.
 const LAST_EVENTS: usize = 40;
 
@@ -319,12 +328,12 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
             }
             history.push(c.event);
         }
-        if verdict.is_ok() && now > MAX_VIRTUAL {
+        if verdict.is_ok() && now > max_virtual(options) {
             verdict = Err(Violation {
                 property: "liveness",
                 detail: format!(
                     "the run did not finish within {} s of virtual time",
-                    MAX_VIRTUAL / 1_000_000_000
+                    max_virtual(options) / 1_000_000_000
                 ),
             });
         }

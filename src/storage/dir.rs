@@ -36,12 +36,13 @@ const META_FORMAT: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum DirError {
     /// The operating system refused (not a directory, no permission, disk full, ...).
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", plain(.error))]
     Io {
         /// The directory or file involved.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (its words are in the message: it is not a `source`, so an error
+        /// chain does not repeat them).
+        error: std::io::Error,
     },
     /// Another process holds the directory.
     #[error("{path} is in use by another quorum process{holder}; stop it first, or choose another directory")]
@@ -120,7 +121,7 @@ impl PartialEq for DataDir {
 impl Eq for DataDir {}
 
 fn io_at(path: &Path) -> impl Fn(std::io::Error) -> DirError + '_ {
-    move |source| DirError::Io { path: path.display().to_string(), source }
+    move |error| DirError::Io { path: path.display().to_string(), error }
 }
 
 impl DataDir {
@@ -306,6 +307,16 @@ fn write_meta(dir: &Path, meta: &Meta) -> Result<(), DirError> {
     drop(f);
     std::fs::rename(&tmp, &path).map_err(io_at(&path))?;
     disk::sync_dir(dir).map_err(io_at(dir))
+}
+
+/// An I/O error in a user's words where the operating system's are obscure.
+fn plain(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotADirectory => "a part of this path is a file, not a directory".into(),
+        std::io::ErrorKind::PermissionDenied => format!("permission denied ({error})"),
+        std::io::ErrorKind::StorageFull => format!("the disk is full ({error})"),
+        _ => error.to_string(),
+    }
 }
 
 /// A random 64-bit id: the standard library's randomly keyed hasher over the time and the

@@ -143,7 +143,7 @@ fn file_header_payload(node: NodeId, cluster: u64) -> Vec<u8> {
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StorageError + use<> {
     let path = path.display().to_string();
-    move |source| StorageError::Io { path: path.clone(), source }
+    move |error| StorageError::Io { path: path.clone(), error }
 }
 
 /// Makes a directory entry change (a new or renamed file) durable.
@@ -248,9 +248,9 @@ impl DiskStorage {
 
     /// Turns an I/O result into a storage error, poisoning the store on failure.
     fn check<T>(&mut self, result: std::io::Result<T>) -> Result<T, StorageError> {
-        result.map_err(|source| {
+        result.map_err(|error| {
             self.poisoned = true;
-            StorageError::Io { path: self.path.display().to_string(), source }
+            StorageError::Io { path: self.path.display().to_string(), error }
         })
     }
 }

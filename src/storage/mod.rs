@@ -42,12 +42,12 @@ pub struct Recovered {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The operating system refused a read or write.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file involved.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, not a `source`: an error chain does not repeat it).
+        error: std::io::Error,
     },
     /// A record failed its checksum or could not be decoded.
     #[error("{path}: corrupt record at offset {offset}: {reason}")]
