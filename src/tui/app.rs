@@ -38,6 +38,12 @@ pub struct App {
     /// Nodes the freeze paused: unfreezing resumes exactly these.
     frozen_nodes: BTreeSet<NodeId>,
     outbox: Vec<Command>,
+    /// Commands produced so far (the engine carries them out in this order).
+    sent: u64,
+    /// Run states that commands not yet carried out will bring (the command's number, the node,
+    /// the state). Keys are judged on these before the polled status, which can be 100 ms old:
+    /// `k r` typed fast is a kill then a restart, not a kill and a refusal.
+    expected: Vec<(u64, NodeId, RunState)>,
     quit: bool,
     next_op: u64,
     rates: Rates,
@@ -55,6 +61,8 @@ impl App {
             user_paused: BTreeSet::new(),
             frozen_nodes: BTreeSet::new(),
             outbox: Vec::new(),
+            sent: 0,
+            expected: Vec::new(),
             quit: false,
             next_op: 1,
             rates: Rates::default(),
@@ -67,6 +75,18 @@ impl App {
     /// What the screen shows.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snap
+    }
+
+    /// Queues a command for the engine.
+    fn send(&mut self, command: Command) {
+        self.sent += 1;
+        self.outbox.push(command);
+    }
+
+    /// Queues a command that will bring `node` to `run`, and remembers that it will.
+    fn send_expecting(&mut self, command: Command, node: NodeId, run: RunState) {
+        self.send(command);
+        self.expected.push((self.sent, node, run));
     }
 
     /// The commands produced since the last call, in order.
@@ -121,21 +141,58 @@ impl App {
             TermEvent::Key(key) => self.on_key(key),
             TermEvent::Mouse(mouse) => self.on_mouse(mouse),
             TermEvent::Resize(w, h) => self.resize(w, h),
-            TermEvent::Paste(text) => {
-                if let Mode::Prompt { input, error, .. } = &mut self.snap.mode {
-                    let room = MAX_INPUT.saturating_sub(input.chars().count());
-                    input.extend(text.chars().filter(|c| !c.is_control()).take(room));
-                    *error = None;
-                    self.dirty = true;
-                }
-            }
+            TermEvent::Paste(text) => self.on_paste(&text),
             _ => {}
+        }
+    }
+
+    /// Handles pasted text (the terminal's bracketed paste): it is text for an open prompt and
+    /// never keys. A line break ends the prompt as Enter would; what follows it is dropped, so a
+    /// pasted `x=1⏎k` puts x=1 and kills nothing. A paste longer than the prompt holds is cut,
+    /// said, and not sent. Outside a prompt a paste does nothing, and says so.
+    pub fn on_paste(&mut self, text: &str) {
+        self.dirty = true;
+        if self.too_small() {
+            return;
+        }
+        let Mode::Prompt { input, error, .. } = &mut self.snap.mode else {
+            self.error("a paste goes into a prompt (p put, g get, l loss, d delay): nothing was done");
+            return;
+        };
+        let (line, rest) = match text.find(['\n', '\r']) {
+            Some(i) => (&text[..i], Some(&text[i..])),
+            None => (text, None),
+        };
+        let pasted: Vec<char> = line.chars().filter(|c| !c.is_control()).collect();
+        let room = MAX_INPUT.saturating_sub(input.chars().count());
+        input.extend(pasted.iter().take(room));
+        if pasted.len() > room {
+            *error = Some(format!(
+                "the paste was cut to the first {room} of its {} characters: a prompt holds {MAX_INPUT}",
+                pasted.len()
+            ));
+            return;
+        }
+        *error = None;
+        if let Some(rest) = rest {
+            self.prompt_action(Action::Submit);
+            if !rest.trim().is_empty() && self.snap.mode == Mode::Normal {
+                self.info("sent the paste's first line; the rest was ignored");
+            }
         }
     }
 
     /// Handles a key press.
     pub fn on_key(&mut self, key: KeyEvent) {
         let context = widgets::context_of(&self.snap.mode);
+        // Behind the "terminal too small" screen nothing is visible, so nothing may act but
+        // leaving (resizing comes as its own event).
+        if self.too_small() {
+            if keymap::lookup(context, &key) == Some(Action::Quit) {
+                self.quit = true;
+            }
+            return;
+        }
         match keymap::lookup(context, &key) {
             Some(action) => {
                 self.dirty = true;
@@ -150,6 +207,11 @@ impl App {
             }
             None => {}
         }
+    }
+
+    /// True while the terminal is too small to show the console.
+    fn too_small(&self) -> bool {
+        layout::areas(Rect::new(0, 0, self.size.0, self.size.1), self.members.len()).is_none()
     }
 
     /// Handles a mouse event: a click on a node selects it; the wheel over the feed scrolls it.
@@ -200,7 +262,9 @@ impl App {
     }
 
     fn on_poll(&mut self, poll: Poll) {
-        let Poll { nodes, network, speed, now, events } = poll;
+        let Poll { nodes, network, speed, now, events, applied } = poll;
+        // These statuses were read after the engine had carried out `applied` commands.
+        self.expected.retain(|&(seq, _, _)| seq > applied);
         // A node that could not start or stopped on an error says why, loudly: the card has
         // room for little of it, the status line for all.
         for node in &nodes {
@@ -243,6 +307,9 @@ impl App {
     }
 
     fn run_state(&self, id: NodeId) -> RunState {
+        if let Some((_, _, run)) = self.expected.iter().rev().find(|(_, n, _)| *n == id) {
+            return run.clone();
+        }
         self.snap.node(id).map_or(RunState::Running, |n| n.run.clone())
     }
 
@@ -307,7 +374,7 @@ impl App {
                 _ => {
                     self.user_paused.remove(&sel);
                     self.frozen_nodes.remove(&sel);
-                    self.outbox.push(Command::Kill(sel));
+                    self.send_expecting(Command::Kill(sel), sel, RunState::Dead);
                     self.info(format!(
                         "killing {sel}: its volatile state is lost, its log and vote are kept"
                     ));
@@ -319,7 +386,8 @@ impl App {
                     if pause {
                         self.frozen_nodes.insert(sel);
                     }
-                    self.outbox.push(Command::Restart { node: sel, pause });
+                    let run = if pause { RunState::Paused } else { RunState::Running };
+                    self.send_expecting(Command::Restart { node: sel, pause }, sel, run);
                     self.info(format!("restarting {sel} from its durable state"));
                 }
                 _ => self.error(format!("{sel} is running: k kills it first")),
@@ -334,7 +402,7 @@ impl App {
                 } else if self.snap.node(sel).and_then(|n| n.role) == Some(Role::Leader) {
                     self.error(format!("{sel} is the leader already"));
                 } else {
-                    self.outbox.push(Command::Campaign(sel));
+                    self.send(Command::Campaign(sel));
                     self.info(format!("{sel} times out now and campaigns"));
                 }
             }
@@ -350,13 +418,13 @@ impl App {
             }
             Action::Cut => self.snap.mode = Mode::Pick { from: None, error: None },
             Action::Heal => {
-                self.outbox.push(Command::Heal);
+                self.send(Command::Heal);
                 self.info("healing the network: no partition, no cuts, no loss, no delay");
             }
             Action::Faster | Action::Slower => self.change_speed(action == Action::Faster),
             Action::Freeze => self.toggle_freeze(),
             Action::Export => {
-                self.outbox.push(Command::Export);
+                self.send(Command::Export);
                 self.info("exporting the event log and the client history…");
             }
             Action::FeedKind => self.snap.feed.kind = self.snap.feed.kind.next(),
@@ -411,7 +479,7 @@ impl App {
                 self.frozen_nodes.insert(sel);
                 self.info(format!("{sel} will resume with the cluster (space)"));
             } else {
-                self.outbox.push(Command::Resume(sel));
+                self.send_expecting(Command::Resume(sel), sel, RunState::Running);
                 self.info(format!("resuming {sel}"));
             }
         } else {
@@ -420,7 +488,7 @@ impl App {
                 self.frozen_nodes.remove(&sel);
                 self.info(format!("{sel} will stay paused when the cluster resumes"));
             } else {
-                self.outbox.push(Command::Pause(sel));
+                self.send_expecting(Command::Pause(sel), sel, RunState::Paused);
                 self.info(format!("pausing {sel}: it neither ticks nor receives (z resumes)"));
             }
         }
@@ -430,7 +498,8 @@ impl App {
         if self.snap.frozen {
             let nodes: Vec<NodeId> = std::mem::take(&mut self.frozen_nodes).into_iter().collect();
             self.snap.frozen = false;
-            self.outbox.push(Command::Thaw(nodes));
+            self.send(Command::Thaw(nodes.clone()));
+            self.expected.extend(nodes.into_iter().map(|n| (self.sent, n, RunState::Running)));
             self.info("cluster resumed");
         } else {
             let nodes: Vec<NodeId> = self
@@ -444,7 +513,8 @@ impl App {
                 .collect();
             self.frozen_nodes = nodes.iter().copied().collect();
             self.snap.frozen = true;
-            self.outbox.push(Command::Freeze(nodes));
+            self.send(Command::Freeze(nodes.clone()));
+            self.expected.extend(nodes.into_iter().map(|n| (self.sent, n, RunState::Paused)));
             self.info("cluster frozen: every node paused (space resumes)");
         }
     }
@@ -459,7 +529,7 @@ impl App {
         match next {
             Some(s) => {
                 self.snap.speed = s;
-                self.outbox.push(Command::SetSpeed(s));
+                self.send(Command::SetSpeed(s));
                 self.info(format!("speed {}", widgets::speed_label(s)));
             }
             None if faster => {
@@ -476,8 +546,10 @@ impl App {
             Action::Type(c) => {
                 if input.chars().count() < MAX_INPUT {
                     input.push(c);
+                    *error = None;
+                } else {
+                    *error = Some(format!("a prompt holds {MAX_INPUT} characters at most"));
                 }
-                *error = None;
             }
             Action::Backspace => {
                 input.pop();
@@ -517,13 +589,13 @@ impl App {
             }
             PromptKind::Loss => {
                 let p = parse_loss(input)?;
-                self.outbox.push(Command::SetLoss(p));
+                self.send(Command::SetLoss(p));
                 self.info(format!("loss {} on every link", netview::percent(p)));
                 Ok(())
             }
             PromptKind::Delay => {
                 let (lo, hi) = parse_delay(input)?;
-                self.outbox.push(Command::SetDelay(lo, hi));
+                self.send(Command::SetDelay(lo, hi));
                 self.info(format!(
                     "delay {} on every link",
                     netview::delay((lo * 1_000_000, hi * 1_000_000))
@@ -546,7 +618,7 @@ impl App {
             self.snap.clients.remove(i);
         }
         self.snap.clients.push_back(ClientLine { op, via, request: request.clone(), outcome: None });
-        self.outbox.push(Command::Client { op, via, request: request.clone() });
+        self.send(Command::Client { op, via, request: request.clone() });
         self.info(format!("{request} sent via {via}"));
         Ok(())
     }
@@ -571,11 +643,11 @@ impl App {
                 let result = widgets::editor_groups(groups);
                 self.snap.mode = Mode::Normal;
                 if result.len() <= 1 {
-                    self.outbox.push(Command::Partition(Vec::new()));
+                    self.send(Command::Partition(Vec::new()));
                     self.info("partition removed: every node can reach every other (cuts stay)");
                 } else {
                     self.info(format!("partition {}", netview::describe_groups(&result)));
-                    self.outbox.push(Command::Partition(result));
+                    self.send(Command::Partition(result));
                 }
             }
             Action::Cancel => self.snap.mode = Mode::Normal,
@@ -602,10 +674,10 @@ impl App {
                         let mut net = self.snap.network.clone();
                         net.partition(&[]);
                         if net.reachable(a, b).is_err() {
-                            self.outbox.push(Command::Restore(a, b));
+                            self.send(Command::Restore(a, b));
                             self.info(format!("restoring the link {a} → {b}"));
                         } else {
-                            self.outbox.push(Command::Cut(a, b));
+                            self.send(Command::Cut(a, b));
                             self.info(format!("cutting the link {a} → {b} (one way: {b} → {a} still works)"));
                         }
                     }

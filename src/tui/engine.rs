@@ -25,6 +25,7 @@ use crate::raft::NodeId;
 use crate::sim::{LinkRule, Network};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,8 @@ pub struct Poll {
     pub now: u64,
     /// Events since the previous poll, in order.
     pub events: Vec<Event>,
+    /// How many commands the engine had carried out before it read these statuses.
+    pub applied: u64,
 }
 
 /// News for the interface thread.
@@ -91,6 +94,8 @@ pub struct Worker {
     pub updates: Sender<Update>,
     /// Tells the checker the history grew.
     pub check: Sender<()>,
+    /// Commands carried out so far (the poller reports it with each status it reads).
+    pub applied: Arc<AtomicU64>,
 }
 
 impl Engine {
@@ -101,7 +106,8 @@ impl Engine {
         let (stop, stop_rx) = bounded::<()>(0);
         let (check_tx, check_rx) = unbounded::<()>();
         let client = backend.client(CLIENT_TIMEOUT);
-        let worker = Worker { backend, client, session, updates: updates_tx, check: check_tx };
+        let applied = Arc::new(AtomicU64::new(0));
+        let worker = Worker { backend, client, session, updates: updates_tx, check: check_tx, applied };
         let mut threads = Vec::new();
         {
             let w = worker.clone();
@@ -112,6 +118,7 @@ impl Engine {
             threads.push(spawn("console-control", move || {
                 for command in commands_rx {
                     w.apply(command);
+                    w.applied.fetch_add(1, Ordering::SeqCst);
                 }
             })?);
         }
@@ -175,7 +182,10 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
                 }
             }
         }
+        // Read before the statuses: they reflect at least these commands.
+        let applied = w.applied.load(Ordering::SeqCst);
         let poll = Poll {
+            applied,
             nodes: w.backend.status(),
             network: w.backend.network(),
             speed: w.backend.speed(),

@@ -1,10 +1,12 @@
 //! Entering and leaving the terminal's console mode (raw input, the alternate screen, mouse
-//! reports), with a guarantee that it is left on every path: normal exit, error (the guard's
+//! reports, bracketed paste), with a guarantee that it is left on every path: normal exit, error (the guard's
 //! `Drop`), and a panic on the interface thread (the panic hook). A panic on another thread
 //! (a node's storage failing) must not tear the screen down: that node shows as crashed, and
 //! its message is kept off the screen, which it would garble.
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
@@ -25,7 +27,13 @@ thread_local! {
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(
+            io::stdout(),
+            DisableBracketedPaste,
+            DisableMouseCapture,
+            LeaveAlternateScreen,
+            cursor::Show
+        );
     }
 }
 
@@ -62,7 +70,11 @@ pub fn enter() -> io::Result<Guard> {
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
     let mut stdout = io::stdout();
-    if let Err(e) = execute!(stdout, EnterAlternateScreen, EnableMouseCapture, cursor::Hide) {
+    // Bracketed paste: a paste arrives as one text event, never as keys (a pasted `k` must not
+    // kill a node).
+    if let Err(e) =
+        execute!(stdout, EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste, cursor::Hide)
+    {
         restore();
         return Err(e);
     }

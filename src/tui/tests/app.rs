@@ -44,6 +44,7 @@ fn poll(app: &mut App, nodes: Vec<NodeStatus>, network: Network, events: Vec<Eve
         speed: app.snapshot().speed,
         now: 1_000_000_000,
         events,
+        applied: u64::MAX,
     }));
 }
 
@@ -174,10 +175,12 @@ fn selection_wraps_and_tab_finds_the_leader() {
 #[test]
 fn kill_and_restart_check_the_node_state() {
     let mut a = app();
-    type_str(&mut a, "2k");
-    assert_eq!(a.take_commands(), vec![Command::Kill(n(2))]);
     type_str(&mut a, "r");
     assert!(notice(&a).1, "restarting a running node is refused");
+    type_str(&mut a, "2k");
+    assert_eq!(a.take_commands(), vec![Command::Kill(n(2))]);
+    type_str(&mut a, "k");
+    assert!(notice(&a).0.contains("already dead"), "the kill on its way counts");
     let mut nodes = statuses();
     nodes[1].run = RunState::Dead;
     poll(&mut a, nodes, Network::default(), Vec::new());
@@ -249,17 +252,58 @@ fn cut_picks_two_nodes_and_toggles_the_link() {
     assert_eq!(a.snapshot().mode, Mode::Normal);
 }
 
+/// Bracketed paste: pasted text is text, never keys. Outside a prompt it does nothing (and
+/// says so); in a prompt a line break ends it like Enter, and what follows is dropped.
 #[test]
-fn pasted_text_goes_into_an_open_prompt_only() {
+fn pasted_text_goes_into_an_open_prompt_only_and_never_acts_as_keys() {
     use crossterm::event::Event as TermEvent;
     let mut a = app();
-    a.on_terminal(TermEvent::Paste("color=red".into()));
+    a.on_terminal(TermEvent::Paste("kq".into()));
     assert_eq!(a.snapshot().mode, Mode::Normal);
+    assert!(a.take_commands().is_empty() && !a.should_quit(), "a paste outside a prompt acted");
+    assert!(
+        a.snapshot()
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.error && n.text.contains("a paste goes into a prompt"))
+    );
+    // The issue's case: `x=1⏎k` pasted into the put prompt puts x=1 and kills nobody.
     type_str(&mut a, "p");
-    a.on_terminal(TermEvent::Paste("color=red\n".into()));
+    a.on_terminal(TermEvent::Paste("x=1\nk".into()));
+    let put = ClientOp::Put { key: "x".into(), value: "1".into() };
+    assert_eq!(a.take_commands(), vec![Command::Client { op: 1, via: n(1), request: put }]);
+    assert_eq!(a.snapshot().mode, Mode::Normal);
+    assert!(a.snapshot().notice.as_ref().is_some_and(|n| n.text.contains("the rest was ignored")));
+    // Without a line break the text waits in the prompt for Enter.
+    type_str(&mut a, "p");
+    a.on_terminal(TermEvent::Paste("color=red".into()));
     enter(&mut a);
     let put = ClientOp::Put { key: "color".into(), value: "red".into() };
-    assert_eq!(a.take_commands(), vec![Command::Client { op: 1, via: n(1), request: put }]);
+    assert_eq!(a.take_commands(), vec![Command::Client { op: 2, via: n(1), request: put }]);
+}
+
+/// A paste longer than a prompt holds is cut, said, and not sent, even with a line break;
+/// typing past the limit says so too.
+#[test]
+fn a_paste_over_the_limit_is_cut_and_said_and_not_sent() {
+    use crossterm::event::Event as TermEvent;
+    let mut a = app();
+    type_str(&mut a, "p");
+    let long = format!("big={}\n", "v".repeat(10_000));
+    a.on_terminal(TermEvent::Paste(long));
+    assert!(a.take_commands().is_empty(), "a cut paste must not be sent");
+    match &a.snapshot().mode {
+        Mode::Prompt { input, error: Some(e), .. } => {
+            assert_eq!(input.chars().count(), 200);
+            assert!(e.contains("cut to the first 200 of its 10004 characters"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    type_str(&mut a, "x");
+    match &a.snapshot().mode {
+        Mode::Prompt { error: Some(e), .. } => assert!(e.contains("holds 200 characters"), "{e}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -482,4 +526,50 @@ fn a_node_that_cannot_start_says_why_in_the_status_line() {
     let notice = app.snapshot().notice.clone().expect("a notice");
     assert!(notice.error, "{notice:?}");
     assert_eq!(notice.text, format!("n2 {reason}"));
+}
+
+/// Behind the "terminal too small" screen nothing acts but quitting: `k` at 70×20 kills
+/// nobody, and the keys work again once the terminal is large enough.
+#[test]
+fn keys_do_nothing_behind_the_too_small_screen_but_quit() {
+    let mut a = app();
+    a.resize(70, 20);
+    type_str(&mut a, "kpx");
+    a.on_terminal(crossterm::event::Event::Paste("k".into()));
+    assert!(a.take_commands().is_empty(), "a key acted behind the too-small screen");
+    assert_eq!(a.snapshot().mode, Mode::Normal);
+    a.resize(120, 40);
+    type_str(&mut a, "k");
+    assert_eq!(a.take_commands(), vec![Command::Kill(n(1))]);
+    a.resize(70, 20);
+    type_str(&mut a, "q");
+    assert!(a.should_quit());
+}
+
+/// A key's effect follows the order of the keys: `2 k r k r k r k r` typed faster than the
+/// cluster is polled is four kills and four restarts, judged on what the earlier keys will do,
+/// not on a status read before them; a poll taken before the engine carried them out changes
+/// nothing, and one taken after them is believed again.
+#[test]
+fn fast_keys_are_judged_on_the_keys_before_them_not_on_a_stale_status() {
+    let mut a = app();
+    type_str(&mut a, "2krkr");
+    // A poll read before the engine carried out any of them: n2 still looks running.
+    a.on_update(Update::Poll(Poll {
+        nodes: statuses(),
+        network: Network::new(LinkRule::default()),
+        speed: 1.0,
+        now: 1,
+        events: Vec::new(),
+        applied: 0,
+    }));
+    type_str(&mut a, "krkr");
+    let kill_restart = [Command::Kill(n(2)), Command::Restart { node: n(2), pause: false }];
+    assert_eq!(a.take_commands(), kill_restart.iter().cycle().take(8).cloned().collect::<Vec<_>>());
+    // Once the engine has carried them out, the polled status is what counts: n2 is dead.
+    let mut dead = statuses();
+    dead[1].run = RunState::Dead;
+    poll(&mut a, dead, Network::new(LinkRule::default()), Vec::new());
+    type_str(&mut a, "k");
+    assert!(a.take_commands().is_empty(), "n2 is dead: k does nothing");
 }

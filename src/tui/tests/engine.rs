@@ -154,7 +154,9 @@ fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()
     let (updates, updates_rx) = unbounded();
     let (check, check_rx) = unbounded();
     let client = fake.client(Duration::from_secs(1));
-    (Worker { backend: fake, client, session: Arc::new(session), updates, check }, updates_rx, check_rx)
+    let worker =
+        Worker { backend: fake, client, session: Arc::new(session), updates, check, applied: Arc::default() };
+    (worker, updates_rx, check_rx)
 }
 
 fn n(i: u64) -> NodeId {
