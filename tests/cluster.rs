@@ -374,3 +374,28 @@ fn an_expired_session_registers_again_and_its_put_goes_through() {
     assert_eq!(idle.get("a").expect("get").0.as_deref(), Some("2"));
     cluster.finish().expect("finish");
 }
+
+/// Client timeouts count only time in which the cluster runs: a put sent into a frozen cluster
+/// waits (here more than three times its timeout) and goes through once the cluster resumes,
+/// instead of ending "timeout, may still take effect" and being applied later anyway.
+#[test]
+fn a_frozen_cluster_keeps_its_clients_waiting_instead_of_timing_them_out() {
+    let cluster = LiveCluster::start(options(3)).expect("start");
+    wait_for("a leader", || leader(&cluster));
+    let client = cluster.client(ClientOptions {
+        timeout: Duration::from_millis(300),
+        attempts: 1,
+        ..ClientOptions::default()
+    });
+    client.put("warm", "up").expect("registered and working");
+    let members = cluster.members().to_vec();
+    cluster.freeze(&members);
+    std::thread::scope(|s| {
+        let put = s.spawn(|| client.put("during", "freeze"));
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(!put.is_finished(), "the put timed out while the cluster was frozen");
+        cluster.thaw(&members);
+        put.join().expect("no panic").expect("the put goes through after the freeze");
+    });
+    cluster.finish().expect("finish");
+}

@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How a client behaves.
 #[derive(Clone, Debug)]
@@ -368,12 +368,20 @@ impl Client {
         if !sent {
             return Attempt::Down;
         }
-        let deadline = Instant::now() + self.options.timeout.div_f64(self.shared.speed());
+        // The timeout counts only time in which the cluster runs: a frozen cluster's clients
+        // wait for it, they do not give up.
+        let budget = self.options.timeout.div_f64(self.shared.speed()).as_nanos() as u64;
+        let start = self.shared.run_nanos();
         loop {
-            match replies.recv_deadline(deadline) {
+            let used = self.shared.run_nanos().saturating_sub(start);
+            if used >= budget {
+                return Attempt::Timeout;
+            }
+            match replies.recv_timeout(Duration::from_nanos(budget - used)) {
                 Ok(a) if a.response.id != request.id => continue,
                 Ok(a) => return Attempt::Answered(a.response.result, a.leader),
-                Err(_) => return Attempt::Timeout,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Attempt::Timeout,
             }
         }
     }

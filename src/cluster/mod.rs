@@ -194,12 +194,23 @@ pub(crate) struct Shared {
     next_nonce: AtomicU64,
     /// Time scale as f64 bits: 1.0 is normal, 0.05 is 1/20 speed.
     speed: AtomicU64,
+    /// Time the cluster has spent frozen, in nanoseconds, and since when it is frozen now.
+    frozen: Mutex<(u64, Option<Instant>)>,
 }
 
 impl Shared {
     /// Nanoseconds since the cluster started.
     pub(crate) fn now_nanos(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Nanoseconds in which the cluster ran (not frozen) since it started: client timeouts count
+    /// these, so a teacher can freeze in mid-operation and talk.
+    pub(crate) fn run_nanos(&self) -> u64 {
+        let now = self.now_nanos();
+        let (total, since) = *self.frozen.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = since.map_or(0, |t| t.elapsed().as_nanos() as u64);
+        now.saturating_sub(total + current)
     }
 
     pub(crate) fn speed(&self) -> f64 {
@@ -382,6 +393,7 @@ impl LiveCluster {
             delayed_seq: AtomicU64::new(0),
             next_nonce: AtomicU64::new(1),
             speed: AtomicU64::new(1.0f64.to_bits()),
+            frozen: Mutex::new((0, None)),
         });
         let router = {
             let shared = Arc::clone(&shared);
@@ -631,6 +643,31 @@ impl LiveCluster {
     pub fn pause(&self, id: NodeId) {
         if self.set_paused(id, true) {
             self.fault(format!("pause {id}"));
+        }
+    }
+
+    /// Freezes the cluster: pauses these nodes and stops the clock client timeouts count, until
+    /// [`LiveCluster::thaw`].
+    pub fn freeze(&self, nodes: &[NodeId]) {
+        {
+            let mut f = lock(&self.shared.frozen);
+            if f.1.is_none() {
+                f.1 = Some(Instant::now());
+            }
+        }
+        for &id in nodes {
+            self.set_paused(id, true);
+        }
+    }
+
+    /// Ends a freeze: resumes these nodes and lets the clients' clock run again.
+    pub fn thaw(&self, nodes: &[NodeId]) {
+        for &id in nodes {
+            self.set_paused(id, false);
+        }
+        let mut f = lock(&self.shared.frozen);
+        if let Some(since) = f.1.take() {
+            f.0 += since.elapsed().as_nanos() as u64;
         }
     }
 

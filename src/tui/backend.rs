@@ -44,6 +44,14 @@ pub trait Backend: Send + Sync {
     fn resume(&self, id: NodeId);
     /// Makes a node time out and campaign.
     fn campaign(&self, id: NodeId);
+    /// Freezes the cluster: pauses these nodes, and client timeouts stop counting.
+    fn freeze(&self, nodes: &[NodeId]) {
+        nodes.iter().for_each(|&n| self.pause(n));
+    }
+    /// Ends a freeze: resumes these nodes, and client timeouts count again.
+    fn thaw(&self, nodes: &[NodeId]) {
+        nodes.iter().for_each(|&n| self.resume(n));
+    }
     /// Changes the network; `description` goes to the event log.
     fn change_network(&self, description: &str, change: &mut dyn FnMut(&mut Network));
     /// Writes a line to the event log, as a fault event.
@@ -110,6 +118,12 @@ impl Backend for LiveCluster {
     }
     fn campaign(&self, id: NodeId) {
         LiveCluster::campaign(self, id)
+    }
+    fn freeze(&self, nodes: &[NodeId]) {
+        LiveCluster::freeze(self, nodes)
+    }
+    fn thaw(&self, nodes: &[NodeId]) {
+        LiveCluster::thaw(self, nodes)
     }
     fn change_network(&self, description: &str, change: &mut dyn FnMut(&mut Network)) {
         LiveCluster::change_network(self, description, change)

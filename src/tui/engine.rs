@@ -293,12 +293,12 @@ impl Worker {
             }
             Command::SetSpeed(s) => b.set_speed(s),
             Command::Freeze(nodes) => {
-                b.record(None, "freeze: pause every node".into());
-                nodes.into_iter().for_each(|n| b.pause(n));
+                b.record(None, "freeze: pause every node (client timeouts stop counting)".into());
+                b.freeze(&nodes);
             }
             Command::Thaw(nodes) => {
                 b.record(None, "unfreeze: resume the nodes the freeze paused".into());
-                nodes.into_iter().for_each(|n| b.resume(n));
+                b.thaw(&nodes);
             }
             Command::Export => self.export(),
         }

@@ -183,7 +183,7 @@ fn commands_reach_the_cluster() {
             "restart n2",
             "pause n2",
             "campaign n3",
-            "record: freeze: pause every node",
+            "record: freeze: pause every node (client timeouts stop counting)",
             "pause n1",
             "pause n4",
             "record: unfreeze: resume the nodes the freeze paused",
