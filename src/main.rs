@@ -63,7 +63,9 @@ fn run_console(args: ConsoleArgs) -> Result<u8> {
         disk,
         speed: args.speed,
     })?;
-    print!("{farewell}");
+    // After a hang-up there may be no terminal to print to: that must not turn a clean stop
+    // into a panic.
+    let _ = write!(std::io::stdout(), "{farewell}");
     Ok(0)
 }
 

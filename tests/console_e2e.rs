@@ -244,3 +244,42 @@ fn without_a_terminal_or_with_bad_flags_the_console_explains_itself() {
         assert!(!err.trim().is_empty(), "{bad:?} says why");
     }
 }
+
+/// The pid of the console running under the pane's shell.
+fn console_pid(tmux: &Tmux) -> u32 {
+    let shell = tmux.run(&["display-message", "-p", "-t", &tmux.session, "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).expect("children");
+    children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("the console runs under the shell")
+}
+
+/// SIGTERM and SIGHUP end the console as `q` does: the terminal is restored, every node stops
+/// cleanly, and the session files are complete; the farewell names the signal.
+#[test]
+fn sigterm_and_sighup_stop_the_console_cleanly() {
+    let dir = fresh_dir("signals");
+    let tmux = console_in_a_shell("signals", &dir, &["--nodes 3", "--nodes 3"]);
+    for (i, signal) in ["TERM", "HUP"].into_iter().enumerate() {
+        tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
+        let value = format!("v{i}");
+        tmux.keys(&["1", "p"]);
+        tmux.type_text(&format!("k={value}"));
+        tmux.keys(&["Enter"]);
+        tmux.wait_for("the put's result", |s| s.contains(&format!("put k={value} via n1 → ok")));
+        let pid = console_pid(&tmux);
+        let killed =
+            Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().expect("kill");
+        assert!(killed.success());
+        let screen = tmux.wait_for("the console to end", |s| s.contains(&format!("EXIT{i}=0")));
+        assert!(screen.contains(&format!("every node stopped (on SIG{signal})")), "{screen}");
+        let alternate = tmux.run(&["display-message", "-p", "-t", &tmux.session, "#{alternate_on}"]);
+        assert_eq!(String::from_utf8_lossy(&alternate.stdout).trim(), "0", "the alternate screen was left");
+        let history = std::fs::read(dir.join("console-history.jsonl")).expect("the history");
+        let history = parse_history(&history[..]).expect("a complete history");
+        assert_eq!(history.len(), 2 * (i + 1), "every operation so far, invoked and completed");
+        let events = std::fs::read_to_string(dir.join("console-events.jsonl")).expect("the event log");
+        assert!(events.contains(&format!("put k={value} via n1")), "the event log was flushed");
+        tmux.keys(&["Enter"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

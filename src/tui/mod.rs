@@ -127,6 +127,8 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
     let members: Vec<NodeId> = backend.members();
     let label = if options.disk { "on disk" } else { "in memory" };
     let result = interface(&engine, members, label);
+    let signalled = result.as_ref().ok().copied().flatten();
+    let result = result.map(|_| ());
     engine.stop();
     let finished = cluster.finish();
     result?;
@@ -139,8 +141,9 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
         Ok(v) => v.to_string(),
         Err(e) => format!("the history cannot be read: {e}"),
     };
+    let why = signalled.map_or_else(String::new, |s| format!(" (on {s})"));
     Ok(format!(
-        "quorum: every node stopped.\n  files:   {} (event log, client history, exports)\n  \
+        "quorum: every node stopped{why}.\n  files:   {} (event log, client history, exports)\n  \
          verdict: {}\n",
         session.dir().display(),
         verdict.lines().next().unwrap_or_default()
@@ -188,10 +191,40 @@ fn input_thread(stop: Arc<AtomicBool>) -> std::io::Result<(Input, std::thread::J
 
 /// The interface loop: draws at most about 30 times a second and only when something changed,
 /// and sleeps in between until a key, a click or news from the engine arrives.
-fn interface(engine: &engine::Engine, members: Vec<NodeId>, storage: &str) -> anyhow::Result<()> {
+/// Watches for SIGTERM, SIGHUP and SIGINT on a thread of its own: each ends the console the way
+/// `q` does (the terminal restored, every node stopped, the session files complete), instead of
+/// killing the process with the terminal still in console mode.
+fn signal_thread() -> std::io::Result<(Receiver<&'static str>, signal_hook::iterator::Handle)> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])?;
+    let handle = signals.handle();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::Builder::new().name("console-signals".into()).spawn(move || {
+        for signal in signals.forever() {
+            let name = match signal {
+                SIGTERM => "SIGTERM",
+                SIGHUP => "SIGHUP",
+                _ => "SIGINT",
+            };
+            if tx.send(name).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok((rx, handle))
+}
+
+/// The interface loop (see [`interface`]'s callers). Returns the signal that ended it, if one did.
+fn interface(
+    engine: &engine::Engine,
+    members: Vec<NodeId>,
+    storage: &str,
+) -> anyhow::Result<Option<&'static str>> {
+    let (signals, signal_handle) = signal_thread()?;
     let mut guard = terminal::enter()?;
     let stop = Arc::new(AtomicBool::new(false));
     let (input, input_handle) = input_thread(Arc::clone(&stop))?;
+    let mut signalled = None;
     let mut app = app::App::new(members, storage);
     let size = guard.terminal.size()?;
     app.resize(size.width, size.height);
@@ -199,6 +232,10 @@ fn interface(engine: &engine::Engine, members: Vec<NodeId>, storage: &str) -> an
         let mut pending = true;
         let mut last_draw = Instant::now() - FRAME;
         loop {
+            if let Ok(name) = signals.try_recv() {
+                signalled = Some(name);
+                return Ok(());
+            }
             let now = Instant::now();
             let expiry = app.tick(now);
             pending |= app.take_dirty();
@@ -229,6 +266,10 @@ fn interface(engine: &engine::Engine, members: Vec<NodeId>, storage: &str) -> an
                         app.on_update(more);
                     }
                 }
+                recv(signals) -> name => {
+                    signalled = name.ok();
+                    return Ok(());
+                }
                 default(timeout) => {}
             }
             for command in app.take_commands() {
@@ -242,5 +283,18 @@ fn interface(engine: &engine::Engine, members: Vec<NodeId>, storage: &str) -> an
     stop.store(true, Ordering::Relaxed);
     drop(guard);
     let _ = input_handle.join();
-    result
+    // A hang-up takes the terminal away: reading or drawing may fail just before the signal is
+    // seen. The signal is what happened, and it ends the console cleanly.
+    let result = match result {
+        Err(_) if signalled.is_none() => match signals.recv_timeout(Duration::from_millis(200)) {
+            Ok(name) => {
+                signalled = Some(name);
+                Ok(())
+            }
+            Err(_) => result,
+        },
+        other => other,
+    };
+    signal_handle.close();
+    result.map(|()| signalled)
 }
