@@ -283,3 +283,26 @@ fn sigterm_and_sighup_stop_the_console_cleanly() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Bracketed paste in a real terminal (tmux's `paste-buffer -p`): a pasted `x=1⏎k` in the put
+/// prompt puts x=1 and kills nobody; a pasted `k` outside a prompt does nothing but say so.
+#[test]
+fn a_paste_is_text_never_keys() {
+    let dir = fresh_dir("paste");
+    let tmux = console_in_a_shell("paste", &dir, &["--nodes 3"]);
+    tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
+    let paste = |text: &str| {
+        tmux.run(&["set-buffer", text]);
+        tmux.run(&["paste-buffer", "-p", "-t", &tmux.session]);
+    };
+    tmux.keys(&["1", "p"]);
+    paste("x=1\nk");
+    let screen = tmux.wait_for("the pasted put", |s| s.contains("put x=1 via n1 → ok"));
+    assert!(!screen.contains("DEAD"), "the paste's k killed a node:\n{screen}");
+    paste("k");
+    let screen = tmux.wait_for("the refusal", |s| s.contains("a paste goes into a prompt"));
+    assert!(!screen.contains("DEAD"), "a paste outside a prompt acted:\n{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("the console to end", |s| s.contains("EXIT0=0"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -54,6 +54,8 @@ pub enum Action {
     Page(i8),
     /// Unfreeze the feed and follow the newest events.
     Follow,
+    /// Scroll the clients panel back (positive: older lines) or forward by lines.
+    ClientsScroll(i8),
     /// Show the help overlay.
     Help,
     /// Leave the console.

@@ -445,6 +445,11 @@ impl App {
                 self.scroll(pages as i64 * page as i64);
             }
             Action::Follow => self.snap.feed.follow(),
+            Action::ClientsScroll(lines) => {
+                let max = self.snap.clients.len().saturating_sub(1);
+                self.snap.clients_scroll =
+                    (self.snap.clients_scroll as i64 + lines as i64).clamp(0, max as i64) as usize;
+            }
             Action::Help => self.snap.mode = Mode::Help,
             Action::Quit => self.quit = true,
             // Prompt and editor actions mean nothing here.
@@ -596,10 +601,25 @@ impl App {
             PromptKind::Delay => {
                 let (lo, hi) = parse_delay(input)?;
                 self.send(Command::SetDelay(lo, hi));
-                self.info(format!(
-                    "delay {} on every link",
-                    netview::delay((lo * 1_000_000, hi * 1_000_000))
-                ));
+                let set = format!("delay {} on every link", netview::delay((lo * 1_000_000, hi * 1_000_000)));
+                // A vote needs a round trip within the election timeout; heartbeats need to
+                // arrive within it. Delays and timeouts scale alike with the speed, so compare
+                // at 1×.
+                let timeout = ELECTION_TIMEOUT_MS;
+                if lo >= timeout {
+                    self.error(format!(
+                        "{set}: every message now takes longer than the {timeout} ms election timeout: \
+                         followers time out before any heartbeat arrives, and no election can succeed"
+                    ));
+                } else if 2 * hi >= timeout {
+                    self.error(format!(
+                        "{set}: a vote's round trip can take {} ms, at or above the {timeout} ms election \
+                         timeout: elections may keep failing",
+                        2 * hi
+                    ));
+                } else {
+                    self.info(set);
+                }
                 Ok(())
             }
         }
@@ -723,6 +743,10 @@ pub fn parse_loss(input: &str) -> Result<f64, String> {
         Err(_) => Err("not a number: type a percentage from 0 to 100, e.g. 5".into()),
     }
 }
+
+/// The shortest election timeout at normal speed, in milliseconds (the default configuration:
+/// 15 ticks of 10 ms), against which a delay is judged.
+pub const ELECTION_TIMEOUT_MS: u64 = 150;
 
 /// The longest delay the console sets, in milliseconds.
 pub const MAX_DELAY_MS: u64 = 10_000;

@@ -216,7 +216,10 @@ fn check_loop(session: &Session, wake: &Receiver<()>, updates: &Sender<Update>) 
             &history,
             &CheckOptions { time_limit: Some(CHECK_LIMIT), initial: session.initial() },
         ) {
-            Ok(Verdict::Linearizable { operations, .. }) => VerdictView::Linearizable { ops: operations },
+            Ok(Verdict::Linearizable { operations, .. }) => {
+                let failed = history.iter().filter(|e| e.kind == EventType::Fail).count();
+                VerdictView::Linearizable { ops: operations, failed }
+            }
             Ok(Verdict::NotLinearizable { key, reason, .. }) => VerdictView::NotLinearizable { key, reason },
             Ok(Verdict::Unknown { reason }) => VerdictView::Unknown { reason },
             Err(e) => VerdictView::Unknown { reason: format!("the history cannot be read: {e}") },

@@ -225,7 +225,10 @@ pub fn demo(nodes: usize) -> Snapshot {
     d.request(leader, put("user", "bob"));
     d.run_ms(1);
     let verdict = match check_history(&d.history, &CheckOptions::default()) {
-        Ok(Verdict::Linearizable { operations, .. }) => VerdictView::Linearizable { ops: operations },
+        Ok(Verdict::Linearizable { operations, .. }) => {
+            let failed = d.history.iter().filter(|e| e.kind == EventType::Fail).count();
+            VerdictView::Linearizable { ops: operations, failed }
+        }
         other => panic!("the fixture's history must check: {other:?}"),
     };
     let now = d.cluster.now();
@@ -237,6 +240,7 @@ pub fn demo(nodes: usize) -> Snapshot {
         rates,
         feed: d.feed,
         clients: d.clients,
+        clients_scroll: 0,
         verdict,
         speed: 1.0,
         frozen: false,

@@ -101,6 +101,8 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Code(KeyCode::PageDown), "PgDn", Action::Page(-1), "feed: a page forward", None),
     bind(Main, Keys::Code(KeyCode::End), "End", Action::Follow, "feed: follow the newest", None),
     bind(Main, Keys::Char('s'), "s", Action::FeedFreeze, "freeze/follow the feed", None),
+    bind(Main, Keys::Char('['), "[", Action::ClientsScroll(1), "clients: older operations", None),
+    bind(Main, Keys::Char(']'), "]", Action::ClientsScroll(-1), "clients: newer operations", None),
     bind(Main, Keys::Char('f'), "f", Action::FeedKind, "feed: next kind filter", None),
     bind(Main, Keys::Char('n'), "n", Action::FeedNode, "feed: selected node / all", None),
     bind(Main, Keys::Char('?'), "?", Action::Help, "this help", Some(("?", "help", 0))),

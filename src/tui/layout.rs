@@ -4,7 +4,8 @@
 //! Top to bottom: a header line; the nodes (a card each when they fit side by side, otherwise a
 //! table with a row each); the logs beside the committed maps; the network beside the event
 //! feed; the clients panel when there is room; a message line and the key bar. Space beyond the
-//! minimum goes first to the clients panel, then some to the logs and maps, the rest to the feed.
+//! minimum goes first to the clients panel, then some to the logs and maps, some more to the
+//! clients panel, the rest to the feed.
 
 use ratatui::layout::Rect;
 
@@ -72,9 +73,10 @@ fn middle_min(n: u16) -> u16 {
 }
 
 /// Lines inside a card for `n` nodes at card width `w`: term/vote, commit/apply, last, and at
-/// least two more (leader and timer, or the leader's followers).
+/// least two more (leader and timer, or the leader's followers, as many per line as the card
+/// draws them: its width less the borders and one column of padding).
 pub fn card_lines(n: u16, w: u16) -> u16 {
-    let inner = w.saturating_sub(4);
+    let inner = w.saturating_sub(3);
     let per_line = ((inner + 1) / 10).max(1);
     let followers = n.saturating_sub(1);
     3 + followers.div_ceil(per_line).max(2)
@@ -99,10 +101,14 @@ pub fn areas(area: Rect, nodes: usize) -> Option<Areas> {
     let mut spare = h - fixed - nodes_h;
     let keys_h = if h >= TALL && spare > 0 { 2 } else { 1 };
     spare -= keys_h - 1;
-    let clients_h = if spare > CLIENTS_HEIGHT { CLIENTS_HEIGHT } else { 0 };
+    let mut clients_h = if spare > CLIENTS_HEIGHT { CLIENTS_HEIGHT } else { 0 };
     spare -= clients_h;
     let middle_extra = (spare / 4).min(4);
     spare -= middle_extra;
+    // A tall terminal shows more client operations too: a third of what is left, six at most.
+    let clients_extra = if clients_h > 0 { (spare / 3).min(6) } else { 0 };
+    clients_h += clients_extra;
+    spare -= clients_extra;
     let middle_h = middle_min(n) + middle_extra;
     let bottom_h = BOTTOM_MIN + spare;
 

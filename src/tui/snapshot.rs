@@ -22,6 +22,9 @@ pub struct Snapshot {
     pub feed: Feed,
     /// Recent client operations, oldest first, pending ones included.
     pub clients: VecDeque<ClientLine>,
+    /// How many of the newest client lines the clients panel is scrolled back past (0: the
+    /// newest are shown).
+    pub clients_scroll: usize,
     /// The checker's latest verdict on the session's history.
     pub verdict: VerdictView,
     /// The time scale (1.0 is real time).
@@ -48,6 +51,7 @@ impl Snapshot {
             rates: BTreeMap::new(),
             feed: Feed::default(),
             clients: VecDeque::new(),
+            clients_scroll: 0,
             verdict: VerdictView::Empty,
             speed: 1.0,
             frozen: false,
@@ -168,6 +172,9 @@ pub enum VerdictView {
     Linearizable {
         /// Operations checked.
         ops: usize,
+        /// Operations that failed with no effect, which the check leaves out (said on screen, so
+        /// the count is not mistaken for every operation).
+        failed: usize,
     },
     /// Not linearizable.
     NotLinearizable {

@@ -36,7 +36,10 @@ pub fn draw(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     // A notice too long for its line (an export's paths on a narrow screen) borrows the key
     // bar's lines while it lasts.
     let long = snap.mode == Mode::Normal
-        && snap.notice.as_ref().is_some_and(|n| n.text.chars().count() + 3 > areas.message.width as usize);
+        && snap
+            .notice
+            .as_ref()
+            .is_some_and(|n| super::widgets::width_of(&n.text) + 3 > areas.message.width as usize);
     let status = StatusLine { snap, clients_shown: areas.clients.is_some() };
     if long {
         status.render(areas.message.union(areas.keys), buf);

@@ -573,3 +573,36 @@ fn fast_keys_are_judged_on_the_keys_before_them_not_on_a_stale_status() {
     type_str(&mut a, "k");
     assert!(a.take_commands().is_empty(), "n2 is dead: k does nothing");
 }
+
+/// The clients panel scrolls: `[` goes back to older operations, `]` forward, within bounds.
+#[test]
+fn the_clients_panel_scrolls_back_and_forward() {
+    let mut a = app();
+    for v in 1..=3 {
+        type_str(&mut a, &format!("px={v}"));
+        enter(&mut a);
+    }
+    type_str(&mut a, "[[[[[");
+    assert_eq!(a.snapshot().clients_scroll, 2, "back to the oldest, no further");
+    type_str(&mut a, "]");
+    assert_eq!(a.snapshot().clients_scroll, 1);
+    type_str(&mut a, "]]]");
+    assert_eq!(a.snapshot().clients_scroll, 0);
+}
+
+/// A delay close to or above the election timeout keeps elections from succeeding: setting one
+/// says so, loudly; a small one does not.
+#[test]
+fn a_delay_near_the_election_timeout_is_warned_about() {
+    let mut a = app();
+    type_str(&mut a, "d5-10");
+    enter(&mut a);
+    assert!(!notice(&a).1, "a small delay is no warning: {:?}", notice(&a));
+    type_str(&mut a, "d60-90");
+    enter(&mut a);
+    assert!(notice(&a).1 && notice(&a).0.contains("elections may keep failing"), "{:?}", notice(&a));
+    type_str(&mut a, "d200");
+    enter(&mut a);
+    assert!(notice(&a).1 && notice(&a).0.contains("no election can succeed"), "{:?}", notice(&a));
+    assert_eq!(a.take_commands().len(), 3, "the delays are set all the same");
+}

@@ -274,12 +274,12 @@ fn the_engine_polls_runs_clients_and_checks_the_history() {
                 assert_eq!(p.nodes.len(), 5);
             }
             Ok(Update::Client { .. }) => clients += 1,
-            Ok(Update::Verdict(v @ VerdictView::Linearizable { ops: 2 })) => verdict = Some(v),
+            Ok(Update::Verdict(v @ VerdictView::Linearizable { ops: 2, .. })) => verdict = Some(v),
             _ => {}
         }
     }
     assert!(polls >= 2 && clients == 2, "polls {polls}, clients {clients}");
-    assert_eq!(verdict, Some(VerdictView::Linearizable { ops: 2 }));
+    assert_eq!(verdict, Some(VerdictView::Linearizable { ops: 2, failed: 0 }));
     engine.stop();
 }
 

@@ -185,3 +185,103 @@ fn the_selected_card_and_dead_nodes_stand_out() {
     assert!(screen.contains('┏'), "the selected card has a thick border");
     assert!(screen.contains("linearizable ✓"));
 }
+
+/// The rows of a drawn screen, as a terminal shows them (a wide character's second cell is not
+/// a space of its own).
+fn rows(t: &Terminal<TestBackend>) -> Vec<String> {
+    let buf = t.backend().buffer();
+    let area = buf.area;
+    (0..area.height)
+        .map(|y| {
+            let mut row = String::new();
+            let mut x = 0;
+            while x < area.width {
+                let symbol = buf[(x, y)].symbol();
+                row.push_str(symbol);
+                x += crate::tui::widgets::width_of(symbol).max(1) as u16;
+            }
+            row
+        })
+        .collect()
+}
+
+/// Nine cards side by side at 200×60: each shows its whole vote (`vote n5`, not `vote  n`), and
+/// the cards are only as tall as their content needs (the leader's followers, two a line).
+#[test]
+fn nine_cards_at_200x60_show_every_vote_and_no_empty_rows() {
+    let snap = demo(9);
+    let t = draw(&snap, 200, 60);
+    let screen = rows(&t);
+    let votes = screen[2].matches("vote n").count() + screen[2].matches("vote  n").count();
+    assert_eq!(votes, 9, "every card's vote is there: {}", screen[2]);
+    for id in 1..=9 {
+        let whole = screen[2].contains(&format!("vote n{id}")) || screen[2].contains(&format!("vote  n{id}"));
+        assert!(whole || !screen[2].contains("vote  n "), "a vote is cut: {}", screen[2]);
+    }
+    assert!(
+        !screen[2].contains("vote  n┃") && !screen[2].contains("vote  n│"),
+        "a vote is cut: {}",
+        screen[2]
+    );
+    // The cards end where their content does: the fifth line below the cards is no card.
+    let card_rows = screen
+        .iter()
+        .skip(1)
+        .take_while(|r| r.starts_with('┃') || r.starts_with('│') || r.starts_with('┏') || r.starts_with('┌'))
+        .count();
+    assert!(card_rows <= 9, "cards {card_rows} rows tall, mostly empty");
+}
+
+/// Seven nodes in three groups at 120×40: the partition wraps between groups instead of being
+/// cut at `{n5 n`.
+#[test]
+fn a_long_partition_wraps_in_the_network_panel() {
+    let mut snap = demo(7);
+    let ids = snap.members();
+    snap.network.partition(&[ids[0..2].to_vec(), ids[2..4].to_vec(), ids[4..7].to_vec()]);
+    let screen = rows(&draw(&snap, 120, 40)).join("\n");
+    assert!(screen.contains("{n5 n6 n7}"), "the third group is cut:\n{screen}");
+}
+
+/// A feed line longer than the panel wraps at a word, never cut mid-word.
+#[test]
+fn long_feed_lines_wrap_at_words() {
+    let mut snap = demo(5);
+    let long = "a message that is far longer than the event feed is wide, so it must wrap at a word and end with the word FINALWORD";
+    snap.feed.follow();
+    snap.feed.push(crate::events::Event {
+        seq: 1_000_000,
+        time: 2_000_000_000,
+        node: None,
+        term: None,
+        kind: crate::events::EventKind::Fault { description: long.into() },
+    });
+    let screen = rows(&draw(&snap, 120, 40));
+    let end = screen.iter().find(|r| r.contains("FINALWORD")).expect("the end of a long line is lost");
+    assert!(end.contains("│        wrap at a word and end"), "continued under its time, at a word: {end}");
+}
+
+/// Wide characters take two columns: the maps measure display width, so a value of them is
+/// cut to its column (with `…`) instead of spilling into the next node's; an empty value shows
+/// as `""`, not as a blank that reads as absent.
+#[test]
+fn wide_characters_and_empty_values_in_the_maps() {
+    let mut snap = demo(5);
+    for node in &mut snap.nodes {
+        node.kv.insert("🔑".into(), "日本語日本語".into());
+        node.kv.insert("empty".into(), String::new());
+    }
+    let screen = rows(&draw(&snap, 120, 40));
+    let wide = screen.iter().find(|r| r.contains("🔑")).expect("the key's row");
+    assert_eq!(wide.matches("日本語").count(), 5, "every node's value in its own column: {wide}");
+    assert_eq!(wide.matches('…').count(), 5, "each cut to its column: {wide}");
+    let empty = screen.iter().find(|r| r.contains("empty")).expect("the empty value's row");
+    assert_eq!(empty.matches("\"\"").count(), 5, "{empty}");
+}
+
+/// The verdict's operation count says what it leaves out.
+#[test]
+fn the_verdict_says_failed_operations_are_left_out() {
+    let screen = rows(&draw(&demo(5), 120, 40));
+    assert!(screen[0].contains("(6 ops; 1 failed left out)"), "{}", screen[0]);
+}

@@ -54,13 +54,18 @@ pub fn client_line(line: &ClientLine) -> Line<'static> {
 impl Widget for Clients<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.snap;
-        let title = Line::from(vec![
+        let scroll = s.clients_scroll.min(s.clients.len().saturating_sub(1));
+        let mut title = vec![
             Span::styled(" clients ", theme::title()),
             Span::styled("(pinned to the node chosen, one attempt) · ", theme::dim()),
             verdict_span(&s.verdict, false),
             Span::raw(" "),
-        ]);
-        let block = panel(title);
+        ];
+        if scroll > 0 {
+            title.push(Span::styled(format!("↑{scroll} "), theme::warn()));
+        }
+        let block =
+            panel(Line::from(title)).title_bottom(Line::styled(" [ ] scroll ", theme::dim()).right_aligned());
         let inner = block.inner(area);
         block.render(area, buf);
         let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
@@ -77,8 +82,9 @@ impl Widget for Clients<'_> {
         if s.clients.is_empty() && room > 0 {
             lines.push(Line::styled("none yet: p puts, g gets through the selected node", theme::dim()));
         }
-        let skip = s.clients.len().saturating_sub(room);
-        lines.extend(s.clients.iter().skip(skip).map(client_line));
+        let end = s.clients.len() - scroll;
+        let skip = end.saturating_sub(room);
+        lines.extend(s.clients.iter().take(end).skip(skip).map(client_line));
         for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
             buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
         }

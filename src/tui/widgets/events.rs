@@ -30,6 +30,9 @@ pub fn category_style(c: Category) -> Style {
     }
 }
 
+/// Columns of the time in front of each event (`  1.234 `).
+const TIME_WIDTH: usize = 8;
+
 /// Lines the feed moves by for a page, given its area.
 pub fn page(area: Rect) -> usize {
     area.height.saturating_sub(3).max(1) as usize
@@ -74,18 +77,39 @@ impl Widget for Events<'_> {
         block.render(area, buf);
         let visible = f.visible();
         let height = inner.height as usize;
-        let scroll = f.scroll.min(visible.len().saturating_sub(height));
+        let scroll = f.scroll.min(visible.len().saturating_sub(1));
         let end = visible.len() - scroll;
-        let start = end.saturating_sub(height);
-        let lines: Vec<Line> = visible[start..end]
-            .iter()
-            .map(|e| {
-                Line::from(vec![
-                    Span::styled(format!("{:>7.3} ", e.time as f64 / 1e9), theme::dim()),
-                    Span::styled(feed::narrate(e), category_style(feed::category(e))),
-                ])
-            })
-            .collect();
+        // Newest at the bottom: take events back from `end` until the panel is full. A line
+        // longer than the panel wraps at a word (never cut mid-word), under its time.
+        let text_width = (inner.width as usize).saturating_sub(TIME_WIDTH).max(1);
+        let mut lines: Vec<Line> = Vec::new();
+        for e in visible[..end].iter().rev() {
+            if lines.len() >= height {
+                break;
+            }
+            let style = category_style(feed::category(e));
+            let mut event_lines: Vec<Line> = super::wrap(&feed::narrate(e), text_width)
+                .into_iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let time = if i == 0 {
+                        format!("{:>7.3} ", e.time as f64 / 1e9)
+                    } else {
+                        " ".repeat(TIME_WIDTH)
+                    };
+                    Line::from(vec![Span::styled(time, theme::dim()), Span::styled(part, style)])
+                })
+                .collect();
+            // The oldest event shown may not fit whole: keep its last lines.
+            let room = height - lines.len();
+            if event_lines.len() > room {
+                event_lines.drain(..event_lines.len() - room);
+            }
+            for l in event_lines.into_iter().rev() {
+                lines.push(l);
+            }
+        }
+        lines.reverse();
         if lines.is_empty() {
             let why = if f.kind == feed::KindFilter::All && f.node.is_none() {
                 "nothing yet"

@@ -4,7 +4,7 @@
 
 use super::super::snapshot::Snapshot;
 use super::super::theme;
-use super::{fit, panel, title};
+use super::{fit, panel, title, width_of};
 use crate::cluster::RunState;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -42,7 +42,7 @@ impl Widget for Maps<'_> {
             return;
         }
         let n = s.nodes.len().max(1) as u16;
-        let longest = keys.iter().map(|k| k.chars().count()).max().unwrap_or(3) as u16;
+        let longest = keys.iter().map(|k| width_of(k)).max().unwrap_or(3) as u16;
         let key_w = longest.clamp(3, 12) + 1;
         let col = ((inner.width.saturating_sub(key_w + 1)) / n).max(3);
         let x0 = inner.x + 1;
@@ -63,9 +63,14 @@ impl Widget for Maps<'_> {
                 let value = node.kv.get(*key);
                 let down = matches!(node.run, RunState::Dead | RunState::Crashed(_));
                 let differs = value != want && node.role.is_some();
-                let shown = value.map_or("—", String::as_str);
+                // Absent is a dash; an empty value is "" (a blank would look like absent).
+                let shown = match value {
+                    None => "—",
+                    Some(v) if v.is_empty() => "\"\"",
+                    Some(v) => v.as_str(),
+                };
                 let room = col as usize - 1;
-                let (text, style) = if differs && shown.chars().count() + 2 <= room {
+                let (text, style) = if differs && width_of(shown) + 2 <= room {
                     (format!("{shown} ≠"), theme::bad())
                 } else if differs {
                     (format!("{}≠", fit(shown, room.saturating_sub(1))), theme::bad())

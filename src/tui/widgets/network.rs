@@ -20,6 +20,38 @@ pub struct NetworkPanel<'a> {
 /// Width of one matrix cell.
 const CELL: usize = 4;
 
+/// `label` then `pieces` separated by spaces, wrapped to `width` between pieces; the lines
+/// after the first are indented under the first piece.
+fn wrapped(
+    label: &'static str,
+    pieces: &[String],
+    width: usize,
+    style: ratatui::style::Style,
+) -> Vec<Line<'static>> {
+    let indent = label.chars().count();
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for piece in pieces {
+        let room = width.saturating_sub(indent);
+        if !current.is_empty() && current.chars().count() + 1 + piece.chars().count() > room {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(piece);
+    }
+    lines.push(current);
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let head = if i == 0 { label.to_string() } else { " ".repeat(indent) };
+            Line::from(vec![Span::styled(head, theme::dim()), Span::styled(text, style)])
+        })
+        .collect()
+}
+
 impl Widget for NetworkPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.snap;
@@ -30,37 +62,45 @@ impl Widget for NetworkPanel<'_> {
         block.render(area, buf);
         let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
         let label = theme::dim();
-        let mut lines = vec![
-            Line::from(vec![
+        let width = inner.width as usize;
+        let mut lines = Vec::new();
+        if view.groups.is_empty() {
+            lines.push(Line::from(vec![
                 Span::styled("partition ", label),
-                if view.groups.is_empty() {
-                    Span::styled("none", theme::good())
-                } else {
-                    Span::styled(netview::describe_groups(&view.groups), theme::bad())
-                },
-            ]),
-            Line::from(vec![
+                Span::styled("none", theme::good()),
+            ]));
+        } else {
+            // One group per piece, wrapped between groups: seven nodes in three groups do not
+            // fit one line of this panel.
+            let mut pieces: Vec<String> = Vec::new();
+            for (i, g) in view.groups.iter().enumerate() {
+                let names: Vec<String> = g.iter().map(ToString::to_string).collect();
+                let sep = if i == 0 { "" } else { "╳ " };
+                pieces.push(format!("{sep}{{{}}}", names.join(" ")));
+            }
+            lines.extend(wrapped("partition ", &pieces, width, theme::bad()));
+        }
+        if view.cuts.is_empty() {
+            lines.push(Line::from(vec![
                 Span::styled("one-way cuts ", label),
-                if view.cuts.is_empty() {
-                    Span::styled("none", theme::good())
-                } else {
-                    let cuts: Vec<String> = view.cuts.iter().map(|(a, b)| format!("{a}→{b}")).collect();
-                    Span::styled(cuts.join(" "), theme::bad())
-                },
-            ]),
-            Line::from(vec![
-                Span::styled("loss ", label),
-                Span::styled(
-                    netview::percent(view.rule.loss),
-                    if view.rule.loss > 0.0 { theme::warn() } else { theme::text() },
-                ),
-                Span::styled(" · delay ", label),
-                Span::styled(
-                    netview::delay(view.rule.delay),
-                    if view.rule.delay.1 > 0 { theme::warn() } else { theme::text() },
-                ),
-            ]),
-        ];
+                Span::styled("none", theme::good()),
+            ]));
+        } else {
+            let cuts: Vec<String> = view.cuts.iter().map(|(a, b)| format!("{a}→{b}")).collect();
+            lines.extend(wrapped("one-way cuts ", &cuts, width, theme::bad()));
+        }
+        lines.extend([Line::from(vec![
+            Span::styled("loss ", label),
+            Span::styled(
+                netview::percent(view.rule.loss),
+                if view.rule.loss > 0.0 { theme::warn() } else { theme::text() },
+            ),
+            Span::styled(" · delay ", label),
+            Span::styled(
+                netview::delay(view.rule.delay),
+                if view.rule.delay.1 > 0 { theme::warn() } else { theme::text() },
+            ),
+        ])]);
         let matrix_fits = inner.height as usize >= lines.len() + 1 + members.len();
         if matrix_fits {
             let mut head = vec![Span::styled("msg/s", label)];

@@ -118,12 +118,16 @@ fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
     let w = inner.width as usize;
     let value = if down || node.role.is_none() { theme::dim() } else { theme::text() };
     let label = theme::dim();
-    // Two aligned columns: labels of 7 and 6, values of 5.
+    // Two aligned columns: labels of 7 and 6, values of 5; on a card too narrow for that (nine
+    // nodes side by side), one space between each, so the second value is never cut.
     let pair = |l1: &str, v1: String, l2: &str, v2: String| {
+        let aligned = 7 + v1.chars().count().max(5) + 6 + v2.chars().count() <= w;
+        let (p1, p2, p3) =
+            if aligned { (7, 5, 6) } else { (l1.len() + 1, v1.chars().count() + 1, l2.len() + 1) };
         Line::from(vec![
-            Span::styled(format!("{l1:<7}"), label),
-            Span::styled(format!("{v1:<5}"), value),
-            Span::styled(format!("{l2:<6}"), label),
+            Span::styled(format!("{l1:<p1$}"), label),
+            Span::styled(format!("{v1:<p2$}"), value),
+            Span::styled(format!("{l2:<p3$}"), label),
             Span::styled(v2, value),
         ])
     };
@@ -231,7 +235,10 @@ fn table(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
                 spans.push(Span::styled(fit("last known state · r restarts it", rest), theme::bad()));
             }
             (RunState::Crashed(reason), _) => {
-                spans.push(Span::styled(fit(&format!("crashed: {reason}"), rest), theme::bad()));
+                spans.push(Span::styled(
+                    fit(&format!("crashed: {}", short_paths(reason)), rest),
+                    theme::bad(),
+                ));
             }
             (_, Some(Role::Leader)) => {
                 for (j, s) in followers(snap, node, rest).into_iter().enumerate() {
