@@ -48,6 +48,16 @@ struct ConsoleArgs {
     /// Console: initial time scale, from 0.05 (1/20) to 10.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = parse_speed)]
     speed: f64,
+    /// Console: a delay on every message from the start, in milliseconds at normal speed, `LO-HI`
+    /// or one number (0 to 10,000), so that each step of an election or a write takes visible
+    /// time (`d` changes it later).
+    #[arg(long, value_parser = parse_console_delay)]
+    delay: Option<(u64, u64)>,
+}
+
+/// `--delay`: the console's own parser of delays, so the flag and the `d` prompt agree.
+fn parse_console_delay(s: &str) -> Result<(u64, u64), String> {
+    quorum::tui::app::parse_delay(s)
 }
 
 fn run_console(args: ConsoleArgs) -> Result<u8> {
@@ -62,6 +72,7 @@ fn run_console(args: ConsoleArgs) -> Result<u8> {
         data_dir: args.data_dir,
         disk,
         speed: args.speed,
+        delay: args.delay,
     })?;
     // After a hang-up there may be no terminal to print to: that must not turn a clean stop
     // into a panic.

@@ -272,7 +272,8 @@ fn a_full_disk_stops_nodes_cleanly_and_they_start_again_with_room() {
 /// never a panic, a wrap-around or a run without end; words in the wrong place say what is wrong.
 #[test]
 fn numbers_out_of_range_and_misplaced_words_are_explained() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
+        (&["--delay", "60-40"], "60 is above 40: type the low end first"),
         (&["run", "--duration", "1e20"], "give 0.001 to 86400 seconds"),
         (&["run", "--duration", "-1"], "out of range"),
         (&["bench", "--duration", "1e20"], "give 0.001 to 86400 seconds"),

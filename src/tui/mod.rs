@@ -64,6 +64,9 @@ pub struct ConsoleOptions {
     pub disk: bool,
     /// Initial time scale, 0.05 to 10.
     pub speed: f64,
+    /// A delay on every link from the start, in milliseconds at normal speed (`lo`, `hi`), so
+    /// each message of the first election takes visible time.
+    pub delay: Option<(u64, u64)>,
 }
 
 /// The shortest gap between two frames (about 30 frames a second at most).
@@ -122,6 +125,14 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
     }
     if (options.speed - 1.0).abs() > 1e-9 {
         backend.set_speed(options.speed);
+    }
+    if let Some((lo, hi)) = options.delay {
+        let range = (lo * 1_000_000, hi * 1_000_000);
+        backend.change_network(&format!("delay {}", netview::delay(range)), &mut |n| {
+            let mut rule = n.default_rule();
+            rule.delay = range;
+            n.set_default_rule(rule);
+        });
     }
     let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
     let members: Vec<NodeId> = backend.members();
