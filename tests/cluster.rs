@@ -2,6 +2,7 @@
 //! generous deadlines, never about timings.
 
 use quorum::cluster::{ClientOptions, ClusterOptions, LiveCluster, NodeStatus, RunState, StorageOptions};
+use quorum::kv::SessionLimits;
 use quorum::raft::{NodeId, Role, Term};
 use quorum::storage::{DataDir, FsyncPolicy};
 use std::path::{Path, PathBuf};
@@ -254,7 +255,13 @@ fn pause_resume_and_forced_campaign() {
             .iter()
             .any(|e| {
                 e.node == Some(follower)
-                    && matches!(e.kind, quorum::events::EventKind::Role { role: Role::PreCandidate, .. })
+                    && matches!(
+                        e.kind,
+                        quorum::events::EventKind::Node(quorum::events::NodeEventKind::Role {
+                            role: Role::PreCandidate,
+                            ..
+                        })
+                    )
             })
             .then_some(())
     });
@@ -353,7 +360,8 @@ fn a_panicking_node_is_reported_crashed_and_can_be_restarted() {
 /// client registers again and the put goes through under the new session.
 #[test]
 fn an_expired_session_registers_again_and_its_put_goes_through() {
-    let options = ClusterOptions { tune: |c| c.sessions.timeout = 20, ..options(3) };
+    let options =
+        ClusterOptions { sessions: SessionLimits { timeout: 20, ..SessionLimits::default() }, ..options(3) };
     let cluster = LiveCluster::start(options).expect("start");
     wait_for("a leader", || leader(&cluster));
     let idle = cluster.client(ClientOptions::default());

@@ -2,7 +2,8 @@
 //! `shared/notes/raft-pitfalls.md`, driving the core directly. Each cites its section.
 
 use quorum::kv::{ClientId, Op, Reply, Request, RequestId};
-use quorum::raft::{Body, Config, EntryId, LogIndex, Message, NodeId, RaftNode, Ready, Role, Term};
+use quorum::kv::{Kv, KvNode};
+use quorum::raft::{Body, Config, EntryId, LogIndex, Message, NodeId, Ready, Role, Term};
 use quorum::sim::{Cluster, LinkRule};
 use quorum::storage::{HardState, MemStorage, Recovered, Storage};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -182,10 +183,10 @@ fn state_machine_safety() {
                     let first = *applied.entry(e.index).or_insert(e.id());
                     assert_eq!(first, e.id(), "seed {seed}: two entries applied at {}", e.index);
                 }
-                let map = maps.entry(n.applied_index()).or_insert_with(|| n.kv().data());
+                let map = maps.entry(n.applied_index()).or_insert_with(|| n.state_machine().data());
                 assert_eq!(
                     map,
-                    &n.kv().data(),
+                    &n.state_machine().data(),
                     "seed {seed}: replicas differ at applied {}",
                     n.applied_index()
                 );
@@ -199,14 +200,14 @@ fn state_machine_safety() {
 
 /// A single node driven by hand, with its storage, so tests can look inside each `Ready`.
 struct Solo {
-    node: RaftNode,
+    node: KvNode,
     storage: MemStorage,
 }
 
 impl Solo {
     fn new(n: u64) -> Self {
         let config = Config::new(NodeId(1), members(n));
-        Solo { node: RaftNode::new(config, Recovered::default()), storage: MemStorage::new() }
+        Solo { node: KvNode::new(config, Recovered::default(), Kv::new()), storage: MemStorage::new() }
     }
 
     /// Takes one Ready without persisting or advancing.
@@ -250,7 +251,7 @@ fn vote_is_durable_before_the_answer_and_survives_restart() {
     solo.persist_and_advance(&ready);
     // Restart from storage and ask on behalf of another candidate in the same term.
     let recovered = solo.storage.recover().expect("memory");
-    solo.node = RaftNode::new(Config::new(NodeId(1), members(3)), recovered);
+    solo.node = KvNode::new(Config::new(NodeId(1), members(3)), recovered, Kv::new());
     solo.node.step(ask(3));
     let ready = solo.ready();
     assert_eq!(vote_answer(&ready), Some(false));
@@ -300,7 +301,7 @@ fn up_to_date_check_compares_term_before_index() {
         .collect();
     let recovered =
         Recovered { hard_state: HardState { term: Term(3), vote: None }, base: EntryId::default(), entries };
-    solo.node = RaftNode::new(Config::new(NodeId(1), members(3)), recovered);
+    solo.node = KvNode::new(Config::new(NodeId(1), members(3)), recovered, Kv::new());
     let ask = |from: u64, index: u64, term: u64| Message {
         from: NodeId(from),
         to: NodeId(1),
@@ -326,7 +327,7 @@ fn up_to_date_check_compares_term_before_index() {
 #[test]
 fn responses_from_an_old_term_are_ignored() {
     let config = Config { pre_vote: false, ..Config::new(NodeId(1), members(3)) };
-    let mut node = RaftNode::new(config, Recovered::default());
+    let mut node = KvNode::new(config, Recovered::default(), Kv::new());
     for _ in 0..2 {
         node.campaign(); // terms 1 and 2; every vote request is lost
         node.ready();

@@ -35,7 +35,7 @@
 
 use goldenscript::{Argument, Command, Context};
 use quorum::events::EventKind;
-use quorum::kv::{ClientId, Op, Reply, Request, RequestId};
+use quorum::kv::{ClientId, Op, Reply, Request, RequestId, SessionLimits};
 use quorum::raft::{Config, Entry, Hazard, LogIndex, NodeId, Term};
 use quorum::sim::{Cluster, LinkRule};
 use std::collections::BTreeMap;
@@ -189,12 +189,6 @@ impl goldenscript::Runner for Runner {
                         if let Some(v) = Self::key(command, "maxinflight") {
                             c.max_inflight = v.parse()?;
                         }
-                        if let Some(v) = Self::key(command, "sessiontimeout") {
-                            c.sessions.timeout = v.parse()?;
-                        }
-                        if let Some(v) = Self::key(command, "maxsessions") {
-                            c.sessions.max_sessions = v.parse()?;
-                        }
                         c.hazard = match Self::key(command, "hazard").as_deref() {
                             None => None,
                             Some("local_reads") => Some(Hazard::LocalReads),
@@ -204,7 +198,14 @@ impl goldenscript::Runner for Runner {
                         Ok(c)
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                self.cluster = Some(Cluster::new(configs, LinkRule::default(), seed));
+                let mut limits = SessionLimits::default();
+                if let Some(v) = Self::key(command, "sessiontimeout") {
+                    limits.timeout = v.parse()?;
+                }
+                if let Some(v) = Self::key(command, "maxsessions") {
+                    limits.max_sessions = v.parse()?;
+                }
+                self.cluster = Some(Cluster::with_sessions(configs, LinkRule::default(), seed, limits));
                 self.seqs.clear();
                 self.sessions.clear();
                 self.registrations = 0;
@@ -384,7 +385,7 @@ impl goldenscript::Runner for Runner {
                     &mut out,
                     self.cluster()?,
                     &nodes,
-                    |n| n.kv().data().iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                    |n| n.state_machine().data().iter().map(|(k, v)| format!("{k}={v}")).collect(),
                     " ",
                 )?;
             }
@@ -394,7 +395,7 @@ impl goldenscript::Runner for Runner {
                     &mut out,
                     self.cluster()?,
                     &nodes,
-                    |n| n.kv().sessions().iter().map(|c| c.to_string()).collect(),
+                    |n| n.state_machine().sessions().iter().map(|c| c.to_string()).collect(),
                     " ",
                 )?;
             }
@@ -410,7 +411,7 @@ fn list(
     out: &mut String,
     cluster: &Cluster,
     nodes: &[NodeId],
-    items: impl Fn(&quorum::raft::RaftNode) -> Vec<String>,
+    items: impl Fn(&quorum::kv::KvNode) -> Vec<String>,
     separator: &str,
 ) -> Result<(), Box<dyn Error>> {
     for &id in nodes {

@@ -227,7 +227,7 @@ fn replay() {
 /// The per-step checks bite: fabricated event streams that break a property are reported.
 #[test]
 fn invariant_checks_report_fabricated_violations() {
-    use quorum::events::{Event, EventKind};
+    use quorum::events::{Event, EventKind, NodeEventKind};
     use quorum::kv::{ClientId, Command, RequestId};
     use quorum::raft::{Config, EntryId, LogIndex, NodeId, Role, Term};
     use quorum::sim::invariants::Invariants;
@@ -242,7 +242,15 @@ fn invariant_checks_report_fabricated_violations() {
         kind,
     };
     let leader = |node| {
-        event(node, 1, EventKind::Role { role: Role::Leader, leader: Some(NodeId(node)), reason: None })
+        event(
+            node,
+            1,
+            EventKind::Node(NodeEventKind::Role {
+                role: Role::Leader,
+                leader: Some(NodeId(node)),
+                reason: None,
+            }),
+        )
     };
     let err =
         Invariants::new().check_step(&cluster, &[leader(1), leader(2)]).expect_err("two leaders in term 1");
@@ -259,17 +267,20 @@ fn invariant_checks_report_fabricated_violations() {
         event(
             node,
             1,
-            EventKind::Apply {
+            EventKind::Node(NodeEventKind::Apply {
                 entry: EntryId { index: LogIndex(1), term: Term(1) },
                 command: Some(put(value)),
-            },
+            }),
         )
     };
     let err =
         Invariants::new().check_step(&cluster, &[apply(1, "a"), apply(2, "b")]).expect_err("divergent apply");
     assert_eq!(err.property, "state machine safety");
 
-    let back = [event(1, 3, EventKind::Timeout), event(1, 2, EventKind::Timeout)];
+    let back = [
+        event(1, 3, EventKind::Node(NodeEventKind::Timeout)),
+        event(1, 2, EventKind::Node(NodeEventKind::Timeout)),
+    ];
     let err = Invariants::new().check_step(&cluster, &back).expect_err("term went back");
     assert_eq!(err.property, "terms never decrease");
     assert!(Invariants::new().check_step(&cluster, &[leader(1), apply(1, "a"), apply(2, "a")]).is_ok());

@@ -70,6 +70,8 @@ pub struct ClusterOptions {
     pub hazard: Option<Hazard>,
     /// Adjusts each node's Raft configuration (timeouts, batching) before start.
     pub tune: fn(&mut Config),
+    /// The state machines' session limits (on disk, the data directory's own win).
+    pub sessions: crate::kv::SessionLimits,
 }
 
 impl Default for ClusterOptions {
@@ -84,6 +86,7 @@ impl Default for ClusterOptions {
             ring: 10_000,
             hazard: None,
             tune: |_| {},
+            sessions: crate::kv::SessionLimits::default(),
         }
     }
 }
@@ -135,7 +138,7 @@ pub struct NodeStatus {
 
 impl NodeStatus {
     /// A snapshot of a core (any driver's: the simulator's too, for views and tests).
-    pub fn of(node: &crate::raft::RaftNode, run: RunState) -> Self {
+    pub fn of(node: &crate::kv::KvNode, run: RunState) -> Self {
         node::status(node, run)
     }
 
@@ -223,10 +226,12 @@ impl Shared {
         }
     }
 
-    pub(crate) fn emit_batch(&self, events: Vec<Event>) {
+    /// Records a node's events, all stamped with one time.
+    pub(crate) fn emit_batch(&self, events: Vec<crate::raft::NodeEvent>) {
         if let Some(tx) = &self.events {
             let time = self.now_nanos();
-            for mut e in events {
+            for e in events {
+                let mut e = Event::from(e);
                 e.time = time;
                 let _ = tx.send(hub::HubMsg::Event(e));
             }
@@ -501,17 +506,17 @@ impl LiveCluster {
         config.trace = self.options.trace;
         (self.options.tune)(&mut config);
         // On disk the session limits come with the data (they decide what the log expires).
-        if let StorageOptions::Disk { dir, .. } = &self.options.storage
-            && let Some(meta) = dir.meta()
-        {
-            config.sessions = meta.sessions;
-        }
+        let sessions = match &self.options.storage {
+            StorageOptions::Disk { dir, .. } => dir.meta().map_or(self.options.sessions, |m| m.sessions),
+            StorageOptions::Memory => self.options.sessions,
+        };
         let (inbox_tx, inbox_rx) = unbounded();
         let (control_tx, control_rx) = unbounded();
         let ctx = NodeContext {
             shared: Arc::clone(&self.shared),
             rng_seed: config.seed ^ 0x5eed,
             config,
+            sessions,
             recovered,
             storage: Arc::clone(&storage),
             inbox: inbox_rx,

@@ -6,7 +6,8 @@
 use super::{Answered, Input, NodeStatus, RunState, Shared};
 use crate::events::EventKind;
 use crate::kv::RequestId;
-use crate::raft::{Config, RaftNode};
+use crate::kv::{Kv, KvNode, SessionLimits};
+use crate::raft::Config;
 use crate::storage::{Recovered, Storage};
 use crossbeam_channel::{Receiver, Sender, select};
 use rand::SeedableRng;
@@ -45,6 +46,7 @@ pub(crate) struct NodeContext {
     pub inbox: Receiver<Input>,
     pub control: Receiver<Control>,
     pub tick: Duration,
+    pub sessions: SessionLimits,
     pub rng_seed: u64,
 }
 
@@ -69,10 +71,10 @@ pub struct NodeFailure {
 /// when it stops on a storage error (a full disk, an I/O error): the node stops cleanly, its
 /// unsynced writes are discarded, and it can be restarted once the cause is gone.
 pub(crate) fn run(ctx: NodeContext) -> Result<(), String> {
-    let NodeContext { shared, config, recovered, storage, inbox, control, tick, rng_seed } = ctx;
+    let NodeContext { shared, config, sessions, recovered, storage, inbox, control, tick, rng_seed } = ctx;
     let id = config.id;
     let trace = config.trace;
-    let mut node = RaftNode::new(config, recovered);
+    let mut node = KvNode::new(config, recovered, Kv::with_limits(sessions));
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(rng_seed);
     let mut waiting: HashMap<RequestId, Sender<Answered>> = HashMap::new();
     let mut ticker = crossbeam_channel::tick(tick);
@@ -134,7 +136,7 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), String> {
 fn handle(
     shared: &Shared,
     trace: bool,
-    node: &mut RaftNode,
+    node: &mut KvNode,
     waiting: &mut HashMap<RequestId, Sender<Answered>>,
     input: Input,
 ) {
@@ -161,7 +163,7 @@ fn handle(
 /// all client requests drained in this iteration share the first sync.
 fn drive(
     shared: &Shared,
-    node: &mut RaftNode,
+    node: &mut KvNode,
     storage: &SharedStorage,
     waiting: &mut HashMap<RequestId, Sender<Answered>>,
     rng: &mut Xoshiro256PlusPlus,
@@ -192,7 +194,7 @@ fn drive(
 }
 
 /// A snapshot of the node for views.
-pub fn status(node: &RaftNode, run: RunState) -> NodeStatus {
+pub fn status(node: &KvNode, run: RunState) -> NodeStatus {
     let entries = node.log().entries();
     let tail = entries[entries.len().saturating_sub(STATUS_LOG_TAIL)..].iter().map(|e| e.id()).collect();
     NodeStatus {
@@ -208,6 +210,6 @@ pub fn status(node: &RaftNode, run: RunState) -> NodeStatus {
         timer: node.election_timer(),
         replication: node.replication(),
         log_tail: tail,
-        kv: node.kv().data(),
+        kv: node.state_machine().data(),
     }
 }

@@ -6,7 +6,7 @@
 use super::{ClientOptions, ClusterOptions, LiveCluster, NodeFailure, StorageOptions};
 use crate::check::history::{EventType, HistoryEvent, HistoryHeader, HistoryWriter, Initial, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
-use crate::events::EventKind;
+use crate::events::{EventKind, NodeEventKind};
 use crate::kv::Op;
 use crate::raft::{Body, NodeId, Role};
 use crate::sim::LinkRule;
@@ -118,7 +118,7 @@ fn watch_leaders(events: crossbeam_channel::Receiver<crate::events::Event>) -> V
     let mut out = Vec::new();
     for e in events {
         match &e.kind {
-            EventKind::Role { role: Role::Leader, .. } => {
+            EventKind::Node(NodeEventKind::Role { role: Role::Leader, .. }) => {
                 let (Some(node), Some(term)) = (e.node, e.term) else { continue };
                 if current.is_some_and(|(_, t)| t >= term.0) {
                     continue;
@@ -128,7 +128,7 @@ fn watch_leaders(events: crossbeam_channel::Receiver<crate::events::Event>) -> V
                 current = Some((node, term.0));
                 last_sent = e.time;
             }
-            EventKind::Send { message }
+            EventKind::Node(NodeEventKind::Send { message })
                 if current.is_some_and(|(n, t)| n == message.from && t == message.term.0)
                     && matches!(message.body, Body::AppendEntries { .. } | Body::Heartbeat { .. }) =>
             {

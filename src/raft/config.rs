@@ -2,7 +2,6 @@
 //! defaults assume 10 ms, giving the paper's suggested 150-300 ms election timeouts, §5.6).
 
 use super::NodeId;
-use crate::kv::SessionLimits;
 use serde::{Deserialize, Serialize};
 
 /// A deliberately unsafe behaviour, for showing that the simulator and checker catch real bugs
@@ -45,8 +44,6 @@ pub struct Config {
     pub seed: u64,
     /// A deliberately unsafe mode, for tests and demonstrations. `None` is the correct Raft.
     pub hazard: Option<Hazard>,
-    /// Bounds of the client session table (thesis §6.3). Every member must use the same.
-    pub sessions: SessionLimits,
     /// Record events (the narration) in each `Ready`. Benchmarks turn it off: building the
     /// events costs more than the protocol itself at hundreds of thousands of operations a second.
     pub trace: bool,
@@ -68,7 +65,6 @@ impl Config {
             check_quorum: true,
             seed: id.0,
             hazard: None,
-            sessions: SessionLimits::default(),
             trace: true,
         }
     }

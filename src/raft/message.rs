@@ -2,8 +2,8 @@
 //! it first (paper Figure 2, "Rules for Servers": a higher term converts the receiver to
 //! follower, a lower term is rejected or ignored).
 
+use super::{Command, Request, Response};
 use super::{EntryId, LogIndex, NodeId, Term};
-use crate::kv::{Command, Request, Response};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;

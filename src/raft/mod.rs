@@ -8,7 +8,8 @@
 //!
 //! # The driver contract
 //!
-//! A driver owns a [`RaftNode`] and a [`Storage`](crate::storage::Storage). It loops:
+//! A driver owns a [`RaftNode`] and a store of its durable state (the `storage` module's
+//! `Storage`). It loops:
 //!
 //! 1. **Feed input.** Any number of calls to [`RaftNode::tick`] (time passed),
 //!    [`RaftNode::step`] (a message arrived), [`RaftNode::client_request`] (a client asked
@@ -30,7 +31,7 @@
 //!    be fed between `ready()` and `advance()`.
 //!
 //! A restarted node is rebuilt with [`RaftNode::new`] from what
-//! [`Storage::recover`](crate::storage::Storage::recover) returns: term, vote and log survive; role, commit index,
+//! its store's recovery returns ([`Recovered`]): term, vote and log survive; role, commit index,
 //! applied state and leader state are volatile and are rebuilt.
 //!
 //! # What is implemented, and where the rules come from
@@ -44,22 +45,29 @@
 //!   of each term (paper §5.4.2, Figure 8, §8).
 //! - Linearizable reads by ReadIndex with a heartbeat round, from any node (followers forward
 //!   to the leader) (thesis §6.4).
-//! - Client sessions for exactly-once puts (thesis §6.3), in [`crate::kv`].
+//! - Client sessions for exactly-once puts (thesis §6.3): the protocol here ([`Request`],
+//!   [`Command`]), the session table in the state machine (the `kv` module's `Kv`).
 //!
 //! Left out for now: snapshots and log compaction (the log's first index is already a
 //! variable), membership changes, leadership transfer, lease-based reads.
 
+mod client;
 mod config;
+mod event;
 mod log;
 mod message;
 mod node;
 mod progress;
 pub mod quorum;
+mod state;
 mod types;
 
+pub use client::{ClientError, ClientId, Command, Op, Reply, Request, RequestId, Response};
 pub use config::{Config, Hazard};
+pub use event::{NodeEvent, NodeEventKind};
 pub use log::Log;
 pub use message::{Body, Entry, Message, RejectHint};
 pub use node::{RaftNode, Ready, Role};
 pub use progress::{Progress, ReplicationState};
+pub use state::{HardState, Recovered, StateMachine};
 pub use types::{EntryId, LogIndex, NodeId, Term};

@@ -1,16 +1,16 @@
 //! One Raft node: roles, elections, replication, commitment, reads and client requests.
 //! The rules implemented are cited at each handler; the driver contract is in the module docs
-//! of [`crate::raft`].
+//! of [`super`].
 
+use super::client::{ClientError, Command, Op, Reply, Request, RequestId, Response};
 use super::config::{Config, Hazard};
+use super::event::{NodeEvent, NodeEventKind};
 use super::log::Log;
 use super::message::{Body, Entry, Message, RejectHint};
 use super::progress::{Progress, ReplicationState};
 use super::quorum;
+use super::state::{HardState, Recovered, StateMachine};
 use super::{EntryId, LogIndex, NodeId, Term};
-use crate::events::{Event, EventKind};
-use crate::kv::{ClientError, Command, Kv, Op, Reply, Request, RequestId, Response};
-use crate::storage::{HardState, Recovered};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,7 @@ impl fmt::Display for Role {
 }
 
 /// Everything a driver must act on after feeding the node some input. See the contract in
-/// [`crate::raft`]: persist `hard_state` and `entries`, send `messages` (at once) and
+/// [`super`]: persist `hard_state` and `entries`, send `messages` (at once) and
 /// `persisted_messages` (only after persisting), hand `replies` to local clients, record
 /// `events`, then call [`RaftNode::advance`].
 #[derive(Clone, Debug, Default)]
@@ -60,8 +60,9 @@ pub struct Ready {
     pub persisted_messages: Vec<Message>,
     /// Answers to clients connected to this node.
     pub replies: Vec<Response>,
-    /// What happened, in order (unstamped: the driver sets `seq` and `time`).
-    pub events: Vec<Event>,
+    /// What happened, in order (the driver wraps each in the crate's `events::Event` and stamps
+    /// it with a sequence number and a time).
+    pub events: Vec<NodeEvent>,
 }
 
 /// Where a client request came from, so its answer goes back there.
@@ -90,9 +91,9 @@ struct PendingRead {
     round: u64,
 }
 
-/// One Raft node with its key-value state machine. Pure and deterministic: time advances only
+/// One Raft node with its state machine `S`. Pure and deterministic: time advances only
 /// through [`RaftNode::tick`], randomness comes from the seeded RNG of its [`Config`].
-pub struct RaftNode {
+pub struct RaftNode<S> {
     config: Config,
     /// The other members, sorted (for deterministic output).
     peers: Vec<NodeId>,
@@ -107,7 +108,8 @@ pub struct RaftNode {
     commit: LogIndex,
     /// Highest index known durable in local storage. Invariant: applied <= min(commit, persisted).
     persisted: LogIndex,
-    kv: Kv,
+    /// The replicated state machine. Invariant: applied <= min(commit, persisted).
+    state: S,
     election_elapsed: u32,
     heartbeat_elapsed: u32,
     randomized_timeout: u32,
@@ -139,11 +141,12 @@ pub struct RaftNode {
     persisting: Option<LogIndex>,
 }
 
-impl RaftNode {
-    /// Starts a node from its durable state (empty for a brand-new node). Everything volatile
-    /// starts afresh: follower, no leader known, commit 0, empty state machine (it is rebuilt
-    /// by re-applying the log once the commit index is learned again).
-    pub fn new(config: Config, recovered: Recovered) -> Self {
+impl<S: StateMachine> RaftNode<S> {
+    /// Starts a node from its durable state (empty for a brand-new node) and a fresh state
+    /// machine. Everything volatile starts afresh: follower, no leader known, commit 0, the state
+    /// machine empty (it is rebuilt by re-applying the log once the commit index is learned
+    /// again).
+    pub fn new(config: Config, recovered: Recovered, state: S) -> Self {
         if let Err(e) = config.validate() {
             panic!("invalid config: {e}");
         }
@@ -163,7 +166,7 @@ impl RaftNode {
             log,
             role: Role::Follower,
             leader: None,
-            kv: Kv::with_limits(config.sessions),
+            state,
             election_elapsed: 0,
             heartbeat_elapsed: 0,
             randomized_timeout: 0,
@@ -219,15 +222,15 @@ impl RaftNode {
     }
     /// Highest applied index.
     pub fn applied_index(&self) -> LogIndex {
-        self.kv.applied()
+        self.state.applied()
     }
     /// The log.
     pub fn log(&self) -> &Log {
         &self.log
     }
     /// The state machine.
-    pub fn kv(&self) -> &Kv {
-        &self.kv
+    pub fn state_machine(&self) -> &S {
+        &self.state
     }
     /// Ticks since the election timer was last reset, and the timeout it counts to.
     pub fn election_timer(&self) -> (u32, u32) {
@@ -263,7 +266,7 @@ impl RaftNode {
                 self.broadcast_heartbeat();
             }
         } else if self.election_elapsed >= self.randomized_timeout {
-            self.emit(EventKind::Timeout);
+            self.emit(NodeEventKind::Timeout);
             self.start_election();
         }
         self.expire_forwarded();
@@ -276,7 +279,7 @@ impl RaftNode {
     pub fn campaign(&mut self) {
         self.assert_not_persisting();
         if self.role != Role::Leader {
-            self.emit(EventKind::Timeout);
+            self.emit(NodeEventKind::Timeout);
             self.start_election();
         }
     }
@@ -495,7 +498,7 @@ impl RaftNode {
         if leader_changed {
             self.abandon_forwarded();
         }
-        self.emit(EventKind::Role { role: Role::Follower, leader, reason });
+        self.emit(NodeEventKind::Role { role: Role::Follower, leader, reason });
     }
 
     fn start_election(&mut self) {
@@ -518,7 +521,7 @@ impl RaftNode {
         self.reset_election_timer();
         self.votes.clear();
         self.votes.insert(self.id(), true);
-        self.emit(EventKind::Role { role: Role::PreCandidate, leader: None, reason: None });
+        self.emit(NodeEventKind::Role { role: Role::PreCandidate, leader: None, reason: None });
         let last = self.log.last();
         let term = self.term.next();
         for peer in self.peers.clone() {
@@ -538,8 +541,8 @@ impl RaftNode {
         self.reset_election_timer();
         self.votes.clear();
         self.votes.insert(self.id(), true);
-        self.emit(EventKind::Role { role: Role::Candidate, leader: None, reason: None });
-        self.emit(EventKind::Vote { candidate: self.id() });
+        self.emit(NodeEventKind::Role { role: Role::Candidate, leader: None, reason: None });
+        self.emit(NodeEventKind::Vote { candidate: self.id() });
         let last = self.log.last();
         for peer in self.peers.clone() {
             self.send(peer, Body::RequestVote { last });
@@ -558,7 +561,7 @@ impl RaftNode {
         self.progress = self.peers.iter().map(|&p| (p, Progress::new(next))).collect();
         self.read_round = 0;
         self.reads.clear();
-        self.emit(EventKind::Role { role: Role::Leader, leader: Some(self.id()), reason: None });
+        self.emit(NodeEventKind::Role { role: Role::Leader, leader: Some(self.id()), reason: None });
         self.term_start = next;
         self.append_entry(None);
         // Thesis §6.2: every follower counts as heard-from at the start of the term.
@@ -614,7 +617,7 @@ impl RaftNode {
             self.vote = Some(from);
             self.hard_state_dirty = true;
             self.election_elapsed = 0;
-            self.emit(EventKind::Vote { candidate: from });
+            self.emit(NodeEventKind::Vote { candidate: from });
         }
         self.send(from, Body::RequestVoteResponse { granted });
     }
@@ -701,7 +704,7 @@ impl RaftNode {
                     );
                     let removed = self.log.truncate(entry.index);
                     if let (Some(first), Some(last)) = (removed.first(), removed.last()) {
-                        self.emit(EventKind::Truncate { first: first.id(), last: last.id() });
+                        self.emit(NodeEventKind::Truncate { first: first.id(), last: last.id() });
                     }
                     self.persisted = self.persisted.min(entry.index.prev());
                 }
@@ -715,7 +718,7 @@ impl RaftNode {
             appended = Some((appended.map_or(id, |(f, _)| f), id));
         }
         if let Some((first, last)) = appended {
-            self.emit(EventKind::Append { first, last });
+            self.emit(NodeEventKind::Append { first, last });
         }
         let new_commit = commit.min(last_new);
         if new_commit > self.commit {
@@ -742,7 +745,7 @@ impl RaftNode {
         let entry = Entry { index, term: self.term, command };
         let id = entry.id();
         self.log.append(entry);
-        self.emit(EventKind::Append { first: id, last: id });
+        self.emit(NodeEventKind::Append { first: id, last: id });
         self.append_wanted = true;
         index
     }
@@ -878,7 +881,7 @@ impl RaftNode {
         assert!(index >= self.commit, "the commit index never decreases");
         self.commit = index;
         let term = self.log.term(index).unwrap_or_default();
-        self.emit(EventKind::Commit { entry: EntryId { index, term } });
+        self.emit(NodeEventKind::Commit { entry: EntryId { index, term } });
     }
 
     /// Applies committed entries that are also durable locally, in order, and answers the
@@ -886,14 +889,17 @@ impl RaftNode {
     /// index is the one it proposed (same term); otherwise it was overwritten (pitfall 12).
     fn maybe_apply(&mut self) {
         let upto = self.commit.min(self.persisted);
-        while self.kv.applied() < upto {
-            let index = self.kv.applied().next();
+        while self.state.applied() < upto {
+            let index = self.state.applied().next();
             let Some(entry) = self.log.get(index).cloned() else {
                 panic!("committed entry {index} missing from the log");
             };
-            let response = self.kv.apply(index, entry.command.as_ref());
+            let response = self.state.apply(index, entry.command.as_ref());
             if self.config.trace {
-                self.emit(EventKind::Apply { entry: entry.id(), command: entry.command.as_deref().cloned() });
+                self.emit(NodeEventKind::Apply {
+                    entry: entry.id(),
+                    command: entry.command.as_deref().cloned(),
+                });
             }
             if let Some(pending) = self.pending_writes.remove(&index) {
                 let response = match response {
@@ -910,12 +916,12 @@ impl RaftNode {
 
     fn handle_client_request(&mut self, request: Request, origin: Origin) {
         if origin == Origin::Local && self.config.trace {
-            self.emit(EventKind::ClientRequest { request: request.clone() });
+            self.emit(NodeEventKind::ClientRequest { request: request.clone() });
         }
         if self.config.hazard == Some(Hazard::LocalReads)
             && let Op::Get { key } = &request.op
         {
-            let value = self.kv.get(key).cloned();
+            let value = self.state.read(key);
             self.reply(origin, Response { id: request.id, result: Ok(Reply::Get { value }) });
             return;
         }
@@ -943,7 +949,7 @@ impl RaftNode {
                 let round = self.read_round + 1;
                 self.read_round_wanted = true;
                 if self.config.trace {
-                    self.emit(EventKind::ReadIndex { request: request.clone(), index, round });
+                    self.emit(NodeEventKind::ReadIndex { request: request.clone(), index, round });
                 }
                 self.reads.push_back(PendingRead { request, origin, index, round });
             }
@@ -974,11 +980,11 @@ impl RaftNode {
         rounds.push(self.read_round);
         let confirmed = quorum::quorum_value(&rounds);
         while let Some(read) = self.reads.front() {
-            if read.round > confirmed || read.index > self.kv.applied() {
+            if read.round > confirmed || read.index > self.state.applied() {
                 break;
             }
             let Some(read) = self.reads.pop_front() else { break };
-            let value = self.kv.get(read.request.op.key()).cloned();
+            let value = self.state.read(read.request.op.key());
             self.reply(read.origin, Response { id: read.request.id, result: Ok(Reply::Get { value }) });
         }
     }
@@ -987,7 +993,7 @@ impl RaftNode {
         match origin {
             Origin::Local => {
                 if self.config.trace {
-                    self.emit(EventKind::ClientReply { response: response.clone() });
+                    self.emit(NodeEventKind::ClientReply { response: response.clone() });
                 }
                 self.out.replies.push(response);
             }
@@ -1028,7 +1034,7 @@ impl RaftNode {
             && matches!(body, Body::AppendEntries { .. } | Body::Heartbeat { .. });
         let message = Message { from: self.id(), to, term, body };
         if self.config.trace {
-            self.emit(EventKind::Send { message: message.clone() });
+            self.emit(NodeEventKind::Send { message: message.clone() });
         }
         if immediate {
             self.out.messages.push(message);
@@ -1038,13 +1044,13 @@ impl RaftNode {
     }
 
     fn ignore(&mut self, msg: &Message, reason: &str) {
-        self.emit(EventKind::Ignore { message: msg.clone(), reason: reason.to_string() });
+        self.emit(NodeEventKind::Ignore { message: msg.clone(), reason: reason.to_string() });
     }
 
-    fn emit(&mut self, kind: EventKind) {
+    fn emit(&mut self, kind: NodeEventKind) {
         if !self.config.trace {
             return;
         }
-        self.out.events.push(Event { seq: 0, time: 0, node: Some(self.id()), term: Some(self.term), kind });
+        self.out.events.push(NodeEvent { node: self.id(), term: self.term, kind });
     }
 }

@@ -5,8 +5,9 @@
 
 use super::network::{Fate, LinkRule, Network};
 use crate::events::{Event, EventKind};
+use crate::kv::{Kv, KvNode, SessionLimits};
 use crate::kv::{Request, Response};
-use crate::raft::{Config, Entry, Message, NodeId, RaftNode};
+use crate::raft::{Config, Entry, Message, NodeId};
 use crate::storage::{MemStorage, Storage};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -18,7 +19,7 @@ pub const TICK_NANOS: u64 = 10_000_000;
 /// One node's slot: the core (absent while crashed), its durable store, and its fault state.
 pub struct Slot {
     /// The running core, or `None` while crashed.
-    pub node: Option<RaftNode>,
+    pub node: Option<KvNode>,
     /// Durable state; survives crashes.
     pub storage: MemStorage,
     /// The configuration used to (re)start the node.
@@ -75,16 +76,23 @@ pub struct Cluster {
     replies: Vec<(NodeId, Response)>,
     /// Network counters.
     pub stats: NetStats,
+    /// The session limits of every node's state machine.
+    limits: SessionLimits,
 }
 
 impl Cluster {
     /// A cluster of `configs.len()` fresh nodes; `seed` drives the network's randomness.
     pub fn new(configs: Vec<Config>, link: LinkRule, seed: u64) -> Self {
+        Self::with_sessions(configs, link, seed, SessionLimits::default())
+    }
+
+    /// The same, with these session limits in every node's state machine.
+    pub fn with_sessions(configs: Vec<Config>, link: LinkRule, seed: u64, limits: SessionLimits) -> Self {
         let mut slots = BTreeMap::new();
         for config in configs {
             let mut storage = MemStorage::new();
             let recovered = storage.recover().unwrap_or_default();
-            let node = RaftNode::new(config.clone(), recovered);
+            let node = KvNode::new(config.clone(), recovered, Kv::with_limits(limits));
             slots.insert(config.id, Slot { node: Some(node), storage, config, paused: false });
         }
         Cluster {
@@ -99,6 +107,7 @@ impl Cluster {
             events: Vec::new(),
             replies: Vec::new(),
             stats: NetStats::default(),
+            limits,
         }
     }
 
@@ -108,7 +117,7 @@ impl Cluster {
     }
 
     /// The running core of `id`, if it is up.
-    pub fn node(&self, id: NodeId) -> Option<&RaftNode> {
+    pub fn node(&self, id: NodeId) -> Option<&KvNode> {
         self.slots.get(&id).and_then(|s| s.node.as_ref())
     }
 
@@ -181,7 +190,7 @@ impl Cluster {
             }
             node.advance();
             for event in ready.events {
-                self.push_event(event);
+                self.push_event(event.into());
             }
             for message in ready.messages.into_iter().chain(ready.persisted_messages) {
                 self.route(message);
@@ -346,7 +355,7 @@ impl Cluster {
         // A new incarnation draws new election timeouts, deterministically.
         let mut config = slot.config.clone();
         config.seed = config.seed.wrapping_add(self.next_event_seq.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        slot.node = Some(RaftNode::new(config, recovered));
+        slot.node = Some(KvNode::new(config, recovered, Kv::with_limits(self.limits)));
         self.record(Some(id), EventKind::Restart);
     }
 

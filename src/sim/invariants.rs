@@ -5,7 +5,7 @@
 //! step's events say changed.
 
 use super::Cluster;
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, NodeEventKind};
 use crate::kv::RequestId;
 use crate::raft::{EntryId, LogIndex, NodeId, Role, Term};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -77,7 +77,7 @@ impl Invariants {
                 *seen = term;
             }
             match &event.kind {
-                EventKind::Role { role: Role::Leader, .. } => {
+                EventKind::Node(NodeEventKind::Role { role: Role::Leader, .. }) => {
                     let term = event.term.unwrap_or_default();
                     if let Some(&other) = self.leaders.get(&term)
                         && other != node
@@ -91,10 +91,10 @@ impl Invariants {
                     self.roles.insert(node, Role::Leader);
                     new_leaders.insert(node, term);
                 }
-                EventKind::Role { role, .. } if *role != Role::Leader => {
+                EventKind::Node(NodeEventKind::Role { role, .. }) if *role != Role::Leader => {
                     self.roles.insert(node, *role);
                 }
-                EventKind::Truncate { first, last } => {
+                EventKind::Node(NodeEventKind::Truncate { first, last }) => {
                     if self.roles.get(&node) == Some(&Role::Leader) {
                         return Err(Violation {
                             property: "leader append-only",
@@ -103,10 +103,10 @@ impl Invariants {
                     }
                     appended.insert(node);
                 }
-                EventKind::Append { .. } => {
+                EventKind::Node(NodeEventKind::Append { .. }) => {
                     appended.insert(node);
                 }
-                EventKind::Commit { entry } => {
+                EventKind::Node(NodeEventKind::Commit { entry }) => {
                     let before = self.commits.insert(node, entry.index).unwrap_or_default();
                     if entry.index < before {
                         return Err(Violation {
@@ -121,7 +121,7 @@ impl Invariants {
                     self.commits.remove(&node);
                     self.checked.remove(&node);
                 }
-                EventKind::Apply { entry, command } => {
+                EventKind::Node(NodeEventKind::Apply { entry, command }) => {
                     let d = digest(command.as_ref());
                     if let Some(&(term, seen)) = self.applied.get(&entry.index) {
                         if term != entry.term || seen != d {

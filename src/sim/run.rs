@@ -207,14 +207,15 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
             let mut c = Config::new(id, members.clone());
             c.seed = seeds.random();
             c.hazard = options.hazard;
-            if short_sessions(options.seed) {
-                c.sessions.timeout = SHORT_SESSIONS;
-            }
             c
         })
         .collect();
     let base_link = LinkRule::default();
-    let mut cluster = Cluster::new(configs, base_link, options.seed);
+    let mut sessions = crate::kv::SessionLimits::default();
+    if short_sessions(options.seed) {
+        sessions.timeout = SHORT_SESSIONS;
+    }
+    let mut cluster = Cluster::with_sessions(configs, base_link, options.seed, sessions);
     let mut nemesis = Nemesis::new(&options.nemesis, stream(options.seed, 2), base_link);
     let mut workload_rng = stream(options.seed, 3);
     let mut phase_rng = stream(options.seed, 4);

@@ -15,28 +15,8 @@ pub use dir::{DataDir, DirError, LOCK_FILE, META_FILE, Meta};
 pub use disk::{DiskStorage, FsyncPolicy};
 pub use mem::MemStorage;
 
-use crate::raft::{Entry, EntryId, LogIndex, NodeId, Ready, Term};
-use serde::{Deserialize, Serialize};
-
-/// The durable scalars of a node: current term and the vote cast in it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HardState {
-    /// The latest term this node has seen.
-    pub term: Term,
-    /// The candidate this node voted for in `term`, if any.
-    pub vote: Option<NodeId>,
-}
-
-/// Everything a node needs to restart.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recovered {
-    /// Term and vote.
-    pub hard_state: HardState,
-    /// The entry just before the first stored entry (0@0 until log compaction exists).
-    pub base: EntryId,
-    /// The stored log entries, in order.
-    pub entries: Vec<Entry>,
-}
+use crate::raft::{Entry, LogIndex, Ready};
+pub use crate::raft::{HardState, Recovered};
 
 /// Why storage failed. Reading a damaged file names the file and the offset.
 #[derive(Debug, thiserror::Error)]

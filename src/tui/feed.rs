@@ -6,7 +6,7 @@
 //! everything else, so they have a small buffer of their own: the "heartbeats" filter shows it,
 //! and the network panel counts them in the message rates.
 
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, NodeEventKind};
 use crate::raft::{Body, Message, NodeId};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -47,21 +47,23 @@ fn message_category(message: &Message) -> Category {
 /// The category of an event.
 pub fn category(event: &Event) -> Category {
     match &event.kind {
-        EventKind::Send { message } | EventKind::Deliver { message } | EventKind::Ignore { message, .. } => {
-            message_category(message)
-        }
+        EventKind::Node(NodeEventKind::Send { message })
+        | EventKind::Deliver { message }
+        | EventKind::Node(NodeEventKind::Ignore { message, .. }) => message_category(message),
         EventKind::Drop { message, .. } => match message_category(message) {
             Category::Heartbeat => Category::Heartbeat,
             _ => Category::Fault,
         },
-        EventKind::Timeout | EventKind::Role { .. } | EventKind::Vote { .. } => Category::Election,
-        EventKind::Append { .. }
-        | EventKind::Truncate { .. }
-        | EventKind::Commit { .. }
-        | EventKind::Apply { .. } => Category::Replication,
-        EventKind::ClientRequest { .. } | EventKind::ClientReply { .. } | EventKind::ReadIndex { .. } => {
-            Category::Client
-        }
+        EventKind::Node(NodeEventKind::Timeout)
+        | EventKind::Node(NodeEventKind::Role { .. })
+        | EventKind::Node(NodeEventKind::Vote { .. }) => Category::Election,
+        EventKind::Node(NodeEventKind::Append { .. })
+        | EventKind::Node(NodeEventKind::Truncate { .. })
+        | EventKind::Node(NodeEventKind::Commit { .. })
+        | EventKind::Node(NodeEventKind::Apply { .. }) => Category::Replication,
+        EventKind::Node(NodeEventKind::ClientRequest { .. })
+        | EventKind::Node(NodeEventKind::ClientReply { .. })
+        | EventKind::Node(NodeEventKind::ReadIndex { .. }) => Category::Client,
         EventKind::Client { .. } => Category::Client,
         EventKind::Crash | EventKind::Restart | EventKind::Fault { .. } => Category::Fault,
     }
@@ -71,10 +73,10 @@ pub fn category(event: &Event) -> Category {
 /// Events of no node (faults injected from the console) concern everyone.
 pub fn involves(event: &Event, id: NodeId) -> bool {
     match &event.kind {
-        EventKind::Send { message }
+        EventKind::Node(NodeEventKind::Send { message })
         | EventKind::Deliver { message }
         | EventKind::Drop { message, .. }
-        | EventKind::Ignore { message, .. } => {
+        | EventKind::Node(NodeEventKind::Ignore { message, .. }) => {
             message.from == id || message.to == id || event.node == Some(id)
         }
         _ => event.node.is_none_or(|n| n == id),
@@ -227,7 +229,7 @@ impl Rates {
 
     /// Notes a send event.
     pub fn observe(&mut self, event: &Event) {
-        if let EventKind::Send { message } = &event.kind {
+        if let EventKind::Node(NodeEventKind::Send { message }) = &event.kind {
             if self.sends.len() >= Self::CAPACITY {
                 self.sends.pop_front();
             }

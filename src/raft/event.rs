@@ -1,0 +1,167 @@
+//! What a node reports of itself, in its own vocabulary: the narration of the protocol (a
+//! timeout, a role change, a vote, an append, a commit, a message sent, ...). The core emits
+//! these in each `Ready`; the crate's event type (`events::Event`) wraps them with a
+//! sequence number and a time, next to what the drivers add (deliveries, drops, faults).
+
+use super::{Command, EntryId, LogIndex, Message, NodeId, Request, Response, Role, Term};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One thing a node did, with the node and its term at that moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeEvent {
+    /// The node.
+    pub node: NodeId,
+    /// Its term when it happened.
+    pub term: Term,
+    /// What happened.
+    pub kind: NodeEventKind,
+}
+
+/// What a node did. Tagged `kind` in JSON (the crate's event log flattens it into each line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeEventKind {
+    /// The node sent a message.
+    Send {
+        /// The message.
+        message: Message,
+    },
+    /// The node ignored a message (stale term, leader lease, ...).
+    Ignore {
+        /// The message.
+        message: Message,
+        /// Why it was ignored.
+        reason: String,
+    },
+    /// The node's election timer fired.
+    Timeout,
+    /// The node changed role (or learned a new leader).
+    Role {
+        /// The new role.
+        role: Role,
+        /// The leader it now follows, if known.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        leader: Option<NodeId>,
+        /// Why, when it is not obvious (for example a CheckQuorum step-down).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        reason: Option<String>,
+    },
+    /// The node voted for a candidate (durably, before answering).
+    Vote {
+        /// The candidate.
+        candidate: NodeId,
+    },
+    /// Entries were appended to the node's log.
+    Append {
+        /// First appended entry.
+        first: EntryId,
+        /// Last appended entry.
+        last: EntryId,
+    },
+    /// The node removed conflicting entries from its log.
+    Truncate {
+        /// First removed entry.
+        first: EntryId,
+        /// Last removed entry.
+        last: EntryId,
+    },
+    /// The node's commit index advanced.
+    Commit {
+        /// The new last committed entry.
+        entry: EntryId,
+    },
+    /// The node applied an entry to its state machine.
+    Apply {
+        /// The entry.
+        entry: EntryId,
+        /// The command, or `None` for a no-op.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        command: Option<Command>,
+    },
+    /// A client request reached the node.
+    ClientRequest {
+        /// The request.
+        request: Request,
+    },
+    /// The node answered a client.
+    ClientReply {
+        /// The answer.
+        response: Response,
+    },
+    /// A leader registered a read at a read index (thesis §6.4).
+    ReadIndex {
+        /// The read's request.
+        request: Request,
+        /// The commit index the read must wait for.
+        index: LogIndex,
+        /// The heartbeat round that must confirm leadership.
+        round: u64,
+    },
+}
+
+impl NodeEventKind {
+    /// A short name of the kind, for filters and counters (equals the JSON `kind` tag).
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeEventKind::Send { .. } => "send",
+            NodeEventKind::Ignore { .. } => "ignore",
+            NodeEventKind::Timeout => "timeout",
+            NodeEventKind::Role { .. } => "role",
+            NodeEventKind::Vote { .. } => "vote",
+            NodeEventKind::Append { .. } => "append",
+            NodeEventKind::Truncate { .. } => "truncate",
+            NodeEventKind::Commit { .. } => "commit",
+            NodeEventKind::Apply { .. } => "apply",
+            NodeEventKind::ClientRequest { .. } => "client_request",
+            NodeEventKind::ClientReply { .. } => "client_reply",
+            NodeEventKind::ReadIndex { .. } => "read_index",
+        }
+    }
+}
+
+fn range(f: &mut fmt::Formatter<'_>, first: EntryId, last: EntryId) -> fmt::Result {
+    if first == last { write!(f, "{first}") } else { write!(f, "{first}..{last}") }
+}
+
+/// The narration after the node's `n1@2 ` prefix (a sent message narrates itself whole).
+impl fmt::Display for NodeEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeEventKind::Send { message } => write!(f, "{message}"),
+            NodeEventKind::Ignore { message, reason } => {
+                write!(f, "ignores {}@{} {} ({reason})", message.from, message.term, message.body.kind())
+            }
+            NodeEventKind::Timeout => write!(f, "election timeout"),
+            NodeEventKind::Role { role, leader, reason } => {
+                write!(f, "{role}")?;
+                if let Some(l) = leader
+                    && *role != Role::Leader
+                {
+                    write!(f, " leader={l}")?;
+                }
+                if let Some(r) = reason {
+                    write!(f, " ({r})")?;
+                }
+                Ok(())
+            }
+            NodeEventKind::Vote { candidate } => write!(f, "votes {candidate}"),
+            NodeEventKind::Append { first, last } => {
+                write!(f, "append ")?;
+                range(f, *first, *last)
+            }
+            NodeEventKind::Truncate { first, last } => {
+                write!(f, "truncate ")?;
+                range(f, *first, *last)
+            }
+            NodeEventKind::Commit { entry } => write!(f, "commit {entry}"),
+            NodeEventKind::Apply { entry, command: Some(c) } => write!(f, "apply {entry} {c}"),
+            NodeEventKind::Apply { entry, command: None } => write!(f, "apply {entry} noop"),
+            NodeEventKind::ClientRequest { request } => write!(f, "request {request}"),
+            NodeEventKind::ClientReply { response } => write!(f, "reply {response}"),
+            NodeEventKind::ReadIndex { request, index, round } => {
+                write!(f, "read {} at index {index} round {round}", request.id)
+            }
+        }
+    }
+}
