@@ -23,7 +23,7 @@ use crate::kv::{Request, Response};
 use crate::raft::{Config, EntryId, Hazard, LogIndex, Message, NodeId, Role, Term};
 use crate::sim::nemesis::FaultTarget;
 use crate::sim::{Fate, LinkRule, Network};
-use crate::storage::{DataDir, DiskStorage, FsyncPolicy, MemStorage, Storage, StorageError};
+use crate::storage::{BoxedStorage, DataDir, DiskStorage, FsyncPolicy, MemStorage, StorageError};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 pub use node::NodeFailure;
 use node::{Control, NodeContext, SharedStorage};
@@ -443,7 +443,7 @@ impl LiveCluster {
         self.shared.now_nanos()
     }
 
-    fn open_storage(&self, id: NodeId) -> Result<(Box<dyn Storage + Send>, Vec<String>), StorageError> {
+    fn open_storage(&self, id: NodeId) -> Result<(BoxedStorage, Vec<String>), StorageError> {
         match &self.options.storage {
             StorageOptions::Memory => Ok((Box::new(MemStorage::new()), Vec::new())),
             StorageOptions::Disk { dir, fsync } => {

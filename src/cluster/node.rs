@@ -8,7 +8,7 @@ use crate::events::EventKind;
 use crate::kv::RequestId;
 use crate::kv::{Kv, KvNode, SessionLimits};
 use crate::raft::Config;
-use crate::storage::{Recovered, Storage};
+use crate::storage::{BoxedStorage, Recovered};
 use crossbeam_channel::{Receiver, Sender, select};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -35,7 +35,7 @@ pub(crate) enum Control {
 }
 
 /// The shared storage handle: it outlives a node thread (a killed in-memory node keeps it).
-pub(crate) type SharedStorage = Arc<Mutex<Box<dyn Storage + Send>>>;
+pub(crate) type SharedStorage = Arc<Mutex<BoxedStorage>>;
 
 /// Everything a node thread needs.
 pub(crate) struct NodeContext {

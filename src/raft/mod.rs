@@ -8,8 +8,7 @@
 //!
 //! # The driver contract
 //!
-//! A driver owns a [`RaftNode`] and a store of its durable state (the `storage` module's
-//! `Storage`). It loops:
+//! A driver owns a [`RaftNode`] and a store of its durable state (a [`Storage`]). It loops:
 //!
 //! 1. **Feed input.** Any number of calls to [`RaftNode::tick`] (time passed),
 //!    [`RaftNode::step`] (a message arrived), [`RaftNode::client_request`] (a client asked
@@ -69,5 +68,5 @@ pub use log::Log;
 pub use message::{Body, Entry, Message, RejectHint};
 pub use node::{RaftNode, Ready, Role};
 pub use progress::{Progress, ReplicationState};
-pub use state::{HardState, Recovered, StateMachine};
+pub use state::{HardState, Recovered, StateMachine, Storage};
 pub use types::{EntryId, LogIndex, NodeId, Term};

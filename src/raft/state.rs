@@ -1,10 +1,9 @@
-//! What the core asks of the state machine it replicates, and the durable state it asks storage
-//! to keep. The core defines both, so it depends on nothing outside itself: the key-value map
-//! (the `kv` module's `Kv`) implements [`StateMachine`], and the stores of the `storage` module
-//! keep a
-//! [`HardState`] and the log and give back a [`Recovered`].
+//! What the core asks of the state machine it replicates ([`StateMachine`]) and of the store that
+//! keeps its durable state ([`Storage`]). The core defines both, so it depends on nothing
+//! outside itself: the key-value map (the `kv` module's `Kv`) implements the first, the
+//! in-memory and on-disk stores of the `storage` module implement the second.
 
-use super::{Command, Entry, EntryId, LogIndex, NodeId, Response, Term};
+use super::{Command, Entry, EntryId, LogIndex, NodeId, Ready, Response, Term};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -40,4 +39,38 @@ pub struct Recovered {
     pub base: EntryId,
     /// The stored log entries, in order.
     pub entries: Vec<Entry>,
+}
+
+/// Durable storage for one node: the term, the vote and the log (paper Figure 2, "Persistent
+/// state on all servers"). The core never touches storage itself: it hands over what must be
+/// written in each [`Ready`], and the driver writes it through this trait before sending the
+/// messages that depend on it (the driver contract in the module documentation). On restart a
+/// node is rebuilt from [`Storage::recover`] alone.
+///
+/// Writes may be buffered until [`Storage::sync`]; after `sync` returns, everything written
+/// before it survives a crash.
+pub trait Storage {
+    /// Why the store failed (an implementation's own error type: files have paths and offsets).
+    type Error;
+    /// Reads back the durable state (at start or restart).
+    fn recover(&mut self) -> Result<Recovered, Self::Error>;
+    /// Records a new term and vote.
+    fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), Self::Error>;
+    /// Drops every stored entry at index `from` and beyond, then stores `entries` (which start
+    /// at `from`, or are empty for a pure truncation).
+    fn write_entries(&mut self, from: LogIndex, entries: &[Entry]) -> Result<(), Self::Error>;
+    /// Makes every earlier write durable.
+    fn sync(&mut self) -> Result<(), Self::Error>;
+
+    /// Writes what a [`Ready`] asks to persist, without syncing. Drivers batch several of these
+    /// and sync once (group commit, thesis §10.2.1), then send the messages that waited.
+    fn write_ready(&mut self, ready: &Ready) -> Result<(), Self::Error> {
+        if let Some(hs) = ready.hard_state {
+            self.save_hard_state(hs)?;
+        }
+        if let Some((from, entries)) = &ready.entries {
+            self.write_entries(*from, entries)?;
+        }
+        Ok(())
+    }
 }

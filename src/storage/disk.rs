@@ -256,6 +256,8 @@ impl DiskStorage {
 }
 
 impl Storage for DiskStorage {
+    type Error = StorageError;
+
     fn recover(&mut self) -> Result<Recovered, StorageError> {
         Ok(self.state.clone())
     }

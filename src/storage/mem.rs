@@ -30,6 +30,8 @@ impl MemStorage {
 }
 
 impl Storage for MemStorage {
+    type Error = StorageError;
+
     fn recover(&mut self) -> Result<Recovered, StorageError> {
         Ok(Recovered { hard_state: self.hard_state, base: self.base, entries: self.entries.clone() })
     }
