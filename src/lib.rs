@@ -5,6 +5,8 @@
 //! - [`kv`]: the deterministic key-value state machine with client sessions.
 //! - [`storage`]: the durable-state trait and its in-memory implementation.
 //! - [`events`]: the one closed event type, shared by every driver and the JSON export.
+//! - [`network`]: the network's fault model (partitions, cuts, loss, delay, duplication), shared
+//!   by both engines.
 //! - [`sim`]: the deterministic simulator that drives the core under seeded faults.
 //! - [`cluster`]: the live cluster: a thread per node, channels as the network, files on disk.
 //! - [`tui`]: the console: a ratatui dashboard to watch, drive and break the live cluster.
@@ -15,6 +17,7 @@ pub mod check;
 pub mod cluster;
 pub mod events;
 pub mod kv;
+pub mod network;
 pub mod raft;
 pub mod sim;
 pub mod storage;

@@ -4,7 +4,8 @@
 use quorum::kv::{ClientId, Op, Reply, Request, RequestId};
 use quorum::kv::{Kv, KvNode};
 use quorum::raft::{Body, Config, EntryId, LogIndex, Message, NodeId, Ready, Role, Term};
-use quorum::sim::{Cluster, LinkRule};
+use quorum::network::LinkRule;
+use quorum::sim::Cluster;
 use quorum::storage::{HardState, MemStorage, Recovered, Storage};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;

@@ -233,7 +233,7 @@ fn invariant_checks_report_fabricated_violations() {
     use quorum::sim::invariants::Invariants;
     let members: Vec<NodeId> = (1..=3).map(NodeId).collect();
     let configs = members.iter().map(|&id| Config::new(id, members.clone())).collect();
-    let cluster = quorum::sim::Cluster::new(configs, quorum::sim::LinkRule::default(), 1);
+    let cluster = quorum::sim::Cluster::new(configs, quorum::network::LinkRule::default(), 1);
     let event = |node: u64, term: u64, kind: EventKind| Event {
         seq: 0,
         time: 0,

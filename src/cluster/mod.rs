@@ -22,7 +22,7 @@ use crate::events::{Event, EventKind};
 use crate::kv::{Request, Response};
 use crate::raft::{Config, EntryId, Hazard, LogIndex, Message, NodeId, Role, Term};
 use crate::sim::nemesis::FaultTarget;
-use crate::sim::{Fate, LinkRule, Network};
+use crate::network::{Fate, LinkRule, Network};
 use crate::storage::{BoxedStorage, DataDir, DiskStorage, FsyncPolicy, MemStorage, StorageError};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 pub use node::NodeFailure;

@@ -9,7 +9,7 @@ use crate::check::{CheckOptions, Verdict, check_history};
 use crate::events::{EventKind, NodeEventKind};
 use crate::kv::Op;
 use crate::raft::{Body, NodeId, Role};
-use crate::sim::LinkRule;
+use crate::network::LinkRule;
 use crate::sim::nemesis::{FaultSet, Nemesis};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};

@@ -3,7 +3,7 @@
 //! delivers them when their delay has passed) drive nodes through it, so the driver contract of
 //! [`crate::raft`] is implemented exactly once for single-threaded use.
 
-use super::network::{Fate, LinkRule, Network};
+use crate::network::{Fate, LinkRule, Network};
 use crate::events::{Event, EventKind};
 use crate::kv::{Kv, KvNode, SessionLimits};
 use crate::kv::{Request, Response};

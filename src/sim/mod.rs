@@ -5,11 +5,10 @@
 pub mod cluster;
 pub mod invariants;
 pub mod nemesis;
-pub mod network;
 pub mod run;
 pub mod workload;
 
 pub use cluster::{Cluster, NetStats, Slot, TICK_NANOS};
 pub use nemesis::{Fault, FaultSet};
-pub use network::{Fate, LinkRule, Network};
+pub use crate::network::{Fate, LinkRule, Network};
 pub use run::{SimOptions, SimReport, Sinks, run};

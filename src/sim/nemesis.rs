@@ -2,7 +2,8 @@
 //! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts), then heals
 //! everything so the run can check that the cluster recovers.
 
-use super::{Cluster, LinkRule, Network};
+use super::Cluster;
+use crate::network::{LinkRule, Network};
 use crate::events::EventKind;
 use crate::raft::{NodeId, Role};
 use rand::RngExt;

@@ -5,7 +5,8 @@
 use super::invariants::{Invariants, Violation};
 use super::nemesis::{FaultSet, Nemesis};
 use super::workload::{Action, Completion, SimClient};
-use super::{Cluster, LinkRule, TICK_NANOS};
+use super::{Cluster, TICK_NANOS};
+use crate::network::LinkRule;
 use crate::check::history::{EventType, HistoryEvent, HistoryWriter, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::events::Event;

@@ -1,6 +1,8 @@
 //! The fault model of the network, as plain data: partitions into groups, one-way link cuts,
-//! and per-link loss, delay and duplication. Whoever routes messages (the simulator here) asks
-//! it what to do with each message; randomness comes from the caller's seeded RNG.
+//! and per-link loss, delay and duplication. Both engines route every message through it (the
+//! simulator in virtual time, the live cluster's threads and router in real time): each asks
+//! it what to do with a message when it is sent, and again whether the link is up when it is
+//! due. Randomness comes from the caller's seeded RNG.
 
 use crate::raft::NodeId;
 use rand::RngExt;
