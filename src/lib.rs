@@ -7,7 +7,10 @@
 //! - [`events`]: the one closed event type, shared by every driver and the JSON export.
 //! - [`network`]: the network's fault model (partitions, cuts, loss, delay, duplication), shared
 //!   by both engines.
+//! - [`nemesis`]: the fault injector, driving either engine through [`control::Control`].
 //! - [`sim`]: the deterministic simulator that drives the core under seeded faults.
+//! - [`control`]: the one control interface both engines implement, and what they share
+//!   (node status, client sessions, the event hub).
 //! - [`cluster`]: the live cluster: a thread per node, channels as the network, files on disk.
 //! - [`tui`]: the console: a ratatui dashboard to watch, drive and break the live cluster.
 //! - [`check`]: the linearizability checker for recorded client histories.
@@ -15,8 +18,10 @@
 
 pub mod check;
 pub mod cluster;
+pub mod control;
 pub mod events;
 pub mod kv;
+pub mod nemesis;
 pub mod network;
 pub mod raft;
 pub mod sim;

@@ -3,8 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quorum::cluster::{ClusterOptions, StorageOptions};
+use quorum::nemesis::FaultSet;
 use quorum::raft::Hazard;
-use quorum::sim::{self, FaultSet, SimOptions, Sinks};
+use quorum::sim::{self, SimOptions, Sinks};
 use quorum::storage::{DataDir, FsyncPolicy};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -53,6 +54,53 @@ struct ConsoleArgs {
     /// time (`d` changes it later).
     #[arg(long, value_parser = parse_console_delay)]
     delay: Option<(u64, u64)>,
+    /// Console: the engine, live (a thread per node, real time) or sim (the deterministic
+    /// simulator in virtual time: the same seed and the same keys at the same moments replay the
+    /// same session).
+    #[arg(long, value_enum, default_value_t = EngineKind::Live)]
+    engine: EngineKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EngineKind {
+    Live,
+    Sim,
+}
+
+/// Starts the engine the console drives: the live cluster, or the simulator following the wall
+/// clock. This is the one place that knows both.
+fn start_engine(kind: EngineKind, setup: quorum::tui::EngineSetup) -> Result<quorum::tui::Started> {
+    use quorum::tui::Started;
+    use std::sync::Arc;
+    match kind {
+        EngineKind::Live => {
+            let storage = if setup.disk {
+                StorageOptions::Disk { dir: Arc::clone(&setup.data_dir), fsync: FsyncPolicy::Always }
+            } else {
+                StorageOptions::Memory
+            };
+            let cluster = quorum::cluster::LiveCluster::start(ClusterOptions {
+                nodes: setup.nodes,
+                seed: setup.seed,
+                storage,
+                events_file: Some(setup.events_file),
+                ring: setup.ring,
+                ..ClusterOptions::default()
+            })?;
+            let label = if setup.disk { "live · on disk" } else { "live · in memory" };
+            Ok(Started { engine: Arc::new(cluster), label: label.into() })
+        }
+        EngineKind::Sim => {
+            let world = sim::world(setup.seed, setup.nodes, None, Default::default());
+            let options = sim::EngineOptions {
+                clock: sim::Clock::Wall,
+                events_file: Some(setup.events_file),
+                ring: setup.ring,
+            };
+            let engine = sim::SimEngine::start(world, options)?;
+            Ok(Started { engine: Arc::new(engine), label: format!("simulated · seed {}", setup.seed) })
+        }
+    }
 }
 
 /// `--delay`: the console's own parser of delays, so the flag and the `d` prompt agree.
@@ -61,19 +109,26 @@ fn parse_console_delay(s: &str) -> Result<(u64, u64), String> {
 }
 
 fn run_console(args: ConsoleArgs) -> Result<u8> {
-    let disk = match args.storage {
-        Some(StorageKind::Disk) => true,
-        Some(StorageKind::Mem) => false,
-        None => args.data_dir.is_some(),
+    let disk = match (args.storage, args.engine) {
+        (Some(StorageKind::Disk), EngineKind::Sim) => bail!(
+            "--engine sim keeps the nodes' state in the simulator's memory: --storage disk needs --engine live"
+        ),
+        (Some(StorageKind::Disk), _) => true,
+        (Some(StorageKind::Mem), _) | (None, EngineKind::Sim) => false,
+        (None, EngineKind::Live) => args.data_dir.is_some(),
     };
-    let farewell = quorum::tui::run(quorum::tui::ConsoleOptions {
-        nodes: args.nodes as usize,
-        seed: args.seed,
-        data_dir: args.data_dir,
-        disk,
-        speed: args.speed,
-        delay: args.delay,
-    })?;
+    let engine = args.engine;
+    let farewell = quorum::tui::run(
+        quorum::tui::ConsoleOptions {
+            nodes: args.nodes as usize,
+            seed: args.seed,
+            data_dir: args.data_dir,
+            disk,
+            speed: args.speed,
+            delay: args.delay,
+        },
+        |setup| start_engine(engine, setup),
+    )?;
     // After a hang-up there may be no terminal to print to: that must not turn a clean stop
     // into a panic.
     let _ = write!(std::io::stdout(), "{farewell}");

@@ -21,6 +21,11 @@ pub struct LinkRule {
     pub duplicate: f64,
 }
 
+impl LinkRule {
+    /// No loss, no delay, no duplication: a healed live network.
+    pub const INSTANT: LinkRule = LinkRule { loss: 0.0, delay: (0, 0), duplicate: 0.0 };
+}
+
 impl Default for LinkRule {
     fn default() -> Self {
         LinkRule { loss: 0.0, delay: (1_000_000, 3_000_000), duplicate: 0.0 }

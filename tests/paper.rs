@@ -3,8 +3,8 @@
 
 use quorum::kv::{ClientId, Op, Reply, Request, RequestId};
 use quorum::kv::{Kv, KvNode};
-use quorum::raft::{Body, Config, EntryId, LogIndex, Message, NodeId, Ready, Role, Term};
 use quorum::network::LinkRule;
+use quorum::raft::{Body, Config, EntryId, LogIndex, Message, NodeId, Ready, Role, Term};
 use quorum::sim::Cluster;
 use quorum::storage::{HardState, MemStorage, Recovered, Storage};
 use rand::rngs::Xoshiro256PlusPlus;

@@ -36,8 +36,8 @@
 use goldenscript::{Argument, Command, Context};
 use quorum::events::EventKind;
 use quorum::kv::{ClientId, Op, Reply, Request, RequestId, SessionLimits};
-use quorum::raft::{Config, Entry, Hazard, LogIndex, NodeId, Term};
 use quorum::network::LinkRule;
+use quorum::raft::{Config, Entry, Hazard, LogIndex, NodeId, Term};
 use quorum::sim::Cluster;
 use std::collections::BTreeMap;
 use std::error::Error;

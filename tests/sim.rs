@@ -3,8 +3,9 @@
 //! replays it. `QUORUM_SEED=S cargo test --test sim replay` replays one seed under the test's
 //! defaults.
 
+use quorum::nemesis::FaultSet;
 use quorum::raft::Hazard;
-use quorum::sim::{self, FaultSet, SimOptions, SimReport, Sinks};
+use quorum::sim::{self, SimOptions, SimReport, Sinks};
 
 fn options(seed: u64, nodes: usize, nemesis: &str) -> SimOptions {
     SimOptions {

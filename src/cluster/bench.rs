@@ -4,11 +4,12 @@
 //! need 256 threads on a 2-core machine. One driver measured faster than two here: fewer
 //! threads compete with the node threads for the two cores.
 
-use super::{Answered, ClusterOptions, Input, LiveCluster, RunState};
+use super::net::{Answered, Input};
+use super::{ClusterOptions, LiveCluster};
+use crate::control::{Control, RunState};
 use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId};
 use crate::raft::{NodeId, Role};
 use crossbeam_channel::unbounded;
-use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 /// The result of one bench point.
@@ -65,7 +66,7 @@ fn wait_for_leader(cluster: &LiveCluster) -> std::io::Result<NodeId> {
 }
 
 fn route(cluster: &LiveCluster, node: NodeId) -> Option<crossbeam_channel::Sender<Input>> {
-    cluster.shared.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned()
+    cluster.shared.route(node)
 }
 
 /// Registers one session per logical client (thesis §6.3), through the leader. Returns the

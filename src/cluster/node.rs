@@ -3,12 +3,13 @@
 //! burst of client requests becomes one batch), then runs the driver contract once: send what
 //! need not wait, write and fsync once (group commit), send what waited, answer clients.
 
-use super::{Answered, Input, NodeStatus, RunState, Shared};
+use super::net::{Answered, Input, Shared};
+use crate::control::{NodeStatus, RunState};
 use crate::events::EventKind;
 use crate::kv::RequestId;
 use crate::kv::{Kv, KvNode, SessionLimits};
-use crate::raft::Config;
-use crate::storage::{BoxedStorage, Recovered};
+use crate::raft::{Config, NodeId};
+use crate::storage::{BoxedStorage, Recovered, StorageError};
 use crossbeam_channel::{Receiver, Sender, select};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -16,8 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// Orders from the cluster's control interface to one node thread.
-pub(crate) enum Control {
+/// Orders from the cluster to one node thread.
+pub(crate) enum Order {
     /// End the thread (a crash: volatile state is lost, storage stays).
     Kill,
     /// Stop ticking and receiving until resumed; messages wait in the inbox.
@@ -44,7 +45,7 @@ pub(crate) struct NodeContext {
     pub recovered: Recovered,
     pub storage: SharedStorage,
     pub inbox: Receiver<Input>,
-    pub control: Receiver<Control>,
+    pub orders: Receiver<Order>,
     pub tick: Duration,
     pub sessions: SessionLimits,
     pub rng_seed: u64,
@@ -54,24 +55,40 @@ pub(crate) struct NodeContext {
 const BATCH: usize = 8192;
 /// Times a node yields, waiting for more input, before it blocks.
 const SPIN: usize = 16;
-/// Log entries included in a status snapshot.
-const STATUS_LOG_TAIL: usize = 64;
+
+/// Why a node thread stopped on its own, or could not start.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StopReason {
+    /// Its storage could not be opened or read (a damaged or unreadable log).
+    #[error("cannot start: {0}")]
+    CannotStart(Arc<StorageError>),
+    /// A write or sync failed (a full disk, an I/O error): the node stopped cleanly, its
+    /// unsynced writes discarded.
+    #[error("stopped on a storage error: {0}")]
+    Storage(Arc<StorageError>),
+}
 
 /// A node that could not start, or stopped on an error, and why (for `quorum run`'s report and
 /// the console's card).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct NodeFailure {
     /// The node.
-    pub node: crate::raft::NodeId,
+    pub node: NodeId,
     /// Why, naming the file and offset for storage errors.
-    pub reason: String,
+    pub reason: StopReason,
+}
+
+impl NodeFailure {
+    pub(super) fn cannot_start(node: NodeId, error: StorageError) -> Self {
+        NodeFailure { node, reason: StopReason::CannotStart(Arc::new(error)) }
+    }
 }
 
 /// The thread's body. Returns `Ok` when killed or when the cluster shuts down, and the reason
 /// when it stops on a storage error (a full disk, an I/O error): the node stops cleanly, its
 /// unsynced writes are discarded, and it can be restarted once the cause is gone.
-pub(crate) fn run(ctx: NodeContext) -> Result<(), String> {
-    let NodeContext { shared, config, sessions, recovered, storage, inbox, control, tick, rng_seed } = ctx;
+pub(crate) fn run(ctx: NodeContext) -> Result<(), StopReason> {
+    let NodeContext { shared, config, sessions, recovered, storage, inbox, orders, tick, rng_seed } = ctx;
     let id = config.id;
     let trace = config.trace;
     let mut node = KvNode::new(config, recovered, Kv::with_limits(sessions));
@@ -81,15 +98,15 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), String> {
     let mut paused = false;
     loop {
         if paused {
-            match control.recv() {
-                Ok(Control::Resume) => paused = false,
-                Ok(Control::Kill) | Err(_) => return Ok(()),
-                Ok(Control::SetTick(d)) => ticker = crossbeam_channel::tick(d),
-                Ok(Control::Status(tx)) => {
-                    let _ = tx.send(status(&node, RunState::Paused));
+            match orders.recv() {
+                Ok(Order::Resume) => paused = false,
+                Ok(Order::Kill) | Err(_) => return Ok(()),
+                Ok(Order::SetTick(d)) => ticker = crossbeam_channel::tick(d),
+                Ok(Order::Status(tx)) => {
+                    let _ = tx.send(NodeStatus::of(&node, RunState::Paused));
                 }
-                Ok(Control::Pause | Control::Campaign) => {}
-                Ok(Control::Panic) => panic!("{id} panicked on request"),
+                Ok(Order::Pause | Order::Campaign) => {}
+                Ok(Order::Panic) => panic!("{id} panicked on request"),
             }
             continue;
         }
@@ -99,16 +116,16 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), String> {
                 Err(_) => return Ok(()),
             },
             recv(ticker) -> _ => node.tick(),
-            recv(control) -> order => match order {
-                Ok(Control::Kill) | Err(_) => return Ok(()),
-                Ok(Control::Pause) => paused = true,
-                Ok(Control::Resume) => {}
-                Ok(Control::Campaign) => node.campaign(),
-                Ok(Control::SetTick(d)) => ticker = crossbeam_channel::tick(d),
-                Ok(Control::Status(tx)) => {
-                    let _ = tx.send(status(&node, RunState::Running));
+            recv(orders) -> order => match order {
+                Ok(Order::Kill) | Err(_) => return Ok(()),
+                Ok(Order::Pause) => paused = true,
+                Ok(Order::Resume) => {}
+                Ok(Order::Campaign) => node.campaign(),
+                Ok(Order::SetTick(d)) => ticker = crossbeam_channel::tick(d),
+                Ok(Order::Status(tx)) => {
+                    let _ = tx.send(NodeStatus::of(&node, RunState::Running));
                 }
-                Ok(Control::Panic) => panic!("{id} panicked on request"),
+                Ok(Order::Panic) => panic!("{id} panicked on request"),
             },
         }
         if paused {
@@ -120,7 +137,7 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), String> {
         if let Err(e) = drive(&shared, &mut node, &storage, &mut waiting, &mut rng) {
             // Nothing of the failed batch was acknowledged: its messages and replies wait for
             // the write, and `advance()` was not called.
-            return Err(format!("stopped on a storage error: {e}"));
+            return Err(StopReason::Storage(Arc::new(e)));
         }
         // The answer to what was just sent usually comes back within microseconds: yield the
         // core a few times before going to sleep, which saves a wake-up per round trip.
@@ -167,7 +184,7 @@ fn drive(
     storage: &SharedStorage,
     waiting: &mut HashMap<RequestId, Sender<Answered>>,
     rng: &mut Xoshiro256PlusPlus,
-) -> Result<(), crate::storage::StorageError> {
+) -> Result<(), StorageError> {
     while node.has_ready() {
         let mut ready = node.ready();
         // Events first: what a node did is recorded before anyone can react to its messages.
@@ -191,25 +208,4 @@ fn drive(
         node.advance();
     }
     Ok(())
-}
-
-/// A snapshot of the node for views.
-pub fn status(node: &KvNode, run: RunState) -> NodeStatus {
-    let entries = node.log().entries();
-    let tail = entries[entries.len().saturating_sub(STATUS_LOG_TAIL)..].iter().map(|e| e.id()).collect();
-    NodeStatus {
-        id: node.id(),
-        run,
-        role: Some(node.role()),
-        term: node.term(),
-        vote: node.vote(),
-        leader: node.leader(),
-        commit: node.commit_index(),
-        applied: node.applied_index(),
-        last: node.log().last(),
-        timer: node.election_timer(),
-        replication: node.replication(),
-        log_tail: tail,
-        kv: node.state_machine().data(),
-    }
 }

@@ -1,16 +1,17 @@
 //! `quorum run`: a headless real-time run. Client threads put and get over a small key space
-//! (every put writes a value never written before), the simulator's nemesis breaks the live
+//! (every put writes a value never written before), the nemesis breaks the live
 //! cluster, and at the end the history is checked for linearizability. The history and the
 //! event log are written a line at a time as the run goes.
 
-use super::{ClientOptions, ClusterOptions, LiveCluster, NodeFailure, StorageOptions};
+use super::{ClusterOptions, LiveCluster, NodeFailure, StorageOptions};
 use crate::check::history::{EventType, HistoryEvent, HistoryHeader, HistoryWriter, Initial, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
+use crate::control::{Client, ClientOptions, Control};
 use crate::events::{EventKind, NodeEventKind};
-use crate::kv::Op;
-use crate::raft::{Body, NodeId, Role};
+use crate::kv::{Op, Reply};
+use crate::nemesis::{FaultSet, Nemesis};
 use crate::network::LinkRule;
-use crate::sim::nemesis::{FaultSet, Nemesis};
+use crate::raft::{Body, NodeId, Role};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use std::io::Write;
@@ -140,6 +141,78 @@ fn watch_leaders(events: crossbeam_channel::Receiver<crate::events::Event>) -> V
     out
 }
 
+/// The history's process number of client thread `c`.
+fn process_of(c: usize) -> u64 {
+    c as u64 + 1
+}
+
+/// One client thread: registers, then puts and gets at random until `deadline`, recording each
+/// operation's invoke and completion in the history. Returns its counts.
+fn client_loop(
+    client: &Client,
+    cluster: &LiveCluster,
+    process: u64,
+    seed: u64,
+    keys: usize,
+    deadline: Instant,
+    record: &(dyn Fn(HistoryEvent) -> std::io::Result<()> + Sync),
+) -> std::io::Result<ClientTally> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (mut ok, mut fail, mut info, mut lat) = (0, 0, 0, Vec::new());
+    // Values are `<session>.<n>`: the session's id is unique for the life of the data, so no
+    // value of this run repeats one of an earlier run on the same data.
+    let tag = loop {
+        match client.register() {
+            Ok(id) => break id.0,
+            Err(_) if Instant::now() < deadline => continue,
+            Err(_) => return Ok((ok, fail, info, lat)),
+        }
+    };
+    let mut puts = 0u64;
+    while Instant::now() < deadline {
+        let key = format!("k{}", rng.random_range(0..keys));
+        let (op, f, value) = if rng.random_bool(0.5) {
+            puts += 1;
+            let v = format!("{tag}.{puts}");
+            (Op::Put { key: key.clone(), value: v.clone() }, OpKind::Put, Some(v))
+        } else {
+            (Op::Get { key: key.clone() }, OpKind::Get, None)
+        };
+        let began = Instant::now();
+        record(HistoryEvent::invoke(process, f, &key, value.as_deref(), cluster.now_nanos()))?;
+        let result = client.execute(op);
+        let now = cluster.now_nanos();
+        let event = match result {
+            Ok((reply, node)) => {
+                ok += 1;
+                lat.push(began.elapsed());
+                let read = match reply {
+                    Reply::Get { value } => value,
+                    _ => value.clone(),
+                };
+                let mut e = HistoryEvent::complete(EventType::Ok, process, f, &key, read.as_deref(), now);
+                e.node = Some(node.0);
+                e
+            }
+            Err(error) => {
+                let kind = if error.definite {
+                    fail += 1;
+                    EventType::Fail
+                } else {
+                    info += 1;
+                    EventType::Info
+                };
+                let mut e = HistoryEvent::complete(kind, process, f, &key, value.as_deref(), now);
+                e.error = Some(error.to_string());
+                e.node = Some(error.node.0);
+                e
+            }
+        };
+        record(event)?;
+    }
+    Ok((ok, fail, info, lat))
+}
+
 /// Runs the cluster with clients and the nemesis; writes the history to `history` as it goes.
 pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std::io::Result<RunReport> {
     let cluster = LiveCluster::start(ClusterOptions { trace: true, ..options.cluster.clone() })?;
@@ -179,77 +252,21 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
             let cluster = &cluster;
             let keys = options.keys.max(1);
             let seed = options.cluster.seed.wrapping_mul(31).wrapping_add(c as u64);
-            handles.push(s.spawn(move || {
-                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-                let (mut ok, mut fail, mut info, mut lat) = (0, 0, 0, Vec::new());
-                let process = c as u64 + 1;
-                // Values are `<session>.<n>`: the session's id is unique for the life of the
-                // data, so no value of this run repeats one of an earlier run on the same data.
-                let tag = loop {
-                    match client.register() {
-                        Ok(id) => break id.0,
-                        Err(_) if Instant::now() < deadline => continue,
-                        Err(_) => return Ok((ok, fail, info, lat)),
-                    }
-                };
-                let mut puts = 0u64;
-                while Instant::now() < deadline {
-                    let key = format!("k{}", rng.random_range(0..keys));
-                    let (op, f, value) = if rng.random_bool(0.5) {
-                        puts += 1;
-                        let v = format!("{tag}.{puts}");
-                        (Op::Put { key: key.clone(), value: v.clone() }, OpKind::Put, Some(v))
-                    } else {
-                        (Op::Get { key: key.clone() }, OpKind::Get, None)
-                    };
-                    let began = Instant::now();
-                    record(HistoryEvent::invoke(process, f, &key, value.as_deref(), cluster.now_nanos()))?;
-                    let result = client.execute(op);
-                    let now = cluster.now_nanos();
-                    let event = match result {
-                        Ok((reply, node)) => {
-                            ok += 1;
-                            lat.push(began.elapsed());
-                            let read = match reply {
-                                crate::kv::Reply::Get { value } => value,
-                                _ => value.clone(),
-                            };
-                            let mut e =
-                                HistoryEvent::complete(EventType::Ok, process, f, &key, read.as_deref(), now);
-                            e.node = Some(node.0);
-                            e
-                        }
-                        Err(error) => {
-                            let kind = if error.definite {
-                                fail += 1;
-                                EventType::Fail
-                            } else {
-                                info += 1;
-                                EventType::Info
-                            };
-                            let mut e = HistoryEvent::complete(kind, process, f, &key, value.as_deref(), now);
-                            e.error = Some(error.message);
-                            e.node = Some(error.node.0);
-                            e
-                        }
-                    };
-                    record(event)?;
-                }
-                Ok((ok, fail, info, lat))
-            }));
+            handles.push(
+                s.spawn(move || client_loop(&client, cluster, process_of(c), seed, keys, deadline, record)),
+            );
         }
         // The nemesis, on this thread, until it is time to heal.
         let mut nemesis = Nemesis::new(
             &options.nemesis,
             Xoshiro256PlusPlus::seed_from_u64(options.cluster.seed ^ 0xfa17),
-            LinkRule { loss: 0.0, delay: (0, 0), duplicate: 0.0 },
+            LinkRule::INSTANT,
         );
-        let mut target = &cluster;
         while Instant::now() < heal_at {
-            nemesis.poll(&mut target, cluster.now_nanos());
+            nemesis.poll(&cluster, cluster.now_nanos());
             std::thread::sleep(Duration::from_millis(5));
         }
-        nemesis.heal_all(&mut target);
+        nemesis.heal_all(&cluster);
         faults = nemesis.injected;
         handles
             .into_iter()

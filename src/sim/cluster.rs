@@ -3,10 +3,10 @@
 //! delivers them when their delay has passed) drive nodes through it, so the driver contract of
 //! [`crate::raft`] is implemented exactly once for single-threaded use.
 
-use crate::network::{Fate, LinkRule, Network};
 use crate::events::{Event, EventKind};
 use crate::kv::{Kv, KvNode, SessionLimits};
 use crate::kv::{Request, Response};
+use crate::network::{Fate, LinkRule, Network};
 use crate::raft::{Config, Entry, Message, NodeId};
 use crate::storage::{MemStorage, Storage};
 use rand::SeedableRng;

@@ -3,12 +3,12 @@
 //! after every step. `quorum sim` runs it.
 
 pub mod cluster;
+pub mod engine;
 pub mod invariants;
-pub mod nemesis;
 pub mod run;
 pub mod workload;
 
-pub use cluster::{Cluster, NetStats, Slot, TICK_NANOS};
-pub use nemesis::{Fault, FaultSet};
 pub use crate::network::{Fate, LinkRule, Network};
-pub use run::{SimOptions, SimReport, Sinks, run};
+pub use cluster::{Cluster, NetStats, Slot, TICK_NANOS};
+pub use engine::{Clock, EngineOptions, SimEngine, World};
+pub use run::{SimOptions, SimReport, Sinks, run, world};

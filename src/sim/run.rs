@@ -2,14 +2,16 @@
 //! step the safety properties are checked; at the end the history is checked for
 //! linearizability. The same seed and options give a byte-identical run.
 
+use super::engine::{SimEngine, World};
 use super::invariants::{Invariants, Violation};
-use super::nemesis::{FaultSet, Nemesis};
 use super::workload::{Action, Completion, SimClient};
 use super::{Cluster, TICK_NANOS};
-use crate::network::LinkRule;
 use crate::check::history::{EventType, HistoryEvent, HistoryWriter, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::events::Event;
+use crate::kv::SessionLimits;
+use crate::nemesis::{FaultSet, Nemesis};
+use crate::network::LinkRule;
 use crate::raft::{Config, Hazard, NodeId, Term};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -197,188 +199,245 @@ pub fn short_sessions(seed: u64) -> bool {
     seed % 4 == 3
 }
 
-/// Runs one simulation.
-pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimReport> {
-    let wall = Instant::now();
-    let members: Vec<NodeId> = (1..=options.nodes as u64).map(NodeId).collect();
-    let mut seeds = stream(options.seed, 1);
+/// The nodes' configurations and first tick phases for a world of `nodes` nodes from `seed`:
+/// the same for a headless run and a console session on the simulator.
+pub fn world(seed: u64, nodes: usize, hazard: Option<Hazard>, sessions: SessionLimits) -> World {
+    let members: Vec<NodeId> = (1..=nodes as u64).map(NodeId).collect();
+    let mut seeds = stream(seed, 1);
     let configs: Vec<Config> = members
         .iter()
         .map(|&id| {
             let mut c = Config::new(id, members.clone());
             c.seed = seeds.random();
-            c.hazard = options.hazard;
+            c.hazard = hazard;
             c
         })
         .collect();
-    let base_link = LinkRule::default();
-    let mut sessions = crate::kv::SessionLimits::default();
+    let cluster = Cluster::with_sessions(configs, LinkRule::default(), seed, sessions);
+    // Nodes tick every 10 ms, each with its own phase, so ticks interleave.
+    let mut phase_rng = stream(seed, 4);
+    let phases = members.iter().map(|_| phase_rng.random_range(0..TICK_NANOS)).collect();
+    World::new(cluster, phases)
+}
+
+/// One run in progress: the engine (the world behind the control interface the nemesis
+/// drives), the clients, the checks, and what has been recorded.
+struct Run<'o, 's> {
+    options: &'o SimOptions,
+    engine: SimEngine,
+    nemesis: Nemesis,
+    workload_rng: Xoshiro256PlusPlus,
+    clients: Vec<SimClient>,
+    members: Vec<NodeId>,
+    invariants: Invariants,
+    history: Vec<HistoryEvent>,
+    history_writer: Option<HistoryWriter<&'s mut dyn Write>>,
+    sinks: Sinks<'s>,
+    recent: VecDeque<Event>,
+    fault_phase_ops: usize,
+    healed_at: Option<u64>,
+    completed: usize,
+    step: u64,
+}
+
+/// Runs one simulation.
+pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimReport> {
+    let wall = Instant::now();
+    let mut sessions = SessionLimits::default();
     if short_sessions(options.seed) {
         sessions.timeout = SHORT_SESSIONS;
     }
-    let mut cluster = Cluster::with_sessions(configs, base_link, options.seed, sessions);
-    let mut nemesis = Nemesis::new(&options.nemesis, stream(options.seed, 2), base_link);
-    let mut workload_rng = stream(options.seed, 3);
-    let mut phase_rng = stream(options.seed, 4);
+    let world = world(options.seed, options.nodes, options.hazard, sessions);
+    let members = world.cluster.ids();
     let clients_n = options.clients.max(1);
-    let mut clients: Vec<SimClient> = (0..clients_n)
-        .map(|i| {
-            SimClient::new(i as u64 + 1, options.ops / clients_n + usize::from(i < options.ops % clients_n))
-        })
-        .collect();
-    // Nodes tick every 10 ms, each with its own phase, so ticks interleave.
-    let mut next_tick: Vec<u64> = members.iter().map(|_| phase_rng.random_range(0..TICK_NANOS)).collect();
-    let mut invariants = Invariants::new();
-    let mut history: Vec<HistoryEvent> = Vec::new();
-    let mut recent: VecDeque<Event> = VecDeque::new();
-    let fault_phase_ops = options.ops * 7 / 10;
-    let mut healed_at: Option<u64> = if options.nemesis.0.is_empty() { Some(0) } else { None };
-    let mut completed = 0usize;
-    let mut failure: Option<Failure> = None;
-    let mut step: u64 = 0;
-    let mut history_writer = sinks.history.take().map(HistoryWriter::new);
+    let history_writer = sinks.history.take().map(HistoryWriter::new);
+    let mut run = Run {
+        options,
+        engine: SimEngine::headless(world),
+        nemesis: Nemesis::new(&options.nemesis, stream(options.seed, 2), LinkRule::default()),
+        workload_rng: stream(options.seed, 3),
+        clients: (0..clients_n)
+            .map(|i| {
+                SimClient::new(
+                    i as u64 + 1,
+                    options.ops / clients_n + usize::from(i < options.ops % clients_n),
+                )
+            })
+            .collect(),
+        members,
+        invariants: Invariants::new(),
+        history: Vec::new(),
+        history_writer,
+        sinks,
+        recent: VecDeque::new(),
+        fault_phase_ops: options.ops * 7 / 10,
+        healed_at: if options.nemesis.0.is_empty() { Some(0) } else { None },
+        completed: 0,
+        step: 0,
+    };
+    let mut failure = None;
+    while !run.clients.iter().all(SimClient::done) {
+        if let Err(f) = run.step()? {
+            failure = Some(f);
+            break;
+        }
+    }
+    Ok(run.report(failure, wall))
+}
 
-    'run: loop {
-        step += 1;
-        // The next moment anything happens.
-        let mut now = next_tick.iter().copied().min().unwrap_or(u64::MAX);
-        if let Some(t) = cluster.next_delivery() {
-            now = now.min(t);
-        }
-        for c in &clients {
-            if let Some(t) = c.next_time() {
-                now = now.min(t);
-            }
-        }
-        if healed_at.is_none()
-            && let Some(t) = nemesis.next_time()
-        {
-            now = now.min(t);
-        }
-        cluster.set_now(now);
-        let now = cluster.now();
-
-        cluster.deliver_due();
-        for (i, &id) in members.iter().enumerate() {
-            if next_tick[i] <= now {
-                next_tick[i] += TICK_NANOS;
-                cluster.tick(id);
-            }
-        }
-        if healed_at.is_none() {
-            if completed >= fault_phase_ops {
-                nemesis.heal_all(&mut cluster);
-                healed_at = Some(now);
+impl Run<'_, '_> {
+    /// One moment of the run: time moves to the next thing that happens, messages and ticks
+    /// due run, the nemesis acts, the clients act, and every property is checked. `Ok(Err(_))`
+    /// is a broken property.
+    fn step(&mut self) -> std::io::Result<Result<(), Failure>> {
+        self.step += 1;
+        let now = self.advance();
+        if self.healed_at.is_none() {
+            if self.completed >= self.fault_phase_ops {
+                self.nemesis.heal_all(&self.engine);
+                self.healed_at = Some(now);
             } else {
-                nemesis.poll(&mut cluster, now);
+                self.nemesis.poll(&self.engine, now);
             }
         }
-        let mut completions: Vec<Completion> = Vec::new();
-        let mut invokes: Vec<HistoryEvent> = Vec::new();
-        for client in clients.iter_mut() {
-            let (action, done, inv) = client.poll(now, &members, options.keys, &mut workload_rng);
-            completions.extend(done);
-            invokes.extend(inv);
-            if let Some(Action::Send(node, request)) = action {
-                cluster.client_request(node, request);
-            }
-        }
-        // Invokes are recorded before any answer they may get in this same step.
-        for e in invokes {
-            if let Some(w) = history_writer.as_mut() {
-                w.write_event(&e)?;
-            }
-            history.push(e);
-        }
-        for (_, response) in cluster.take_replies() {
-            if let Some(c) = clients
-                .iter_mut()
-                .find(|c| c.owns(response.id))
-                .and_then(|c| c.on_response(now, response, &mut workload_rng))
-            {
-                completions.push(c);
-            }
-        }
-
-        let events = cluster.take_events();
-        let mut verdict = invariants.check_step(&cluster, &events);
-        write_events(events, &mut sinks, &mut recent)?;
+        let completions = self.clients_act(now)?;
+        let events = self.engine.world().cluster.take_events();
+        let mut verdict = self.invariants.check_step(&self.engine.world().cluster, &events);
+        write_events(events, &mut self.sinks, &mut self.recent)?;
         for c in completions {
-            completed += 1;
-            if verdict.is_ok() && c.event.kind == EventType::Ok && c.event.f == OpKind::Put {
-                verdict = invariants.check_acknowledged_put(c.request.id);
+            self.completed += 1;
+            if verdict.is_ok() {
+                verdict = self.check_completion(&c);
             }
-            if verdict.is_ok()
-                && let Some(h) = healed_at
-                && c.invoked_at > h + SETTLE
-                && c.event.kind != EventType::Ok
-                && !c.session_expired
-            {
-                verdict = Err(Violation {
-                    property: "liveness after healing",
-                    detail: format!(
-                        "operation of client {} invoked {:.3} s after healing ended {:?}: {}",
-                        c.event.process,
-                        (c.invoked_at - h) as f64 / 1e9,
-                        c.event.kind,
-                        c.event.error.clone().unwrap_or_default()
-                    ),
-                });
-            }
-            if let Some(w) = history_writer.as_mut() {
+            if let Some(w) = self.history_writer.as_mut() {
                 w.write_event(&c.event)?;
             }
-            history.push(c.event);
+            self.history.push(c.event);
         }
-        if verdict.is_ok() && now > max_virtual(options) {
+        if verdict.is_ok() && now > max_virtual(self.options) {
             verdict = Err(Violation {
                 property: "liveness",
                 detail: format!(
                     "the run did not finish within {} s of virtual time",
-                    max_virtual(options) / 1_000_000_000
+                    max_virtual(self.options) / 1_000_000_000
                 ),
             });
         }
-        if let Err(violation) = verdict {
-            failure = Some(Failure {
-                violation,
-                step,
-                time: now,
-                last_events: recent.iter().map(narrate).collect(),
-            });
-            break 'run;
-        }
-        if clients.iter().all(SimClient::done) {
-            break;
-        }
+        Ok(verdict.map_err(|violation| Failure {
+            violation,
+            step: self.step,
+            time: now,
+            last_events: self.recent.iter().map(narrate).collect(),
+        }))
     }
 
-    let verdict = if failure.is_none() {
-        let check = CheckOptions { time_limit: Some(Duration::from_secs(30)), ..Default::default() };
-        match check_history(&history, &check) {
-            Ok(v) => Some(v),
-            Err(e) => Some(Verdict::Unknown { reason: format!("history could not be paired: {e}") }),
+    /// Moves the world to the next moment anything happens (a tick, a delivery, a client's or
+    /// the nemesis's next action) and runs what is due. Returns the new time.
+    fn advance(&mut self) -> u64 {
+        let mut world = self.engine.world();
+        let mut now = world.next_time();
+        for c in &self.clients {
+            if let Some(t) = c.next_time() {
+                now = now.min(t);
+            }
         }
-    } else {
-        None
-    };
-    let max_term = cluster.slots().values().map(|s| s.storage.hard_state().term).max().unwrap_or_default();
-    Ok(SimReport {
-        options: options.clone(),
-        ok: clients.iter().map(|c| c.ok).sum(),
-        fail: clients.iter().map(|c| c.fail).sum(),
-        info: clients.iter().map(|c| c.info).sum(),
-        elections: invariants.elections(),
-        max_term,
-        messages_sent: cluster.stats.sent,
-        messages_dropped: cluster.stats.dropped,
-        messages_delivered: cluster.stats.delivered,
-        faults: nemesis.injected,
-        virtual_time: cluster.now(),
-        wall_time: wall.elapsed(),
-        failure,
-        verdict,
-    })
+        if self.healed_at.is_none()
+            && let Some(t) = self.nemesis.next_time()
+        {
+            now = now.min(t);
+        }
+        world.step(now);
+        world.cluster.now()
+    }
+
+    /// Lets every client act at `now` (send, retry, give up) and hands them their answers; the
+    /// invokes go to the history at once, before any answer they may get in this same step.
+    fn clients_act(&mut self, now: u64) -> std::io::Result<Vec<Completion>> {
+        let mut world = self.engine.world();
+        let mut completions = Vec::new();
+        let mut invokes = Vec::new();
+        for client in self.clients.iter_mut() {
+            let (action, done, inv) =
+                client.poll(now, &self.members, self.options.keys, &mut self.workload_rng);
+            completions.extend(done);
+            invokes.extend(inv);
+            if let Some(Action::Send(node, request)) = action {
+                world.cluster.client_request(node, request);
+            }
+        }
+        for e in invokes {
+            if let Some(w) = self.history_writer.as_mut() {
+                w.write_event(&e)?;
+            }
+            self.history.push(e);
+        }
+        for (_, response) in world.cluster.take_replies() {
+            if let Some(c) = self
+                .clients
+                .iter_mut()
+                .find(|c| c.owns(response.id))
+                .and_then(|c| c.on_response(now, response, &mut self.workload_rng))
+            {
+                completions.push(c);
+            }
+        }
+        Ok(completions)
+    }
+
+    /// An acknowledged put must be in every later leader's log; after healing (and a settling
+    /// time), every operation must succeed unless its session expired.
+    fn check_completion(&self, c: &Completion) -> Result<(), Violation> {
+        if c.event.kind == EventType::Ok && c.event.f == OpKind::Put {
+            self.invariants.check_acknowledged_put(c.request.id)?;
+        }
+        if let Some(h) = self.healed_at
+            && c.invoked_at > h + SETTLE
+            && c.event.kind != EventType::Ok
+            && !c.session_expired
+        {
+            return Err(Violation {
+                property: "liveness after healing",
+                detail: format!(
+                    "operation of client {} invoked {:.3} s after healing ended {:?}: {}",
+                    c.event.process,
+                    (c.invoked_at - h) as f64 / 1e9,
+                    c.event.kind,
+                    c.event.error.clone().unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The report: counts, the network's counters, and the history's verdict (not checked if
+    /// the run stopped on a violation).
+    fn report(self, failure: Option<Failure>, wall: Instant) -> SimReport {
+        let verdict = failure.is_none().then(|| {
+            let check = CheckOptions { time_limit: Some(Duration::from_secs(30)), ..Default::default() };
+            check_history(&self.history, &check)
+                .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") })
+        });
+        let world = self.engine.world();
+        let cluster = &world.cluster;
+        let max_term =
+            cluster.slots().values().map(|s| s.storage.hard_state().term).max().unwrap_or_default();
+        SimReport {
+            options: self.options.clone(),
+            ok: self.clients.iter().map(|c| c.ok).sum(),
+            fail: self.clients.iter().map(|c| c.fail).sum(),
+            info: self.clients.iter().map(|c| c.info).sum(),
+            elections: self.invariants.elections(),
+            max_term,
+            messages_sent: cluster.stats.sent,
+            messages_dropped: cluster.stats.dropped,
+            messages_delivered: cluster.stats.delivered,
+            faults: self.nemesis.injected,
+            virtual_time: cluster.now(),
+            wall_time: wall.elapsed(),
+            failure,
+            verdict,
+        }
+    }
 }
 
 /// A recent event as the violation report shows it.

@@ -11,7 +11,7 @@ use super::layout;
 use super::netview;
 use super::snapshot::{ClientLine, Mode, Notice, PromptKind, Snapshot};
 use super::widgets;
-use crate::cluster::RunState;
+use crate::control::RunState;
 use crate::raft::{NodeId, Role};
 use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};

@@ -3,15 +3,16 @@
 //! - the **poller** asks for every node's status and the network ten times a second and passes
 //!   them on with the events that arrived meanwhile;
 //! - the **control** thread carries out [`Command`]s in order (kills, restarts, network changes,
-//!   exports); each client operation gets a thread of its own, with a fresh client session
-//!   pinned to the chosen node, and writes its invoke and completion to the history;
+//!   exports), through the engine's [`Control`] interface, whichever engine it is;
+//! - a pool of **client** threads runs client operations, several at a time, all under the
+//!   console's one client session, each pinned to the chosen node; each writes its invoke and
+//!   completion to the history;
 //! - the **checker** re-checks the history whenever an operation completes, on a copy of it and
 //!   with a time limit.
 //!
 //! Everything comes back to the interface thread as [`Update`]s on one channel.
 
 use super::action::{ClientOp, Command};
-use super::backend::{Backend, ConsoleClient};
 use super::feed::FEED_CAPACITY;
 use super::netview;
 use super::session::Session;
@@ -19,10 +20,11 @@ use super::snapshot::{ClientOutcome, Notice, VerdictView};
 use super::widgets::latency;
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
-use crate::cluster::NodeStatus;
-use crate::events::Event;
+use crate::control::{Client, ClientOptions, Control, NodeStatus};
+use crate::events::{Event, EventKind};
+use crate::kv::{Op, Reply};
+use crate::network::{LinkRule, Network};
 use crate::raft::NodeId;
-use crate::sim::{LinkRule, Network};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +37,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The checker's time limit per check.
 pub const CHECK_LIMIT: Duration = Duration::from_secs(5);
+/// Client operations that may run at once (more wait for a free client thread).
+pub const CLIENT_THREADS: usize = 16;
 /// How long leaving the console waits for the worker threads.
 pub const STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -84,10 +88,12 @@ pub struct Engine {
 /// What a worker needs to carry out commands.
 #[derive(Clone)]
 pub struct Worker {
-    /// The cluster.
-    pub backend: Arc<dyn Backend>,
+    /// The cluster, on either engine.
+    pub backend: Arc<dyn Control>,
     /// The console's one client session, shared by every operation.
-    pub client: Arc<dyn ConsoleClient>,
+    pub client: Arc<Client>,
+    /// Client operations waiting for a client thread.
+    pub client_ops: Sender<(u64, NodeId, ClientOp)>,
     /// The session's files.
     pub session: Arc<Session>,
     /// Where news goes.
@@ -100,15 +106,26 @@ pub struct Worker {
 
 impl Engine {
     /// Starts the poller, the control thread and the checker.
-    pub fn start(backend: Arc<dyn Backend>, session: Arc<Session>) -> std::io::Result<Engine> {
+    pub fn start(backend: Arc<dyn Control>, session: Arc<Session>) -> std::io::Result<Engine> {
         let (updates_tx, updates) = unbounded();
         let (commands, commands_rx) = unbounded::<Command>();
         let (stop, stop_rx) = bounded::<()>(0);
         let (check_tx, check_rx) = unbounded::<()>();
-        let client = backend.client(CLIENT_TIMEOUT);
+        let (client_ops, client_ops_rx) = unbounded();
+        // One attempt per operation, pinned: the console shows what the chosen node does.
+        let options = ClientOptions { attempts: 1, timeout: CLIENT_TIMEOUT, ..ClientOptions::default() };
+        let client = Arc::new(backend.client(options));
         let applied = Arc::new(AtomicU64::new(0));
-        let worker = Worker { backend, client, session, updates: updates_tx, check: check_tx, applied };
+        let worker =
+            Worker { backend, client, client_ops, session, updates: updates_tx, check: check_tx, applied };
         let mut threads = Vec::new();
+        for _ in 0..CLIENT_THREADS {
+            let (w, ops) = (worker.clone(), client_ops_rx.clone());
+            // Not joined: an operation in progress ends on its own, by its timeout.
+            spawn("console-client", move || {
+                ops.iter().for_each(|(op, via, request)| w.client(op, via, request))
+            })?;
+        }
         {
             let w = worker.clone();
             threads.push(spawn("console-poller", move || poll_loop(&w, &stop_rx))?);
@@ -230,16 +247,19 @@ fn check_loop(session: &Session, wake: &Receiver<()>, updates: &Sender<Update>) 
     }
 }
 
-/// The link rule of a healed network: no loss, no delay, no duplication.
-pub const HEALTHY: LinkRule = LinkRule { loss: 0.0, delay: (0, 0), duplicate: 0.0 };
-
 impl Worker {
     fn notice(&self, text: String, error: bool) {
         let _ = self.updates.send(Update::Notice(Notice { text, error }));
     }
 
+    /// Writes a line to the event log, as a fault event (what the console did, in words).
+    fn record(&self, description: String) {
+        self.backend.record(None, EventKind::Fault { description });
+    }
+
     fn network(&self, description: &str, mut change: impl FnMut(&mut Network)) {
-        self.backend.change_network(description, &mut change);
+        self.backend.change_network(&mut change);
+        self.record(description.to_string());
     }
 
     /// Carries out one command (a client operation starts its own thread).
@@ -247,27 +267,35 @@ impl Worker {
         let b = &self.backend;
         match command {
             Command::Client { op, via, request } => {
-                let w = self.clone();
-                let started = spawn("console-client", move || w.client(op, via, request));
-                if let Err(e) = started {
-                    self.notice(format!("cannot start a client thread: {e}"), true);
-                }
+                let _ = self.client_ops.send((op, via, request));
             }
             Command::Kill(id) => {
-                b.record(None, format!("kill {id}"));
+                self.record(format!("kill {id}"));
                 b.kill(id);
             }
             Command::Restart { node, pause } => {
-                b.record(None, format!("restart {node}"));
+                self.record(format!("restart {node}"));
                 match b.restart(node) {
-                    Ok(()) if pause => b.pause(node),
+                    Ok(()) if pause => {
+                        b.pause(node);
+                        self.record(format!("pause {node}"));
+                    }
                     Ok(()) => {}
                     Err(e) => self.notice(format!("restart {node} failed: {e}"), true),
                 }
             }
-            Command::Pause(id) => b.pause(id),
-            Command::Resume(id) => b.resume(id),
-            Command::Campaign(id) => b.campaign(id),
+            Command::Pause(id) => {
+                b.pause(id);
+                self.record(format!("pause {id}"));
+            }
+            Command::Resume(id) => {
+                b.resume(id);
+                self.record(format!("resume {id}"));
+            }
+            Command::Campaign(id) => {
+                b.campaign(id);
+                self.record(format!("force {id} to time out"));
+            }
             Command::Partition(groups) if groups.is_empty() => {
                 self.network("partition removed", |n| n.partition(&[]));
             }
@@ -279,7 +307,7 @@ impl Worker {
             Command::Cut(a, c) => self.network(&format!("cut {a} -> {c} (one way)"), |n| n.cut(a, c)),
             Command::Restore(a, c) => self.network(&format!("restore {a} -> {c}"), |n| n.restore(a, c)),
             Command::Heal => {
-                self.network("heal: no partition, no cuts, no loss, no delay", |n| n.heal(HEALTHY))
+                self.network("heal: no partition, no cuts, no loss, no delay", |n| n.heal(LinkRule::INSTANT))
             }
             Command::SetLoss(p) => self.network(&format!("loss {}", netview::percent(p)), |n| {
                 let mut rule = n.default_rule();
@@ -294,13 +322,16 @@ impl Worker {
                     n.set_default_rule(rule);
                 });
             }
-            Command::SetSpeed(s) => b.set_speed(s),
+            Command::SetSpeed(s) => {
+                b.set_speed(s);
+                self.record(format!("speed {}x", b.speed()));
+            }
             Command::Freeze(nodes) => {
-                b.record(None, "freeze: pause every node (client timeouts stop counting)".into());
+                self.record("freeze: pause every node (client timeouts stop counting)".into());
                 b.freeze(&nodes);
             }
             Command::Thaw(nodes) => {
-                b.record(None, "unfreeze: resume the nodes the freeze paused".into());
+                self.record("unfreeze: resume the nodes the freeze paused".into());
                 b.thaw(&nodes);
             }
             Command::Export => self.export(),
@@ -308,7 +339,7 @@ impl Worker {
     }
 
     fn export(&self) {
-        self.backend.record(None, "export the event log and the client history".into());
+        self.record("export the event log and the client history".into());
         // Everything recorded so far, the line above included, is in the file before the copy.
         self.backend.flush_events();
         match self.session.export() {
@@ -322,7 +353,7 @@ impl Worker {
                     x.history_lines,
                     both.display()
                 );
-                self.backend.record(None, text.clone());
+                self.record(text.clone());
                 self.notice(text, false);
             }
             Err(e) => self.notice(format!("export failed: {e}"), true),
@@ -333,7 +364,7 @@ impl Worker {
     /// a line in the event log, the outcome to the interface, a nudge to the checker. Each
     /// operation is its own process in the history (several may be in flight at once), all
     /// under the console's one session.
-    fn client(&self, op: u64, via: NodeId, request: ClientOp) {
+    pub(crate) fn client(&self, op: u64, via: NodeId, request: ClientOp) {
         let process = self.session.process(op);
         let (f, key, value) = match &request {
             ClientOp::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
@@ -342,7 +373,13 @@ impl Worker {
         let now = |w: &Worker| w.session.time(w.backend.now_nanos());
         self.session.record(HistoryEvent::invoke(process, f, &key, value.as_deref(), now(self)));
         let began = Instant::now();
-        let result = self.client.execute(&request, via);
+        let result = self.client.call(to_op(&request), Some(via)).map(|answer| {
+            let read = match answer.reply {
+                Reply::Get { value } => value,
+                Reply::Put | Reply::Registered { .. } => None,
+            };
+            (read, answer.node, answer.id)
+        });
         let took = began.elapsed();
         let done = match &result {
             Ok((read, node, _)) => {
@@ -354,7 +391,7 @@ impl Worker {
             Err(error) => {
                 let kind = if error.definite { EventType::Fail } else { EventType::Info };
                 let mut e = HistoryEvent::complete(kind, process, f, &key, value.as_deref(), now(self));
-                e.error = Some(error.message.clone());
+                e.error = Some(error.to_string());
                 e.node = Some(error.node.0);
                 e
             }
@@ -366,7 +403,7 @@ impl Worker {
         };
         let outcome = ClientOutcome {
             id,
-            result: result.as_ref().map(|(read, _, _)| read.clone()).map_err(|e| e.message.clone()),
+            result: result.as_ref().map(|(read, _, _)| read.clone()).map_err(ToString::to_string),
             definite: result.as_ref().err().is_some_and(|e| e.definite),
             latency: took,
         };
@@ -377,12 +414,20 @@ impl Worker {
             (Err(e), _) => format!("error: {e}"),
         };
         let who = id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
-        self.backend
-            .record_client(Some(via), format!("{who} {request} via {via} → {said} ({})", latency(took)));
+        let description = format!("{who} {request} via {via} → {said} ({})", latency(took));
+        self.backend.record(Some(via), EventKind::Client { description });
         if let Some(e) = self.session.write_error() {
             self.notice(e, true);
         }
         let _ = self.updates.send(Update::Client { op, outcome });
         let _ = self.check.send(());
+    }
+}
+
+/// The operation a console request asks for.
+fn to_op(request: &ClientOp) -> Op {
+    match request {
+        ClientOp::Put { key, value } => Op::Put { key: key.clone(), value: value.clone() },
+        ClientOp::Get { key } => Op::Get { key: key.clone() },
     }
 }

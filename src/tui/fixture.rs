@@ -7,7 +7,7 @@ use super::feed::{Feed, Rates};
 use super::snapshot::{ClientLine, ClientOutcome, Mode, Snapshot, VerdictView};
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
-use crate::cluster::{NodeStatus, RunState};
+use crate::control::{NodeStatus, RunState};
 use crate::kv::{ClientId, Op, Reply, Request, RequestId};
 use crate::raft::{Config, NodeId, Role};
 use crate::sim::{Cluster, LinkRule, TICK_NANOS};

@@ -1,7 +1,8 @@
-//! The console: a terminal dashboard to watch, drive and break a live cluster.
+//! The console: a terminal dashboard to watch, drive and break a cluster, on either engine.
 //!
-//! `quorum` with no subcommand starts a [`LiveCluster`] and opens
-//! the console on it. The screen shows every node (role, term, vote, leader, commit and
+//! `quorum` with no subcommand starts an engine (the live cluster, or with `--engine sim` the
+//! deterministic simulator) and opens the console on it, through the engine's [`Control`]
+//! interface alone: the console does not know which engine it drives. The screen shows every node (role, term, vote, leader, commit and
 //! applied indexes, last entry, election timer, the leader's view of its followers), the logs
 //! aligned by index, the committed maps side by side, the network (partitions, one-way cuts,
 //! loss, delay, messages per second per link), the event feed, the client operations and the
@@ -15,14 +16,13 @@
 //!   [`action::Command`]s and draws from a [`snapshot::Snapshot`].
 //! - [`engine`]: worker threads that run the commands, poll the cluster, run client operations
 //!   and the checker, and send news back; the interface thread never waits on the cluster.
-//! - [`backend`]: the cluster operations as a trait, implemented by the live cluster.
+//!   They reach the cluster through [`Control`] only.
 //! - [`session`]: the session's files (event log, client history) and their export.
 //! - [`view`], [`widgets`], [`layout`], [`theme`]: drawing, one small widget per area.
 //! - [`terminal`]: entering and always leaving the terminal's console mode.
 
 pub mod action;
 pub mod app;
-pub mod backend;
 pub mod engine;
 pub mod feed;
 pub mod keymap;
@@ -40,9 +40,10 @@ mod fixture;
 #[cfg(test)]
 mod tests;
 
-use crate::cluster::{ClusterOptions, LiveCluster, StorageOptions};
+use crate::control::Control;
+use crate::events::EventKind;
 use crate::raft::NodeId;
-use crate::storage::{DataDir, FsyncPolicy};
+use crate::storage::DataDir;
 use crossbeam_channel::{Receiver, select};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -72,9 +73,38 @@ pub struct ConsoleOptions {
 /// The shortest gap between two frames (about 30 frames a second at most).
 pub const FRAME: Duration = Duration::from_millis(33);
 
-/// Runs the console until the user quits. Returns a few lines to print once the terminal is
-/// back to normal (where the session's files are, and the final verdict).
-pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
+/// What the console hands to whoever starts the engine (`main`, which knows the engines).
+pub struct EngineSetup {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// The seed.
+    pub seed: u64,
+    /// The session's directory, locked; with disk storage, opened for this cluster.
+    pub data_dir: Arc<DataDir>,
+    /// Keep the nodes' durable state on disk in `data_dir`.
+    pub disk: bool,
+    /// Where the engine streams its events.
+    pub events_file: PathBuf,
+    /// How many recent events the engine keeps for the screen.
+    pub ring: usize,
+}
+
+/// A started engine, and how the console describes it in its header (for example
+/// "live · on disk" or "simulated · virtual time").
+pub struct Started {
+    /// The engine, behind the one control interface.
+    pub engine: Arc<dyn Control>,
+    /// The header's words for it.
+    pub label: String,
+}
+
+/// Runs the console until the user quits, on the engine `start` starts. Returns a few lines to
+/// print once the terminal is back to normal (where the session's files are, and the final
+/// verdict).
+pub fn run(
+    options: ConsoleOptions,
+    start: impl FnOnce(EngineSetup) -> anyhow::Result<Started>,
+) -> anyhow::Result<String> {
     use anyhow::{Context, bail};
     if !(1..=9).contains(&options.nodes) {
         bail!("--nodes must be between 1 and 9");
@@ -87,12 +117,54 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
             "the console needs a terminal; for headless use see `quorum run`, `quorum sim` and `quorum check`"
         );
     }
+    let (data_dir, session, warnings) = open_session(&options)?;
+    let setup = EngineSetup {
+        nodes: options.nodes,
+        seed: options.seed,
+        data_dir,
+        disk: options.disk,
+        events_file: session.events_path().to_path_buf(),
+        ring: feed::FEED_CAPACITY,
+    };
+    let Started { engine: backend, label } = start(setup).context("cannot start the cluster")?;
+    let record = |description: String| backend.record(None, EventKind::Fault { description });
+    for w in warnings {
+        record(format!("warning: {w}"));
+    }
+    if (options.speed - 1.0).abs() > 1e-9 {
+        backend.set_speed(options.speed);
+        record(format!("speed {}x", backend.speed()));
+    }
+    if let Some((lo, hi)) = options.delay {
+        let range = (lo * 1_000_000, hi * 1_000_000);
+        backend.change_network(&mut |n| {
+            let mut rule = n.default_rule();
+            rule.delay = range;
+            n.set_default_rule(rule);
+        });
+        record(format!("delay {}", netview::delay(range)));
+    }
+    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
+    let result = interface(&engine, backend.members(), &label);
+    let signalled = result.as_ref().ok().copied().flatten();
+    let result = result.map(|_| ());
+    engine.stop();
+    let finished = backend.finish();
+    result?;
+    finished.context("stopping the cluster")?;
+    Ok(farewell(&session, signalled))
+}
+
+/// Locks the session's directory (and, on disk, checks the cluster's size) before any file is
+/// touched and before the terminal is taken over, then opens the session's files.
+fn open_session(
+    options: &ConsoleOptions,
+) -> anyhow::Result<(Arc<DataDir>, Arc<session::Session>, Vec<String>)> {
+    use anyhow::Context;
     let dir = match &options.data_dir {
         Some(d) => d.clone(),
         None => fresh_dir(),
     };
-    // The lock (and, on disk, the cluster's size) is checked before any file is touched and
-    // before the terminal is taken over.
     let data_dir = if options.disk { DataDir::open(&dir, options.nodes) } else { DataDir::lock(&dir) }
         .map_err(anyhow::Error::new)?;
     let origin = session::Origin {
@@ -102,48 +174,11 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
     };
     let (session, warnings) =
         session::Session::open(&dir, &origin).with_context(|| format!("cannot use {}", dir.display()))?;
-    let session = Arc::new(session);
-    let data_dir = Arc::new(data_dir);
-    let storage = if options.disk {
-        StorageOptions::Disk { dir: Arc::clone(&data_dir), fsync: FsyncPolicy::Always }
-    } else {
-        StorageOptions::Memory
-    };
-    let cluster = LiveCluster::start(ClusterOptions {
-        nodes: options.nodes,
-        seed: options.seed,
-        storage,
-        events_file: Some(session.events_path().to_path_buf()),
-        ring: feed::FEED_CAPACITY,
-        ..ClusterOptions::default()
-    })
-    .context("cannot start the cluster")?;
-    let cluster = Arc::new(cluster);
-    let backend: Arc<dyn backend::Backend> = cluster.clone();
-    for w in warnings {
-        backend.record(None, format!("warning: {w}"));
-    }
-    if (options.speed - 1.0).abs() > 1e-9 {
-        backend.set_speed(options.speed);
-    }
-    if let Some((lo, hi)) = options.delay {
-        let range = (lo * 1_000_000, hi * 1_000_000);
-        backend.change_network(&format!("delay {}", netview::delay(range)), &mut |n| {
-            let mut rule = n.default_rule();
-            rule.delay = range;
-            n.set_default_rule(rule);
-        });
-    }
-    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
-    let members: Vec<NodeId> = backend.members();
-    let label = if options.disk { "on disk" } else { "in memory" };
-    let result = interface(&engine, members, label);
-    let signalled = result.as_ref().ok().copied().flatten();
-    let result = result.map(|_| ());
-    engine.stop();
-    let finished = cluster.finish();
-    result?;
-    finished.context("stopping the cluster")?;
+    Ok((Arc::new(data_dir), Arc::new(session), warnings))
+}
+
+/// What the console prints when it is gone: where the files are, and the history's verdict.
+fn farewell(session: &session::Session, signalled: Option<&str>) -> String {
     let history = session.history();
     let options =
         crate::check::CheckOptions { time_limit: Some(engine::CHECK_LIMIT), initial: session.initial() };
@@ -153,12 +188,12 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
         Err(e) => format!("the history cannot be read: {e}"),
     };
     let why = signalled.map_or_else(String::new, |s| format!(" (on {s})"));
-    Ok(format!(
+    format!(
         "quorum: every node stopped{why}.\n  files:   {} (event log, client history, exports)\n  \
          verdict: {}\n",
         session.dir().display(),
         verdict.lines().next().unwrap_or_default()
-    ))
+    )
 }
 
 /// A new directory in the temporary directory, with a short name (`quorum-PID`, then

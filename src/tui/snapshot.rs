@@ -3,7 +3,7 @@
 
 use super::action::ClientOp;
 use super::feed::Feed;
-use crate::cluster::NodeStatus;
+use crate::control::NodeStatus;
 use crate::raft::{NodeId, Role};
 use crate::sim::Network;
 use std::collections::{BTreeMap, VecDeque};
@@ -44,7 +44,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// An empty screen for `nodes` nodes that have not reported yet.
     pub fn new(members: &[NodeId], storage: &str) -> Self {
-        use crate::cluster::RunState;
+        use crate::control::RunState;
         Snapshot {
             nodes: members.iter().map(|&id| NodeStatus::unknown(id, RunState::Running)).collect(),
             network: Network::default(),
@@ -74,7 +74,7 @@ impl Snapshot {
 
     /// The leader with the highest term among nodes that are up (running or paused), if any.
     pub fn leader(&self) -> Option<&NodeStatus> {
-        use crate::cluster::RunState;
+        use crate::control::RunState;
         self.nodes
             .iter()
             .filter(|n| matches!(n.run, RunState::Running | RunState::Paused) && n.role == Some(Role::Leader))

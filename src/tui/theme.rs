@@ -2,7 +2,7 @@
 //! console reads the same on any terminal and on a projector; every state that matters is also
 //! spelled out in words (`LEADER`, `DEAD`, `╳`), so nothing depends on colour alone.
 
-use crate::cluster::RunState;
+use crate::control::RunState;
 use crate::raft::{Role, Term};
 use ratatui::style::{Color, Modifier, Style};
 

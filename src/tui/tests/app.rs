@@ -1,6 +1,6 @@
 //! Key sequences → commands and state, without a terminal or a cluster.
 
-use crate::cluster::{NodeStatus, RunState};
+use crate::control::{NodeStatus, RunState};
 use crate::events::{Event, EventKind};
 use crate::kv::{ClientId, RequestId};
 use crate::raft::{NodeId, Role, Term};

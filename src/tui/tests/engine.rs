@@ -3,13 +3,14 @@
 
 use crate::check::history::Initial;
 use crate::check::history::{EventType, HistoryEvent, OpKind, parse_history};
-use crate::cluster::{NodeStatus, OpError, RunState};
-use crate::events::Event;
-use crate::kv::{ClientId, RequestId};
+use crate::control::{
+    Attempt, Client, ClientOptions, Control, ControlError, NodeStatus, RunState, Transport,
+};
+use crate::events::{Event, EventKind};
+use crate::kv::{ClientId, Op, Reply, Request};
+use crate::network::{LinkRule, Network};
 use crate::raft::NodeId;
-use crate::sim::{LinkRule, Network};
 use crate::tui::action::{ClientOp, Command};
-use crate::tui::backend::{Backend, ConsoleClient};
 use crate::tui::engine::{Engine, Update, Worker};
 use crate::tui::session::{Origin, Session};
 use crate::tui::snapshot::VerdictView;
@@ -38,31 +39,40 @@ impl Fake {
     }
 }
 
-/// One session for the whole console, numbering its operations.
-struct FakeClient {
-    seq: std::sync::atomic::AtomicU64,
+/// Nodes that answer at once from one map; n5 is down. The session registers as c3.
+struct FakeNodes {
     kv: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
-impl ConsoleClient for FakeClient {
-    fn execute(&self, op: &ClientOp, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError> {
-        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        let id = RequestId { client: ClientId(3), seq };
-        if via == NodeId(5) {
-            return Err(OpError { message: "n5 is down".into(), definite: true, node: via, id: Some(id) });
+impl Transport for FakeNodes {
+    fn members(&self) -> Vec<NodeId> {
+        (1..=5).map(NodeId).collect()
+    }
+    fn is_up(&self, node: NodeId) -> bool {
+        node != NodeId(5)
+    }
+    fn nonce(&self) -> u64 {
+        1
+    }
+    fn attempt(&self, node: NodeId, request: &Request, _timeout: Duration) -> Attempt {
+        if !self.is_up(node) {
+            return Attempt::Down;
         }
         let mut kv = self.kv.lock().expect("lock");
-        match op {
-            ClientOp::Put { key, value } => {
+        let reply = match &request.op {
+            Op::Register => Reply::Registered { client: ClientId(3) },
+            Op::Put { key, value } => {
                 kv.insert(key.clone(), value.clone());
-                Ok((None, via, id))
+                Reply::Put
             }
-            ClientOp::Get { key } => Ok((kv.get(key).cloned(), via, id)),
-        }
+            Op::Get { key } => Reply::Get { value: kv.get(key).cloned() },
+        };
+        Attempt::Answered(Ok(reply), Some(node))
     }
+    fn wait(&self, _pause: Duration) {}
 }
 
-impl Backend for Fake {
+impl Control for Fake {
     fn members(&self) -> Vec<NodeId> {
         (1..=5).map(NodeId).collect()
     }
@@ -76,6 +86,10 @@ impl Backend for Fake {
     fn network(&self) -> Network {
         self.net.lock().expect("lock").clone()
     }
+    fn change_network(&self, change: &mut dyn FnMut(&mut Network)) {
+        change(&mut self.net.lock().expect("lock"));
+        self.call("network changed".into());
+    }
     fn speed(&self) -> f64 {
         *self.speed.lock().expect("lock")
     }
@@ -86,9 +100,9 @@ impl Backend for Fake {
     fn kill(&self, id: NodeId) {
         self.call(format!("kill {id}"));
     }
-    fn restart(&self, id: NodeId) -> Result<(), String> {
+    fn restart(&self, id: NodeId) -> Result<(), ControlError> {
         self.call(format!("restart {id}"));
-        if self.fail_restart { Err("disk on fire".into()) } else { Ok(()) }
+        if self.fail_restart { Err(std::io::Error::other("disk on fire").into()) } else { Ok(()) }
     }
     fn pause(&self, id: NodeId) {
         self.call(format!("pause {id}"));
@@ -99,30 +113,37 @@ impl Backend for Fake {
     fn campaign(&self, id: NodeId) {
         self.call(format!("campaign {id}"));
     }
-    fn change_network(&self, description: &str, change: &mut dyn FnMut(&mut Network)) {
-        change(&mut self.net.lock().expect("lock"));
-        self.call(format!("network: {description}"));
+    fn freeze(&self, nodes: &[NodeId]) {
+        nodes.iter().for_each(|&n| self.pause(n));
     }
-    fn record(&self, node: Option<NodeId>, description: String) {
+    fn thaw(&self, nodes: &[NodeId]) {
+        nodes.iter().for_each(|&n| self.resume(n));
+    }
+    fn record(&self, node: Option<NodeId>, kind: EventKind) {
+        let (what, description) = match kind {
+            EventKind::Client { description } => ("client", description),
+            EventKind::Fault { description } => ("record", description),
+            other => ("other", other.name().to_string()),
+        };
         match node {
-            Some(n) => self.call(format!("record {n}: {description}")),
-            None => self.call(format!("record: {description}")),
+            Some(n) => self.call(format!("{what} {n}: {description}")),
+            None => self.call(format!("{what}: {description}")),
         }
     }
-    fn record_client(&self, node: Option<NodeId>, description: String) {
-        match node {
-            Some(n) => self.call(format!("client {n}: {description}")),
-            None => self.call(format!("client: {description}")),
-        }
-    }
-    fn client(&self, _timeout: Duration) -> Arc<dyn ConsoleClient> {
-        Arc::new(FakeClient { seq: Default::default(), kv: Arc::clone(&self.kv) })
+    fn client(&self, options: ClientOptions) -> Client {
+        Client::new(Arc::new(FakeNodes { kv: Arc::clone(&self.kv) }), options, 0)
     }
     fn subscribe(&self) -> Option<Receiver<Event>> {
         None
     }
     fn recent_events(&self, _max: usize) -> Vec<Event> {
         Vec::new()
+    }
+    fn flush_events(&self) -> bool {
+        true
+    }
+    fn finish(&self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -153,9 +174,19 @@ fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()
     assert!(warnings.is_empty());
     let (updates, updates_rx) = unbounded();
     let (check, check_rx) = unbounded();
-    let client = fake.client(Duration::from_secs(1));
-    let worker =
-        Worker { backend: fake, client, session: Arc::new(session), updates, check, applied: Arc::default() };
+    let client = Arc::new(fake.client(ClientOptions { attempts: 1, ..ClientOptions::default() }));
+    let (client_ops, ops) = unbounded();
+    let worker = Worker {
+        backend: fake,
+        client,
+        client_ops,
+        session: Arc::new(session),
+        updates,
+        check,
+        applied: Arc::default(),
+    };
+    let w = worker.clone();
+    std::thread::spawn(move || ops.iter().for_each(|(op, via, request)| w.client(op, via, request)));
     (worker, updates_rx, check_rx)
 }
 
@@ -182,17 +213,20 @@ fn commands_reach_the_cluster() {
             "record: restart n2",
             "restart n2",
             "pause n2",
+            "record: pause n2",
             "campaign n3",
+            "record: force n3 to time out",
             "record: freeze: pause every node (client timeouts stop counting)",
             "pause n1",
             "pause n4",
             "record: unfreeze: resume the nodes the freeze paused",
             "resume n1",
             "speed 0.05",
+            "record: speed 0.05x",
         ]
     );
     w.apply(Command::Partition(vec![vec![n(1), n(2), n(3)], vec![n(4), n(5)]]));
-    assert_eq!(fake.calls(), ["network: partition {n1 n2 n3} ╳ {n4 n5}"]);
+    assert_eq!(fake.calls(), ["network changed", "record: partition {n1 n2 n3} ╳ {n4 n5}"]);
     assert!(fake.network().reachable(n(1), n(4)).is_err());
     w.apply(Command::Cut(n(1), n(2)));
     assert!(fake.network().reachable(n(1), n(2)).is_err() && fake.network().reachable(n(2), n(1)).is_ok());
@@ -255,7 +289,7 @@ fn client_operations_are_recorded_narrated_and_reported() {
 
 #[test]
 fn the_engine_polls_runs_clients_and_checks_the_history() {
-    let fake: Arc<dyn Backend> = Arc::new(Fake::default());
+    let fake: Arc<dyn Control> = Arc::new(Fake::default());
     let dir = temp_dir("engine");
     let (session, _) = Session::open(&dir, &Origin::default()).expect("session");
     let engine = Engine::start(fake, Arc::new(session)).expect("engine");

@@ -97,7 +97,7 @@ fn frozen_cluster_and_filtered_feed() {
 
 #[test]
 fn crashed_and_campaigning_nodes_and_a_failed_check() {
-    use crate::cluster::RunState;
+    use crate::control::RunState;
     use crate::raft::Role;
     use crate::tui::snapshot::VerdictView;
     let mut snap = demo(5);

@@ -36,7 +36,7 @@ impl Widget for Header<'_> {
         match s.leader() {
             Some(l) => {
                 let mut spans = vec![Span::raw("leader "), Span::styled(l.id.to_string(), bold_good)];
-                if l.run == crate::cluster::RunState::Paused {
+                if l.run == crate::control::RunState::Paused {
                     spans.push(Span::styled(" (paused)", theme::warn()));
                 }
                 parts.push((spans, false));

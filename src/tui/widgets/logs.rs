@@ -5,7 +5,7 @@
 use super::super::snapshot::Snapshot;
 use super::super::theme;
 use super::panel;
-use crate::cluster::RunState;
+use crate::control::RunState;
 use crate::raft::{LogIndex, Term};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

@@ -5,7 +5,7 @@
 use super::super::snapshot::Snapshot;
 use super::super::theme;
 use super::{fit, panel, title, width_of};
-use crate::cluster::RunState;
+use crate::control::RunState;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;

@@ -7,7 +7,7 @@ use super::super::layout::{Areas, NodesStyle};
 use super::super::snapshot::Snapshot;
 use super::super::theme;
 use super::{fit, panel, title};
-use crate::cluster::{NodeStatus, RunState};
+use crate::control::{NodeStatus, RunState};
 use crate::raft::{NodeId, Role};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

@@ -1,4 +1,4 @@
-//! Client sessions on the live cluster. A [`Client`] is one registered session (thesis §6.3):
+//! Client sessions, on either engine. A [`Client`] is one registered session (thesis §6.3):
 //! on its first operation it registers through the cluster and gets the index of its register
 //! entry as its id, unique for the life of the data. Each operation gets the next sequence
 //! number, and every attempt of it carries the same one, so a retried put is applied at most
@@ -11,15 +11,48 @@
 //! failure moves to the next node in turn, skipping nodes known to be down (they have no
 //! inbox). So one dead node costs nothing once a leader is known. A client can also be pinned
 //! to one node, to show what that replica does.
+//!
+//! The session logic is the same on both engines; how a request reaches a node, and how long
+//! waiting takes, is the engine's [`Transport`]: channels and real time in the live cluster,
+//! the simulated world and virtual time in the simulator.
 
-use super::{Answered, Input, Shared};
 use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId};
 use crate::raft::NodeId;
-use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
+use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+/// What one attempt came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The node is down (killed or crashed): nothing was sent.
+    Down,
+    /// No answer in time: the request may still take effect.
+    Timeout,
+    /// The node answered; with the leader it knows (itself, or the one it forwarded to).
+    Answered(Result<Reply, ClientError>, Option<NodeId>),
+}
+
+/// How an engine carries a client's requests to its nodes, and how it keeps time for them.
+pub trait Transport: Send + Sync {
+    /// The node ids.
+    fn members(&self) -> Vec<NodeId>;
+    /// Whether a request sent to `node` now would reach a running node.
+    fn is_up(&self, node: NodeId) -> bool;
+    /// A number never handed out before in this engine (a register request's nonce).
+    fn nonce(&self) -> u64;
+    /// Sends `request` to `node` and waits for its answer, `timeout` at most (engine time at
+    /// normal speed; a frozen cluster's clock does not count).
+    fn attempt(&self, node: NodeId, request: &Request, timeout: Duration) -> Attempt;
+    /// Waits `pause` of engine time at normal speed (a back-off).
+    fn wait(&self, pause: Duration);
+    /// An operation of this session starts (the simulator holds virtual time still while a
+    /// client decides what to do next, so a session plays the same at the same virtual times).
+    fn enter(&self) {}
+    /// The operation ended.
+    fn leave(&self) {}
+}
 
 /// How a client behaves.
 #[derive(Clone, Debug)]
@@ -46,12 +79,28 @@ impl Default for ClientOptions {
     }
 }
 
+/// What went wrong last in an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpFailure {
+    /// The node contacted was down.
+    Down,
+    /// The node contacted did not answer in time.
+    Timeout,
+    /// The node or the state machine refused.
+    Refused(ClientError),
+    /// An answer of the wrong kind (a bug if it ever happens).
+    Unexpected(Reply),
+    /// No session could be registered, for this reason.
+    CannotRegister(Box<OpFailure>),
+    /// Nothing was tried.
+    NoAttempt,
+}
+
 /// Why an operation did not succeed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpError {
-    /// What went wrong last, in words (for example "no leader" or "timeout waiting for n2").
-    pub message: String,
+    /// What went wrong last.
+    pub failure: OpFailure,
     /// True if the operation certainly had no effect (every attempt was refused before being
     /// proposed, or refused by the state machine); false if it may still take effect.
     pub definite: bool,
@@ -60,6 +109,31 @@ pub struct OpError {
     /// The request's identity, once it had a session.
     pub id: Option<RequestId>,
 }
+
+impl OpFailure {
+    fn describe(&self, node: NodeId, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpFailure::Down => write!(f, "{node} is down"),
+            OpFailure::Timeout => write!(f, "timeout waiting for {node}"),
+            OpFailure::Refused(e) => write!(f, "{e}"),
+            OpFailure::Unexpected(reply) => write!(f, "unexpected answer {reply:?}"),
+            OpFailure::CannotRegister(why) => {
+                write!(f, "cannot register a client session: ")?;
+                why.describe(node, f)
+            }
+            OpFailure::NoAttempt => write!(f, "no attempt"),
+        }
+    }
+}
+
+/// In words, for example "no leader" or "timeout waiting for n2".
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.failure.describe(self.node, f)
+    }
+}
+
+impl std::error::Error for OpError {}
 
 /// A successful operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,10 +159,9 @@ struct State {
     next: usize,
 }
 
-/// A client session on the live cluster. `Send + Sync`: operations may run on several threads
-/// at once.
+/// A client session. `Send + Sync`: operations may run on several threads at once.
 pub struct Client {
-    shared: Arc<Shared>,
+    transport: Arc<dyn Transport>,
     members: Vec<NodeId>,
     options: ClientOptions,
     state: Mutex<State>,
@@ -96,22 +169,13 @@ pub struct Client {
     registering: Mutex<()>,
 }
 
-/// What one attempt came to.
-enum Attempt {
-    /// The node has no inbox (killed or crashed): nothing was sent.
-    Down,
-    /// No answer in time: the request may still take effect.
-    Timeout,
-    /// The node answered; with the leader it knows, if any.
-    Answered(Result<Reply, ClientError>, Option<NodeId>),
-}
-
 impl Client {
-    pub(crate) fn new(shared: Arc<Shared>, members: Vec<NodeId>, options: ClientOptions) -> Self {
-        let start = (shared.next_nonce.load(Ordering::Relaxed) as usize) % members.len().max(1);
-        let state =
-            State { session: None, next_seq: 1, in_flight: BTreeSet::new(), preferred: None, next: start };
-        Client { shared, members, options, state: Mutex::new(state), registering: Mutex::new(()) }
+    /// A session over `transport`; it starts its rotation of nodes at `start` (spread clients).
+    pub fn new(transport: Arc<dyn Transport>, options: ClientOptions, start: usize) -> Self {
+        let members = transport.members();
+        let next = start % members.len().max(1);
+        let state = State { session: None, next_seq: 1, in_flight: BTreeSet::new(), preferred: None, next };
+        Client { transport, members, options, state: Mutex::new(state), registering: Mutex::new(()) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -125,6 +189,7 @@ impl Client {
 
     /// Registers the session now if it has none yet (operations do it on their own).
     pub fn register(&self) -> Result<ClientId, OpError> {
+        let _op = Operation::enter(&*self.transport);
         self.session(None)
     }
 
@@ -137,7 +202,9 @@ impl Client {
     pub fn get(&self, key: &str) -> Result<(Option<String>, NodeId), OpError> {
         match self.execute(Op::Get { key: key.into() })? {
             (Reply::Get { value }, node) => Ok((value, node)),
-            (_, node) => Err(OpError { message: "wrong reply kind".into(), definite: true, node, id: None }),
+            (reply, node) => {
+                Err(OpError { failure: OpFailure::Unexpected(reply), definite: true, node, id: None })
+            }
         }
     }
 
@@ -151,12 +218,12 @@ impl Client {
     /// most once. If the session turns out to have expired and no attempt can have taken effect,
     /// the client registers again and carries on under the new session.
     pub fn call(&self, op: Op, via: Option<NodeId>) -> Result<Answer, OpError> {
+        let _op = Operation::enter(&*self.transport);
         let mut session = self.session(None)?;
         let mut renewed = false;
-        let (reply_to, replies) = unbounded();
         let mut seq = self.begin(session);
         let mut uncertain = false;
-        let mut last = OpError { message: "no attempt".into(), definite: true, node: NodeId(0), id: None };
+        let mut last = OpError { failure: OpFailure::NoAttempt, definite: true, node: NodeId(0), id: None };
         let mut attempt = 0;
         let result = loop {
             if attempt >= self.options.attempts.max(1) {
@@ -171,9 +238,9 @@ impl Client {
             last.id = Some(id);
             // Back-offs are for the attempts to come: the last one returns at once.
             let more = attempt < self.options.attempts.max(1);
-            match self.attempt(&request, node, &replies, &reply_to) {
+            match self.transport.attempt(node, &request, self.options.timeout) {
                 Attempt::Down => {
-                    last.message = format!("{node} is down");
+                    last.failure = OpFailure::Down;
                     self.state().preferred = None;
                     if more {
                         self.pause_if_all_down();
@@ -181,7 +248,7 @@ impl Client {
                 }
                 Attempt::Timeout => {
                     uncertain = true;
-                    last.message = format!("timeout waiting for {node}");
+                    last.failure = OpFailure::Timeout;
                     self.state().preferred = None;
                 }
                 Attempt::Answered(Ok(reply), leader) => {
@@ -200,7 +267,7 @@ impl Client {
                 }
                 Attempt::Answered(Err(error), _) => {
                     uncertain |= !error.is_definite();
-                    last.message = error.to_string();
+                    last.failure = OpFailure::Refused(error.clone());
                     match error.inner() {
                         ClientError::NotLeader { leader } => self.state().preferred = Some(*leader),
                         ClientError::UnknownSession { .. } => {
@@ -241,31 +308,30 @@ impl Client {
                 None => {}
             }
         }
-        let nonce = self.shared.next_nonce.fetch_add(1, Ordering::Relaxed);
+        let nonce = self.transport.nonce();
         let request = Request::new(RequestId::register(nonce), Op::Register);
-        let (reply_to, replies) = unbounded();
-        let mut last = String::from("no node tried");
+        let mut last = OpFailure::NoAttempt;
         let mut node = NodeId(0);
         let attempts = self.options.attempts.max(self.members.len() as u32);
         for attempt in 1..=attempts {
             node = self.pick(None);
-            match self.attempt(&request, node, &replies, &reply_to) {
+            match self.transport.attempt(node, &request, self.options.timeout) {
                 Attempt::Answered(Ok(Reply::Registered { client }), leader) => {
                     let mut state = self.state();
                     state.session = Some(client);
                     state.preferred = leader.or(Some(node));
                     return Ok(client);
                 }
-                Attempt::Answered(Ok(other), _) => last = format!("unexpected answer {other:?}"),
-                Attempt::Answered(Err(ClientError::NotLeader { leader }), _) => {
-                    last = format!("not leader, try {leader}");
+                Attempt::Answered(Ok(other), _) => last = OpFailure::Unexpected(other),
+                Attempt::Answered(Err(e @ ClientError::NotLeader { leader }), _) => {
+                    last = OpFailure::Refused(e);
                     self.state().preferred = Some(leader);
                     continue;
                 }
-                Attempt::Answered(Err(e), _) => last = e.to_string(),
-                Attempt::Timeout => last = format!("timeout waiting for {node}"),
+                Attempt::Answered(Err(e), _) => last = OpFailure::Refused(e),
+                Attempt::Timeout => last = OpFailure::Timeout,
                 Attempt::Down => {
-                    last = format!("{node} is down");
+                    last = OpFailure::Down;
                     self.state().preferred = None;
                     if attempt < attempts {
                         self.pause_if_all_down();
@@ -279,12 +345,7 @@ impl Client {
             }
         }
         // Registering changes no key: whatever happened, the operation itself had no effect.
-        Err(OpError {
-            message: format!("cannot register a client session: {last}"),
-            definite: true,
-            node,
-            id: None,
-        })
+        Err(OpError { failure: OpFailure::CannotRegister(Box::new(last)), definite: true, node, id: None })
     }
 
     /// Drops `session` if it is still the current one, so the next operation registers anew.
@@ -322,13 +383,13 @@ impl Client {
         }
     }
 
-    /// Waits the back-off, scaled by the time scale.
+    /// Waits the back-off (engine time at normal speed).
     fn backoff(&self) {
-        std::thread::sleep(self.options.backoff.div_f64(self.shared.speed()));
+        self.transport.wait(self.options.backoff);
     }
 
     fn is_up(&self, node: NodeId) -> bool {
-        self.shared.routes.read().unwrap_or_else(PoisonError::into_inner).contains_key(&node)
+        self.transport.is_up(node)
     }
 
     /// The node for the next attempt: the pinned one, else the preferred one, else the next
@@ -354,35 +415,21 @@ impl Client {
         state.next += 1;
         chosen
     }
+}
 
-    /// Sends `request` to `node` and waits for its answer, skipping answers to other requests.
-    fn attempt(
-        &self,
-        request: &Request,
-        node: NodeId,
-        replies: &Receiver<Answered>,
-        reply_to: &Sender<Answered>,
-    ) -> Attempt {
-        let route = self.shared.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned();
-        let sent = route.is_some_and(|tx| tx.send(Input::Client(request.clone(), reply_to.clone())).is_ok());
-        if !sent {
-            return Attempt::Down;
-        }
-        // The timeout counts only time in which the cluster runs: a frozen cluster's clients
-        // wait for it, they do not give up.
-        let budget = self.options.timeout.div_f64(self.shared.speed()).as_nanos() as u64;
-        let start = self.shared.run_nanos();
-        loop {
-            let used = self.shared.run_nanos().saturating_sub(start);
-            if used >= budget {
-                return Attempt::Timeout;
-            }
-            match replies.recv_timeout(Duration::from_nanos(budget - used)) {
-                Ok(a) if a.response.id != request.id => continue,
-                Ok(a) => return Attempt::Answered(a.response.result, a.leader),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Attempt::Timeout,
-            }
-        }
+/// One operation's stay in the session: entered on creation, left when dropped (even when the
+/// operation's thread unwinds).
+struct Operation<'a>(&'a dyn Transport);
+
+impl<'a> Operation<'a> {
+    fn enter(transport: &'a dyn Transport) -> Self {
+        transport.enter();
+        Operation(transport)
+    }
+}
+
+impl Drop for Operation<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }

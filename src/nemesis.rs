@@ -1,11 +1,13 @@
 //! The nemesis: from the seed, it injects and repairs faults during a run (partitions of many
 //! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts), then heals
-//! everything so the run can check that the cluster recovers.
+//! everything so the run can check that the cluster recovers. It acts through [`Control`]
+//! alone, so the same nemesis breaks the simulated cluster (`quorum sim`) and the live one
+//! (`quorum run`).
 
-use super::Cluster;
-use crate::network::{LinkRule, Network};
+use crate::control::Control;
 use crate::events::EventKind;
-use crate::raft::{NodeId, Role};
+use crate::network::LinkRule;
+use crate::raft::NodeId;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
@@ -90,62 +92,6 @@ impl fmt::Display for FaultSet {
     }
 }
 
-/// What the nemesis acts on: the simulated cluster or the live, threaded one.
-pub trait FaultTarget {
-    /// The node ids, sorted.
-    fn node_ids(&self) -> Vec<NodeId>;
-    /// The node that currently believes it is leader (with the highest term), if any.
-    fn current_leader(&self) -> Option<NodeId>;
-    /// Changes the network's fault settings.
-    fn change_network(&mut self, change: &mut dyn FnMut(&mut Network));
-    /// Describes the network (for fault descriptions).
-    fn describe_network(&self) -> String;
-    /// Crashes a node (volatile state lost, storage kept).
-    fn crash_node(&mut self, id: NodeId);
-    /// Restarts a crashed node from its storage.
-    fn restart_node(&mut self, id: NodeId);
-    /// Pauses a node.
-    fn pause_node(&mut self, id: NodeId);
-    /// Resumes a paused node.
-    fn resume_node(&mut self, id: NodeId);
-    /// Records a fault event in the event log.
-    fn record_fault(&mut self, description: String);
-}
-
-impl FaultTarget for Cluster {
-    fn node_ids(&self) -> Vec<NodeId> {
-        self.ids()
-    }
-    fn current_leader(&self) -> Option<NodeId> {
-        self.ids()
-            .into_iter()
-            .filter_map(|id| self.node(id).filter(|n| n.role() == Role::Leader).map(|n| (n.term(), id)))
-            .max()
-            .map(|(_, id)| id)
-    }
-    fn change_network(&mut self, change: &mut dyn FnMut(&mut Network)) {
-        change(&mut self.network);
-    }
-    fn describe_network(&self) -> String {
-        self.network.to_string()
-    }
-    fn crash_node(&mut self, id: NodeId) {
-        self.crash(id);
-    }
-    fn restart_node(&mut self, id: NodeId) {
-        self.restart(id);
-    }
-    fn pause_node(&mut self, id: NodeId) {
-        self.pause(id);
-    }
-    fn resume_node(&mut self, id: NodeId) {
-        self.resume(id);
-    }
-    fn record_fault(&mut self, description: String) {
-        self.record(None, EventKind::Fault { description });
-    }
-}
-
 /// The nemesis's state: what it has broken, so it can repair it.
 pub struct Nemesis {
     faults: Vec<Fault>,
@@ -182,7 +128,7 @@ impl Nemesis {
     }
 
     /// Acts if it is time: repairs something it broke, or breaks something new.
-    pub fn poll(&mut self, cluster: &mut impl FaultTarget, now: u64) {
+    pub fn poll(&mut self, ctl: &dyn Control, now: u64) {
         if self.faults.is_empty() || now < self.next_at {
             return;
         }
@@ -190,35 +136,41 @@ impl Nemesis {
         let broken = self.crashed.len() + self.paused.len() + usize::from(self.partitioned);
         let degraded = self.link != self.base_link;
         if (broken > 0 || degraded) && self.rng.random_bool(0.5) {
-            self.repair_one(cluster);
+            self.repair_one(ctl);
         } else {
             let fault = self.faults[self.rng.random_range(0..self.faults.len())];
-            self.inject(cluster, fault);
+            self.inject(ctl, fault);
         }
     }
 
-    fn fault_event(cluster: &mut impl FaultTarget, description: String) {
-        cluster.record_fault(description);
+    fn fault_event(ctl: &dyn Control, description: String) {
+        ctl.record(None, EventKind::Fault { description });
+    }
+
+    fn restart(ctl: &dyn Control, id: NodeId) {
+        if let Err(e) = ctl.restart(id) {
+            Self::fault_event(ctl, format!("restart {id} failed: {e}"));
+        }
     }
 
     /// Injects one fault of kind `fault`, or repairs something when the fault is not possible
     /// now (every node already down). Counts only what really happened.
-    fn inject(&mut self, cluster: &mut impl FaultTarget, fault: Fault) {
-        let mut ids = cluster.node_ids();
+    fn inject(&mut self, ctl: &dyn Control, fault: Fault) {
+        let mut ids = ctl.members();
         let n = ids.len();
         let minority = (n - 1) / 2;
         match fault {
             Fault::Partition => {
-                let before = Self::blocked(cluster, &ids);
+                let before = Self::blocked(ctl, &ids);
                 ids.shuffle(&mut self.rng);
-                let leader = cluster.current_leader();
+                let leader = ctl.leader();
                 let shape = self.rng.random_range(0..6);
                 let link = self.link;
-                cluster.change_network(&mut |net| net.heal(link));
+                ctl.change_network(&mut |net| net.heal(link));
                 let description = match shape {
                     0 => {
                         let lone = ids[0];
-                        cluster.change_network(&mut |net| net.partition(&[vec![lone]]));
+                        ctl.change_network(&mut |net| net.partition(&[vec![lone]]));
                         format!("partition: isolate {lone}")
                     }
                     1 if leader.is_some() => {
@@ -227,14 +179,14 @@ impl Nemesis {
                         group.extend(
                             ids.iter().copied().filter(|&i| i != leader).take(minority.saturating_sub(1)),
                         );
-                        cluster.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
-                        format!("partition: leader {leader} cut off ({})", cluster.describe_network())
+                        ctl.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
+                        format!("partition: leader {leader} cut off ({})", ctl.network())
                     }
                     2 if n >= 3 => {
                         // A bridge: two sides that cannot talk, and one node that talks to both.
                         let bridge = ids[0];
                         let (a, b) = ids[1..].split_at((n - 1) / 2);
-                        cluster.change_network(&mut |net| {
+                        ctl.change_network(&mut |net| {
                             for &x in a {
                                 for &y in b {
                                     net.cut(x, y);
@@ -248,35 +200,35 @@ impl Nemesis {
                         let (a, rest) = ids.split_at(n / 3);
                         let (b, _) = rest.split_at(rest.len() / 2);
                         let groups = [a.to_vec(), b.to_vec()];
-                        cluster.change_network(&mut |net| net.partition(&groups));
-                        format!("partition: three ways ({})", cluster.describe_network())
+                        ctl.change_network(&mut |net| net.partition(&groups));
+                        format!("partition: three ways ({})", ctl.network())
                     }
                     4 => {
                         let (from, to) = (ids[0], ids[1 % n]);
-                        cluster.change_network(&mut |net| net.cut(from, to));
+                        ctl.change_network(&mut |net| net.cut(from, to));
                         format!("one-way cut {from} -> {to}")
                     }
                     _ => {
                         let size = self.rng.random_range(1..=minority.max(1));
                         let group = ids[..size].to_vec();
-                        cluster.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
-                        format!("partition: majority/minority ({})", cluster.describe_network())
+                        ctl.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
+                        format!("partition: majority/minority ({})", ctl.network())
                     }
                 };
-                let after = Self::blocked(cluster, &ids);
+                let after = Self::blocked(ctl, &ids);
                 self.partitioned = !after.is_empty();
                 // The same links blocked as before (or none: a single node) is no new fault.
                 if after != before {
                     self.injected += 1;
-                    Self::fault_event(cluster, description);
+                    Self::fault_event(ctl, description);
                 }
             }
-            Fault::Crash if self.rng.random_bool(0.2) => self.outage(cluster, &ids),
+            Fault::Crash if self.rng.random_bool(0.2) => self.outage(ctl, &ids),
             Fault::Crash | Fault::Pause => {
                 // Keep a majority up (but with one or two nodes, one may still go down), so
                 // most of the run has a leader; outages take the rest.
                 if self.crashed.len() + self.paused.len() >= minority.max(1) {
-                    return self.repair_one(cluster);
+                    return self.repair_one(ctl);
                 }
                 let up: Vec<NodeId> = ids
                     .iter()
@@ -284,70 +236,69 @@ impl Nemesis {
                     .filter(|i| !self.crashed.contains(i) && !self.paused.contains(i))
                     .collect();
                 if up.is_empty() {
-                    return self.repair_one(cluster);
+                    return self.repair_one(ctl);
                 }
                 self.injected += 1;
                 let victim = up[self.rng.random_range(0..up.len())];
                 if fault == Fault::Crash {
                     self.crashed.insert(victim);
-                    Self::fault_event(cluster, format!("crash {victim}"));
-                    cluster.crash_node(victim);
+                    Self::fault_event(ctl, format!("crash {victim}"));
+                    ctl.kill(victim);
                 } else {
                     self.paused.insert(victim);
-                    Self::fault_event(cluster, format!("pause {victim}"));
-                    cluster.pause_node(victim);
+                    Self::fault_event(ctl, format!("pause {victim}"));
+                    ctl.pause(victim);
                 }
             }
             Fault::Loss => {
                 let loss = [0.05, 0.2, 0.5][self.rng.random_range(0..3)];
-                self.set_link(cluster, LinkRule { loss, ..self.link }, format!("loss {:.0}%", loss * 100.0));
+                self.set_link(ctl, LinkRule { loss, ..self.link }, format!("loss {:.0}%", loss * 100.0));
             }
             Fault::Duplicate => {
                 let duplicate = [0.1, 0.3][self.rng.random_range(0..2)];
                 let what = format!("duplicate {:.0}%", duplicate * 100.0);
-                self.set_link(cluster, LinkRule { duplicate, ..self.link }, what);
+                self.set_link(ctl, LinkRule { duplicate, ..self.link }, what);
             }
             Fault::Reorder => {
                 let delay = (1_000_000, [20_000_000, 80_000_000][self.rng.random_range(0..2)]);
                 let what = format!("reorder: delay {}-{} ms", 1, delay.1 / 1_000_000);
-                self.set_link(cluster, LinkRule { delay, ..self.link }, what);
+                self.set_link(ctl, LinkRule { delay, ..self.link }, what);
             }
         }
     }
 
     /// The links the network blocks now (partitions and cuts), as (from, to) pairs.
-    fn blocked(cluster: &mut impl FaultTarget, ids: &[NodeId]) -> BTreeSet<(NodeId, NodeId)> {
+    fn blocked(ctl: &dyn Control, ids: &[NodeId]) -> BTreeSet<(NodeId, NodeId)> {
+        let net = ctl.network();
         let mut blocked = BTreeSet::new();
-        cluster.change_network(&mut |net| {
-            for &a in ids {
-                for &b in ids {
-                    if a != b && net.reachable(a, b).is_err() {
-                        blocked.insert((a, b));
-                    }
+        for &a in ids {
+            for &b in ids {
+                if a != b && net.reachable(a, b).is_err() {
+                    blocked.insert((a, b));
                 }
             }
-        });
+        }
         blocked
     }
 
     /// Changes every link's rule, if that is a change (a fault that changes nothing is none).
-    fn set_link(&mut self, cluster: &mut impl FaultTarget, link: LinkRule, description: String) {
+    fn set_link(&mut self, ctl: &dyn Control, link: LinkRule, description: String) {
         if link == self.link {
             return;
         }
         self.link = link;
         self.injected += 1;
-        cluster.change_network(&mut |net| net.set_default_rule(link));
-        Self::fault_event(cluster, description);
+        ctl.change_network(&mut |net| net.set_default_rule(link));
+        Self::fault_event(ctl, description);
     }
 
     /// Crashes a majority of the nodes, or every node, at once: the cluster is unavailable until
     /// enough of them restart from their storage (they come back one at a time as repairs, or
     /// all at the final heal). Safety must hold throughout, and the cluster must recover.
-    fn outage(&mut self, cluster: &mut impl FaultTarget, ids: &[NodeId]) {
+    fn outage(&mut self, ctl: &dyn Control, ids: &[NodeId]) {
         let mut up: Vec<NodeId> = ids.iter().copied().filter(|i| !self.crashed.contains(i)).collect();
         if up.is_empty() {
-            return self.repair_one(cluster);
+            return self.repair_one(ctl);
         }
         up.shuffle(&mut self.rng);
         let everyone = self.rng.random_bool(0.5);
@@ -359,16 +310,16 @@ impl Nemesis {
         self.injected += 1;
         let scope = if victims.len() + already == ids.len() { "every node" } else { "a majority" };
         let names: Vec<String> = victims.iter().map(ToString::to_string).collect();
-        Self::fault_event(cluster, format!("outage: crash {} ({scope} down)", names.join(" ")));
+        Self::fault_event(ctl, format!("outage: crash {} ({scope} down)", names.join(" ")));
         for v in victims {
             // A paused victim is crashed instead: the crash takes its volatile state.
             self.paused.remove(&v);
             self.crashed.insert(v);
-            cluster.crash_node(v);
+            ctl.kill(v);
         }
     }
 
-    fn repair_one(&mut self, cluster: &mut impl FaultTarget) {
+    fn repair_one(&mut self, ctl: &dyn Control) {
         let mut options: Vec<u8> = Vec::new();
         if self.partitioned {
             options.push(0);
@@ -387,43 +338,43 @@ impl Nemesis {
             0 => {
                 self.partitioned = false;
                 let link = self.link;
-                cluster.change_network(&mut |net| net.heal(link));
-                Self::fault_event(cluster, "heal partitions".into());
+                ctl.change_network(&mut |net| net.heal(link));
+                Self::fault_event(ctl, "heal partitions".into());
             }
             1 => {
                 let Some(&id) = self.crashed.iter().next() else { return };
                 self.crashed.remove(&id);
-                Self::fault_event(cluster, format!("restart {id}"));
-                cluster.restart_node(id);
+                Self::fault_event(ctl, format!("restart {id}"));
+                Self::restart(ctl, id);
             }
             2 => {
                 let Some(&id) = self.paused.iter().next() else { return };
                 self.paused.remove(&id);
-                Self::fault_event(cluster, format!("resume {id}"));
-                cluster.resume_node(id);
+                Self::fault_event(ctl, format!("resume {id}"));
+                ctl.resume(id);
             }
             _ => {
                 self.link = self.base_link;
                 let link = self.link;
-                cluster.change_network(&mut |net| net.set_default_rule(link));
-                Self::fault_event(cluster, "links back to normal".into());
+                ctl.change_network(&mut |net| net.set_default_rule(link));
+                Self::fault_event(ctl, "links back to normal".into());
             }
         }
     }
 
     /// Repairs everything and stops injecting.
-    pub fn heal_all(&mut self, cluster: &mut impl FaultTarget) {
+    pub fn heal_all(&mut self, ctl: &dyn Control) {
         self.faults.clear();
         self.link = self.base_link;
         self.partitioned = false;
         let base = self.base_link;
-        cluster.change_network(&mut |net| net.heal(base));
+        ctl.change_network(&mut |net| net.heal(base));
         for id in std::mem::take(&mut self.crashed) {
-            cluster.restart_node(id);
+            Self::restart(ctl, id);
         }
         for id in std::mem::take(&mut self.paused) {
-            cluster.resume_node(id);
+            ctl.resume(id);
         }
-        Self::fault_event(cluster, "heal everything".into());
+        Self::fault_event(ctl, "heal everything".into());
     }
 }

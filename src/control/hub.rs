@@ -1,4 +1,4 @@
-//! The event hub: every thread of the live cluster sends its events here; one collector thread
+//! The event hub: every thread of an engine sends its events here; one collector thread
 //! numbers them in arrival order and hands them to the consumers: a bounded ring for on-screen
 //! views, an optional JSON Lines file written as the run goes, and any subscribers.
 
@@ -23,6 +23,25 @@ pub struct Hub {
     subscribers: Arc<Mutex<Vec<Sender<Event>>>>,
     stop: Sender<()>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Starts the collector with the event file at `path` (created, or truncated), if any.
+pub(crate) fn open(
+    path: Option<&std::path::Path>,
+    ring_size: usize,
+) -> std::io::Result<(Hub, Sender<HubMsg>)> {
+    let file: Option<Box<dyn Write + Send>> = match path {
+        Some(path) => Some(Box::new(std::io::BufWriter::new(std::fs::File::create(path)?))),
+        None => None,
+    };
+    Ok(start(file, ring_size))
+}
+
+/// Waits until every event sent to `events` before this call is written and flushed, for
+/// `timeout` at most. False on timeout.
+pub(crate) fn flush(events: &Sender<HubMsg>, timeout: std::time::Duration) -> bool {
+    let (done, wait) = crossbeam_channel::bounded(1);
+    events.send(HubMsg::Flush(done)).is_ok() && wait.recv_timeout(timeout).is_ok()
 }
 
 /// Starts the collector. `file` receives every event as JSON Lines; `ring_size` bounds the

@@ -1,0 +1,95 @@
+//! The one control interface both engines implement: the deterministic simulator
+//! (`sim::SimEngine`, virtual time) and the live cluster (`cluster::LiveCluster`, one thread per
+//! node, real time). Whatever drives a cluster (the console, the nemesis, the headless runs)
+//! drives it through [`Control`] and never needs to know which engine runs it.
+//!
+//! Also here, because both engines need them: what a node looks like from outside
+//! ([`NodeStatus`]), client sessions over either engine's way of reaching a node
+//! ([`client::Client`] over a [`client::Transport`]), and the event hub that numbers events and
+//! hands them to the event file, the screen and subscribers ([`hub`]).
+
+pub mod client;
+pub mod hub;
+mod status;
+
+pub use client::{Answer, Attempt, Client, ClientOptions, OpError, OpFailure, Transport};
+pub use status::{NodeStatus, RunState};
+
+use crate::events::{Event, EventKind};
+use crate::network::Network;
+use crate::raft::NodeId;
+use crossbeam_channel::Receiver;
+
+/// Why an engine could not carry out an order.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// There is no such node.
+    #[error("there is no node {0}")]
+    NoSuchNode(NodeId),
+    /// The operating system refused (a thread could not be started, a file opened).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What can be done to a running cluster, by the console or the nemesis, on either engine.
+///
+/// Every method takes `&self` (an engine is shared between the console's threads) and may block
+/// briefly. Orders are silent: the engine records only what the cluster itself does (a node
+/// crashed, restarted, sent or received a message); who gives an order records why with
+/// [`Control::record`], in its own words.
+pub trait Control: Send + Sync {
+    /// The node ids, sorted.
+    fn members(&self) -> Vec<NodeId>;
+    /// The engine's clock: nanoseconds since the cluster started (virtual in the simulator).
+    /// Events and client histories are stamped with it.
+    fn now_nanos(&self) -> u64;
+    /// Every node's state.
+    fn status(&self) -> Vec<NodeStatus>;
+    /// The node that believes it leads with the highest term, among the nodes that are up.
+    fn leader(&self) -> Option<NodeId> {
+        self.status()
+            .into_iter()
+            .filter(|s| s.run == RunState::Running && s.role == Some(crate::raft::Role::Leader))
+            .max_by_key(|s| s.term)
+            .map(|s| s.id)
+    }
+    /// The network's fault settings now.
+    fn network(&self) -> Network;
+    /// Changes the network's fault settings; takes effect at once (messages already on their
+    /// way are judged again when they are due).
+    fn change_network(&self, change: &mut dyn FnMut(&mut Network));
+    /// The time scale: 1.0 is normal, 0.05 is 1/20.
+    fn speed(&self) -> f64;
+    /// Sets the time scale (clamped to 0.05 to 10).
+    fn set_speed(&self, speed: f64);
+    /// Kills a node: its volatile state is lost, its durable state stays.
+    fn kill(&self, id: NodeId);
+    /// Restarts a killed or crashed node from its durable state (nothing if it runs). A node
+    /// whose storage cannot be read stays crashed, with the reason in its status.
+    fn restart(&self, id: NodeId) -> Result<(), ControlError>;
+    /// Pauses a node: it neither ticks nor receives; messages to it wait.
+    fn pause(&self, id: NodeId);
+    /// Resumes a paused node; it receives what waited, in order.
+    fn resume(&self, id: NodeId);
+    /// Makes a node's election timer expire now.
+    fn campaign(&self, id: NodeId);
+    /// Freezes the cluster: pauses these nodes, and the clock that client timeouts count stops.
+    fn freeze(&self, nodes: &[NodeId]);
+    /// Ends a freeze: resumes these nodes, and client timeouts count again.
+    fn thaw(&self, nodes: &[NodeId]);
+    /// Writes an event of the caller's own (a fault, a client's view of an operation) to the
+    /// event log, stamped now.
+    fn record(&self, node: Option<NodeId>, kind: EventKind);
+    /// A new client session (thesis §6.3); it registers on its first operation.
+    fn client(&self, options: ClientOptions) -> Client;
+    /// A channel that receives every event from now on (`None` if events are not recorded).
+    fn subscribe(&self) -> Option<Receiver<Event>>;
+    /// The most recent events, oldest first, `max` at most.
+    fn recent_events(&self, max: usize) -> Vec<Event>;
+    /// Waits (a few seconds at most) until every event recorded so far is in the event file.
+    /// False if it timed out.
+    fn flush_events(&self) -> bool;
+    /// Stops every node and waits until the event file is complete. The engine does nothing
+    /// more afterwards.
+    fn finish(&self) -> std::io::Result<()>;
+}
