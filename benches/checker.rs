@@ -1,6 +1,8 @@
-//! Speed of the linearizability checker on generated histories of two shapes:
-//! many keys with little contention per key, and one hot key with every
-//! client overlapping (the reference point is porcupine on the same shapes).
+//! Speed of the linearizability checker on generated histories of three
+//! shapes: many keys with little contention per key, one hot key with every
+//! client overlapping (the reference point is porcupine on these two), and
+//! one hot key with 256 clients overlapping, which only the zone check
+//! decides (the search gives up on it).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -46,6 +48,21 @@ fn checker(c: &mut Criterion) {
             put_ratio: 0.5,
             info_ratio: 0.0,
             fail_ratio: 0.0,
+            overlap: 1.0,
+        },
+    );
+    // (c) 100,000 operations on one key, 256 clients, intervals as wide as
+    // possible, 2% of operations puts with unknown outcome, 1% failed.
+    bench(
+        c,
+        "100k_ops_1_key_256_clients",
+        &GeneratorConfig {
+            operations: 100_000,
+            keys: 1,
+            processes: 256,
+            put_ratio: 0.5,
+            info_ratio: 0.04,
+            fail_ratio: 0.01,
             overlap: 1.0,
         },
     );

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use quorum::check::{
-    CheckOptions, EventType, HistoryEvent, Initial, OpKind, Verdict, check_file_command, check_file_with,
-    check_history,
+    Algorithm, CheckOptions, EventType, HistoryEvent, Initial, OpKind, Verdict, check_file_command,
+    check_file_with, check_history, check_operations_using, pair_operations,
 };
 
 /// One operation of a hand-made history: `(process, f, key, value, call, end)`.
@@ -357,6 +357,195 @@ fn unknown_initial_keeps_the_info_put_rules() {
         (3, Get, "k1", Some("b"), 40, Ok(50)),
         (3, Get, "k1", Some("a"), 60, Ok(70)),
     ]);
+}
+
+// ---- edge times: 0, u64::MAX, equal times ----
+
+const MAX: u64 = u64::MAX;
+
+#[test]
+fn edge_time_max_put_then_get() {
+    // Everything at the last nanosecond there is: the put and the get touch,
+    // so they are concurrent, and put-then-get is a valid order.
+    for (put_process, get_process) in [(1, 2), (1, 1)] {
+        let ops = [
+            (put_process, Put, "k1", Some("x"), MAX, Ok(MAX)),
+            (get_process, Get, "k1", Some("x"), MAX, Ok(MAX)),
+        ];
+        assert_linearizable(&ops);
+        assert_unknown_linearizable(&ops);
+    }
+    // Equal times at 0 too, and a read of absent concurrent with them.
+    for t in [0, MAX] {
+        assert_linearizable(&[
+            (1, Put, "k1", Some("x"), t, Ok(t)),
+            (2, Get, "k1", Some("x"), t, Ok(t)),
+            (3, Get, "k1", None, t, Ok(t)),
+        ]);
+    }
+    // An info put invoked at the very end, read then.
+    assert_linearizable(&[(1, Put, "k1", Some("x"), MAX, Never), (2, Get, "k1", Some("x"), MAX, Ok(MAX))]);
+}
+
+#[test]
+fn edge_time_violations_are_still_caught() {
+    // From the first nanosecond to the last: a put at 0 is overwritten long before the read.
+    let (reason, _) = assert_not_linearizable(&[
+        (1, Put, "k1", Some("x"), 0, Ok(0)),
+        (2, Put, "k1", Some("y"), 1, Ok(1)),
+        (3, Get, "k1", Some("x"), MAX, Ok(MAX)),
+    ]);
+    assert!(reason.contains("overwritten"), "{reason}");
+    let (reason, _) =
+        assert_not_linearizable(&[(1, Put, "k1", Some("x"), 0, Ok(0)), (2, Get, "k1", None, MAX, Ok(MAX))]);
+    assert!(reason.contains("null"), "{reason}");
+    // A read that returned at 0 of a put invoked at the last nanosecond.
+    let (reason, _) = assert_not_linearizable(&[
+        (2, Get, "k1", Some("x"), 0, Ok(0)),
+        (1, Put, "k1", Some("x"), MAX, Ok(MAX)),
+    ]);
+    assert!(reason.contains("invoked only at 18446744073709551615"), "{reason}");
+}
+
+#[test]
+fn edge_time_max_file() {
+    // The file of the bug report: every event at u64::MAX.
+    let text = r#"{"type":"invoke","process":1,"f":"put","key":"x","value":"a","time":18446744073709551615}
+{"type":"ok","process":1,"f":"put","key":"x","value":"a","time":18446744073709551615}
+{"type":"invoke","process":2,"f":"get","key":"x","time":18446744073709551615}
+{"type":"ok","process":2,"f":"get","key":"x","value":"a","time":18446744073709551615}
+"#;
+    for (name, text) in
+        [("max", text.to_string()), ("max-same", text.replace(r#""process":2"#, r#""process":1"#))]
+    {
+        let (code, out) = run(name, &text);
+        assert_eq!(code, 0, "{name}: {out}");
+        assert_eq!(out, "linearizable (2 operations over 1 key)\n", "{name}");
+    }
+}
+
+// ---- distinct values: the zone check and the search agree ----
+
+/// The verdict of each algorithm, asserting that they agree.
+fn both_algorithms(ops: &[Op], initial: Initial) -> Verdict {
+    let paired = pair_operations(&events(ops)).expect("well-formed history");
+    let options = CheckOptions { initial, ..Default::default() };
+    let zones = check_operations_using(&paired, &options, Algorithm::Zones);
+    let search = check_operations_using(&paired, &options, Algorithm::Search);
+    assert!(!matches!(zones, Verdict::Unknown { .. }), "{zones}");
+    assert_eq!(zones.is_linearizable(), search.is_linearizable(), "zones: {zones}\nsearch: {search}");
+    zones
+}
+
+#[test]
+fn zones_cycle_between_concurrent_writes() {
+    // a and b overlap; p3 sees b, then p4 sees a, then p3 sees b again: the
+    // blocks of a and b must each come before the other.
+    let ops = [
+        (1, Put, "k1", Some("a"), 0, Ok(100)),
+        (2, Put, "k1", Some("b"), 10, Ok(90)),
+        (3, Get, "k1", Some("b"), 20, Ok(30)),
+        (4, Get, "k1", Some("a"), 40, Ok(50)),
+        (3, Get, "k1", Some("b"), 60, Ok(70)),
+    ];
+    match both_algorithms(&ops, Initial::Empty) {
+        Verdict::NotLinearizable { excerpt, reason, .. } => {
+            assert!(reason.contains("every put writes a different value"), "{reason}");
+            assert!(reason.contains("the get by p4 [40, 50] that read a"), "{reason}");
+            assert_eq!(excerpt.len(), 5, "{excerpt:?}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn zones_info_put_rules() {
+    // Read by a get concurrent with it: fine; read before its invoke: not.
+    both_algorithms(
+        &[(1, Put, "k1", Some("a"), 10, Info(20)), (2, Get, "k1", Some("a"), 0, Ok(10))],
+        Initial::Empty,
+    );
+    let v = both_algorithms(
+        &[(1, Put, "k1", Some("a"), 11, Info(20)), (2, Get, "k1", Some("a"), 0, Ok(10))],
+        Initial::Empty,
+    );
+    assert!(!v.is_linearizable());
+    // Unread: left out, though it would have to come before the read of null.
+    let v = both_algorithms(
+        &[(1, Put, "k1", Some("a"), 0, Info(1)), (2, Get, "k1", None, 5, Ok(6))],
+        Initial::Empty,
+    );
+    assert!(v.is_linearizable());
+    // A read of a after a read of b after the info put of b completed... of a.
+    let v = both_algorithms(
+        &[
+            (1, Put, "k1", Some("a"), 0, Ok(5)),
+            (2, Put, "k1", Some("b"), 6, Never),
+            (3, Get, "k1", Some("b"), 10, Ok(20)),
+            (3, Get, "k1", Some("a"), 30, Ok(40)),
+        ],
+        Initial::Empty,
+    );
+    assert!(!v.is_linearizable());
+}
+
+#[test]
+fn zones_initial_value_may_equal_a_written_value() {
+    // With an unknown initial value, the first get of a may have read an
+    // initial a (it returned before the put of b started); the second get of
+    // a then reads the put of a, which comes after b.
+    let ops = [
+        (1, Get, "k1", Some("a"), 0, Ok(10)),
+        (3, Put, "k1", Some("a"), 5, Ok(60)),
+        (4, Put, "k1", Some("b"), 20, Ok(30)),
+        (2, Get, "k1", Some("a"), 35, Ok(40)),
+    ];
+    assert!(both_algorithms(&ops, Initial::Unknown).is_linearizable());
+    assert!(!both_algorithms(&ops, Initial::Empty).is_linearizable());
+    // A get of b after that second get of a: b's put and its gets must come
+    // both before and after a's, whatever the initial value.
+    let mut more = ops.to_vec();
+    more.push((2, Get, "k1", Some("b"), 45, Ok(50)));
+    match both_algorithms(&more, Initial::Unknown) {
+        Verdict::NotLinearizable { reason, excerpt, .. } => {
+            assert!(reason.contains("the key's initial value is unknown"), "{reason}");
+            assert!(reason.contains("had the key started at a"), "{reason}");
+            assert!(excerpt.len() <= 5, "{excerpt:?}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn zones_read_of_absent_after_a_read_of_a_value() {
+    // The put is still running, but p2 saw its value before p3 read absent.
+    let (reason, excerpt) = assert_not_linearizable(&[
+        (1, Put, "k1", Some("a"), 0, Ok(100)),
+        (2, Get, "k1", Some("a"), 10, Ok(20)),
+        (3, Get, "k1", None, 30, Ok(40)),
+    ]);
+    assert!(reason.contains("had already returned a before the get was invoked"), "{reason}");
+    assert_eq!(excerpt.len(), 3, "{excerpt:?}");
+    both_algorithms(
+        &[(1, Put, "k1", Some("a"), 0, Ok(100)), (2, Get, "k1", Some("a"), 10, Ok(20))],
+        Initial::Empty,
+    );
+}
+
+#[test]
+fn zones_do_not_apply_to_a_value_written_twice() {
+    let ops = [
+        (1, Put, "k1", Some("a"), 0, Ok(10)),
+        (2, Put, "k1", Some("a"), 20, Ok(30)),
+        (3, Get, "k1", Some("a"), 40, Ok(50)),
+    ];
+    let paired = pair_operations(&events(&ops)).expect("well-formed history");
+    match check_operations_using(&paired, &CheckOptions::default(), Algorithm::Zones) {
+        Verdict::Unknown { reason } => assert!(reason.contains("more than one put"), "{reason}"),
+        other => panic!("{other}"),
+    }
+    // Auto falls back to the search.
+    assert_linearizable(&ops);
 }
 
 // ---- the file entry point ----

@@ -2,10 +2,12 @@
 //!
 //! Linearizability is compositional (Herlihy & Wing): a history is
 //! linearizable iff each key's sub-history is, so each key is checked alone.
-//! Before the search, cheap tests catch the plainest violations (a read of a
-//! value no put wrote before the read returned); after a failed search, the
-//! failing operations are shrunk to a small set that still fails, so the
-//! report shows a handful of operations instead of a thousand.
+//! First, cheap tests catch the plainest violations (a read of a value no put
+//! wrote before the read returned). Then a key whose puts write distinct
+//! values goes to the zone check ([`super::zones`]), which decides it in
+//! O(n log n); any other key goes to the search. Either way the failing
+//! operations are shrunk to a small set that still fails, so the report shows
+//! a handful of operations instead of a thousand.
 //!
 //! With [`Initial::Unknown`] the key starts in the search's wildcard state
 //! (see [`super::search`]). A read of a value no put wrote in time is then
@@ -24,9 +26,11 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::Algorithm;
 use super::hash::FxBuild;
 use super::history::{Initial, OpStatus, Operation, OperationKind};
-use super::search::{ABSENT, Outcome, SearchOp, Step, Trace, UNKNOWN, search};
+use super::search::{Outcome, SearchOp, State, Step, Trace, ValueId, search};
+use super::zones::{self, Decision};
 
 /// The result for one key.
 #[derive(Debug)]
@@ -42,16 +46,27 @@ pub(crate) enum KeyResult {
     },
     /// The deadline passed first.
     TimedOut,
+    /// The zone check alone was asked for, and it does not apply to this key.
+    ZonesDoNotApply,
 }
 
 /// How many searches the shrinking of a failing history may run.
 const SHRINK_BUDGET: usize = 4000;
+/// How many zone checks the shrinking of a zone witness may run (it starts
+/// from a handful of operations, so this is never reached in practice).
+const ZONE_SHRINK_BUDGET: usize = 1000;
 /// Longest excerpt shown when shrinking could not finish.
 const MAX_EXCERPT: usize = 40;
 
 /// Checks the operations of one key (all of them must have that key), the
-/// key holding `initial` before the first of them.
-pub(crate) fn check_key(ops: &[&Operation], initial: Initial, deadline: Option<Instant>) -> KeyResult {
+/// key holding `initial` before the first of them, with the zone check when
+/// `algorithm` allows and it applies, else the search.
+pub(crate) fn check_key(
+    ops: &[&Operation],
+    initial: Initial,
+    deadline: Option<Instant>,
+    algorithm: Algorithm,
+) -> KeyResult {
     // An info get constrains nothing: it may have read anything, or nothing.
     let mut ops: Vec<&Operation> = ops
         .iter()
@@ -74,76 +89,140 @@ pub(crate) fn check_key(ops: &[&Operation], initial: Initial, deadline: Option<I
     // before, from the same initial value. So the history is linearizable
     // iff it is without the put.
     let mut read = vec![false; model.values.len()];
-    for (op, &v) in ops.iter().zip(&model.value_of) {
-        if op.status == OpStatus::Ok && matches!(op.kind, OperationKind::Get(_)) {
-            read[v as usize] = true;
+    for (op, v) in ops.iter().zip(&model.value_of) {
+        if op.status == OpStatus::Ok
+            && matches!(op.kind, OperationKind::Get(_))
+            && let Some(v) = v
+        {
+            read[*v] = true;
         }
     }
-    let active: Vec<usize> = (0..ops.len())
-        .filter(|&i| model.is_get(i) || ops[i].status == OpStatus::Ok || read[model.value_of[i] as usize])
-        .collect();
+    let is_read = |i: usize| model.value_of[i].is_some_and(|v| read[v]);
+    let active: Vec<usize> =
+        (0..ops.len()).filter(|&i| model.is_get(i) || ops[i].status == OpStatus::Ok || is_read(i)).collect();
+
+    // Puts of distinct values: the zone check decides in O(n log n).
+    if algorithm != Algorithm::Search {
+        match zones::decide(&model.search_ops(&active), model.values.len(), initial) {
+            Decision::Linearizable => return KeyResult::Linearizable,
+            Decision::NotLinearizable(failure) => {
+                let witness: Vec<usize> = failure.witness().into_iter().map(|w| active[w]).collect();
+                return explain_zones(&model, &active, witness);
+            }
+            Decision::NotApplicable if algorithm == Algorithm::Zones => return KeyResult::ZonesDoNotApply,
+            Decision::NotApplicable => {}
+        }
+    }
 
     match search(&model.search_ops(&active), model.start, deadline, false) {
         Outcome::Linearizable => KeyResult::Linearizable,
         Outcome::TimedOut => KeyResult::TimedOut,
         Outcome::NotLinearizable(trace) => {
             let stuck = trace.stuck.map(|s| active[s]);
-            let core = shrink(&model, active, stuck, deadline);
+            let fails =
+                |subset: &[usize]| match search(&model.search_ops(subset), model.start, deadline, false) {
+                    Outcome::NotLinearizable(_) => Some(true),
+                    Outcome::Linearizable => Some(false),
+                    Outcome::TimedOut => None,
+                };
+            let core = shrink(&model, active, stuck, SHRINK_BUDGET, fails);
             explain(&model, &ops, &core)
         }
     }
 }
 
+/// Whether the zone check finds the operations `subset` (indices into the
+/// model, ascending) not linearizable; `None` if it does not apply.
+fn zones_fail(model: &Model, subset: &[usize]) -> Option<bool> {
+    match zones::decide(&model.search_ops(subset), model.values.len(), model.initial) {
+        Decision::NotLinearizable(_) => Some(true),
+        Decision::Linearizable => Some(false),
+        Decision::NotApplicable => None,
+    }
+}
+
+/// Shrinks the zone check's witness (indices into the model) and explains
+/// the failure it shows; `active` are the operations checked.
+///
+/// The witness is not linearizable by itself (see [`zones::Failure::witness`]);
+/// that is checked again here, and should it ever not hold, shrinking starts
+/// from all of `active` instead, which certainly fails. Either way every set
+/// kept fails the zone check, which is exact, so the excerpt is a genuine
+/// counterexample; and no search runs, so nothing can time out.
+fn explain_zones(model: &Model, active: &[usize], witness: Vec<usize>) -> KeyResult {
+    let start = if zones_fail(model, &witness) == Some(true) {
+        witness
+    } else {
+        debug_assert!(false, "the zone witness {witness:?} is linearizable");
+        active.to_vec()
+    };
+    let core = shrink(model, start, None, ZONE_SHRINK_BUDGET, |subset| zones_fail(model, subset));
+    let ops = model.ops;
+    let core_ops: Vec<&Operation> = core.iter().map(|&i| ops[i]).collect();
+    let mut excerpt: Vec<String> = core_ops.iter().take(MAX_EXCERPT).map(|o| o.to_string()).collect();
+    if core_ops.len() > MAX_EXCERPT {
+        excerpt.push(format!("... and {} more operations not shown", core_ops.len() - MAX_EXCERPT));
+    }
+    let reason = core_ops
+        .iter()
+        .find_map(|get| simple_reason(&core_ops, get, model.initial))
+        .or_else(|| match zones::decide(&model.search_ops(&core), model.values.len(), model.initial) {
+            Decision::NotLinearizable(failure) => Some(zones::reason(&core_ops, &failure)),
+            _ => None,
+        })
+        .unwrap_or_else(|| search_reason(model, ops, &core, &Trace::default()));
+    KeyResult::NotLinearizable { excerpt, reason }
+}
+
 /// The key's values interned to small ids, the search's input.
 struct Model<'a> {
-    /// Interned value per operation (the value written, or read).
-    value_of: Vec<u32>,
-    /// The value behind each id (`values[0]` is unused: `ABSENT`).
+    /// Interned value per operation: the value written, or read (`None`: a
+    /// read of absent).
+    value_of: Vec<Option<ValueId>>,
+    /// The value behind each id.
     values: Vec<&'a str>,
     /// The search's view of each operation.
     steps: Vec<SearchOp>,
     ops: &'a [&'a Operation],
     /// What the key held before the first operation.
     initial: Initial,
-    /// The search's initial state: `ABSENT`, or the wildcard `UNKNOWN`.
-    start: u32,
+    /// The search's initial state: absent, or the wildcard.
+    start: State,
 }
 
 impl<'a> Model<'a> {
     fn new(ops: &'a [&'a Operation], initial: Initial) -> Self {
-        let mut ids: HashMap<&str, u32, FxBuild> = HashMap::default();
-        let mut values = vec![""];
+        let mut ids: HashMap<&str, ValueId, FxBuild> = HashMap::default();
+        let mut values = Vec::new();
         let mut intern = |v: &'a str| {
             *ids.entry(v).or_insert_with(|| {
                 values.push(v);
-                (values.len() - 1) as u32
+                values.len() - 1
             })
         };
-        let value_of: Vec<u32> = ops
-            .iter()
-            .map(|o| match &o.kind {
-                OperationKind::Put(v) | OperationKind::Get(Some(v)) => intern(v),
-                OperationKind::Get(None) => ABSENT,
-            })
-            .collect();
-        let steps = ops
-            .iter()
-            .zip(&value_of)
-            .map(|(op, &v)| SearchOp {
-                call: op.call,
-                ret: match op.status {
-                    OpStatus::Ok => op.ret,
-                    OpStatus::Info => None,
-                },
-                step: match op.kind {
-                    OperationKind::Put(_) => Step::Put(v),
-                    OperationKind::Get(_) => Step::Get(v),
-                },
-            })
-            .collect();
+        let mut value_of: Vec<Option<ValueId>> = Vec::with_capacity(ops.len());
+        let mut steps: Vec<SearchOp> = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (value, step) = match &op.kind {
+                OperationKind::Put(v) => {
+                    let id = intern(v);
+                    (Some(id), Step::Put(id))
+                }
+                OperationKind::Get(v) => {
+                    let id = v.as_deref().map(&mut intern);
+                    (id, Step::Get(id))
+                }
+            };
+            let ret = match op.status {
+                OpStatus::Ok => op.ret,
+                OpStatus::Info => None,
+            };
+            value_of.push(value);
+            steps.push(SearchOp { call: op.call, ret, step });
+        }
         let start = match initial {
-            Initial::Empty => ABSENT,
-            Initial::Unknown => UNKNOWN,
+            Initial::Empty => State::Absent,
+            Initial::Unknown => State::Unknown,
         };
         Model { value_of, values, steps, ops, initial, start }
     }
@@ -158,17 +237,17 @@ impl<'a> Model<'a> {
     }
 
     /// The state as it completes "leaving the key ...".
-    fn show(&self, id: u32) -> String {
-        match id {
-            ABSENT => "absent".to_string(),
-            UNKNOWN => "at its unknown initial value, not yet read".to_string(),
-            _ => self.values.get(id as usize).copied().unwrap_or("?").to_string(),
+    fn show(&self, state: State) -> String {
+        match state {
+            State::Absent => "absent".to_string(),
+            State::Unknown => "at its unknown initial value, not yet read".to_string(),
+            State::Value(id) => self.values.get(id).copied().unwrap_or("?").to_string(),
         }
     }
 }
 
 /// Names an operation in prose: `the put of v7 by p3 [120, 184]`, `the get by p4 [130, 190]`.
-fn name(op: &Operation) -> String {
+pub(super) fn name(op: &Operation) -> String {
     let what = match &op.kind {
         OperationKind::Put(v) => format!("put of {v}"),
         OperationKind::Get(_) => "get".to_string(),
@@ -195,22 +274,23 @@ fn precheck(model: &Model) -> Option<KeyResult> {
     if model.initial == Initial::Unknown {
         return initial_conflict(ops).map(|(excerpt, reason)| KeyResult::NotLinearizable { excerpt, reason });
     }
-    // Earliest invoke of a put of each value (u64::MAX: none).
-    let mut first_put = vec![u64::MAX; model.values.len()];
+    // Earliest invoke of a put of each value, if any.
+    let mut first_put: Vec<Option<u64>> = vec![None; model.values.len()];
     for (i, op) in ops.iter().enumerate() {
-        if !model.is_get(i) {
-            let v = model.value_of[i] as usize;
-            first_put[v] = first_put[v].min(op.call);
+        if !model.is_get(i)
+            && let Some(v) = model.value_of[i]
+        {
+            first_put[v] = Some(first_put[v].map_or(op.call, |t| t.min(op.call)));
         }
     }
     for (i, get) in ops.iter().enumerate() {
-        let (OperationKind::Get(Some(v)), OpStatus::Ok, Some(ret)) = (&get.kind, get.status, get.ret) else {
+        let (OperationKind::Get(Some(v)), OpStatus::Ok, Some(ret), Some(id)) =
+            (&get.kind, get.status, get.ret, model.value_of[i])
+        else {
             continue;
         };
-        let id = model.value_of[i];
         let key = &get.key;
-        let first = first_put[id as usize];
-        if first == u64::MAX {
+        let Some(first) = first_put[id] else {
             return Some(KeyResult::NotLinearizable {
                 excerpt: vec![get.to_string()],
                 reason: format!(
@@ -220,10 +300,10 @@ fn precheck(model: &Model) -> Option<KeyResult> {
                     name(get)
                 ),
             });
-        }
+        };
         if first > ret {
             let writers: Vec<&Operation> = (0..ops.len())
-                .filter(|&w| !model.is_get(w) && model.value_of[w] == id)
+                .filter(|&w| !model.is_get(w) && model.value_of[w] == Some(id))
                 .map(|w| ops[w])
                 .collect();
             let mut excerpt = vec![get.to_string()];
@@ -259,8 +339,7 @@ fn initial_conflict(ops: &[&Operation]) -> Option<(Vec<String>, String)> {
     let mut first_done: Option<(&Operation, u64)> = None;
     for op in ops {
         if let OperationKind::Put(v) = &op.kind {
-            let first = first_put.entry(v.as_str()).or_insert(u64::MAX);
-            *first = (*first).min(op.call);
+            first_put.entry(v.as_str()).and_modify(|t| *t = (*t).min(op.call)).or_insert(op.call);
             if op.status == OpStatus::Ok
                 && let Some(ret) = op.ret
                 && first_done.is_none_or(|(_, r)| ret < r)
@@ -352,26 +431,23 @@ fn only_initial(get: &Operation, value: &Option<String>, writer: Option<u64>) ->
 /// constraints. So the smaller set would be linearizable too; contrapositively
 /// a smaller set that fails shows the larger one fails.
 ///
-/// `stuck` is the operation the first search could not place: nothing invoked
-/// after it returned is needed to show the failure, so that suffix is tried
-/// first.
+/// `oracle` says whether a subset fails (`None`: it cannot tell, and
+/// shrinking stops there), at most `budget` times. `stuck` is the operation
+/// the first search could not place: nothing invoked after it returned is
+/// needed to show the failure, so that suffix is tried first.
 fn shrink(
     model: &Model,
     mut core: Vec<usize>,
     stuck: Option<usize>,
-    deadline: Option<Instant>,
+    mut budget: usize,
+    mut oracle: impl FnMut(&[usize]) -> Option<bool>,
 ) -> Vec<usize> {
-    let mut budget = SHRINK_BUDGET;
     let mut fails = |subset: &[usize]| -> Option<bool> {
         if budget == 0 {
             return None;
         }
         budget -= 1;
-        match search(&model.search_ops(subset), model.start, deadline, false) {
-            Outcome::NotLinearizable(_) => Some(true),
-            Outcome::Linearizable => Some(false),
-            Outcome::TimedOut => None,
-        }
+        oracle(subset)
     };
     if let Some(stuck) = stuck
         && let Some(limit) = model.ops[stuck].ret
@@ -427,7 +503,7 @@ fn shrink(
 
 /// `core` minus the positions for which `remove` holds, except puts read by a remaining get.
 fn without(model: &Model, core: &[usize], remove: impl Fn(usize) -> bool) -> Vec<usize> {
-    let kept_reads: std::collections::HashSet<u32, FxBuild> = core
+    let kept_reads: std::collections::HashSet<Option<ValueId>, FxBuild> = core
         .iter()
         .enumerate()
         .filter(|&(pos, &i)| !remove(pos) && model.is_get(i))
@@ -668,7 +744,7 @@ mod tests {
         }
         ops.push(get(9, Some("v100"), 5_000, 5_001));
         let refs: Vec<&Operation> = ops.iter().collect();
-        match check_key(&refs, Initial::Empty, None) {
+        match check_key(&refs, Initial::Empty, None, Algorithm::Auto) {
             KeyResult::NotLinearizable { excerpt, reason } => {
                 assert_eq!(excerpt.len(), 3, "{excerpt:?}");
                 assert_eq!(excerpt[0], "p2 put k=v100 [1000, 1005]");
@@ -688,6 +764,6 @@ mod tests {
             op(4, OperationKind::Get(Some("anything".into())), 6, None),
         ];
         let refs: Vec<&Operation> = ops.iter().collect();
-        assert!(matches!(check_key(&refs, Initial::Empty, None), KeyResult::Linearizable));
+        assert!(matches!(check_key(&refs, Initial::Empty, None, Algorithm::Auto), KeyResult::Linearizable));
     }
 }

@@ -15,6 +15,17 @@
 //! each key is; see [`check_history`]. A failing key is reported with a small
 //! set of its operations that cannot be ordered and a plain-English reason.
 //!
+//! # Two algorithms
+//!
+//! Deciding linearizability of a register is NP-complete in general, and the
+//! general tool is a search (`search`, Wing & Gong with Lowe's cache) that
+//! may need a time limit. But when every put of a key writes a different
+//! value, as quorum's clients do, each get's value names the put it saw, and
+//! Gibbons and Korach's zone argument ("Testing shared memories", 1997)
+//! decides the key in O(n log n) time at any concurrency (`zones`). Each key
+//! uses the zone check when it applies and the search otherwise; see
+//! [`Algorithm`] and DESIGN.md section 9.
+//!
 //! # Initial values
 //!
 //! By default every key starts absent, which is right for a session on a
@@ -43,6 +54,7 @@ mod hash;
 pub mod history;
 mod key;
 mod search;
+mod zones;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -69,6 +81,25 @@ pub struct CheckOptions {
     /// What the keys held before the first operation: absent (the default),
     /// or unknown for a history that starts on existing data.
     pub initial: Initial,
+}
+
+/// Which decision procedure decides each key.
+///
+/// Exists so that tests and benchmarks can compare the two; every other
+/// caller wants [`Algorithm::Auto`], which is what [`check_operations`] uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Algorithm {
+    /// The zone check for a key whose puts write distinct values (more
+    /// exactly: every value some `ok` get read was written by at most one put
+    /// that may have taken effect), the search for any other key.
+    #[default]
+    Auto,
+    /// The search for every key (exponential in the worst case, so it may
+    /// end in [`Verdict::Unknown`] under a time limit).
+    Search,
+    /// The zone check only: a key it does not apply to makes the verdict
+    /// [`Verdict::Unknown`], saying so.
+    Zones,
 }
 
 /// The outcome of a check.
@@ -155,6 +186,11 @@ pub fn check_history(events: &[HistoryEvent], options: &CheckOptions) -> Result<
 /// Checks paired operations, key by key in key order, stopping at the first
 /// key that is not linearizable; the keys start as [`CheckOptions::initial`] says.
 pub fn check_operations(ops: &[Operation], options: &CheckOptions) -> Verdict {
+    check_operations_using(ops, options, Algorithm::Auto)
+}
+
+/// [`check_operations`] with the given [`Algorithm`] deciding each key.
+pub fn check_operations_using(ops: &[Operation], options: &CheckOptions, algorithm: Algorithm) -> Verdict {
     let start = Instant::now();
     let deadline = options.time_limit.and_then(|l| start.checked_add(l));
     let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
@@ -163,36 +199,55 @@ pub fn check_operations(ops: &[Operation], options: &CheckOptions) -> Verdict {
     }
     let keys = by_key.len();
     let mut undecided: Vec<&str> = Vec::new();
+    let mut not_distinct: Vec<&str> = Vec::new();
     for (key, key_ops) in &by_key {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             undecided.push(key);
             continue;
         }
-        match key::check_key(key_ops, options.initial, deadline) {
+        match key::check_key(key_ops, options.initial, deadline, algorithm) {
             KeyResult::Linearizable => {}
             KeyResult::TimedOut => undecided.push(key),
+            KeyResult::ZonesDoNotApply => not_distinct.push(key),
             KeyResult::NotLinearizable { excerpt, reason } => {
                 return Verdict::NotLinearizable { key: key.to_string(), excerpt, reason };
             }
         }
     }
-    if undecided.is_empty() {
+    if undecided.is_empty() && not_distinct.is_empty() {
         return Verdict::Linearizable { operations: ops.len(), keys };
     }
-    let limit = options.time_limit.unwrap_or_default();
-    let mut names: Vec<&str> = undecided.iter().copied().take(5).collect();
-    if undecided.len() > 5 {
-        names.push("...");
+    if undecided.is_empty() {
+        return Verdict::Unknown {
+            reason: format!(
+                "the zone check does not apply to {} of {keys} key{} ({}): a value some get read was \
+                 written by more than one put, or an operation returned before it was invoked; the \
+                 others are linearizable",
+                not_distinct.len(),
+                plural(keys),
+                names_of(&not_distinct)
+            ),
+        };
     }
+    let limit = options.time_limit.unwrap_or_default();
     Verdict::Unknown {
         reason: format!(
             "time limit of {:.3} s reached: {} of {keys} key{} left undecided ({}); the others are linearizable",
             limit.as_secs_f64(),
-            undecided.len(),
+            undecided.len() + not_distinct.len(),
             plural(keys),
-            names.join(", ")
+            names_of(&[undecided, not_distinct].concat())
         ),
     }
+}
+
+/// Up to five key names, then `...`.
+fn names_of(keys: &[&str]) -> String {
+    let mut names: Vec<&str> = keys.iter().copied().take(5).collect();
+    if keys.len() > 5 {
+        names.push("...");
+    }
+    names.join(", ")
 }
 
 /// `quorum check FILE` with no time limit: see [`check_file_with`].

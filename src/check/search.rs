@@ -12,39 +12,68 @@
 //! operations, state) already visited prunes branches that differ only in the
 //! order of operations that commute.
 //!
-//! The model here is one register: the state is the interned value of the
-//! key (`ABSENT` when no put has been linearized). A put always succeeds; a get
-//! succeeds only if it read the current state.
+//! The model here is one register: the state is a [`State`], the interned
+//! value of the key or absent. A put always succeeds; a get succeeds only if
+//! it read the current state.
 //!
 //! When the key's initial value is unknown, the search starts in the
-//! wildcard state `UNKNOWN`. A get linearized in it succeeds whatever it read
-//! (a value or `ABSENT`) and sets the state to what it read; a put replaces it
-//! as usual. This is exactly "there is one initial value, fixed before the
-//! first operation": the first operation placed either reads it (and from
-//! then on the state is that value) or overwrites it (and then its value
-//! never mattered). Since every operation resolves the wildcard, `UNKNOWN`
-//! is only ever the state of the empty order; it is still a distinct state
-//! id, never equal to an interned value, so a (linearized set, state) pair in
-//! the cache always means one register state.
+//! wildcard state [`State::Unknown`]. A get linearized in it succeeds whatever
+//! it read (a value or absent) and sets the state to what it read; a put
+//! replaces it as usual. This is exactly "there is one initial value, fixed
+//! before the first operation": the first operation placed either reads it
+//! (and from then on the state is that value) or overwrites it (and then its
+//! value never mattered). Since every operation resolves the wildcard,
+//! `Unknown` is only ever the state of the empty order; it is its own variant,
+//! never equal to a value, so a (linearized set, state) pair in the cache
+//! always means one register state.
+//!
+//! No value of the input doubles as a marker: times are compared as they
+//! are (0 and `u64::MAX` included), an unknown outcome is `ret: None`, and
+//! the list's head and "no return" are variants of their own.
 
 use std::time::Instant;
 
 use super::hash::mix64;
 
-/// Interned id of "key absent"; values are interned from 1.
-pub(crate) const ABSENT: u32 = 0;
+/// Interned id of a value of the key: an index into the key's value table.
+pub(crate) type ValueId = usize;
 
-/// The wildcard state: the key's initial value, not yet read. Never an
-/// interned value (values are interned from 1 and far fewer than `u32::MAX`).
-pub(crate) const UNKNOWN: u32 = u32::MAX;
+/// The register's state during the search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// The key's initial value, unknown and not yet read (the wildcard).
+    Unknown,
+    /// The key is absent.
+    Absent,
+    /// The key holds this value.
+    Value(ValueId),
+}
+
+impl State {
+    /// The state a get that read `read` (`None`: absent) leaves.
+    pub(crate) fn read(read: Option<ValueId>) -> State {
+        read.map_or(State::Absent, State::Value)
+    }
+
+    /// A hash input for the state. Only for hashing: two states may share a
+    /// code in theory, and the cache compares the states themselves.
+    fn code(self) -> u64 {
+        match self {
+            State::Unknown => 1,
+            State::Absent => 2,
+            State::Value(v) => mix64(v as u64) ^ 3,
+        }
+    }
+}
 
 /// What an operation does to the register, values interned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
     /// Sets the state to this value.
-    Put(u32),
-    /// Requires the state to be this value.
-    Get(u32),
+    Put(ValueId),
+    /// Requires the state to be what was read (`None`: absent), or the
+    /// wildcard, which it then fixes to what was read.
+    Get(Option<ValueId>),
 }
 
 /// One operation as the search sees it.
@@ -60,7 +89,7 @@ pub(crate) struct SearchOp {
 }
 
 /// Where the search got furthest, to explain a failure.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Trace {
     /// How many operations the longest order the search could build has.
     pub depth: usize,
@@ -70,7 +99,13 @@ pub(crate) struct Trace {
     /// it could not be placed next.
     pub stuck: Option<usize>,
     /// The register state after `order`.
-    pub state: u32,
+    pub state: State,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace { depth: 0, order: Vec::new(), stuck: None, state: State::Absent }
+    }
 }
 
 /// The result of one search.
@@ -88,13 +123,13 @@ pub(crate) enum Outcome {
 const CLOCK_EVERY: u32 = 1 << 12;
 
 /// Searches for a linearization of `ops` from the register state `initial`
-/// (`ABSENT`, or the wildcard `UNKNOWN`).
+/// (`State::Absent`, or the wildcard `State::Unknown`).
 ///
 /// Every operation with a return time must be placed; operations without
 /// one (unknown outcome) may be left out. A failure tells where the search got
 /// stuck; with `track` it also carries the order that got there (this costs a
 /// copy of the order at each new depth).
-pub(crate) fn search(ops: &[SearchOp], initial: u32, deadline: Option<Instant>, track: bool) -> Outcome {
+pub(crate) fn search(ops: &[SearchOp], initial: State, deadline: Option<Instant>, track: bool) -> Outcome {
     let n = ops.len();
     let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
     if remaining_ok == 0 {
@@ -112,21 +147,20 @@ pub(crate) fn search(ops: &[SearchOp], initial: u32, deadline: Option<Instant>, 
     }
     entries.sort_unstable();
 
-    // Node 0 is the sentinel of a circular list; node k + 1 is entries[k].
+    // Node 0 is the head of a circular list; node k + 1 is entries[k].
     let m = entries.len();
     let mut next: Vec<u32> = (0..=m).map(|k| ((k + 1) % (m + 1)) as u32).collect();
     let mut prev: Vec<u32> = (0..=m).map(|k| ((k + m) % (m + 1)) as u32).collect();
-    let mut node_op = vec![0u32; m + 1];
-    let mut node_is_ret = vec![true; m + 1]; // the sentinel stops a scan like a return
+    let mut node_kind = vec![Node::Head; m + 1];
     let mut call_node = vec![0u32; n];
-    let mut ret_node = vec![0u32; n]; // 0: no return entry
+    let mut ret_node: Vec<Option<u32>> = vec![None; n];
     for (k, &(_, is_ret, op)) in entries.iter().enumerate() {
         let node = (k + 1) as u32;
-        node_op[k + 1] = op;
-        node_is_ret[k + 1] = is_ret;
         if is_ret {
-            ret_node[op as usize] = node;
+            node_kind[k + 1] = Node::Return(op);
+            ret_node[op as usize] = Some(node);
         } else {
+            node_kind[k + 1] = Node::Call(op);
             call_node[op as usize] = node;
         }
     }
@@ -136,7 +170,7 @@ pub(crate) fn search(ops: &[SearchOp], initial: u32, deadline: Option<Instant>, 
     let mut cache = StateCache::new(n);
     let mut state = initial;
     let mut trace = Trace { state, ..Trace::default() };
-    let mut stack: Vec<(u32, u32)> = Vec::with_capacity(n);
+    let mut stack: Vec<(u32, State)> = Vec::with_capacity(n);
     let mut iterations = 0u32;
 
     let unlink = |next: &mut Vec<u32>, prev: &mut Vec<u32>, x: u32| {
@@ -159,61 +193,81 @@ pub(crate) fn search(ops: &[SearchOp], initial: u32, deadline: Option<Instant>, 
         {
             return Outcome::TimedOut;
         }
-        if !node_is_ret[node as usize] {
-            let op = node_op[node as usize] as usize;
-            let new_state = match ops[op].step {
-                Step::Put(v) => Some(v),
-                // The wildcard accepts any read and becomes what was read.
-                Step::Get(v) => (v == state || state == UNKNOWN).then_some(v),
-            };
-            if let Some(new_state) = new_state {
-                linearized.add(op);
-                let (lo, words) = linearized.key();
-                if cache.insert(linearized.hash ^ mix64(u64::from(new_state)), lo, words, new_state) {
-                    stack.push((op as u32, state));
-                    state = new_state;
-                    unlink(&mut next, &mut prev, node);
-                    if ret_node[op] != 0 {
-                        unlink(&mut next, &mut prev, ret_node[op]);
-                        remaining_ok -= 1;
-                        if remaining_ok == 0 {
-                            return Outcome::Linearizable;
-                        }
+        match node_kind[node as usize] {
+            Node::Call(op) => {
+                let op = op as usize;
+                let new_state = match ops[op].step {
+                    Step::Put(v) => Some(State::Value(v)),
+                    // The wildcard accepts any read and becomes what was read.
+                    Step::Get(read) => {
+                        let seen = State::read(read);
+                        (seen == state || state == State::Unknown).then_some(seen)
                     }
-                    if stack.len() > trace.depth {
-                        trace.depth = stack.len();
-                        trace.stuck = None;
-                        trace.state = state;
-                        if track {
-                            trace.order = stack.iter().map(|&(o, _)| o as usize).collect();
+                };
+                if let Some(new_state) = new_state {
+                    linearized.add(op);
+                    let (lo, words) = linearized.key();
+                    if cache.insert(linearized.hash ^ mix64(new_state.code()), lo, words, new_state) {
+                        stack.push((op as u32, state));
+                        state = new_state;
+                        unlink(&mut next, &mut prev, node);
+                        if let Some(ret) = ret_node[op] {
+                            unlink(&mut next, &mut prev, ret);
+                            remaining_ok -= 1;
+                            if remaining_ok == 0 {
+                                return Outcome::Linearizable;
+                            }
                         }
+                        if stack.len() > trace.depth {
+                            trace.depth = stack.len();
+                            trace.stuck = None;
+                            trace.state = state;
+                            if track {
+                                trace.order = stack.iter().map(|&(o, _)| o as usize).collect();
+                            }
+                        }
+                        node = next[0];
+                        continue;
                     }
-                    node = next[0];
-                    continue;
+                    linearized.remove(op);
                 }
+                node = next[node as usize];
+            }
+            kind @ (Node::Return(_) | Node::Head) => {
+                // A return (or the end of the list): the operations before it
+                // cannot all be placed from here. Undo the last placement.
+                if let Node::Return(op) = kind
+                    && stack.len() == trace.depth
+                    && trace.stuck.is_none()
+                {
+                    trace.stuck = Some(op as usize);
+                }
+                let Some((op, old_state)) = stack.pop() else {
+                    return Outcome::NotLinearizable(trace);
+                };
+                let op = op as usize;
+                state = old_state;
                 linearized.remove(op);
+                if let Some(ret) = ret_node[op] {
+                    relink(&mut next, &mut prev, ret);
+                    remaining_ok += 1;
+                }
+                relink(&mut next, &mut prev, call_node[op]);
+                node = next[call_node[op] as usize];
             }
-            node = next[node as usize];
-        } else {
-            // A return (or the end of the list): the operations before it
-            // cannot all be placed from here. Undo the last placement.
-            if node != 0 && stack.len() == trace.depth && trace.stuck.is_none() {
-                trace.stuck = Some(node_op[node as usize] as usize);
-            }
-            let Some((op, old_state)) = stack.pop() else {
-                return Outcome::NotLinearizable(trace);
-            };
-            let op = op as usize;
-            state = old_state;
-            linearized.remove(op);
-            if ret_node[op] != 0 {
-                relink(&mut next, &mut prev, ret_node[op]);
-                remaining_ok += 1;
-            }
-            relink(&mut next, &mut prev, call_node[op]);
-            node = next[call_node[op] as usize];
         }
     }
+}
+
+/// What a node of the search's event list is.
+#[derive(Clone, Copy, Debug)]
+enum Node {
+    /// The head of the circular list: reaching it ends a scan like a return.
+    Head,
+    /// The call of this operation.
+    Call(u32),
+    /// The return of this operation.
+    Return(u32),
 }
 
 /// The set of operations linearized so far, as a bitset kept in a form that
@@ -290,7 +344,7 @@ struct CacheEntry {
     start: usize,
     len: u32,
     lo: u32,
-    state: u32,
+    state: State,
 }
 
 impl StateCache {
@@ -304,7 +358,7 @@ impl StateCache {
     }
 
     /// Inserts the pair (set given as by [`LinearizedSet::key`]); false if it was already there.
-    fn insert(&mut self, hash: u64, lo: usize, words: &[u64], state: u32) -> bool {
+    fn insert(&mut self, hash: u64, lo: usize, words: &[u64], state: State) -> bool {
         if (self.entries.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -363,26 +417,26 @@ mod tests {
 
     #[test]
     fn sequential_register() {
-        let ops = [ok(0, 1, Step::Get(ABSENT)), ok(2, 3, Step::Put(1)), ok(4, 5, Step::Get(1))];
-        assert!(matches!(search(&ops, ABSENT, None, false), Outcome::Linearizable));
+        let ops = [ok(0, 1, Step::Get(None)), ok(2, 3, Step::Put(1)), ok(4, 5, Step::Get(Some(1)))];
+        assert!(matches!(search(&ops, State::Absent, None, false), Outcome::Linearizable));
     }
 
     #[test]
     fn concurrent_puts_either_order() {
         for read in [1, 2] {
-            let ops = [ok(0, 10, Step::Put(1)), ok(0, 10, Step::Put(2)), ok(11, 12, Step::Get(read))];
-            assert!(matches!(search(&ops, ABSENT, None, false), Outcome::Linearizable));
+            let ops = [ok(0, 10, Step::Put(1)), ok(0, 10, Step::Put(2)), ok(11, 12, Step::Get(Some(read)))];
+            assert!(matches!(search(&ops, State::Absent, None, false), Outcome::Linearizable));
         }
     }
 
     #[test]
     fn stale_read_has_trace() {
-        let ops = [ok(0, 1, Step::Put(1)), ok(2, 3, Step::Put(2)), ok(4, 5, Step::Get(1))];
-        match search(&ops, ABSENT, None, true) {
+        let ops = [ok(0, 1, Step::Put(1)), ok(2, 3, Step::Put(2)), ok(4, 5, Step::Get(Some(1)))];
+        match search(&ops, State::Absent, None, true) {
             Outcome::NotLinearizable(trace) => {
                 assert_eq!(trace.order, vec![0, 1]);
                 assert_eq!(trace.stuck, Some(2));
-                assert_eq!(trace.state, 2);
+                assert_eq!(trace.state, State::Value(2));
             }
             other => panic!("{other:?}"),
         }
@@ -391,46 +445,46 @@ mod tests {
     #[test]
     fn unknown_outcome_optional() {
         let info = SearchOp { call: 0, ret: None, step: Step::Put(7) };
-        let seen = [info, ok(5, 6, Step::Get(7))];
-        assert!(matches!(search(&seen, ABSENT, None, false), Outcome::Linearizable));
-        let unseen = [info, ok(5, 6, Step::Get(ABSENT))];
-        assert!(matches!(search(&unseen, ABSENT, None, false), Outcome::Linearizable));
-        let before = [SearchOp { call: 10, ..info }, ok(5, 6, Step::Get(7))];
-        assert!(matches!(search(&before, ABSENT, None, false), Outcome::NotLinearizable(_)));
+        let seen = [info, ok(5, 6, Step::Get(Some(7)))];
+        assert!(matches!(search(&seen, State::Absent, None, false), Outcome::Linearizable));
+        let unseen = [info, ok(5, 6, Step::Get(None))];
+        assert!(matches!(search(&unseen, State::Absent, None, false), Outcome::Linearizable));
+        let before = [SearchOp { call: 10, ..info }, ok(5, 6, Step::Get(Some(7)))];
+        assert!(matches!(search(&before, State::Absent, None, false), Outcome::NotLinearizable(_)));
     }
 
     #[test]
     fn wildcard_initial_state() {
-        let run = |ops: &[SearchOp]| search(ops, UNKNOWN, None, true);
+        let run = |ops: &[SearchOp]| search(ops, State::Unknown, None, true);
         // A read of a value nobody wrote is the initial value.
-        assert!(matches!(run(&[ok(0, 1, Step::Get(5))]), Outcome::Linearizable));
+        assert!(matches!(run(&[ok(0, 1, Step::Get(Some(5)))]), Outcome::Linearizable));
         assert!(matches!(
-            run(&[ok(0, 1, Step::Get(ABSENT)), ok(2, 3, Step::Get(ABSENT))]),
+            run(&[ok(0, 1, Step::Get(None)), ok(2, 3, Step::Get(None))]),
             Outcome::Linearizable
         ));
         // The initial value is one value.
-        for (a, b) in [(5, 6), (ABSENT, 5), (5, ABSENT)] {
+        for (a, b) in [(Some(5), Some(6)), (None, Some(5)), (Some(5), None)] {
             assert!(matches!(
                 run(&[ok(0, 1, Step::Get(a)), ok(2, 3, Step::Get(b))]),
                 Outcome::NotLinearizable(_)
             ));
         }
         // Concurrent reads of two values: one is initial, the other written.
-        let ops = [ok(0, 10, Step::Get(5)), ok(0, 10, Step::Put(6)), ok(0, 10, Step::Get(6))];
+        let ops = [ok(0, 10, Step::Get(Some(5))), ok(0, 10, Step::Put(6)), ok(0, 10, Step::Get(Some(6)))];
         assert!(matches!(run(&ops), Outcome::Linearizable));
         // A put overwrites the initial value for good.
-        let ops = [ok(0, 1, Step::Get(5)), ok(2, 3, Step::Put(6)), ok(4, 5, Step::Get(5))];
+        let ops = [ok(0, 1, Step::Get(Some(5))), ok(2, 3, Step::Put(6)), ok(4, 5, Step::Get(Some(5)))];
         match run(&ops) {
             Outcome::NotLinearizable(trace) => {
                 assert_eq!(trace.order, vec![0, 1]);
                 assert_eq!(trace.stuck, Some(2));
-                assert_eq!(trace.state, 6);
+                assert_eq!(trace.state, State::Value(6));
             }
             other => panic!("{other:?}"),
         }
-        // From ABSENT, the same read of an unwritten value fails.
+        // From absent, the same read of an unwritten value fails.
         assert!(matches!(
-            search(&[ok(0, 1, Step::Get(5))], ABSENT, None, false),
+            search(&[ok(0, 1, Step::Get(Some(5)))], State::Absent, None, false),
             Outcome::NotLinearizable(_)
         ));
     }
@@ -438,15 +492,18 @@ mod tests {
     #[test]
     fn cache_grows() {
         let mut c = StateCache::new(10);
+        let zero = State::Value(0);
         for i in 0..5000u64 {
-            assert!(c.insert(mix64(i), 0, &[i], 0));
+            assert!(c.insert(mix64(i), 0, &[i], zero));
         }
         for i in 0..5000u64 {
-            assert!(!c.insert(mix64(i), 0, &[i], 0));
+            assert!(!c.insert(mix64(i), 0, &[i], zero));
         }
-        assert!(c.insert(mix64(1), 0, &[1], 1));
-        assert!(c.insert(mix64(1), 1, &[1], 0));
-        assert!(c.insert(mix64(1), 0, &[1, 0], 0));
+        assert!(c.insert(mix64(1), 0, &[1], State::Value(1)));
+        assert!(c.insert(mix64(1), 0, &[1], State::Absent));
+        assert!(c.insert(mix64(1), 0, &[1], State::Unknown));
+        assert!(c.insert(mix64(1), 1, &[1], zero));
+        assert!(c.insert(mix64(1), 0, &[1, 0], zero));
     }
 
     #[test]
