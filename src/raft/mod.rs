@@ -59,6 +59,7 @@ mod message;
 mod node;
 mod progress;
 pub mod quorum;
+mod requests;
 mod state;
 mod types;
 

@@ -2,13 +2,14 @@
 //! The rules implemented are cited at each handler; the driver contract is in the module docs
 //! of [`super`].
 
-use super::client::{ClientError, Command, Op, Reply, Request, RequestId, Response};
+use super::client::{ClientError, Command, Request, RequestId, Response};
 use super::config::{Config, Hazard};
 use super::event::{NodeEvent, NodeEventKind};
 use super::log::Log;
 use super::message::{Body, Entry, Message, RejectHint};
 use super::progress::{Progress, ReplicationState};
 use super::quorum;
+use super::requests::{Origin, PendingRead, PendingWrite};
 use super::state::{HardState, Recovered, StateMachine};
 use super::{EntryId, LogIndex, NodeId, Term};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -65,78 +66,52 @@ pub struct Ready {
     pub events: Vec<NodeEvent>,
 }
 
-/// Where a client request came from, so its answer goes back there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Origin {
-    /// A client connected to this node.
-    Local,
-    /// A follower forwarded it.
-    Node(NodeId),
-}
-
-/// A put proposed by this node as leader, awaiting application.
-#[derive(Clone, Debug)]
-struct PendingWrite {
-    term: Term,
-    id: RequestId,
-    origin: Origin,
-}
-
-/// A get waiting for its ReadIndex round and for the applied index to catch up.
-#[derive(Clone, Debug)]
-struct PendingRead {
-    request: Request,
-    origin: Origin,
-    index: LogIndex,
-    round: u64,
-}
-
 /// One Raft node with its state machine `S`. Pure and deterministic: time advances only
 /// through [`RaftNode::tick`], randomness comes from the seeded RNG of its [`Config`].
 pub struct RaftNode<S> {
-    config: Config,
+    pub(super) config: Config,
     /// The other members, sorted (for deterministic output).
     peers: Vec<NodeId>,
     // Durable state (paper Figure 2).
-    term: Term,
+    pub(super) term: Term,
     vote: Option<NodeId>,
     log: Log,
     // Volatile state.
-    role: Role,
-    leader: Option<NodeId>,
+    pub(super) role: Role,
+    pub(super) leader: Option<NodeId>,
     /// Highest index known committed. Invariant: never decreases; never beyond the log's end.
-    commit: LogIndex,
+    pub(super) commit: LogIndex,
     /// Highest index known durable in local storage. Invariant: applied <= min(commit, persisted).
     persisted: LogIndex,
     /// The replicated state machine. Invariant: applied <= min(commit, persisted).
-    state: S,
+    pub(super) state: S,
     election_elapsed: u32,
     heartbeat_elapsed: u32,
     randomized_timeout: u32,
     /// Logical clock in ticks since start (for in-flight ages only).
-    ticks: u64,
+    pub(super) ticks: u64,
     /// The session clock (thesis §6.3), in ticks: at least the time of every command in the
     /// log, and one more at every tick. A leader stamps each command it appends with it, so
     /// times never decrease along the log and the state machine expires sessions by them.
-    clock: u64,
+    pub(super) clock: u64,
     votes: BTreeMap<NodeId, bool>,
     // Leader state.
-    progress: BTreeMap<NodeId, Progress>,
+    pub(super) progress: BTreeMap<NodeId, Progress>,
     /// Index of this leader's no-op: reads must wait until it is committed (thesis §6.4 step 1).
-    term_start: LogIndex,
-    read_round: u64,
-    read_round_wanted: bool,
-    reads: VecDeque<PendingRead>,
+    pub(super) term_start: LogIndex,
+    pub(super) read_round: u64,
+    pub(super) read_round_wanted: bool,
+    pub(super) reads: VecDeque<PendingRead>,
     append_wanted: bool,
-    pending_writes: BTreeMap<LogIndex, PendingWrite>,
+    pub(super) pending_writes: BTreeMap<LogIndex, PendingWrite>,
     /// Requests this node forwarded, by id: the node forwarded to (only its answer counts, so a
     /// late answer from an earlier leader is never taken for the answer to a retry) and the
     /// tick it left at (a lost forward is abandoned after a while).
-    forwarded: BTreeMap<RequestId, (NodeId, u64)>,
+    pub(super) forwarded: BTreeMap<RequestId, (NodeId, u64)>,
     rng: Xoshiro256PlusPlus,
     // Output accumulated until the next `ready()`.
     hard_state_dirty: bool,
-    out: Ready,
+    pub(super) out: Ready,
     /// Set between `ready()` and `advance()`: the log end that is being persisted.
     persisting: Option<LogIndex>,
 }
@@ -297,18 +272,8 @@ impl<S: StateMachine> RaftNode<S> {
                 self.maybe_apply();
                 return;
             }
-            Body::ClientResponse { mut response } => {
-                if self.forwarded.get(&response.id).is_some_and(|&(to, _)| to == msg.from) {
-                    self.forwarded.remove(&response.id);
-                    // The network may have duplicated the forward: a refusal of one copy says
-                    // nothing of the others, one of which may still be (or have been) applied.
-                    if let Err(e) = &response.result
-                        && e.is_definite()
-                    {
-                        response.result = Err(ClientError::Relayed { refusal: Box::new(e.clone()) });
-                    }
-                    self.reply(Origin::Local, response);
-                }
+            Body::ClientResponse { response } => {
+                self.handle_client_response(msg.from, response);
                 return;
             }
             _ => {}
@@ -654,27 +619,6 @@ impl<S: StateMachine> RaftNode<S> {
         }
     }
 
-    /// A forwarded request unanswered for two maximum election timeouts was probably lost:
-    /// answer it (indeterminate) so the table does not grow without bound.
-    fn expire_forwarded(&mut self) {
-        let limit = 2 * u64::from(self.config.election_timeout_max);
-        let now = self.ticks;
-        let expired: Vec<RequestId> =
-            self.forwarded.iter().filter(|(_, (_, at))| now - at >= limit).map(|(id, _)| *id).collect();
-        for id in expired {
-            self.forwarded.remove(&id);
-            self.reply(Origin::Local, Response { id, result: Err(ClientError::Abandoned) });
-        }
-    }
-
-    /// The leader we forwarded to is no longer ours: answer those requests now. A forwarded put
-    /// may still be committed, so the answer is indeterminate.
-    fn abandon_forwarded(&mut self) {
-        for (id, _) in std::mem::take(&mut self.forwarded) {
-            self.reply(Origin::Local, Response { id, result: Err(ClientError::Abandoned) });
-        }
-    }
-
     // ---------------------------------------------------------------- replication (follower)
 
     /// Paper Figure 2, AppendEntries receiver: reject unless the log holds `prev` (the
@@ -740,7 +684,7 @@ impl<S: StateMachine> RaftNode<S> {
     // ---------------------------------------------------------------- replication (leader)
 
     /// Appends a new entry of the current term to the leader's log and schedules replication.
-    fn append_entry(&mut self, command: Option<Arc<Command>>) -> LogIndex {
+    pub(super) fn append_entry(&mut self, command: Option<Arc<Command>>) -> LogIndex {
         let index = self.log.last_index().next();
         let entry = Entry { index, term: self.term, command };
         let id = entry.id();
@@ -912,95 +856,6 @@ impl<S: StateMachine> RaftNode<S> {
         self.serve_reads();
     }
 
-    // ---------------------------------------------------------------- clients
-
-    fn handle_client_request(&mut self, request: Request, origin: Origin) {
-        if origin == Origin::Local && self.config.trace {
-            self.emit(NodeEventKind::ClientRequest { request: request.clone() });
-        }
-        if self.config.hazard == Some(Hazard::LocalReads)
-            && let Op::Get { key } = &request.op
-        {
-            let value = self.state.read(key);
-            self.reply(origin, Response { id: request.id, result: Ok(Reply::Get { value }) });
-            return;
-        }
-        if self.role != Role::Leader {
-            self.forward_or_refuse(request, origin);
-            return;
-        }
-        match request.op {
-            Op::Put { .. } | Op::Register => {
-                let id = request.id;
-                let command = Command::from_request(request, self.clock);
-                let index = self.append_entry(command.map(Arc::new));
-                let pending = PendingWrite { term: self.term, id, origin };
-                if let Some(old) = self.pending_writes.insert(index, pending) {
-                    // An earlier term's write at this index was overwritten before this node
-                    // applied it; it may still be committed elsewhere (a retry), so: unknown.
-                    self.reply(old.origin, Response { id: old.id, result: Err(ClientError::LeadershipLost) });
-                }
-            }
-            Op::Get { .. } => {
-                // Thesis §6.4: read index = commit index, but not before this term's no-op is
-                // committed; then confirm leadership with a heartbeat round acknowledged by a
-                // majority; answer once applied up to the read index.
-                let index = self.commit.max(self.term_start);
-                let round = self.read_round + 1;
-                self.read_round_wanted = true;
-                if self.config.trace {
-                    self.emit(NodeEventKind::ReadIndex { request: request.clone(), index, round });
-                }
-                self.reads.push_back(PendingRead { request, origin, index, round });
-            }
-        }
-    }
-
-    /// A node that is not the leader forwards a client's request to the leader it knows, or
-    /// refuses it with a clear error. It never answers from its own state.
-    fn forward_or_refuse(&mut self, request: Request, origin: Origin) {
-        let error = match (self.leader, origin) {
-            (Some(leader), Origin::Local) if leader != self.id() => {
-                self.forwarded.insert(request.id, (leader, self.ticks));
-                self.send(leader, Body::ClientRequest { request });
-                return;
-            }
-            (Some(leader), _) if leader != self.id() => ClientError::NotLeader { leader },
-            _ => ClientError::NoLeader,
-        };
-        self.reply(origin, Response { id: request.id, result: Err(error) });
-    }
-
-    /// Answers confirmed reads whose read index has been applied (thesis §6.4 steps 3-4).
-    fn serve_reads(&mut self) {
-        if self.role != Role::Leader || self.reads.is_empty() {
-            return;
-        }
-        let mut rounds: Vec<u64> = self.progress.values().map(|p| p.read_round).collect();
-        rounds.push(self.read_round);
-        let confirmed = quorum::quorum_value(&rounds);
-        while let Some(read) = self.reads.front() {
-            if read.round > confirmed || read.index > self.state.applied() {
-                break;
-            }
-            let Some(read) = self.reads.pop_front() else { break };
-            let value = self.state.read(read.request.op.key());
-            self.reply(read.origin, Response { id: read.request.id, result: Ok(Reply::Get { value }) });
-        }
-    }
-
-    fn reply(&mut self, origin: Origin, response: Response) {
-        match origin {
-            Origin::Local => {
-                if self.config.trace {
-                    self.emit(NodeEventKind::ClientReply { response: response.clone() });
-                }
-                self.out.replies.push(response);
-            }
-            Origin::Node(node) => self.send(node, Body::ClientResponse { response }),
-        }
-    }
-
     /// Sends what the leader has batched up during this round of input: appends for new
     /// entries, and one heartbeat round for all reads registered since the last one.
     fn flush(&mut self) {
@@ -1024,7 +879,7 @@ impl<S: StateMachine> RaftNode<S> {
 
     // ---------------------------------------------------------------- plumbing
 
-    fn send(&mut self, to: NodeId, body: Body) {
+    pub(super) fn send(&mut self, to: NodeId, body: Body) {
         self.send_with_term(to, self.term, body);
     }
 
@@ -1047,7 +902,7 @@ impl<S: StateMachine> RaftNode<S> {
         self.emit(NodeEventKind::Ignore { message: msg.clone(), reason: reason.to_string() });
     }
 
-    fn emit(&mut self, kind: NodeEventKind) {
+    pub(super) fn emit(&mut self, kind: NodeEventKind) {
         if !self.config.trace {
             return;
         }
