@@ -53,6 +53,7 @@
 
 mod client;
 mod config;
+mod election;
 mod event;
 mod log;
 mod message;
