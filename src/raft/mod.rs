@@ -60,6 +60,7 @@ mod message;
 mod node;
 mod progress;
 pub mod quorum;
+mod replication;
 mod requests;
 mod state;
 mod types;
