@@ -1,6 +1,9 @@
-//! One Raft node: roles, elections, replication, commitment, reads and client requests.
-//! The rules implemented are cited at each handler; the driver contract is in the module docs
-//! of [`super`].
+//! One Raft node: its state, construction and observers, the methods of the driver contract
+//! (in the module docs of [`super`]), term checking (paper Figure 2, "All Servers") and
+//! sending. The rules live in sibling modules, each adding an `impl` block to [`RaftNode`] and
+//! citing the rules at each handler: `election` (election timer, pre-vote, votes, role
+//! transitions, CheckQuorum and the leader lease), `replication` (appends, heartbeats,
+//! commitment, applying) and `requests` (client requests, forwarding, ReadIndex reads, replies).
 
 use super::client::{Request, RequestId, Response};
 use super::config::Config;
@@ -382,7 +385,7 @@ impl<S: StateMachine> RaftNode<S> {
         assert!(self.persisting.is_none(), "input fed between ready() and advance()");
     }
 
-    // ---------------------------------------------------------------- terms and roles
+    // ---------------------------------------------------------------- terms
 
     /// Paper Figure 2, "All Servers": a message with a higher term makes the receiver adopt it
     /// and become follower; a message with a lower term is answered with our term (so a stale
