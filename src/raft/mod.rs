@@ -47,17 +47,24 @@
 //! - Client sessions for exactly-once puts (thesis §6.3): the protocol here ([`Request`],
 //!   [`Command`]), the session table in the state machine (the `kv` module's `Kv`).
 //!
+//! The node's state and its driver-facing methods are in `node.rs`; the rules above are in
+//! `election.rs` (election, PreVote, CheckQuorum and the lease), `replication.rs` (replication,
+//! commitment, applying) and `requests.rs` (client requests, forwarding, ReadIndex reads).
+//!
 //! Left out for now: snapshots and log compaction (the log's first index is already a
 //! variable), membership changes, leadership transfer, lease-based reads.
 
 mod client;
 mod config;
+mod election;
 mod event;
 mod log;
 mod message;
 mod node;
 mod progress;
 pub mod quorum;
+mod replication;
+mod requests;
 mod state;
 mod types;
 

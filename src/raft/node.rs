@@ -1,22 +1,24 @@
-//! One Raft node: roles, elections, replication, commitment, reads and client requests.
-//! The rules implemented are cited at each handler; the driver contract is in the module docs
-//! of [`super`].
+//! One Raft node: its state, construction and observers, the methods of the driver contract
+//! (in the module docs of [`super`]), term checking (paper Figure 2, "All Servers") and
+//! sending. The rules live in sibling modules, each adding an `impl` block to [`RaftNode`] and
+//! citing the rules at each handler: `election` (election timer, pre-vote, votes, role
+//! transitions, CheckQuorum and the leader lease), `replication` (appends, heartbeats,
+//! commitment, applying) and `requests` (client requests, forwarding, ReadIndex reads, replies).
 
-use super::client::{ClientError, Command, Op, Reply, Request, RequestId, Response};
-use super::config::{Config, Hazard};
+use super::client::{Request, RequestId, Response};
+use super::config::Config;
 use super::event::{NodeEvent, NodeEventKind};
 use super::log::Log;
 use super::message::{Body, Entry, Message, RejectHint};
-use super::progress::{Progress, ReplicationState};
-use super::quorum;
+use super::progress::Progress;
+use super::requests::{Origin, PendingRead, PendingWrite};
 use super::state::{HardState, Recovered, StateMachine};
-use super::{EntryId, LogIndex, NodeId, Term};
+use super::{LogIndex, NodeId, Term};
+use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::Arc;
 
 /// A node's role (paper §5.1, plus the pre-candidate of thesis §9.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,78 +67,52 @@ pub struct Ready {
     pub events: Vec<NodeEvent>,
 }
 
-/// Where a client request came from, so its answer goes back there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Origin {
-    /// A client connected to this node.
-    Local,
-    /// A follower forwarded it.
-    Node(NodeId),
-}
-
-/// A put proposed by this node as leader, awaiting application.
-#[derive(Clone, Debug)]
-struct PendingWrite {
-    term: Term,
-    id: RequestId,
-    origin: Origin,
-}
-
-/// A get waiting for its ReadIndex round and for the applied index to catch up.
-#[derive(Clone, Debug)]
-struct PendingRead {
-    request: Request,
-    origin: Origin,
-    index: LogIndex,
-    round: u64,
-}
-
 /// One Raft node with its state machine `S`. Pure and deterministic: time advances only
 /// through [`RaftNode::tick`], randomness comes from the seeded RNG of its [`Config`].
 pub struct RaftNode<S> {
-    config: Config,
+    pub(super) config: Config,
     /// The other members, sorted (for deterministic output).
-    peers: Vec<NodeId>,
+    pub(super) peers: Vec<NodeId>,
     // Durable state (paper Figure 2).
-    term: Term,
-    vote: Option<NodeId>,
-    log: Log,
+    pub(super) term: Term,
+    pub(super) vote: Option<NodeId>,
+    pub(super) log: Log,
     // Volatile state.
-    role: Role,
-    leader: Option<NodeId>,
+    pub(super) role: Role,
+    pub(super) leader: Option<NodeId>,
     /// Highest index known committed. Invariant: never decreases; never beyond the log's end.
-    commit: LogIndex,
+    pub(super) commit: LogIndex,
     /// Highest index known durable in local storage. Invariant: applied <= min(commit, persisted).
-    persisted: LogIndex,
+    pub(super) persisted: LogIndex,
     /// The replicated state machine. Invariant: applied <= min(commit, persisted).
-    state: S,
-    election_elapsed: u32,
-    heartbeat_elapsed: u32,
-    randomized_timeout: u32,
+    pub(super) state: S,
+    pub(super) election_elapsed: u32,
+    pub(super) heartbeat_elapsed: u32,
+    pub(super) randomized_timeout: u32,
     /// Logical clock in ticks since start (for in-flight ages only).
-    ticks: u64,
+    pub(super) ticks: u64,
     /// The session clock (thesis §6.3), in ticks: at least the time of every command in the
     /// log, and one more at every tick. A leader stamps each command it appends with it, so
     /// times never decrease along the log and the state machine expires sessions by them.
-    clock: u64,
-    votes: BTreeMap<NodeId, bool>,
+    pub(super) clock: u64,
+    pub(super) votes: BTreeMap<NodeId, bool>,
     // Leader state.
-    progress: BTreeMap<NodeId, Progress>,
+    pub(super) progress: BTreeMap<NodeId, Progress>,
     /// Index of this leader's no-op: reads must wait until it is committed (thesis §6.4 step 1).
-    term_start: LogIndex,
-    read_round: u64,
-    read_round_wanted: bool,
-    reads: VecDeque<PendingRead>,
-    append_wanted: bool,
-    pending_writes: BTreeMap<LogIndex, PendingWrite>,
+    pub(super) term_start: LogIndex,
+    pub(super) read_round: u64,
+    pub(super) read_round_wanted: bool,
+    pub(super) reads: VecDeque<PendingRead>,
+    pub(super) append_wanted: bool,
+    pub(super) pending_writes: BTreeMap<LogIndex, PendingWrite>,
     /// Requests this node forwarded, by id: the node forwarded to (only its answer counts, so a
     /// late answer from an earlier leader is never taken for the answer to a retry) and the
     /// tick it left at (a lost forward is abandoned after a while).
-    forwarded: BTreeMap<RequestId, (NodeId, u64)>,
-    rng: Xoshiro256PlusPlus,
+    pub(super) forwarded: BTreeMap<RequestId, (NodeId, u64)>,
+    pub(super) rng: Xoshiro256PlusPlus,
     // Output accumulated until the next `ready()`.
-    hard_state_dirty: bool,
-    out: Ready,
+    pub(super) hard_state_dirty: bool,
+    pub(super) out: Ready,
     /// Set between `ready()` and `advance()`: the log end that is being persisted.
     persisting: Option<LogIndex>,
 }
@@ -297,18 +273,8 @@ impl<S: StateMachine> RaftNode<S> {
                 self.maybe_apply();
                 return;
             }
-            Body::ClientResponse { mut response } => {
-                if self.forwarded.get(&response.id).is_some_and(|&(to, _)| to == msg.from) {
-                    self.forwarded.remove(&response.id);
-                    // The network may have duplicated the forward: a refusal of one copy says
-                    // nothing of the others, one of which may still be (or have been) applied.
-                    if let Err(e) = &response.result
-                        && e.is_definite()
-                    {
-                        response.result = Err(ClientError::Relayed { refusal: Box::new(e.clone()) });
-                    }
-                    self.reply(Origin::Local, response);
-                }
+            Body::ClientResponse { response } => {
+                self.handle_client_response(msg.from, response);
                 return;
             }
             _ => {}
@@ -419,7 +385,7 @@ impl<S: StateMachine> RaftNode<S> {
         assert!(self.persisting.is_none(), "input fed between ready() and advance()");
     }
 
-    // ---------------------------------------------------------------- terms and roles
+    // ---------------------------------------------------------------- terms
 
     /// Paper Figure 2, "All Servers": a message with a higher term makes the receiver adopt it
     /// and become follower; a message with a lower term is answered with our term (so a stale
@@ -461,574 +427,13 @@ impl<S: StateMachine> RaftNode<S> {
         }
     }
 
-    /// True while this node has heard from a live leader within the minimum election timeout
-    /// (or is that leader). Thesis §9.6: a pre-vote is refused then.
-    fn heard_from_leader(&self) -> bool {
-        self.leader.is_some() && self.election_elapsed < self.config.election_timeout_min
-    }
-
-    /// With CheckQuorum, the same condition is a lease: real vote requests are ignored too
-    /// (thesis §6.2 / §4.2.3), so a disruptive server cannot depose a healthy leader.
-    fn in_lease(&self) -> bool {
-        self.config.check_quorum && self.heard_from_leader()
-    }
-
-    /// An AppendEntries or Heartbeat in our term comes from that term's one leader: follow it.
-    fn follow(&mut self, from: NodeId) {
-        if self.role != Role::Follower || self.leader != Some(from) {
-            self.become_follower(self.term, Some(from), None);
-        }
-        self.election_elapsed = 0;
-    }
-
-    fn become_follower(&mut self, term: Term, leader: Option<NodeId>, reason: Option<String>) {
-        if term > self.term {
-            self.term = term;
-            self.vote = None;
-            self.hard_state_dirty = true;
-        }
-        let was_leader = self.role == Role::Leader;
-        let leader_changed = self.leader != leader;
-        self.role = Role::Follower;
-        self.leader = leader;
-        self.reset_election_timer();
-        if was_leader {
-            self.abandon_leadership();
-        }
-        if leader_changed {
-            self.abandon_forwarded();
-        }
-        self.emit(NodeEventKind::Role { role: Role::Follower, leader, reason });
-    }
-
-    fn start_election(&mut self) {
-        if self.config.pre_vote {
-            self.become_pre_candidate();
-        } else {
-            self.become_candidate();
-        }
-    }
-
-    /// Thesis §9.6: ask for pre-votes for term+1 without changing any durable state.
-    fn become_pre_candidate(&mut self) {
-        let was_leader = self.role == Role::Leader;
-        self.role = Role::PreCandidate;
-        self.leader = None;
-        self.abandon_forwarded();
-        if was_leader {
-            self.abandon_leadership();
-        }
-        self.reset_election_timer();
-        self.votes.clear();
-        self.votes.insert(self.id(), true);
-        self.emit(NodeEventKind::Role { role: Role::PreCandidate, leader: None, reason: None });
-        let last = self.log.last();
-        let term = self.term.next();
-        for peer in self.peers.clone() {
-            self.send_with_term(peer, term, Body::PreVote { last });
-        }
-        self.poll_votes();
-    }
-
-    /// Paper §5.2: increment the term, vote for yourself, ask everyone for votes.
-    fn become_candidate(&mut self) {
-        self.term = self.term.next();
-        self.vote = Some(self.id());
-        self.hard_state_dirty = true;
-        self.role = Role::Candidate;
-        self.leader = None;
-        self.abandon_forwarded();
-        self.reset_election_timer();
-        self.votes.clear();
-        self.votes.insert(self.id(), true);
-        self.emit(NodeEventKind::Role { role: Role::Candidate, leader: None, reason: None });
-        self.emit(NodeEventKind::Vote { candidate: self.id() });
-        let last = self.log.last();
-        for peer in self.peers.clone() {
-            self.send(peer, Body::RequestVote { last });
-        }
-        self.poll_votes();
-    }
-
-    /// Paper §5.2 and §8: the new leader resets its view of followers and appends a no-op of its
-    /// own term, whose commitment tells it (and its reads) what is committed.
-    fn become_leader(&mut self) {
-        self.role = Role::Leader;
-        self.leader = Some(self.id());
-        self.heartbeat_elapsed = 0;
-        self.election_elapsed = 0;
-        let next = self.log.last_index().next();
-        self.progress = self.peers.iter().map(|&p| (p, Progress::new(next))).collect();
-        self.read_round = 0;
-        self.reads.clear();
-        self.emit(NodeEventKind::Role { role: Role::Leader, leader: Some(self.id()), reason: None });
-        self.term_start = next;
-        self.append_entry(None);
-        // Thesis §6.2: every follower counts as heard-from at the start of the term.
-        for p in self.progress.values_mut() {
-            p.recent_active = true;
-        }
-    }
-
-    /// Counts a (pre-)vote and acts on a majority either way (paper §5.2).
-    fn record_vote(&mut self, from: NodeId, granted: bool) {
-        self.votes.entry(from).or_insert(granted);
-        self.poll_votes();
-    }
-
-    fn poll_votes(&mut self) {
-        let voters = self.peers.len() + 1;
-        let granted = self.votes.values().filter(|&&g| g).count();
-        let rejected = self.votes.len() - granted;
-        if quorum::has_majority(granted, voters) {
-            match self.role {
-                Role::PreCandidate => self.become_candidate(),
-                Role::Candidate => self.become_leader(),
-                _ => {}
-            }
-        } else if quorum::has_majority(rejected, voters) {
-            self.become_follower(self.term, None, Some("lost the election".into()));
-        }
-    }
-
-    /// Paper §5.4.1: a candidate's log is at least as up to date as ours if its last term is
-    /// higher, or the last terms are equal and its last index is at least ours (pitfall 9:
-    /// compare the term first).
-    fn log_up_to_date(&self, last: EntryId) -> bool {
-        let mine = self.log.last();
-        last.term > mine.term || (last.term == mine.term && last.index >= mine.index)
-    }
-
-    /// Thesis §9.6: grant a pre-vote for a higher term if the candidate's log is up to date
-    /// and we have not heard from a live leader recently. Nothing durable changes.
-    fn handle_pre_vote(&mut self, from: NodeId, term: Term, last: EntryId) {
-        let granted = term > self.term && self.log_up_to_date(last) && !self.heard_from_leader();
-        let reply_term = if granted { term } else { self.term };
-        self.send_with_term(from, reply_term, Body::PreVoteResponse { granted });
-    }
-
-    /// Paper Figure 2, RequestVote: grant if we have not voted for someone else in this term
-    /// and the candidate's log is up to date. The vote is made durable before the answer leaves
-    /// (the answer goes in `persisted_messages`; pitfall 3).
-    fn handle_request_vote(&mut self, from: NodeId, last: EntryId) {
-        let can_vote = self.vote == Some(from) || (self.vote.is_none() && self.leader.is_none());
-        let granted = can_vote && self.log_up_to_date(last);
-        if granted && self.vote != Some(from) {
-            self.vote = Some(from);
-            self.hard_state_dirty = true;
-            self.election_elapsed = 0;
-            self.emit(NodeEventKind::Vote { candidate: from });
-        }
-        self.send(from, Body::RequestVoteResponse { granted });
-    }
-
-    /// Thesis §6.2, CheckQuorum: a leader that has not heard from a majority during the last
-    /// election timeout steps down, so a leader cut off from the majority stops serving.
-    fn check_quorum(&mut self) -> bool {
-        let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
-        for p in self.progress.values_mut() {
-            p.recent_active = false;
-        }
-        if quorum::has_majority(active, self.peers.len() + 1) {
-            return true;
-        }
-        self.become_follower(self.term, None, Some("check quorum: no contact with a majority".into()));
-        false
-    }
-
-    fn reset_election_timer(&mut self) {
-        self.election_elapsed = 0;
-        self.randomized_timeout =
-            self.rng.random_range(self.config.election_timeout_min..self.config.election_timeout_max);
-    }
-
-    /// Leadership is over: unanswered reads fail (a deposed leader never answers them, pitfall
-    /// 1). Pending writes stay: their fate is decided when their index is applied (pitfall 12).
-    fn abandon_leadership(&mut self) {
-        self.progress.clear();
-        self.append_wanted = false;
-        self.read_round_wanted = false;
-        for read in std::mem::take(&mut self.reads) {
-            let response = Response { id: read.request.id, result: Err(ClientError::LeadershipLost) };
-            self.reply(read.origin, response);
-        }
-    }
-
-    /// A forwarded request unanswered for two maximum election timeouts was probably lost:
-    /// answer it (indeterminate) so the table does not grow without bound.
-    fn expire_forwarded(&mut self) {
-        let limit = 2 * u64::from(self.config.election_timeout_max);
-        let now = self.ticks;
-        let expired: Vec<RequestId> =
-            self.forwarded.iter().filter(|(_, (_, at))| now - at >= limit).map(|(id, _)| *id).collect();
-        for id in expired {
-            self.forwarded.remove(&id);
-            self.reply(Origin::Local, Response { id, result: Err(ClientError::Abandoned) });
-        }
-    }
-
-    /// The leader we forwarded to is no longer ours: answer those requests now. A forwarded put
-    /// may still be committed, so the answer is indeterminate.
-    fn abandon_forwarded(&mut self) {
-        for (id, _) in std::mem::take(&mut self.forwarded) {
-            self.reply(Origin::Local, Response { id, result: Err(ClientError::Abandoned) });
-        }
-    }
-
-    // ---------------------------------------------------------------- replication (follower)
-
-    /// Paper Figure 2, AppendEntries receiver: reject unless the log holds `prev` (the
-    /// consistency check); truncate only at a real conflict (same index, different term;
-    /// pitfall 4: never because a message is stale or reordered); append what is new; advance
-    /// the commit index to min(leader commit, index of the last new entry).
-    fn handle_append_entries(&mut self, from: NodeId, prev: EntryId, entries: Vec<Entry>, commit: LogIndex) {
-        if !self.log.matches(prev) {
-            let last_index = self.log.last_index();
-            let conflict = self
-                .log
-                .term(prev.index)
-                .map(|term| EntryId { index: self.log.first_index_of_term(term, prev.index), term });
-            let reject = RejectHint { last_index, conflict };
-            self.send(from, Body::AppendEntriesResponse { index: prev.index, reject: Some(reject) });
-            return;
-        }
-        let last_new = LogIndex(prev.index.0 + entries.len() as u64);
-        let mut appended: Option<(EntryId, EntryId)> = None;
-        for entry in entries {
-            match self.log.term(entry.index) {
-                Some(t) if t == entry.term => continue,
-                Some(_) => {
-                    assert!(
-                        entry.index > self.commit,
-                        "a conflict below the commit index: committed entries differ"
-                    );
-                    let removed = self.log.truncate(entry.index);
-                    if let (Some(first), Some(last)) = (removed.first(), removed.last()) {
-                        self.emit(NodeEventKind::Truncate { first: first.id(), last: last.id() });
-                    }
-                    self.persisted = self.persisted.min(entry.index.prev());
-                }
-                None => {}
-            }
-            let id = entry.id();
-            if let Some(c) = &entry.command {
-                self.clock = self.clock.max(c.time());
-            }
-            self.log.append(entry);
-            appended = Some((appended.map_or(id, |(f, _)| f), id));
-        }
-        if let Some((first, last)) = appended {
-            self.emit(NodeEventKind::Append { first, last });
-        }
-        let new_commit = commit.min(last_new);
-        if new_commit > self.commit {
-            self.commit_to(new_commit);
-        }
-        self.send(from, Body::AppendEntriesResponse { index: last_new, reject: None });
-    }
-
-    /// A heartbeat: the leader is alive; its commit index is capped at what we are known to
-    /// hold, so it is safe to adopt (up to our log's end). Echo the read round (thesis §6.4).
-    fn handle_heartbeat(&mut self, from: NodeId, commit: LogIndex, read_round: u64) {
-        let new_commit = commit.min(self.log.last_index());
-        if new_commit > self.commit {
-            self.commit_to(new_commit);
-        }
-        self.send(from, Body::HeartbeatResponse { read_round });
-    }
-
-    // ---------------------------------------------------------------- replication (leader)
-
-    /// Appends a new entry of the current term to the leader's log and schedules replication.
-    fn append_entry(&mut self, command: Option<Arc<Command>>) -> LogIndex {
-        let index = self.log.last_index().next();
-        let entry = Entry { index, term: self.term, command };
-        let id = entry.id();
-        self.log.append(entry);
-        self.emit(NodeEventKind::Append { first: id, last: id });
-        self.append_wanted = true;
-        index
-    }
-
-    /// Sends to `to` as many AppendEntries as flow control allows (paper §5.3; pipelining and
-    /// batching as in etcd's and raft-rs's progress tracking).
-    fn send_appends(&mut self, to: NodeId) {
-        loop {
-            let Some(pr) = self.progress.get(&to) else { return };
-            let last_index = self.log.last_index();
-            match pr.state {
-                ReplicationState::Probe if pr.probe_sent => return,
-                ReplicationState::Replicate
-                    if pr.inflight.len() >= self.config.max_inflight || pr.next_index > last_index =>
-                {
-                    return;
-                }
-                _ => {}
-            }
-            let next = pr.next_index;
-            let prev_index = next.prev();
-            let Some(prev_term) = self.log.term(prev_index) else {
-                panic!("leader lacks entry {prev_index} that it needs to replicate (no snapshots yet)");
-            };
-            let entries = self.log.slice(next, self.config.max_entries_per_append);
-            let ticks = self.ticks;
-            let Some(pr) = self.progress.get_mut(&to) else { return };
-            let probing = pr.state == ReplicationState::Probe;
-            if probing {
-                pr.probe_sent = true;
-            } else if let Some(last) = entries.last() {
-                pr.next_index = last.index.next();
-                pr.inflight.push_back((last.index, ticks));
-            }
-            let prev = EntryId { index: prev_index, term: prev_term };
-            self.send(to, Body::AppendEntries { prev, entries, commit: self.commit });
-            if probing {
-                return;
-            }
-        }
-    }
-
-    /// Handles a follower's answer. On success, the match point advances and the commit index
-    /// may follow. On rejection, back off using the follower's hint: to the end of its log if it
-    /// is short, else past every entry of the conflicting term in one step (paper §5.3).
-    fn handle_append_response(&mut self, from: NodeId, index: LogIndex, reject: Option<RejectHint>) {
-        let last_index = self.log.last_index();
-        let Some(pr) = self.progress.get_mut(&from) else { return };
-        pr.recent_active = true;
-        match reject {
-            None => {
-                if pr.record_match(index) {
-                    self.maybe_commit();
-                }
-            }
-            Some(hint) => {
-                // Stale: an answer to something older than what we already know matches, or a
-                // probe other than the one outstanding.
-                if index <= pr.match_index
-                    || (pr.state == ReplicationState::Probe && index != pr.next_index.prev())
-                {
-                    return;
-                }
-                let next = if hint.last_index < index {
-                    hint.last_index.next()
-                } else if let Some(conflict) = hint.conflict {
-                    let candidate = self.log.last_index_with_term_at_most(conflict.term, index);
-                    if self.log.term(candidate) == Some(conflict.term) {
-                        candidate.next()
-                    } else {
-                        conflict.index
-                    }
-                } else {
-                    index
-                };
-                let next = next.min(index).min(last_index.next()).max(self.log.first_index());
-                if let Some(pr) = self.progress.get_mut(&from) {
-                    pr.become_probe(next);
-                }
-            }
-        }
-        self.send_appends(from);
-    }
-
-    fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
-        let last_index = self.log.last_index();
-        let ticks = self.ticks;
-        let stall = u64::from(self.config.heartbeat_interval) * 2;
-        let Some(pr) = self.progress.get_mut(&from) else { return };
-        pr.recent_active = true;
-        pr.read_round = pr.read_round.max(read_round);
-        if pr.match_index < last_index {
-            match pr.state {
-                ReplicationState::Probe => pr.probe_sent = false,
-                ReplicationState::Replicate => {
-                    // An append in flight for two heartbeat intervals was probably lost.
-                    if pr.inflight.front().is_some_and(|&(_, sent)| ticks.saturating_sub(sent) >= stall) {
-                        let next = pr.match_index.next();
-                        pr.become_probe(next);
-                    }
-                }
-            }
-            self.send_appends(from);
-        }
-        self.serve_reads();
-    }
-
-    fn broadcast_heartbeat(&mut self) {
-        for peer in self.peers.clone() {
-            let match_index = self.progress.get(&peer).map_or(LogIndex(0), |p| p.match_index);
-            let commit = self.commit.min(match_index);
-            self.send(peer, Body::Heartbeat { commit, read_round: self.read_round });
-        }
-    }
-
-    /// Paper §5.3-5.4.2 and Figure 8: the commit index moves to the highest index stored on a
-    /// majority (the leader counts itself only for what is durable locally), and only if that
-    /// entry is from the current term (pitfall 2). Earlier entries commit indirectly with it.
-    fn maybe_commit(&mut self) {
-        let mut matches: Vec<LogIndex> = self.progress.values().map(|p| p.match_index).collect();
-        matches.push(self.persisted);
-        let index = quorum::quorum_value(&matches);
-        if index <= self.commit {
-            return;
-        }
-        let own_term = self.log.term(index) == Some(self.term);
-        if own_term || self.config.hazard == Some(Hazard::CommitOldTerm) {
-            self.commit_to(index);
-        }
-    }
-
-    fn commit_to(&mut self, index: LogIndex) {
-        assert!(index >= self.commit, "the commit index never decreases");
-        self.commit = index;
-        let term = self.log.term(index).unwrap_or_default();
-        self.emit(NodeEventKind::Commit { entry: EntryId { index, term } });
-    }
-
-    /// Applies committed entries that are also durable locally, in order, and answers the
-    /// clients waiting for them. A waiting put is answered only if the applied entry at its
-    /// index is the one it proposed (same term); otherwise it was overwritten (pitfall 12).
-    fn maybe_apply(&mut self) {
-        let upto = self.commit.min(self.persisted);
-        while self.state.applied() < upto {
-            let index = self.state.applied().next();
-            let Some(entry) = self.log.get(index).cloned() else {
-                panic!("committed entry {index} missing from the log");
-            };
-            let response = self.state.apply(index, entry.command.as_ref());
-            if self.config.trace {
-                self.emit(NodeEventKind::Apply {
-                    entry: entry.id(),
-                    command: entry.command.as_deref().cloned(),
-                });
-            }
-            if let Some(pending) = self.pending_writes.remove(&index) {
-                let response = match response {
-                    Some(r) if pending.term == entry.term && r.id == pending.id => r,
-                    _ => Response { id: pending.id, result: Err(ClientError::LeadershipLost) },
-                };
-                self.reply(pending.origin, response);
-            }
-        }
-        self.serve_reads();
-    }
-
-    // ---------------------------------------------------------------- clients
-
-    fn handle_client_request(&mut self, request: Request, origin: Origin) {
-        if origin == Origin::Local && self.config.trace {
-            self.emit(NodeEventKind::ClientRequest { request: request.clone() });
-        }
-        if self.config.hazard == Some(Hazard::LocalReads)
-            && let Op::Get { key } = &request.op
-        {
-            let value = self.state.read(key);
-            self.reply(origin, Response { id: request.id, result: Ok(Reply::Get { value }) });
-            return;
-        }
-        if self.role != Role::Leader {
-            self.forward_or_refuse(request, origin);
-            return;
-        }
-        match request.op {
-            Op::Put { .. } | Op::Register => {
-                let id = request.id;
-                let command = Command::from_request(request, self.clock);
-                let index = self.append_entry(command.map(Arc::new));
-                let pending = PendingWrite { term: self.term, id, origin };
-                if let Some(old) = self.pending_writes.insert(index, pending) {
-                    // An earlier term's write at this index was overwritten before this node
-                    // applied it; it may still be committed elsewhere (a retry), so: unknown.
-                    self.reply(old.origin, Response { id: old.id, result: Err(ClientError::LeadershipLost) });
-                }
-            }
-            Op::Get { .. } => {
-                // Thesis §6.4: read index = commit index, but not before this term's no-op is
-                // committed; then confirm leadership with a heartbeat round acknowledged by a
-                // majority; answer once applied up to the read index.
-                let index = self.commit.max(self.term_start);
-                let round = self.read_round + 1;
-                self.read_round_wanted = true;
-                if self.config.trace {
-                    self.emit(NodeEventKind::ReadIndex { request: request.clone(), index, round });
-                }
-                self.reads.push_back(PendingRead { request, origin, index, round });
-            }
-        }
-    }
-
-    /// A node that is not the leader forwards a client's request to the leader it knows, or
-    /// refuses it with a clear error. It never answers from its own state.
-    fn forward_or_refuse(&mut self, request: Request, origin: Origin) {
-        let error = match (self.leader, origin) {
-            (Some(leader), Origin::Local) if leader != self.id() => {
-                self.forwarded.insert(request.id, (leader, self.ticks));
-                self.send(leader, Body::ClientRequest { request });
-                return;
-            }
-            (Some(leader), _) if leader != self.id() => ClientError::NotLeader { leader },
-            _ => ClientError::NoLeader,
-        };
-        self.reply(origin, Response { id: request.id, result: Err(error) });
-    }
-
-    /// Answers confirmed reads whose read index has been applied (thesis §6.4 steps 3-4).
-    fn serve_reads(&mut self) {
-        if self.role != Role::Leader || self.reads.is_empty() {
-            return;
-        }
-        let mut rounds: Vec<u64> = self.progress.values().map(|p| p.read_round).collect();
-        rounds.push(self.read_round);
-        let confirmed = quorum::quorum_value(&rounds);
-        while let Some(read) = self.reads.front() {
-            if read.round > confirmed || read.index > self.state.applied() {
-                break;
-            }
-            let Some(read) = self.reads.pop_front() else { break };
-            let value = self.state.read(read.request.op.key());
-            self.reply(read.origin, Response { id: read.request.id, result: Ok(Reply::Get { value }) });
-        }
-    }
-
-    fn reply(&mut self, origin: Origin, response: Response) {
-        match origin {
-            Origin::Local => {
-                if self.config.trace {
-                    self.emit(NodeEventKind::ClientReply { response: response.clone() });
-                }
-                self.out.replies.push(response);
-            }
-            Origin::Node(node) => self.send(node, Body::ClientResponse { response }),
-        }
-    }
-
-    /// Sends what the leader has batched up during this round of input: appends for new
-    /// entries, and one heartbeat round for all reads registered since the last one.
-    fn flush(&mut self) {
-        if self.role != Role::Leader {
-            return;
-        }
-        if self.append_wanted {
-            self.append_wanted = false;
-            for peer in self.peers.clone() {
-                self.send_appends(peer);
-            }
-            // A single-node cluster commits on its own durable log alone.
-        }
-        if self.read_round_wanted {
-            self.read_round_wanted = false;
-            self.read_round += 1;
-            self.broadcast_heartbeat();
-            self.serve_reads();
-        }
-    }
-
     // ---------------------------------------------------------------- plumbing
 
-    fn send(&mut self, to: NodeId, body: Body) {
+    pub(super) fn send(&mut self, to: NodeId, body: Body) {
         self.send_with_term(to, self.term, body);
     }
 
-    fn send_with_term(&mut self, to: NodeId, term: Term, body: Body) {
+    pub(super) fn send_with_term(&mut self, to: NodeId, term: Term, body: Body) {
         let immediate = self.role == Role::Leader
             && !self.hard_state_dirty
             && matches!(body, Body::AppendEntries { .. } | Body::Heartbeat { .. });
@@ -1047,7 +452,7 @@ impl<S: StateMachine> RaftNode<S> {
         self.emit(NodeEventKind::Ignore { message: msg.clone(), reason: reason.to_string() });
     }
 
-    fn emit(&mut self, kind: NodeEventKind) {
+    pub(super) fn emit(&mut self, kind: NodeEventKind) {
         if !self.config.trace {
             return;
         }
