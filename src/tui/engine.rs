@@ -372,7 +372,9 @@ impl Worker {
         };
         let now = |w: &Worker| w.session.time(w.backend.now_nanos());
         self.session.record(HistoryEvent::invoke(process, f, &key, value.as_deref(), now(self)));
-        let began = Instant::now();
+        // Measured on the engine's clock: virtual time on the simulator, real time on the live
+        // cluster.
+        let began = self.backend.now_nanos();
         let result = self.client.call(to_op(&request), Some(via)).map(|answer| {
             let read = match answer.reply {
                 Reply::Get { value } => value,
@@ -380,7 +382,7 @@ impl Worker {
             };
             (read, answer.node, answer.id)
         });
-        let took = began.elapsed();
+        let took = Duration::from_nanos(self.backend.now_nanos().saturating_sub(began));
         let done = match &result {
             Ok((read, node, _)) => {
                 let shown = if f == OpKind::Get { read.as_deref() } else { value.as_deref() };

@@ -1,0 +1,152 @@
+//! The simulator behind the control interface, as the console drives it with `--engine sim`:
+//! a session of puts, gets, kills, partitions and heals, given at fixed virtual times, plays
+//! exactly the same twice with the same seed, whatever the threads' scheduling.
+
+use quorum::control::{ClientOptions, Control};
+use quorum::events::EventKind;
+use quorum::kv::{Op, Reply, SessionLimits};
+use quorum::raft::NodeId;
+use quorum::sim::{self, Clock, EngineOptions, SimEngine};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn engine(seed: u64) -> SimEngine {
+    let world = sim::world(seed, 5, None, SessionLimits::default());
+    let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: 1_000_000 };
+    SimEngine::start(world, options).expect("engine")
+}
+
+/// Runs `op` through `via` on a client thread, lets it enter the world, moves time until it is
+/// answered, and returns what it read (`Ok(None)` for a put).
+fn operate(
+    engine: &SimEngine,
+    client: &Arc<quorum::control::Client>,
+    op: Op,
+    via: Option<NodeId>,
+) -> Result<Option<String>, String> {
+    let waiting = engine.waiting_clients();
+    let thread = {
+        let client = Arc::clone(client);
+        std::thread::spawn(move || client.call(op, via))
+    };
+    // The request is in the world (time does not move while the client is between requests,
+    // but the test must not move it before the client has sent anything).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while engine.waiting_clients() == waiting && !thread.is_finished() {
+        assert!(Instant::now() < deadline, "the client never sent its request");
+        std::thread::yield_now();
+    }
+    // Time never moves while the client is between requests, so once an advance returns the
+    // client is either waiting in the world again or done: the operation ends at a fixed
+    // virtual time, whatever the threads' scheduling.
+    for step in 0.. {
+        assert!(step < 300, "the operation did not end within 30 s of virtual time");
+        engine.advance(Duration::from_millis(100));
+        if engine.waiting_clients() == waiting {
+            break;
+        }
+    }
+    let answer = thread.join().expect("client thread").map_err(|e| e.to_string())?;
+    Ok(match answer.reply {
+        Reply::Get { value } => value,
+        Reply::Put | Reply::Registered { .. } => None,
+    })
+}
+
+fn fault(engine: &SimEngine, description: &str) {
+    engine.record(None, EventKind::Fault { description: description.into() });
+}
+
+/// One scripted session: its events as JSON lines, and what each operation returned.
+fn session(seed: u64) -> (Vec<String>, Vec<Result<Option<String>, String>>) {
+    let engine = engine(seed);
+    let client = Arc::new(engine.client(ClientOptions::default()));
+    let mut results = Vec::new();
+    engine.advance(SECOND);
+    let leader = engine.leader().expect("a leader after a second");
+    let put = |key: &str, value: &str| Op::Put { key: key.into(), value: value.into() };
+    results.push(operate(&engine, &client, put("x", "1"), None));
+    fault(&engine, &format!("kill {leader}"));
+    engine.kill(leader);
+    engine.advance(2 * SECOND);
+    let next = engine.leader().expect("a new leader");
+    assert_ne!(next, leader);
+    results.push(operate(&engine, &client, put("y", "2"), None));
+    // The new leader cut off with one follower: the three others elect again.
+    let buddy = engine.members().into_iter().find(|&n| n != next && n != leader).expect("a follower");
+    engine.change_network(&mut |net| net.partition(&[vec![next, buddy]]));
+    fault(&engine, &format!("partition {next} {buddy}"));
+    engine.restart(leader).expect("restart");
+    engine.advance(3 * SECOND);
+    let other = engine.members().into_iter().find(|&n| n != next && n != buddy).expect("a majority node");
+    results.push(operate(&engine, &client, Op::Get { key: "x".into() }, Some(other)));
+    engine.pause(other);
+    engine.advance(SECOND);
+    engine.resume(other);
+    engine.change_network(&mut |net| net.heal(Default::default()));
+    fault(&engine, "heal");
+    engine.advance(2 * SECOND);
+    results.push(operate(&engine, &client, Op::Get { key: "y".into() }, Some(next)));
+    assert!(engine.flush_events());
+    let events = engine.recent_events(usize::MAX);
+    engine.finish().expect("finish");
+    let lines = events.iter().map(|e| serde_json::to_string(e).expect("json")).collect();
+    (lines, results)
+}
+
+#[test]
+fn the_same_seed_and_inputs_at_the_same_virtual_times_give_the_same_events() {
+    let (first, results) = session(7);
+    assert_eq!(
+        results,
+        [Ok(None), Ok(None), Ok(Some("1".into())), Ok(Some("2".into()))],
+        "every operation went through: the writes survive the kill and the partition"
+    );
+    assert!(first.len() > 1000, "a real session: {} events", first.len());
+    let (second, again) = session(7);
+    assert_eq!(again, results);
+    let differs = first.iter().zip(&second).position(|(a, b)| a != b);
+    assert!(
+        differs.is_none() && first.len() == second.len(),
+        "the replay differs at event {differs:?}: {:?} vs {:?}",
+        differs.map(|i| &first[i]),
+        differs.map(|i| &second[i])
+    );
+    let (other, _) = session(8);
+    assert_ne!(other, first, "another seed gives another session");
+}
+
+#[test]
+fn a_frozen_simulation_stands_still_and_its_clients_wait() {
+    let engine = engine(3);
+    engine.advance(SECOND);
+    let members = engine.members();
+    engine.freeze(&members);
+    let before = engine.now_nanos();
+    engine.advance(5 * SECOND);
+    assert_eq!(engine.now_nanos(), before, "no virtual time passes while frozen");
+    engine.thaw(&members);
+    engine.advance(SECOND);
+    assert_eq!(engine.now_nanos(), before + 1_000_000_000);
+    engine.finish().expect("finish");
+}
+
+#[test]
+fn the_wall_clock_driver_moves_virtual_time_at_the_chosen_speed() {
+    let world = sim::world(1, 3, None, SessionLimits::default());
+    let options = EngineOptions { clock: Clock::Wall, events_file: None, ring: 1000 };
+    let engine = SimEngine::start(world, options).expect("engine");
+    engine.set_speed(4.0);
+    let start = (Instant::now(), engine.now_nanos());
+    std::thread::sleep(Duration::from_millis(500));
+    let wall = start.0.elapsed().as_nanos() as f64;
+    let virtual_ns = (engine.now_nanos() - start.1) as f64;
+    // Loose bounds: the driver moves time in small steps and a loaded machine delays it.
+    assert!(virtual_ns > wall * 2.0 && virtual_ns < wall * 4.5, "virtual {virtual_ns} in wall {wall}");
+    let client = engine.client(ClientOptions::default());
+    client.put("k", "v").expect("a put on the running simulation");
+    assert_eq!(client.get("k").expect("get").0.as_deref(), Some("v"));
+    engine.finish().expect("finish");
+}
