@@ -3,7 +3,7 @@
 //! engine, and it folds the engine's [`Update`]s into the [`Snapshot`] the screen is drawn from.
 //! So every key sequence can be tested without a terminal or a cluster.
 
-use super::action::{Action, ClientOp, Command};
+use super::action::{Action, Command};
 use super::engine::{Poll, Update};
 use super::feed::Rates;
 use super::keymap::{self, Context};
@@ -12,6 +12,7 @@ use super::netview;
 use super::snapshot::{ClientLine, Mode, Notice, PromptKind, Snapshot};
 use super::widgets;
 use crate::cluster::RunState;
+use crate::kv::Op;
 use crate::raft::{NodeId, Role};
 use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
@@ -586,11 +587,11 @@ impl App {
         match kind {
             PromptKind::Put => {
                 let (key, value) = parse_put(input)?;
-                self.client(via, ClientOp::Put { key, value })
+                self.client(via, Op::Put { key, value })
             }
             PromptKind::Get => {
                 let key = parse_key(input)?;
-                self.client(via, ClientOp::Get { key })
+                self.client(via, Op::Get { key })
             }
             PromptKind::Loss => {
                 let p = parse_loss(input)?;
@@ -625,7 +626,7 @@ impl App {
         }
     }
 
-    fn client(&mut self, via: NodeId, request: ClientOp) -> Result<(), String> {
+    fn client(&mut self, via: NodeId, request: Op) -> Result<(), String> {
         let pending = self.snap.clients.iter().filter(|l| l.outcome.is_none()).count();
         if pending >= MAX_IN_FLIGHT {
             return Err(format!("{pending} requests are still waiting: let some finish first"));

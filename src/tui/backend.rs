@@ -1,7 +1,6 @@
 //! The cluster operations the console uses, as a trait, so the console's engine can be tested
 //! against a fake and run against the live cluster ([`LiveCluster`] implements it here).
 
-use super::action::ClientOp;
 use crate::cluster::{Client, ClientOptions, LiveCluster, NodeStatus, OpError};
 use crate::events::{Event, EventKind};
 use crate::kv::{Op, Reply, RequestId};
@@ -16,7 +15,7 @@ use std::time::Duration;
 pub trait ConsoleClient: Send + Sync {
     /// Runs one operation through `via` (one attempt); for a get, the value read. Returns the
     /// node that answered and the request's identity (`c7#3`).
-    fn execute(&self, op: &ClientOp, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError>;
+    fn execute(&self, op: &Op, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError>;
 }
 
 /// What the console needs from a cluster. Every method may block briefly; the console calls
@@ -71,12 +70,8 @@ pub trait Backend: Send + Sync {
 }
 
 impl ConsoleClient for Client {
-    fn execute(&self, op: &ClientOp, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError> {
-        let op = match op {
-            ClientOp::Put { key, value } => Op::Put { key: key.clone(), value: value.clone() },
-            ClientOp::Get { key } => Op::Get { key: key.clone() },
-        };
-        let answer = Client::call(self, op, Some(via))?;
+    fn execute(&self, op: &Op, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError> {
+        let answer = Client::call(self, op.clone(), Some(via))?;
         let read = match answer.reply {
             Reply::Get { value } => value,
             Reply::Put | Reply::Registered { .. } => None,

@@ -10,7 +10,7 @@
 //!
 //! Everything comes back to the interface thread as [`Update`]s on one channel.
 
-use super::action::{ClientOp, Command};
+use super::action::Command;
 use super::backend::{Backend, ConsoleClient};
 use super::feed::FEED_CAPACITY;
 use super::netview;
@@ -21,6 +21,7 @@ use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::cluster::NodeStatus;
 use crate::events::Event;
+use crate::kv::Op;
 use crate::raft::NodeId;
 use crate::sim::{LinkRule, Network};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
@@ -333,11 +334,16 @@ impl Worker {
     /// a line in the event log, the outcome to the interface, a nudge to the checker. Each
     /// operation is its own process in the history (several may be in flight at once), all
     /// under the console's one session.
-    fn client(&self, op: u64, via: NodeId, request: ClientOp) {
+    fn client(&self, op: u64, via: NodeId, request: Op) {
         let process = self.session.process(op);
         let (f, key, value) = match &request {
-            ClientOp::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
-            ClientOp::Get { key } => (OpKind::Get, key.clone(), None),
+            Op::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
+            Op::Get { key } => (OpKind::Get, key.clone(), None),
+            // The console's one session registers itself: a register is never one of its operations.
+            Op::Register => {
+                self.notice(format!("{request} is not a console operation: not sent"), true);
+                return;
+            }
         };
         let now = |w: &Worker| w.session.time(w.backend.now_nanos());
         self.session.record(HistoryEvent::invoke(process, f, &key, value.as_deref(), now(self)));

@@ -1,9 +1,9 @@
 //! The plain data the screen is drawn from. Rendering reads only a [`Snapshot`], so it can be
 //! tested without a terminal or a live cluster (the tests build one from a seeded simulation).
 
-use super::action::ClientOp;
 use super::feed::Feed;
 use crate::cluster::NodeStatus;
+use crate::kv::Op;
 use crate::raft::{NodeId, Role};
 use crate::sim::Network;
 use std::collections::{BTreeMap, VecDeque};
@@ -143,8 +143,8 @@ pub struct ClientLine {
     pub op: u64,
     /// The node it was sent through.
     pub via: NodeId,
-    /// What was asked.
-    pub request: ClientOp,
+    /// What was asked: a put or a get.
+    pub request: Op,
     /// How it ended, once it has.
     pub outcome: Option<ClientOutcome>,
 }

@@ -2,10 +2,10 @@
 
 use crate::cluster::{NodeStatus, RunState};
 use crate::events::{Event, EventKind};
-use crate::kv::{ClientId, RequestId};
+use crate::kv::{ClientId, Op, RequestId};
 use crate::raft::{NodeId, Role, Term};
 use crate::sim::{LinkRule, Network};
-use crate::tui::action::{ClientOp, Command};
+use crate::tui::action::Command;
 use crate::tui::app::{App, MAX_IN_FLIGHT, parse_delay, parse_loss, parse_put};
 use crate::tui::engine::{Poll, Update};
 use crate::tui::feed::KindFilter;
@@ -93,7 +93,7 @@ fn put_goes_through_the_selected_node() {
     type_str(&mut a, "color=blue");
     enter(&mut a);
     assert_eq!(a.snapshot().mode, Mode::Normal);
-    let put = ClientOp::Put { key: "color".into(), value: "blue".into() };
+    let put = Op::Put { key: "color".into(), value: "blue".into() };
     assert_eq!(a.take_commands(), vec![Command::Client { op: 1, via: n(3), request: put.clone() }]);
     let line = a.snapshot().clients.back().expect("a pending line");
     assert_eq!((line.via, &line.request, line.outcome.is_none()), (n(3), &put, true));
@@ -116,7 +116,7 @@ fn get_goes_through_the_selected_node() {
     enter(&mut a);
     assert_eq!(
         a.take_commands(),
-        vec![Command::Client { op: 1, via: n(2), request: ClientOp::Get { key: "color".into() } }]
+        vec![Command::Client { op: 1, via: n(2), request: Op::Get { key: "color".into() } }]
     );
 }
 
@@ -270,7 +270,7 @@ fn pasted_text_goes_into_an_open_prompt_only_and_never_acts_as_keys() {
     // The case: `x=1⏎k` pasted into the put prompt puts x=1 and kills nobody.
     type_str(&mut a, "p");
     a.on_terminal(TermEvent::Paste("x=1\nk".into()));
-    let put = ClientOp::Put { key: "x".into(), value: "1".into() };
+    let put = Op::Put { key: "x".into(), value: "1".into() };
     assert_eq!(a.take_commands(), vec![Command::Client { op: 1, via: n(1), request: put }]);
     assert_eq!(a.snapshot().mode, Mode::Normal);
     assert!(a.snapshot().notice.as_ref().is_some_and(|n| n.text.contains("the rest was ignored")));
@@ -278,7 +278,7 @@ fn pasted_text_goes_into_an_open_prompt_only_and_never_acts_as_keys() {
     type_str(&mut a, "p");
     a.on_terminal(TermEvent::Paste("color=red".into()));
     enter(&mut a);
-    let put = ClientOp::Put { key: "color".into(), value: "red".into() };
+    let put = Op::Put { key: "color".into(), value: "red".into() };
     assert_eq!(a.take_commands(), vec![Command::Client { op: 2, via: n(1), request: put }]);
 }
 

@@ -5,10 +5,10 @@ use crate::check::history::Initial;
 use crate::check::history::{EventType, HistoryEvent, OpKind, parse_history};
 use crate::cluster::{NodeStatus, OpError, RunState};
 use crate::events::Event;
-use crate::kv::{ClientId, RequestId};
+use crate::kv::{ClientId, Op, RequestId};
 use crate::raft::NodeId;
 use crate::sim::{LinkRule, Network};
-use crate::tui::action::{ClientOp, Command};
+use crate::tui::action::Command;
 use crate::tui::backend::{Backend, ConsoleClient};
 use crate::tui::engine::{Engine, Update, Worker};
 use crate::tui::session::{Origin, Session};
@@ -45,7 +45,7 @@ struct FakeClient {
 }
 
 impl ConsoleClient for FakeClient {
-    fn execute(&self, op: &ClientOp, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError> {
+    fn execute(&self, op: &Op, via: NodeId) -> Result<(Option<String>, NodeId, RequestId), OpError> {
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let id = RequestId { client: ClientId(3), seq };
         if via == NodeId(5) {
@@ -53,11 +53,12 @@ impl ConsoleClient for FakeClient {
         }
         let mut kv = self.kv.lock().expect("lock");
         match op {
-            ClientOp::Put { key, value } => {
+            Op::Put { key, value } => {
                 kv.insert(key.clone(), value.clone());
                 Ok((None, via, id))
             }
-            ClientOp::Get { key } => Ok((kv.get(key).cloned(), via, id)),
+            Op::Get { key } => Ok((kv.get(key).cloned(), via, id)),
+            Op::Register => unreachable!("the console never sends a register"),
         }
     }
 }
@@ -219,7 +220,7 @@ fn client_operations_are_recorded_narrated_and_reported() {
     let fake = Arc::new(Fake::default());
     let dir = temp_dir("clients");
     let (w, updates, check) = worker(Arc::clone(&fake), &dir);
-    let put = ClientOp::Put { key: "x".into(), value: "1".into() };
+    let put = Op::Put { key: "x".into(), value: "1".into() };
     w.apply(Command::Client { op: 7, via: n(2), request: put });
     let outcome = match updates.recv_timeout(Duration::from_secs(10)) {
         Ok(Update::Client { op: 7, outcome }) => outcome,
@@ -227,7 +228,7 @@ fn client_operations_are_recorded_narrated_and_reported() {
     };
     assert_eq!(outcome.result, Ok(None));
     check.recv_timeout(Duration::from_secs(10)).expect("the checker is nudged");
-    w.apply(Command::Client { op: 8, via: n(5), request: ClientOp::Get { key: "x".into() } });
+    w.apply(Command::Client { op: 8, via: n(5), request: Op::Get { key: "x".into() } });
     let outcome = match updates.recv_timeout(Duration::from_secs(10)) {
         Ok(Update::Client { op: 8, outcome }) => outcome,
         other => panic!("{other:?}"),
@@ -262,9 +263,9 @@ fn the_engine_polls_runs_clients_and_checks_the_history() {
     engine.send(Command::Client {
         op: 1,
         via: n(1),
-        request: ClientOp::Put { key: "k".into(), value: "v".into() },
+        request: Op::Put { key: "k".into(), value: "v".into() },
     });
-    engine.send(Command::Client { op: 2, via: n(1), request: ClientOp::Get { key: "nothing".into() } });
+    engine.send(Command::Client { op: 2, via: n(1), request: Op::Get { key: "nothing".into() } });
     let (mut polls, mut clients, mut verdict) = (0, 0, None);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::time::Instant::now() < deadline && (polls < 2 || clients < 2 || verdict.is_none()) {
