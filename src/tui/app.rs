@@ -1,6 +1,6 @@
 //! The console's state and its reaction to keys, clicks and news from the cluster. The app does
 //! no I/O: it turns input into state changes and [`Command`]s, which the run loop hands to the
-//! engine, and it folds the engine's [`Update`]s into the [`Snapshot`] the screen is drawn from.
+//! engine, and it folds the engine's [`Update`]s into the [`ScreenState`] the screen is drawn from.
 //! So every key sequence can be tested without a terminal or a cluster.
 
 use super::action::{Action, Command};
@@ -9,7 +9,7 @@ use super::feed::Rates;
 use super::keymap::{self, Context};
 use super::layout;
 use super::netview;
-use super::snapshot::{ClientLine, Mode, Notice, PromptKind, Snapshot};
+use super::screen::{ClientLine, Mode, Notice, PromptKind, ScreenState};
 use super::widgets;
 use crate::cluster::RunState;
 use crate::kv::Op;
@@ -32,7 +32,7 @@ pub const SPEEDS: [f64; 8] = [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0];
 
 /// The console's state.
 pub struct App {
-    snap: Snapshot,
+    screen: ScreenState,
     members: Vec<NodeId>,
     /// Nodes the user paused with `z`: they stay paused when the cluster is unfrozen.
     user_paused: BTreeSet<NodeId>,
@@ -57,7 +57,7 @@ impl App {
     /// A console for a cluster of `members`; `storage` says where durable state lives.
     pub fn new(members: Vec<NodeId>, storage: &str) -> App {
         App {
-            snap: Snapshot::new(&members, storage),
+            screen: ScreenState::new(&members, storage),
             members,
             user_paused: BTreeSet::new(),
             frozen_nodes: BTreeSet::new(),
@@ -74,8 +74,8 @@ impl App {
     }
 
     /// What the screen shows.
-    pub fn snapshot(&self) -> &Snapshot {
-        &self.snap
+    pub fn screen(&self) -> &ScreenState {
+        &self.screen
     }
 
     /// Queues a command for the engine.
@@ -115,7 +115,7 @@ impl App {
     pub fn tick(&mut self, now: Instant) -> Option<Instant> {
         let at = self.notice_at?;
         if now >= at + NOTICE_TTL {
-            self.snap.notice = None;
+            self.screen.notice = None;
             self.notice_at = None;
             self.dirty = true;
             return None;
@@ -124,7 +124,7 @@ impl App {
     }
 
     fn notice(&mut self, text: impl Into<String>, error: bool) {
-        self.snap.notice = Some(Notice { text: text.into(), error });
+        self.screen.notice = Some(Notice { text: text.into(), error });
         self.notice_at = Some(Instant::now());
     }
 
@@ -156,7 +156,7 @@ impl App {
         if self.too_small() {
             return;
         }
-        let Mode::Prompt { input, error, .. } = &mut self.snap.mode else {
+        let Mode::Prompt { input, error, .. } = &mut self.screen.mode else {
             self.error("a paste goes into a prompt (p put, g get, l loss, d delay): nothing was done");
             return;
         };
@@ -177,7 +177,7 @@ impl App {
         *error = None;
         if let Some(rest) = rest {
             self.prompt_action(Action::Submit);
-            if !rest.trim().is_empty() && self.snap.mode == Mode::Normal {
+            if !rest.trim().is_empty() && self.screen.mode == Mode::Normal {
                 self.info("sent the paste's first line; the rest was ignored");
             }
         }
@@ -185,7 +185,7 @@ impl App {
 
     /// Handles a key press.
     pub fn on_key(&mut self, key: KeyEvent) {
-        let context = widgets::context_of(&self.snap.mode);
+        let context = widgets::context_of(&self.screen.mode);
         // Behind the "terminal too small" screen nothing is visible, so nothing may act but
         // leaving (resizing comes as its own event).
         if self.too_small() {
@@ -222,9 +222,9 @@ impl App {
         };
         let at = Position::new(mouse.column, mouse.row);
         match mouse.kind {
-            MouseEventKind::Down(MouseButton::Left) if self.snap.mode == Mode::Normal => {
+            MouseEventKind::Down(MouseButton::Left) if self.screen.mode == Mode::Normal => {
                 if let Some(i) = areas.node_rects.iter().position(|r| r.contains(at)) {
-                    self.snap.selected = self.members[i];
+                    self.screen.selected = self.members[i];
                     self.dirty = true;
                 }
             }
@@ -239,19 +239,19 @@ impl App {
         match update {
             Update::Poll(poll) => self.on_poll(poll),
             Update::Client { op, outcome } => {
-                if let Some(line) = self.snap.clients.iter_mut().find(|l| l.op == op) {
+                if let Some(line) = self.screen.clients.iter_mut().find(|l| l.op == op) {
                     line.outcome = Some(outcome);
                 }
                 // The result replaces a passing notice (such as "sent") in the status line.
-                if self.snap.notice.as_ref().is_some_and(|n| !n.error) {
-                    self.snap.notice = None;
+                if self.screen.notice.as_ref().is_some_and(|n| !n.error) {
+                    self.screen.notice = None;
                     self.notice_at = None;
                 }
                 self.dirty = true;
             }
             Update::Verdict(v) => {
-                if v != self.snap.verdict {
-                    self.snap.verdict = v;
+                if v != self.screen.verdict {
+                    self.screen.verdict = v;
                     self.dirty = true;
                 }
             }
@@ -270,23 +270,24 @@ impl App {
         // room for little of it, the status line for all.
         for node in &nodes {
             if let RunState::Crashed(reason) = &node.run
-                && !self.snap.nodes.iter().any(|old| old.id == node.id && old.run == node.run)
+                && !self.screen.nodes.iter().any(|old| old.id == node.id && old.run == node.run)
             {
                 self.error(format!("{} {reason}", node.id));
             }
         }
-        if nodes.len() != self.snap.nodes.len() || nodes.iter().zip(&self.snap.nodes).any(|(a, b)| a != b) {
-            self.snap.nodes = nodes;
-            self.dirty = true;
-        }
-        if network.to_string() != self.snap.network.to_string()
-            || network.default_rule() != self.snap.network.default_rule()
+        if nodes.len() != self.screen.nodes.len() || nodes.iter().zip(&self.screen.nodes).any(|(a, b)| a != b)
         {
-            self.snap.network = network;
+            self.screen.nodes = nodes;
             self.dirty = true;
         }
-        if speed != self.snap.speed {
-            self.snap.speed = speed;
+        if network.to_string() != self.screen.network.to_string()
+            || network.default_rule() != self.screen.network.default_rule()
+        {
+            self.screen.network = network;
+            self.dirty = true;
+        }
+        if speed != self.screen.speed {
+            self.screen.speed = speed;
             self.dirty = true;
         }
         if !events.is_empty() {
@@ -294,24 +295,24 @@ impl App {
         }
         for event in events {
             self.rates.observe(&event);
-            self.snap.feed.push(event);
+            self.screen.feed.push(event);
         }
         let rates = self.rates.per_link(now);
-        if rates != self.snap.rates {
-            self.snap.rates = rates;
+        if rates != self.screen.rates {
+            self.screen.rates = rates;
             self.dirty = true;
         }
     }
 
     fn selected(&self) -> NodeId {
-        self.snap.selected
+        self.screen.selected
     }
 
     fn run_state(&self, id: NodeId) -> RunState {
         if let Some((_, _, run)) = self.expected.iter().rev().find(|(_, n, _)| *n == id) {
             return run.clone();
         }
-        self.snap.node(id).map_or(RunState::Running, |n| n.run.clone())
+        self.screen.node(id).map_or(RunState::Running, |n| n.run.clone())
     }
 
     fn is_paused(&self, id: NodeId) -> bool {
@@ -331,13 +332,13 @@ impl App {
     }
 
     fn perform(&mut self, action: Action) {
-        match &self.snap.mode {
+        match &self.screen.mode {
             Mode::Normal => self.main_action(action),
             Mode::Help => {
                 if action == Action::Quit {
                     self.quit = true;
                 }
-                self.snap.mode = Mode::Normal;
+                self.screen.mode = Mode::Normal;
             }
             Mode::Prompt { .. } => self.prompt_action(action),
             Mode::Editor { .. } => self.editor_action(action),
@@ -346,7 +347,7 @@ impl App {
     }
 
     fn open_prompt(&mut self, kind: PromptKind) {
-        self.snap.mode = Mode::Prompt { kind, input: String::new(), error: None };
+        self.screen.mode = Mode::Prompt { kind, input: String::new(), error: None };
     }
 
     fn main_action(&mut self, action: Action) {
@@ -355,14 +356,14 @@ impl App {
             Action::Move(step) => {
                 let n = self.members.len() as i64;
                 let i = self.members.iter().position(|&m| m == sel).unwrap_or(0) as i64;
-                self.snap.selected = self.members[(i + step as i64).rem_euclid(n) as usize];
+                self.screen.selected = self.members[(i + step as i64).rem_euclid(n) as usize];
             }
             Action::SelectNode(d) => match self.node_from_digit(d) {
-                Ok(id) => self.snap.selected = id,
+                Ok(id) => self.screen.selected = id,
                 Err(e) => self.error(e),
             },
-            Action::SelectLeader => match self.snap.leader().map(|l| l.id) {
-                Some(id) => self.snap.selected = id,
+            Action::SelectLeader => match self.screen.leader().map(|l| l.id) {
+                Some(id) => self.screen.selected = id,
                 None => self.error("there is no leader right now"),
             },
             Action::Put => self.open_prompt(PromptKind::Put),
@@ -383,7 +384,7 @@ impl App {
             },
             Action::Restart => match self.run_state(sel) {
                 RunState::Dead | RunState::Crashed(_) => {
-                    let pause = self.snap.frozen;
+                    let pause = self.screen.frozen;
                     if pause {
                         self.frozen_nodes.insert(sel);
                     }
@@ -400,7 +401,7 @@ impl App {
                     self.error(format!("{sel} is down: r restarts it"));
                 } else if self.is_paused(sel) {
                     self.error(format!("{sel} is paused: it cannot time out until resumed (z)"));
-                } else if self.snap.node(sel).and_then(|n| n.role) == Some(Role::Leader) {
+                } else if self.screen.node(sel).and_then(|n| n.role) == Some(Role::Leader) {
                     self.error(format!("{sel} is the leader already"));
                 } else {
                     self.send(Command::Campaign(sel));
@@ -408,16 +409,16 @@ impl App {
                 }
             }
             Action::PartitionEditor => {
-                let view = netview::analyse(&self.snap.network, &self.members);
+                let view = netview::analyse(&self.screen.network, &self.members);
                 let mut groups: BTreeMap<NodeId, u8> = self.members.iter().map(|&m| (m, 0)).collect();
                 for (g, members) in view.groups.iter().enumerate() {
                     for m in members {
                         groups.insert(*m, g.min(2) as u8);
                     }
                 }
-                self.snap.mode = Mode::Editor { groups, error: None };
+                self.screen.mode = Mode::Editor { groups, error: None };
             }
-            Action::Cut => self.snap.mode = Mode::Pick { from: None, error: None },
+            Action::Cut => self.screen.mode = Mode::Pick { from: None, error: None },
             Action::Heal => {
                 self.send(Command::Heal);
                 self.info("healing the network: no partition, no cuts, no loss, no delay");
@@ -428,15 +429,15 @@ impl App {
                 self.send(Command::Export);
                 self.info("exporting the event log and the client history…");
             }
-            Action::FeedKind => self.snap.feed.kind = self.snap.feed.kind.next(),
+            Action::FeedKind => self.screen.feed.kind = self.screen.feed.kind.next(),
             Action::FeedNode => {
-                self.snap.feed.node = if self.snap.feed.node == Some(sel) { None } else { Some(sel) };
+                self.screen.feed.node = if self.screen.feed.node == Some(sel) { None } else { Some(sel) };
             }
             Action::FeedFreeze => {
-                if self.snap.feed.frozen {
-                    self.snap.feed.follow();
+                if self.screen.feed.frozen {
+                    self.screen.feed.follow();
                 } else {
-                    self.snap.feed.freeze();
+                    self.screen.feed.freeze();
                 }
             }
             Action::Scroll(lines) => self.scroll(lines as i64),
@@ -445,13 +446,13 @@ impl App {
                     .map_or(10, |a| widgets::page(a.events));
                 self.scroll(pages as i64 * page as i64);
             }
-            Action::Follow => self.snap.feed.follow(),
+            Action::Follow => self.screen.feed.follow(),
             Action::ClientsScroll(lines) => {
-                let max = self.snap.clients.len().saturating_sub(1);
-                self.snap.clients_scroll =
-                    (self.snap.clients_scroll as i64 + lines as i64).clamp(0, max as i64) as usize;
+                let max = self.screen.clients.len().saturating_sub(1);
+                self.screen.clients_scroll =
+                    (self.screen.clients_scroll as i64 + lines as i64).clamp(0, max as i64) as usize;
             }
-            Action::Help => self.snap.mode = Mode::Help,
+            Action::Help => self.screen.mode = Mode::Help,
             Action::Quit => self.quit = true,
             // Prompt and editor actions mean nothing here.
             Action::Type(_)
@@ -465,7 +466,7 @@ impl App {
     }
 
     fn scroll(&mut self, lines: i64) {
-        let feed = &mut self.snap.feed;
+        let feed = &mut self.screen.feed;
         let max = feed.visible().len();
         let next = (feed.scroll as i64 + lines).clamp(0, max as i64) as usize;
         if next > 0 && !feed.frozen {
@@ -479,7 +480,7 @@ impl App {
             self.error(format!("{sel} is down: it cannot be paused (r restarts it)"));
             return;
         }
-        let frozen = self.snap.frozen;
+        let frozen = self.screen.frozen;
         if self.user_paused.remove(&sel) {
             if frozen {
                 self.frozen_nodes.insert(sel);
@@ -501,9 +502,9 @@ impl App {
     }
 
     fn toggle_freeze(&mut self) {
-        if self.snap.frozen {
+        if self.screen.frozen {
             let nodes: Vec<NodeId> = std::mem::take(&mut self.frozen_nodes).into_iter().collect();
-            self.snap.frozen = false;
+            self.screen.frozen = false;
             self.send(Command::Thaw(nodes.clone()));
             self.expected.extend(nodes.into_iter().map(|n| (self.sent, n, RunState::Running)));
             self.info("cluster resumed");
@@ -518,7 +519,7 @@ impl App {
                 })
                 .collect();
             self.frozen_nodes = nodes.iter().copied().collect();
-            self.snap.frozen = true;
+            self.screen.frozen = true;
             self.send(Command::Freeze(nodes.clone()));
             self.expected.extend(nodes.into_iter().map(|n| (self.sent, n, RunState::Paused)));
             self.info("cluster frozen: every node paused (space resumes)");
@@ -526,7 +527,7 @@ impl App {
     }
 
     fn change_speed(&mut self, faster: bool) {
-        let now = self.snap.speed;
+        let now = self.screen.speed;
         let next = if faster {
             SPEEDS.iter().copied().find(|&s| s > now + 1e-9)
         } else {
@@ -534,7 +535,7 @@ impl App {
         };
         match next {
             Some(s) => {
-                self.snap.speed = s;
+                self.screen.speed = s;
                 self.send(Command::SetSpeed(s));
                 self.info(format!("speed {}", widgets::speed_label(s)));
             }
@@ -546,7 +547,7 @@ impl App {
     }
 
     fn prompt_action(&mut self, action: Action) {
-        let Mode::Prompt { kind, input, error } = &mut self.snap.mode else { return };
+        let Mode::Prompt { kind, input, error } = &mut self.screen.mode else { return };
         let kind = *kind;
         match action {
             Action::Type(c) => {
@@ -565,14 +566,14 @@ impl App {
                 input.clear();
                 *error = None;
             }
-            Action::Cancel => self.snap.mode = Mode::Normal,
+            Action::Cancel => self.screen.mode = Mode::Normal,
             Action::Quit => self.quit = true,
             Action::Submit => {
                 let text = input.clone();
                 match self.submit(kind, &text) {
-                    Ok(()) => self.snap.mode = Mode::Normal,
+                    Ok(()) => self.screen.mode = Mode::Normal,
                     Err(e) => {
-                        if let Mode::Prompt { error, .. } = &mut self.snap.mode {
+                        if let Mode::Prompt { error, .. } = &mut self.screen.mode {
                             *error = Some(e);
                         }
                     }
@@ -627,18 +628,18 @@ impl App {
     }
 
     fn client(&mut self, via: NodeId, request: Op) -> Result<(), String> {
-        let pending = self.snap.clients.iter().filter(|l| l.outcome.is_none()).count();
+        let pending = self.screen.clients.iter().filter(|l| l.outcome.is_none()).count();
         if pending >= MAX_IN_FLIGHT {
             return Err(format!("{pending} requests are still waiting: let some finish first"));
         }
         let op = self.next_op;
         self.next_op += 1;
-        if self.snap.clients.len() >= CLIENT_LINES
-            && let Some(i) = self.snap.clients.iter().position(|l| l.outcome.is_some())
+        if self.screen.clients.len() >= CLIENT_LINES
+            && let Some(i) = self.screen.clients.iter().position(|l| l.outcome.is_some())
         {
-            self.snap.clients.remove(i);
+            self.screen.clients.remove(i);
         }
-        self.snap.clients.push_back(ClientLine { op, via, request: request.clone(), outcome: None });
+        self.screen.clients.push_back(ClientLine { op, via, request: request.clone(), outcome: None });
         self.send(Command::Client { op, via, request: request.clone() });
         self.info(format!("{request} sent via {via}"));
         Ok(())
@@ -648,7 +649,7 @@ impl App {
         match action {
             Action::CycleGroup(d) => {
                 let picked = self.node_from_digit(d);
-                let Mode::Editor { groups, error } = &mut self.snap.mode else { return };
+                let Mode::Editor { groups, error } = &mut self.screen.mode else { return };
                 match picked {
                     Ok(id) => {
                         if let Some(g) = groups.get_mut(&id) {
@@ -660,9 +661,9 @@ impl App {
                 }
             }
             Action::Submit => {
-                let Mode::Editor { groups, .. } = &self.snap.mode else { return };
+                let Mode::Editor { groups, .. } = &self.screen.mode else { return };
                 let result = widgets::editor_groups(groups);
-                self.snap.mode = Mode::Normal;
+                self.screen.mode = Mode::Normal;
                 if result.len() <= 1 {
                     self.send(Command::Partition(Vec::new()));
                     self.info("partition removed: every node can reach every other (cuts stay)");
@@ -671,7 +672,7 @@ impl App {
                     self.send(Command::Partition(result));
                 }
             }
-            Action::Cancel => self.snap.mode = Mode::Normal,
+            Action::Cancel => self.screen.mode = Mode::Normal,
             Action::Quit => self.quit = true,
             _ => {}
         }
@@ -681,7 +682,7 @@ impl App {
         match action {
             Action::PickNode(d) => {
                 let picked = self.node_from_digit(d);
-                let Mode::Pick { from, error } = &mut self.snap.mode else { return };
+                let Mode::Pick { from, error } = &mut self.screen.mode else { return };
                 match (picked, *from) {
                     (Err(e), _) => *error = Some(e),
                     (Ok(a), None) => {
@@ -690,9 +691,9 @@ impl App {
                     }
                     (Ok(b), Some(a)) if a == b => *error = Some("pick two different nodes".into()),
                     (Ok(b), Some(a)) => {
-                        self.snap.mode = Mode::Normal;
+                        self.screen.mode = Mode::Normal;
                         // Is the link cut now (leaving partitions aside)?
-                        let mut net = self.snap.network.clone();
+                        let mut net = self.screen.network.clone();
                         net.partition(&[]);
                         if net.reachable(a, b).is_err() {
                             self.send(Command::Restore(a, b));
@@ -704,7 +705,7 @@ impl App {
                     }
                 }
             }
-            Action::Cancel => self.snap.mode = Mode::Normal,
+            Action::Cancel => self.screen.mode = Mode::Normal,
             Action::Quit => self.quit = true,
             _ => {}
         }

@@ -1,9 +1,9 @@
 //! A deterministic screen for tests: a seeded simulation (the real core on `sim::Cluster`, in
 //! virtual time) driven through an election, a few puts and gets, a crash, a pause, a one-way
-//! cut and a put still in flight, turned into a [`Snapshot`] the way the console builds one.
+//! cut and a put still in flight, turned into a [`ScreenState`] the way the console builds one.
 
 use super::feed::{Feed, Rates};
-use super::snapshot::{ClientLine, ClientOutcome, Mode, Snapshot, VerdictView};
+use super::screen::{ClientLine, ClientOutcome, Mode, ScreenState, VerdictView};
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::cluster::{NodeStatus, RunState};
@@ -189,7 +189,7 @@ fn history_op(op: &Op) -> (OpKind, Option<String>) {
 }
 
 /// The demonstration screen for `nodes` nodes (at least 3), always the same for the same input.
-pub fn demo(nodes: usize) -> Snapshot {
+pub fn demo(nodes: usize) -> ScreenState {
     let mut d = Driver::new(nodes, 7);
     d.run_ms(600);
     let leader = d.leader();
@@ -236,7 +236,7 @@ pub fn demo(nodes: usize) -> Snapshot {
     let now = d.cluster.now();
     let rates = d.rates.per_link(now);
     let ids = d.cluster.ids();
-    Snapshot {
+    ScreenState {
         nodes: ids.iter().map(|&id| d.status(id)).collect(),
         network: d.cluster.network.clone(),
         rates,

@@ -12,7 +12,7 @@
 //! How it is built:
 //! - [`keymap`]: every key, as data; the status bar and the help are generated from it.
 //! - [`app`]: the state and its reaction to keys and clicks, without I/O: it produces
-//!   [`action::Command`]s and draws from a [`snapshot::Snapshot`].
+//!   [`action::Command`]s and draws from a [`screen::ScreenState`].
 //! - [`engine`]: worker threads that run the commands, poll the cluster, run client operations
 //!   and the checker, and send news back; the interface thread never waits on the cluster.
 //! - [`backend`]: the cluster operations as a trait, implemented by the live cluster.
@@ -28,8 +28,8 @@ pub mod feed;
 pub mod keymap;
 pub mod layout;
 pub mod netview;
+pub mod screen;
 pub mod session;
-pub mod snapshot;
 pub mod terminal;
 pub mod theme;
 pub mod view;
@@ -251,7 +251,7 @@ fn interface(
             let expiry = app.tick(now);
             pending |= app.take_dirty();
             if pending && now >= last_draw + FRAME {
-                guard.terminal.draw(|f| view::render(f, app.snapshot()))?;
+                guard.terminal.draw(|f| view::render(f, app.screen()))?;
                 last_draw = now;
                 pending = false;
             }

@@ -2,7 +2,7 @@
 //! and the latency; pending ones show as waiting. The title carries the checker's verdict on the
 //! whole session's history, and a failing verdict's reason is shown first.
 
-use super::super::snapshot::{ClientLine, Snapshot, VerdictView};
+use super::super::screen::{ClientLine, ScreenState, VerdictView};
 use super::super::theme;
 use super::{fit, panel, verdict_span};
 use crate::kv::Op;
@@ -14,7 +14,7 @@ use ratatui::widgets::Widget;
 /// The clients panel.
 pub struct Clients<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// `3.1 ms`, `1.20 s`.
@@ -54,7 +54,7 @@ pub fn client_line(line: &ClientLine) -> Line<'static> {
 
 impl Widget for Clients<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let s = self.snap;
+        let s = self.screen;
         let scroll = s.clients_scroll.min(s.clients.len().saturating_sub(1));
         let mut title = vec![
             Span::styled(" clients ", theme::title()),

@@ -4,7 +4,7 @@
 use super::super::action::Action;
 use super::super::feed::{self, Category};
 use super::super::keymap;
-use super::super::snapshot::Snapshot;
+use super::super::screen::ScreenState;
 use super::super::theme;
 use super::panel;
 use ratatui::buffer::Buffer;
@@ -16,7 +16,7 @@ use ratatui::widgets::{Paragraph, Widget};
 /// The event feed panel.
 pub struct Events<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// The colour of each kind of event.
@@ -40,7 +40,7 @@ pub fn page(area: Rect) -> usize {
 
 impl Widget for Events<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let f = &self.snap.feed;
+        let f = &self.screen.feed;
         let mut details = vec![
             f.node.map_or_else(|| "all nodes".to_string(), |n| format!("{n} only")),
             f.kind.name().to_string(),

@@ -3,7 +3,7 @@
 //! cut is a `╳` on one side of the diagonal only.
 
 use super::super::netview::{self, NetView};
-use super::super::snapshot::Snapshot;
+use super::super::screen::ScreenState;
 use super::super::theme;
 use super::{panel, title};
 use ratatui::buffer::Buffer;
@@ -14,7 +14,7 @@ use ratatui::widgets::Widget;
 /// The network panel.
 pub struct NetworkPanel<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// Width of one matrix cell.
@@ -54,7 +54,7 @@ fn wrapped(
 
 impl Widget for NetworkPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let s = self.snap;
+        let s = self.screen;
         let members = s.members();
         let view: NetView = netview::analyse(&s.network, &members);
         let block = panel(title("network", ""));

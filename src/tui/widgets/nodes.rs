@@ -4,7 +4,7 @@
 //! each follower's match/next index.
 
 use super::super::layout::{Areas, NodesStyle};
-use super::super::snapshot::Snapshot;
+use super::super::screen::ScreenState;
 use super::super::theme;
 use super::{fit, panel, title};
 use crate::cluster::{NodeStatus, RunState};
@@ -18,7 +18,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Widget};
 /// All the nodes, as cards or as a table (the layout decides).
 pub struct Nodes<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
     /// Where everything goes.
     pub areas: &'a Areas,
 }
@@ -27,11 +27,11 @@ impl Widget for Nodes<'_> {
     fn render(self, _area: Rect, buf: &mut Buffer) {
         match self.areas.style {
             NodesStyle::Cards => {
-                for (node, &rect) in self.snap.nodes.iter().zip(&self.areas.node_rects) {
-                    card(self.snap, node, rect, buf);
+                for (node, &rect) in self.screen.nodes.iter().zip(&self.areas.node_rects) {
+                    card(self.screen, node, rect, buf);
                 }
             }
-            NodesStyle::Table => table(self.snap, self.areas.nodes, buf),
+            NodesStyle::Table => table(self.screen, self.areas.nodes, buf),
         }
     }
 }
@@ -65,13 +65,13 @@ fn timer_bar(timer: (u32, u32), width: usize, run: &RunState) -> Span<'static> {
 /// Each follower's `match/next`, coloured: caught up (green), lagging (yellow), down (red).
 /// Within `width` columns: in full (`n1 41/42`) if they fit, else shorter: `n1✓` for a
 /// follower that holds the leader's whole log, `n1 41` (the match only) for the others.
-fn followers(snap: &Snapshot, leader: &NodeStatus, width: usize) -> Vec<Span<'static>> {
+fn followers(screen: &ScreenState, leader: &NodeStatus, width: usize) -> Vec<Span<'static>> {
     let items: Vec<(String, String, Style)> = leader
         .replication
         .iter()
         .filter(|(id, _, _)| *id != leader.id)
         .map(|&(id, matched, next)| {
-            let down = snap.node(id).is_some_and(|n| is_down(&n.run));
+            let down = screen.node(id).is_some_and(|n| is_down(&n.run));
             let caught_up = matched >= leader.last.index;
             let style = if down {
                 theme::bad()
@@ -90,8 +90,8 @@ fn followers(snap: &Snapshot, leader: &NodeStatus, width: usize) -> Vec<Span<'st
     items.into_iter().map(|(f, s, style)| Span::styled(if compact { s } else { f }, style)).collect()
 }
 
-fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
-    let selected = node.id == snap.selected;
+fn card(screen: &ScreenState, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
+    let selected = node.id == screen.selected;
     let down = is_down(&node.run);
     let (badge, badge_style) = theme::badge(&node.run, node.role);
     let mut head = vec![Span::raw(" ")];
@@ -153,7 +153,7 @@ fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
         }
         (_, None) => lines.push(Line::styled("starting…", theme::dim())),
         (_, Some(Role::Leader)) => {
-            let items = followers(snap, node, usize::MAX);
+            let items = followers(screen, node, usize::MAX);
             let per_line = ((w + 1) / 10).max(1);
             for chunk in items.chunks(per_line) {
                 let mut spans = Vec::new();
@@ -193,7 +193,7 @@ fn short_paths(reason: &str) -> String {
 const COLUMNS: [(&str, usize); 7] =
     [("role", 14), ("term", 5), ("vote", 5), ("leader", 7), ("commit", 7), ("apply", 6), ("last", 9)];
 
-fn table(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+fn table(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
     let block = panel(title("nodes", "click or 1-9 to select"));
     let inner = block.inner(area);
     block.render(area, buf);
@@ -208,12 +208,12 @@ fn table(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         if rest >= 40 { "election timer · leader: match/next per follower" } else { "timer · match/next" };
     header.push(Span::styled(last, theme::dim()));
     buf.set_line(inner.x, inner.y, &Line::from(header), inner.width);
-    for (i, node) in snap.nodes.iter().enumerate() {
+    for (i, node) in screen.nodes.iter().enumerate() {
         let y = inner.y + 1 + i as u16;
         if y >= inner.bottom() {
             break;
         }
-        let selected = node.id == snap.selected;
+        let selected = node.id == screen.selected;
         let down = is_down(&node.run);
         let value = if down || node.role.is_none() { theme::dim() } else { theme::text() };
         let (badge, badge_style) = theme::badge(&node.run, node.role);
@@ -241,7 +241,7 @@ fn table(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
                 ));
             }
             (_, Some(Role::Leader)) => {
-                for (j, s) in followers(snap, node, rest).into_iter().enumerate() {
+                for (j, s) in followers(screen, node, rest).into_iter().enumerate() {
                     if j > 0 {
                         spans.push(Span::raw(" "));
                     }

@@ -1,4 +1,4 @@
-//! The plain data the screen is drawn from. Rendering reads only a [`Snapshot`], so it can be
+//! The plain data the screen is drawn from. Rendering reads only a [`ScreenState`], so it can be
 //! tested without a terminal or a live cluster (the tests build one from a seeded simulation).
 
 use super::feed::Feed;
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// Everything on the screen.
 #[derive(Clone, Debug)]
-pub struct Snapshot {
+pub struct ScreenState {
     /// One status per node, in id order.
     pub nodes: Vec<NodeStatus>,
     /// The network's fault settings.
@@ -41,11 +41,11 @@ pub struct Snapshot {
     pub storage: String,
 }
 
-impl Snapshot {
+impl ScreenState {
     /// An empty screen for `nodes` nodes that have not reported yet.
     pub fn new(members: &[NodeId], storage: &str) -> Self {
         use crate::cluster::RunState;
-        Snapshot {
+        ScreenState {
             nodes: members.iter().map(|&id| NodeStatus::unknown(id, RunState::Running)).collect(),
             network: Network::default(),
             rates: BTreeMap::new(),
