@@ -90,28 +90,12 @@ fn followers(screen: &ScreenState, leader: &NodeStatus, width: usize) -> Vec<Spa
     items.into_iter().map(|(f, s, style)| Span::styled(if compact { s } else { f }, style)).collect()
 }
 
+/// One node's card: its frame, its figures (term, vote, indexes, last entry), then what its
+/// run state and role add.
 fn card(screen: &ScreenState, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
     let selected = node.id == screen.selected;
     let down = is_down(&node.run);
-    let (badge, badge_style) = theme::badge(&node.run, node.role);
-    let mut head = vec![Span::raw(" ")];
-    if selected {
-        head.push(Span::styled("▶ ", theme::selected_border()));
-    }
-    head.push(Span::styled(node.id.to_string(), theme::node_name(&node.run, node.role)));
-    head.push(Span::raw(" "));
-    head.push(Span::styled(badge, badge_style));
-    head.push(Span::raw(" "));
-    let border = match (selected, down) {
-        (true, _) => theme::selected_border(),
-        (false, true) => theme::bad(),
-        (false, false) => theme::border(),
-    };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(if selected { BorderType::Thick } else { BorderType::Plain })
-        .border_style(border)
-        .title(Line::from(head));
+    let block = card_block(node, selected, down);
     let inner = block.inner(rect);
     block.render(rect, buf);
     let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
@@ -136,6 +120,42 @@ fn card(screen: &ScreenState, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
         pair("commit", node.commit.to_string(), "apply", node.applied.to_string()),
         Line::from(vec![Span::styled("last   ", label), Span::styled(node.last.to_string(), value)]),
     ];
+    lines.extend(card_state(screen, node, w, value));
+    for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
+        buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
+    }
+}
+
+/// A card's frame: the name and badge in the title, a thick border and a marker when selected,
+/// a red border when down.
+fn card_block(node: &NodeStatus, selected: bool, down: bool) -> Block<'static> {
+    let (badge, badge_style) = theme::badge(&node.run, node.role);
+    let mut head = vec![Span::raw(" ")];
+    if selected {
+        head.push(Span::styled("▶ ", theme::selected_border()));
+    }
+    head.push(Span::styled(node.id.to_string(), theme::node_name(&node.run, node.role)));
+    head.push(Span::raw(" "));
+    head.push(Span::styled(badge, badge_style));
+    head.push(Span::raw(" "));
+    let border = match (selected, down) {
+        (true, _) => theme::selected_border(),
+        (false, true) => theme::bad(),
+        (false, false) => theme::border(),
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(if selected { BorderType::Thick } else { BorderType::Plain })
+        .border_style(border)
+        .title(Line::from(head))
+}
+
+/// The card's lines under its figures, `w` wide: for a dead node, that its state is the last
+/// known; for a crashed one, why; for the leader, its followers; for the others, the leader
+/// they know and their election timer.
+fn card_state(screen: &ScreenState, node: &NodeStatus, w: usize, value: Style) -> Vec<Line<'static>> {
+    let label = theme::dim();
+    let mut lines = Vec::new();
     match (&node.run, node.role) {
         (RunState::Dead, _) => {
             lines.push(Line::styled("last known state", theme::dim()));
@@ -175,9 +195,7 @@ fn card(screen: &ScreenState, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
             lines.push(Line::from(vec![Span::styled("timer  ", label), timer_bar(node.timer, bar_w, run)]));
         }
     }
-    for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
-        buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
-    }
+    lines
 }
 
 /// `reason` with every path shortened to its file name (`/tmp/d/n2.wal:` becomes `n2.wal:`).
