@@ -120,6 +120,23 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
     .context("cannot start the cluster")?;
     let cluster = Arc::new(cluster);
     let backend: Arc<dyn backend::Backend> = cluster.clone();
+    prepare(backend.as_ref(), &options, warnings);
+    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
+    let members: Vec<NodeId> = backend.members();
+    let label = if options.disk { "on disk" } else { "in memory" };
+    let result = interface(&engine, members, label);
+    let signalled = result.as_ref().ok().copied().flatten();
+    let result = result.map(|_| ());
+    engine.stop();
+    let finished = cluster.finish();
+    result?;
+    finished.context("stopping the cluster")?;
+    Ok(farewell(&session, signalled))
+}
+
+/// Before the console opens: the session's warnings go to the event log, and the speed and the
+/// delay asked for on the command line are set.
+fn prepare(backend: &dyn backend::Backend, options: &ConsoleOptions, warnings: Vec<String>) {
     for w in warnings {
         backend.record(None, format!("warning: {w}"));
     }
@@ -134,16 +151,11 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
             n.set_default_rule(rule);
         });
     }
-    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
-    let members: Vec<NodeId> = backend.members();
-    let label = if options.disk { "on disk" } else { "in memory" };
-    let result = interface(&engine, members, label);
-    let signalled = result.as_ref().ok().copied().flatten();
-    let result = result.map(|_| ());
-    engine.stop();
-    let finished = cluster.finish();
-    result?;
-    finished.context("stopping the cluster")?;
+}
+
+/// What to print once the terminal is back: why the console ended, where the session's files
+/// are, and the checker's final verdict on the whole history.
+fn farewell(session: &session::Session, signalled: Option<&str>) -> String {
     let history = session.history();
     let options =
         crate::check::CheckOptions { time_limit: Some(engine::CHECK_LIMIT), initial: session.initial() };
@@ -153,12 +165,12 @@ pub fn run(options: ConsoleOptions) -> anyhow::Result<String> {
         Err(e) => format!("the history cannot be read: {e}"),
     };
     let why = signalled.map_or_else(String::new, |s| format!(" (on {s})"));
-    Ok(format!(
+    format!(
         "quorum: every node stopped{why}.\n  files:   {} (event log, client history, exports)\n  \
          verdict: {}\n",
         session.dir().display(),
         verdict.lines().next().unwrap_or_default()
-    ))
+    )
 }
 
 /// A new directory in the temporary directory, with a short name (`quorum-PID`, then
@@ -200,8 +212,6 @@ fn input_thread(stop: Arc<AtomicBool>) -> std::io::Result<(Input, std::thread::J
     Ok((rx, handle))
 }
 
-/// The interface loop: draws at most about 30 times a second and only when something changed,
-/// and sleeps in between until a key, a click or news from the engine arrives.
 /// Watches for SIGTERM, SIGHUP and SIGINT on a thread of its own: each ends the console the way
 /// `q` does (the terminal restored, every node stopped, the session files complete), instead of
 /// killing the process with the terminal still in console mode.
@@ -225,7 +235,8 @@ fn signal_thread() -> std::io::Result<(Receiver<&'static str>, signal_hook::iter
     Ok((rx, handle))
 }
 
-/// The interface loop (see [`interface`]'s callers). Returns the signal that ended it, if one did.
+/// The console's interface, for [`run`]: takes the terminal over, runs the loop, and
+/// gives the terminal back. Returns the signal that ended it, if one did.
 fn interface(
     engine: &engine::Engine,
     members: Vec<NodeId>,
@@ -239,58 +250,7 @@ fn interface(
     let mut app = app::App::new(members, storage);
     let size = guard.terminal.size()?;
     app.resize(size.width, size.height);
-    let result = (|| -> anyhow::Result<()> {
-        let mut pending = true;
-        let mut last_draw = Instant::now() - FRAME;
-        loop {
-            if let Ok(name) = signals.try_recv() {
-                signalled = Some(name);
-                return Ok(());
-            }
-            let now = Instant::now();
-            let expiry = app.tick(now);
-            pending |= app.take_dirty();
-            if pending && now >= last_draw + FRAME {
-                guard.terminal.draw(|f| view::render(f, app.screen()))?;
-                last_draw = now;
-                pending = false;
-            }
-            let wake =
-                if pending { last_draw + FRAME } else { expiry.unwrap_or(now + Duration::from_secs(1)) };
-            let timeout = wake.saturating_duration_since(Instant::now());
-            select! {
-                recv(input) -> event => match event {
-                    Ok(Ok(event)) => {
-                        app.on_terminal(event);
-                        for more in input.try_iter() {
-                            app.on_terminal(more?);
-                        }
-                    }
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(_) => anyhow::bail!("the terminal input stopped"),
-                },
-                recv(engine.updates()) -> update => {
-                    if let Ok(update) = update {
-                        app.on_update(update);
-                    }
-                    for more in engine.updates().try_iter() {
-                        app.on_update(more);
-                    }
-                }
-                recv(signals) -> name => {
-                    signalled = name.ok();
-                    return Ok(());
-                }
-                default(timeout) => {}
-            }
-            for command in app.take_commands() {
-                engine.send(command);
-            }
-            if app.should_quit() {
-                return Ok(());
-            }
-        }
-    })();
+    let result = event_loop(&mut app, &mut guard, engine, &input, &signals, &mut signalled);
     stop.store(true, Ordering::Relaxed);
     drop(guard);
     let _ = input_handle.join();
@@ -308,4 +268,66 @@ fn interface(
     };
     signal_handle.close();
     result.map(|()| signalled)
+}
+
+/// The interface loop: draws at most about 30 times a second and only when something changed,
+/// and sleeps in between until a key, a click or news from the engine arrives. Ends when the
+/// user quits or a signal comes (`signalled` then names it).
+fn event_loop(
+    app: &mut app::App,
+    guard: &mut terminal::Guard,
+    engine: &engine::Engine,
+    input: &Input,
+    signals: &Receiver<&'static str>,
+    signalled: &mut Option<&'static str>,
+) -> anyhow::Result<()> {
+    let mut pending = true;
+    let mut last_draw = Instant::now() - FRAME;
+    loop {
+        if let Ok(name) = signals.try_recv() {
+            *signalled = Some(name);
+            return Ok(());
+        }
+        let now = Instant::now();
+        let expiry = app.tick(now);
+        pending |= app.take_dirty();
+        if pending && now >= last_draw + FRAME {
+            guard.terminal.draw(|f| view::render(f, app.screen()))?;
+            last_draw = now;
+            pending = false;
+        }
+        let wake = if pending { last_draw + FRAME } else { expiry.unwrap_or(now + Duration::from_secs(1)) };
+        let timeout = wake.saturating_duration_since(Instant::now());
+        select! {
+            recv(input) -> event => match event {
+                Ok(Ok(event)) => {
+                    app.on_terminal(event);
+                    for more in input.try_iter() {
+                        app.on_terminal(more?);
+                    }
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => anyhow::bail!("the terminal input stopped"),
+            },
+            recv(engine.updates()) -> update => {
+                if let Ok(update) = update {
+                    app.on_update(update);
+                }
+                for more in engine.updates().try_iter() {
+                    app.on_update(more);
+                }
+            }
+            recv(signals) -> name => {
+                *signalled = name.ok();
+                return Ok(());
+            }
+            default(timeout) => {}
+        }
+        for command in app.take_commands() {
+            engine.send(command);
+        }
+        if app.should_quit() {
+            return Ok(());
+        }
+    }
 }
