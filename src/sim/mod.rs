@@ -8,7 +8,6 @@ pub mod invariants;
 pub mod run;
 pub mod workload;
 
-pub use crate::network::{Fate, LinkRule, Network};
 pub use cluster::{Cluster, NetStats, Slot, TICK_NANOS};
 pub use engine::{Clock, EngineOptions, SimEngine, World};
 pub use run::{SimOptions, SimReport, Sinks, run, world};

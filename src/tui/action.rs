@@ -1,6 +1,7 @@
 //! What the user asked for ([`Action`], produced by the keymap) and what the console asks of the
 //! cluster ([`Command`], produced by the app and carried out off the interface thread).
 
+use crate::kv::Op;
 use crate::raft::NodeId;
 
 /// A user intent, after the keymap has interpreted a key. Digit actions carry the digit (1-9).
@@ -88,32 +89,6 @@ impl Action {
     }
 }
 
-/// A client operation, as the console submits it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClientOp {
-    /// Write `value` to `key`.
-    Put {
-        /// The key.
-        key: String,
-        /// The value.
-        value: String,
-    },
-    /// Read `key`.
-    Get {
-        /// The key.
-        key: String,
-    },
-}
-
-impl std::fmt::Display for ClientOp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientOp::Put { key, value } => write!(f, "put {key}={value}"),
-            ClientOp::Get { key } => write!(f, "get {key}"),
-        }
-    }
-}
-
 /// Something to do to the cluster. Commands run in order on the console's control thread (client
 /// operations each on a thread of their own), never on the interface thread.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,8 +99,8 @@ pub enum Command {
         op: u64,
         /// The node to contact (the client is pinned to it).
         via: NodeId,
-        /// What to do.
-        request: ClientOp,
+        /// What to do: a put or a get (the console never sends a register).
+        request: Op,
     },
     /// Kill a node.
     Kill(NodeId),

@@ -12,11 +12,11 @@
 //!
 //! Everything comes back to the interface thread as [`Update`]s on one channel.
 
-use super::action::{ClientOp, Command};
+use super::action::Command;
 use super::feed::FEED_CAPACITY;
 use super::netview;
+use super::screen::{ClientOutcome, Notice, VerdictView};
 use super::session::Session;
-use super::snapshot::{ClientOutcome, Notice, VerdictView};
 use super::widgets::latency;
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
@@ -93,7 +93,7 @@ pub struct Worker {
     /// The console's one client session, shared by every operation.
     pub client: Arc<Client>,
     /// Client operations waiting for a client thread.
-    pub client_ops: Sender<(u64, NodeId, ClientOp)>,
+    pub client_ops: Sender<(u64, NodeId, Op)>,
     /// The session's files.
     pub session: Arc<Session>,
     /// Where news goes.
@@ -364,18 +364,23 @@ impl Worker {
     /// a line in the event log, the outcome to the interface, a nudge to the checker. Each
     /// operation is its own process in the history (several may be in flight at once), all
     /// under the console's one session.
-    pub(crate) fn client(&self, op: u64, via: NodeId, request: ClientOp) {
+    pub(crate) fn client(&self, op: u64, via: NodeId, request: Op) {
         let process = self.session.process(op);
         let (f, key, value) = match &request {
-            ClientOp::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
-            ClientOp::Get { key } => (OpKind::Get, key.clone(), None),
+            Op::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
+            Op::Get { key } => (OpKind::Get, key.clone(), None),
+            // The console's one session registers itself: a register is never one of its operations.
+            Op::Register => {
+                self.notice(format!("{request} is not a console operation: not sent"), true);
+                return;
+            }
         };
         let now = |w: &Worker| w.session.time(w.backend.now_nanos());
         self.session.record(HistoryEvent::invoke(process, f, &key, value.as_deref(), now(self)));
         // Measured on the engine's clock: virtual time on the simulator, real time on the live
         // cluster.
         let began = self.backend.now_nanos();
-        let result = self.client.call(to_op(&request), Some(via)).map(|answer| {
+        let result = self.client.call(request.clone(), Some(via)).map(|answer| {
             let read = match answer.reply {
                 Reply::Get { value } => value,
                 Reply::Put | Reply::Registered { .. } => None,
@@ -423,13 +428,5 @@ impl Worker {
         }
         let _ = self.updates.send(Update::Client { op, outcome });
         let _ = self.check.send(());
-    }
-}
-
-/// The operation a console request asks for.
-fn to_op(request: &ClientOp) -> Op {
-    match request {
-        ClientOp::Put { key, value } => Op::Put { key: key.clone(), value: value.clone() },
-        ClientOp::Get { key } => Op::Get { key: key.clone() },
     }
 }

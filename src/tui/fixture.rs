@@ -1,16 +1,16 @@
 //! A deterministic screen for tests: a seeded simulation (the real core on `sim::Cluster`, in
 //! virtual time) driven through an election, a few puts and gets, a crash, a pause, a one-way
-//! cut and a put still in flight, turned into a [`Snapshot`] the way the console builds one.
+//! cut and a put still in flight, turned into a [`ScreenState`] the way the console builds one.
 
-use super::action::ClientOp;
 use super::feed::{Feed, Rates};
-use super::snapshot::{ClientLine, ClientOutcome, Mode, Snapshot, VerdictView};
+use super::screen::{ClientLine, ClientOutcome, Mode, ScreenState, VerdictView};
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::control::{NodeStatus, RunState};
 use crate::kv::{ClientId, Op, Reply, Request, RequestId};
+use crate::network::LinkRule;
 use crate::raft::{Config, NodeId, Role};
-use crate::sim::{Cluster, LinkRule, TICK_NANOS};
+use crate::sim::{Cluster, TICK_NANOS};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -81,10 +81,8 @@ impl Driver {
             }
             let Some((line, began)) = self.pending.remove(&reply.id) else { continue };
             let l = &mut self.clients[line];
-            let (f, key, value) = match &l.request {
-                ClientOp::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
-                ClientOp::Get { key } => (OpKind::Get, key.clone(), None),
-            };
+            let (f, value) = history_op(&l.request);
+            let key = l.request.key().to_string();
             let (result, kind, read) = match reply.result {
                 Ok(Reply::Put | Reply::Registered { .. }) => (Ok(None), EventType::Ok, value),
                 Ok(Reply::Get { value }) => (Ok(value.clone()), EventType::Ok, value),
@@ -131,15 +129,11 @@ impl Driver {
             .expect("the fixture's seed elects a leader")
     }
 
-    fn request(&mut self, via: NodeId, request: ClientOp) {
+    fn request(&mut self, via: NodeId, request: Op) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let (op, f, value) = match &request {
-            ClientOp::Put { key, value } => {
-                (Op::Put { key: key.clone(), value: value.clone() }, OpKind::Put, Some(value.clone()))
-            }
-            ClientOp::Get { key } => (Op::Get { key: key.clone() }, OpKind::Get, None),
-        };
+        let op = request.clone();
+        let (f, value) = history_op(&op);
         let key = op.key().to_string();
         let now = self.cluster.now();
         let line = self.clients.len();
@@ -178,16 +172,25 @@ impl Driver {
     }
 }
 
-fn put(key: &str, value: &str) -> ClientOp {
-    ClientOp::Put { key: key.into(), value: value.into() }
+fn put(key: &str, value: &str) -> Op {
+    Op::Put { key: key.into(), value: value.into() }
 }
 
-fn get(key: &str) -> ClientOp {
-    ClientOp::Get { key: key.into() }
+fn get(key: &str) -> Op {
+    Op::Get { key: key.into() }
+}
+
+/// The history's kind of a console operation, and the value a put writes.
+fn history_op(op: &Op) -> (OpKind, Option<String>) {
+    match op {
+        Op::Put { value, .. } => (OpKind::Put, Some(value.clone())),
+        Op::Get { .. } => (OpKind::Get, None),
+        Op::Register => unreachable!("the console never sends a register"),
+    }
 }
 
 /// The demonstration screen for `nodes` nodes (at least 3), always the same for the same input.
-pub fn demo(nodes: usize) -> Snapshot {
+pub fn demo(nodes: usize) -> ScreenState {
     let mut d = Driver::new(nodes, 7);
     d.run_ms(600);
     let leader = d.leader();
@@ -234,7 +237,7 @@ pub fn demo(nodes: usize) -> Snapshot {
     let now = d.cluster.now();
     let rates = d.rates.per_link(now);
     let ids = d.cluster.ids();
-    Snapshot {
+    ScreenState {
         nodes: ids.iter().map(|&id| d.status(id)).collect(),
         network: d.cluster.network.clone(),
         rates,

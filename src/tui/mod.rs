@@ -13,7 +13,7 @@
 //! How it is built:
 //! - [`keymap`]: every key, as data; the status bar and the help are generated from it.
 //! - [`app`]: the state and its reaction to keys and clicks, without I/O: it produces
-//!   [`action::Command`]s and draws from a [`snapshot::Snapshot`].
+//!   [`action::Command`]s and draws from a [`screen::ScreenState`].
 //! - [`engine`]: worker threads that run the commands, poll the cluster, run client operations
 //!   and the checker, and send news back; the interface thread never waits on the cluster.
 //!   They reach the cluster through [`Control`] only.
@@ -28,8 +28,8 @@ pub mod feed;
 pub mod keymap;
 pub mod layout;
 pub mod netview;
+pub mod screen;
 pub mod session;
-pub mod snapshot;
 pub mod terminal;
 pub mod theme;
 pub mod view;
@@ -127,6 +127,21 @@ pub fn run(
         ring: feed::FEED_CAPACITY,
     };
     let Started { engine: backend, label } = start(setup).context("cannot start the cluster")?;
+    prepare(backend.as_ref(), &options, warnings);
+    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
+    let result = interface(&engine, backend.members(), &label);
+    let signalled = result.as_ref().ok().copied().flatten();
+    let result = result.map(|_| ());
+    engine.stop();
+    let finished = backend.finish();
+    result?;
+    finished.context("stopping the cluster")?;
+    Ok(farewell(&session, signalled))
+}
+
+/// Before the console opens: the session's warnings go to the event log, and the speed and the
+/// delay asked for on the command line are set.
+fn prepare(backend: &dyn Control, options: &ConsoleOptions, warnings: Vec<String>) {
     let record = |description: String| backend.record(None, EventKind::Fault { description });
     for w in warnings {
         record(format!("warning: {w}"));
@@ -144,15 +159,6 @@ pub fn run(
         });
         record(format!("delay {}", netview::delay(range)));
     }
-    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
-    let result = interface(&engine, backend.members(), &label);
-    let signalled = result.as_ref().ok().copied().flatten();
-    let result = result.map(|_| ());
-    engine.stop();
-    let finished = backend.finish();
-    result?;
-    finished.context("stopping the cluster")?;
-    Ok(farewell(&session, signalled))
 }
 
 /// Locks the session's directory (and, on disk, checks the cluster's size) before any file is
@@ -235,8 +241,6 @@ fn input_thread(stop: Arc<AtomicBool>) -> std::io::Result<(Input, std::thread::J
     Ok((rx, handle))
 }
 
-/// The interface loop: draws at most about 30 times a second and only when something changed,
-/// and sleeps in between until a key, a click or news from the engine arrives.
 /// Watches for SIGTERM, SIGHUP and SIGINT on a thread of its own: each ends the console the way
 /// `q` does (the terminal restored, every node stopped, the session files complete), instead of
 /// killing the process with the terminal still in console mode.
@@ -260,7 +264,8 @@ fn signal_thread() -> std::io::Result<(Receiver<&'static str>, signal_hook::iter
     Ok((rx, handle))
 }
 
-/// The interface loop (see [`interface`]'s callers). Returns the signal that ended it, if one did.
+/// The console's interface, for [`run`]: takes the terminal over, runs the loop, and
+/// gives the terminal back. Returns the signal that ended it, if one did.
 fn interface(
     engine: &engine::Engine,
     members: Vec<NodeId>,
@@ -274,58 +279,7 @@ fn interface(
     let mut app = app::App::new(members, storage);
     let size = guard.terminal.size()?;
     app.resize(size.width, size.height);
-    let result = (|| -> anyhow::Result<()> {
-        let mut pending = true;
-        let mut last_draw = Instant::now() - FRAME;
-        loop {
-            if let Ok(name) = signals.try_recv() {
-                signalled = Some(name);
-                return Ok(());
-            }
-            let now = Instant::now();
-            let expiry = app.tick(now);
-            pending |= app.take_dirty();
-            if pending && now >= last_draw + FRAME {
-                guard.terminal.draw(|f| view::render(f, app.snapshot()))?;
-                last_draw = now;
-                pending = false;
-            }
-            let wake =
-                if pending { last_draw + FRAME } else { expiry.unwrap_or(now + Duration::from_secs(1)) };
-            let timeout = wake.saturating_duration_since(Instant::now());
-            select! {
-                recv(input) -> event => match event {
-                    Ok(Ok(event)) => {
-                        app.on_terminal(event);
-                        for more in input.try_iter() {
-                            app.on_terminal(more?);
-                        }
-                    }
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(_) => anyhow::bail!("the terminal input stopped"),
-                },
-                recv(engine.updates()) -> update => {
-                    if let Ok(update) = update {
-                        app.on_update(update);
-                    }
-                    for more in engine.updates().try_iter() {
-                        app.on_update(more);
-                    }
-                }
-                recv(signals) -> name => {
-                    signalled = name.ok();
-                    return Ok(());
-                }
-                default(timeout) => {}
-            }
-            for command in app.take_commands() {
-                engine.send(command);
-            }
-            if app.should_quit() {
-                return Ok(());
-            }
-        }
-    })();
+    let result = event_loop(&mut app, &mut guard, engine, &input, &signals, &mut signalled);
     stop.store(true, Ordering::Relaxed);
     drop(guard);
     let _ = input_handle.join();
@@ -343,4 +297,66 @@ fn interface(
     };
     signal_handle.close();
     result.map(|()| signalled)
+}
+
+/// The interface loop: draws at most about 30 times a second and only when something changed,
+/// and sleeps in between until a key, a click or news from the engine arrives. Ends when the
+/// user quits or a signal comes (`signalled` then names it).
+fn event_loop(
+    app: &mut app::App,
+    guard: &mut terminal::Guard,
+    engine: &engine::Engine,
+    input: &Input,
+    signals: &Receiver<&'static str>,
+    signalled: &mut Option<&'static str>,
+) -> anyhow::Result<()> {
+    let mut pending = true;
+    let mut last_draw = Instant::now() - FRAME;
+    loop {
+        if let Ok(name) = signals.try_recv() {
+            *signalled = Some(name);
+            return Ok(());
+        }
+        let now = Instant::now();
+        let expiry = app.tick(now);
+        pending |= app.take_dirty();
+        if pending && now >= last_draw + FRAME {
+            guard.terminal.draw(|f| view::render(f, app.screen()))?;
+            last_draw = now;
+            pending = false;
+        }
+        let wake = if pending { last_draw + FRAME } else { expiry.unwrap_or(now + Duration::from_secs(1)) };
+        let timeout = wake.saturating_duration_since(Instant::now());
+        select! {
+            recv(input) -> event => match event {
+                Ok(Ok(event)) => {
+                    app.on_terminal(event);
+                    for more in input.try_iter() {
+                        app.on_terminal(more?);
+                    }
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => anyhow::bail!("the terminal input stopped"),
+            },
+            recv(engine.updates()) -> update => {
+                if let Ok(update) = update {
+                    app.on_update(update);
+                }
+                for more in engine.updates().try_iter() {
+                    app.on_update(more);
+                }
+            }
+            recv(signals) -> name => {
+                *signalled = name.ok();
+                return Ok(());
+            }
+            default(timeout) => {}
+        }
+        for command in app.take_commands() {
+            engine.send(command);
+        }
+        if app.should_quit() {
+            return Ok(());
+        }
+    }
 }

@@ -2,8 +2,8 @@
 //! and the link rule, found through the network's own reachability rules (so the console shows
 //! exactly what the routers apply).
 
+use crate::network::{LinkRule, Network};
 use crate::raft::NodeId;
-use crate::sim::{LinkRule, Network};
 
 /// The network, as the console shows it.
 #[derive(Clone, Debug, PartialEq)]

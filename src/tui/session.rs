@@ -76,48 +76,11 @@ impl Session {
         let events_path = dir.join(EVENTS_FILE);
         let history_path = dir.join(HISTORY_FILE);
         let mut warnings = Vec::new();
-        let mut old = Vec::new();
-        let mut header = None;
-        if history_path.exists() {
-            let aside = |why: String, warnings: &mut Vec<String>| -> io::Result<()> {
-                let mut k = 1;
-                let moved = loop {
-                    let p = dir.join(format!("console-history.previous-{k}.jsonl"));
-                    if !p.exists() {
-                        break p;
-                    }
-                    k += 1;
-                };
-                std::fs::rename(&history_path, &moved)?;
-                warnings.push(format!("{why}; moved it to {} and started a new history", moved.display()));
-                Ok(())
-            };
-            // The old history saw every write to the data only if it is this cluster's and no
-            // other process (a `quorum run`) opened the directory since its last session.
-            let last_opens =
-                std::fs::read_to_string(dir.join(OPENS_FILE)).ok().and_then(|t| t.trim().parse::<u64>().ok());
-            let unbroken = origin.opens.is_some_and(|n| last_opens == Some(n.saturating_sub(1)));
-            let ours = |h: &Option<HistoryHeader>| {
-                origin.cluster.is_some()
-                    && h.as_ref().and_then(|h| h.cluster.as_ref()) == origin.cluster.as_ref()
-            };
-            match read_history(&history_path) {
-                Ok((h, events, cut)) if ours(&h) && unbroken => {
-                    if cut {
-                        warnings.push(format!("{}: dropped an incomplete last line", history_path.display()));
-                    }
-                    header = h;
-                    old = events;
-                }
-                Ok((_, events, _)) if events.is_empty() => {}
-                Ok((h, _, _)) if ours(&h) => aside(
-                    "another process opened the data directory since the old history's last session".into(),
-                    &mut warnings,
-                )?,
-                Ok(_) => aside("the old history is not this cluster's".into(), &mut warnings)?,
-                Err(e) => aside(format!("the old history could not be read ({e})"), &mut warnings)?,
-            }
-        }
+        let (header, old) = if history_path.exists() {
+            previous_history(dir, &history_path, origin, &mut warnings)?
+        } else {
+            (None, Vec::new())
+        };
         // A new history on data it did not see written starts from unknown values.
         let header = header.unwrap_or(HistoryHeader {
             initial: if origin.held_data { Initial::Unknown } else { Initial::Empty },
@@ -227,6 +190,54 @@ impl Session {
         };
         Ok(Export { events, event_lines, history, history_lines })
     }
+}
+
+/// What to keep of the history already in `dir` (at `path`): its header and events if it is this
+/// cluster's and saw every write to the data since (see [`Session::open`]); otherwise nothing,
+/// the file moved aside (unless it holds no event) and a warning said why.
+fn previous_history(
+    dir: &Path,
+    path: &Path,
+    origin: &Origin,
+    warnings: &mut Vec<String>,
+) -> io::Result<(Option<HistoryHeader>, Vec<HistoryEvent>)> {
+    let aside = |why: String, warnings: &mut Vec<String>| -> io::Result<()> {
+        let mut k = 1;
+        let moved = loop {
+            let p = dir.join(format!("console-history.previous-{k}.jsonl"));
+            if !p.exists() {
+                break p;
+            }
+            k += 1;
+        };
+        std::fs::rename(path, &moved)?;
+        warnings.push(format!("{why}; moved it to {} and started a new history", moved.display()));
+        Ok(())
+    };
+    // The old history saw every write to the data only if it is this cluster's and no
+    // other process (a `quorum run`) opened the directory since its last session.
+    let last_opens =
+        std::fs::read_to_string(dir.join(OPENS_FILE)).ok().and_then(|t| t.trim().parse::<u64>().ok());
+    let unbroken = origin.opens.is_some_and(|n| last_opens == Some(n.saturating_sub(1)));
+    let ours = |h: &Option<HistoryHeader>| {
+        origin.cluster.is_some() && h.as_ref().and_then(|h| h.cluster.as_ref()) == origin.cluster.as_ref()
+    };
+    match read_history(path) {
+        Ok((h, events, cut)) if ours(&h) && unbroken => {
+            if cut {
+                warnings.push(format!("{}: dropped an incomplete last line", path.display()));
+            }
+            return Ok((h, events));
+        }
+        Ok((_, events, _)) if events.is_empty() => {}
+        Ok((h, _, _)) if ours(&h) => aside(
+            "another process opened the data directory since the old history's last session".into(),
+            warnings,
+        )?,
+        Ok(_) => aside("the old history is not this cluster's".into(), warnings)?,
+        Err(e) => aside(format!("the old history could not be read ({e})"), warnings)?,
+    }
+    Ok((None, Vec::new()))
 }
 
 /// Reads a history file, dropping an incomplete last line; says whether it did.

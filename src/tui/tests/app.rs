@@ -2,16 +2,16 @@
 
 use crate::control::{NodeStatus, RunState};
 use crate::events::{Event, EventKind};
-use crate::kv::{ClientId, RequestId};
+use crate::kv::{ClientId, Op, RequestId};
+use crate::network::{LinkRule, Network};
 use crate::raft::{NodeId, Role, Term};
-use crate::sim::{LinkRule, Network};
-use crate::tui::action::{ClientOp, Command};
+use crate::tui::action::Command;
 use crate::tui::app::{App, MAX_IN_FLIGHT, parse_delay, parse_loss, parse_put};
 use crate::tui::engine::{Poll, Update};
 use crate::tui::feed::KindFilter;
 use crate::tui::keymap::{self, BINDINGS, Context, Keys};
 use crate::tui::layout;
-use crate::tui::snapshot::{ClientOutcome, Mode, PromptKind};
+use crate::tui::screen::{ClientOutcome, Mode, PromptKind};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 use std::time::Duration;
@@ -41,7 +41,7 @@ fn poll(app: &mut App, nodes: Vec<NodeStatus>, network: Network, events: Vec<Eve
     app.on_update(Update::Poll(Poll {
         nodes,
         network,
-        speed: app.snapshot().speed,
+        speed: app.screen().speed,
         now: 1_000_000_000,
         events,
         applied: u64::MAX,
@@ -74,12 +74,12 @@ fn esc(app: &mut App) {
 }
 
 fn notice(app: &App) -> (String, bool) {
-    let n = app.snapshot().notice.clone().expect("a notice");
+    let n = app.screen().notice.clone().expect("a notice");
     (n.text, n.error)
 }
 
 fn prompt_error(app: &App) -> Option<String> {
-    match &app.snapshot().mode {
+    match &app.screen().mode {
         Mode::Prompt { error, .. } | Mode::Editor { error, .. } | Mode::Pick { error, .. } => error.clone(),
         other => panic!("not in a prompt: {other:?}"),
     }
@@ -89,13 +89,13 @@ fn prompt_error(app: &App) -> Option<String> {
 fn put_goes_through_the_selected_node() {
     let mut a = app();
     type_str(&mut a, "3p");
-    assert!(matches!(a.snapshot().mode, Mode::Prompt { kind: PromptKind::Put, .. }));
+    assert!(matches!(a.screen().mode, Mode::Prompt { kind: PromptKind::Put, .. }));
     type_str(&mut a, "color=blue");
     enter(&mut a);
-    assert_eq!(a.snapshot().mode, Mode::Normal);
-    let put = ClientOp::Put { key: "color".into(), value: "blue".into() };
+    assert_eq!(a.screen().mode, Mode::Normal);
+    let put = Op::Put { key: "color".into(), value: "blue".into() };
     assert_eq!(a.take_commands(), vec![Command::Client { op: 1, via: n(3), request: put.clone() }]);
-    let line = a.snapshot().clients.back().expect("a pending line");
+    let line = a.screen().clients.back().expect("a pending line");
     assert_eq!((line.via, &line.request, line.outcome.is_none()), (n(3), &put, true));
     // The result comes back and fills the line.
     let outcome = ClientOutcome {
@@ -105,7 +105,7 @@ fn put_goes_through_the_selected_node() {
         latency: Duration::from_millis(3),
     };
     a.on_update(Update::Client { op: 1, outcome: outcome.clone() });
-    assert_eq!(a.snapshot().clients.back().and_then(|l| l.outcome.clone()), Some(outcome));
+    assert_eq!(a.screen().clients.back().and_then(|l| l.outcome.clone()), Some(outcome));
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn get_goes_through_the_selected_node() {
     enter(&mut a);
     assert_eq!(
         a.take_commands(),
-        vec![Command::Client { op: 1, via: n(2), request: ClientOp::Get { key: "color".into() } }]
+        vec![Command::Client { op: 1, via: n(2), request: Op::Get { key: "color".into() } }]
     );
 }
 
@@ -137,7 +137,7 @@ fn bad_put_and_get_input_is_explained_and_can_be_fixed() {
     type_str(&mut a, "x");
     assert_eq!(prompt_error(&a), None);
     esc(&mut a);
-    assert_eq!(a.snapshot().mode, Mode::Normal);
+    assert_eq!(a.screen().mode, Mode::Normal);
     type_str(&mut a, "g");
     enter(&mut a);
     assert!(prompt_error(&a).is_some_and(|e| e.contains("type the key")));
@@ -154,7 +154,7 @@ fn unknown_keys_and_missing_nodes_give_clear_errors() {
     type_str(&mut a, "7");
     let (text, error) = notice(&a);
     assert!(error && text.contains("there is no n7") && text.contains("n1 to n5"), "{text}");
-    assert_eq!(a.snapshot().selected, n(1));
+    assert_eq!(a.screen().selected, n(1));
     a.on_key(key(KeyCode::F(5)));
     assert!(notice(&a).0.contains("F5"));
     assert!(a.take_commands().is_empty());
@@ -164,12 +164,12 @@ fn unknown_keys_and_missing_nodes_give_clear_errors() {
 fn selection_wraps_and_tab_finds_the_leader() {
     let mut a = app();
     a.on_key(key(KeyCode::Left));
-    assert_eq!(a.snapshot().selected, n(5));
+    assert_eq!(a.screen().selected, n(5));
     a.on_key(key(KeyCode::Right));
-    assert_eq!(a.snapshot().selected, n(1));
+    assert_eq!(a.screen().selected, n(1));
     type_str(&mut a, "4");
     a.on_key(key(KeyCode::Tab));
-    assert_eq!(a.snapshot().selected, n(1));
+    assert_eq!(a.screen().selected, n(1));
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn the_partition_editor_cycles_groups_and_applies_or_cancels() {
     net.partition(&[ids(&[1, 2, 3]), ids(&[4, 5])]);
     poll(&mut a, statuses(), net, Vec::new());
     type_str(&mut a, "x4455");
-    match &a.snapshot().mode {
+    match &a.screen().mode {
         Mode::Editor { groups, .. } => assert!(groups.values().all(|&g| g == 0), "{groups:?}"),
         other => panic!("{other:?}"),
     }
@@ -237,7 +237,7 @@ fn the_partition_editor_cycles_groups_and_applies_or_cancels() {
 fn cut_picks_two_nodes_and_toggles_the_link() {
     let mut a = app();
     type_str(&mut a, "c1");
-    assert!(matches!(a.snapshot().mode, Mode::Pick { from: Some(NodeId(1)), .. }));
+    assert!(matches!(a.screen().mode, Mode::Pick { from: Some(NodeId(1)), .. }));
     type_str(&mut a, "1");
     assert!(prompt_error(&a).is_some_and(|e| e.contains("different")));
     type_str(&mut a, "2");
@@ -249,7 +249,7 @@ fn cut_picks_two_nodes_and_toggles_the_link() {
     assert_eq!(a.take_commands(), vec![Command::Restore(n(1), n(2))]);
     type_str(&mut a, "c");
     esc(&mut a);
-    assert_eq!(a.snapshot().mode, Mode::Normal);
+    assert_eq!(a.screen().mode, Mode::Normal);
 }
 
 /// Bracketed paste: pasted text is text, never keys. Outside a prompt it does nothing (and
@@ -259,26 +259,23 @@ fn pasted_text_goes_into_an_open_prompt_only_and_never_acts_as_keys() {
     use crossterm::event::Event as TermEvent;
     let mut a = app();
     a.on_terminal(TermEvent::Paste("kq".into()));
-    assert_eq!(a.snapshot().mode, Mode::Normal);
+    assert_eq!(a.screen().mode, Mode::Normal);
     assert!(a.take_commands().is_empty() && !a.should_quit(), "a paste outside a prompt acted");
     assert!(
-        a.snapshot()
-            .notice
-            .as_ref()
-            .is_some_and(|n| n.error && n.text.contains("a paste goes into a prompt"))
+        a.screen().notice.as_ref().is_some_and(|n| n.error && n.text.contains("a paste goes into a prompt"))
     );
     // The case: `x=1⏎k` pasted into the put prompt puts x=1 and kills nobody.
     type_str(&mut a, "p");
     a.on_terminal(TermEvent::Paste("x=1\nk".into()));
-    let put = ClientOp::Put { key: "x".into(), value: "1".into() };
+    let put = Op::Put { key: "x".into(), value: "1".into() };
     assert_eq!(a.take_commands(), vec![Command::Client { op: 1, via: n(1), request: put }]);
-    assert_eq!(a.snapshot().mode, Mode::Normal);
-    assert!(a.snapshot().notice.as_ref().is_some_and(|n| n.text.contains("the rest was ignored")));
+    assert_eq!(a.screen().mode, Mode::Normal);
+    assert!(a.screen().notice.as_ref().is_some_and(|n| n.text.contains("the rest was ignored")));
     // Without a line break the text waits in the prompt for Enter.
     type_str(&mut a, "p");
     a.on_terminal(TermEvent::Paste("color=red".into()));
     enter(&mut a);
-    let put = ClientOp::Put { key: "color".into(), value: "red".into() };
+    let put = Op::Put { key: "color".into(), value: "red".into() };
     assert_eq!(a.take_commands(), vec![Command::Client { op: 2, via: n(1), request: put }]);
 }
 
@@ -292,7 +289,7 @@ fn a_paste_over_the_limit_is_cut_and_said_and_not_sent() {
     let long = format!("big={}\n", "v".repeat(10_000));
     a.on_terminal(TermEvent::Paste(long));
     assert!(a.take_commands().is_empty(), "a cut paste must not be sent");
-    match &a.snapshot().mode {
+    match &a.screen().mode {
         Mode::Prompt { input, error: Some(e), .. } => {
             assert_eq!(input.chars().count(), 200);
             assert!(e.contains("cut to the first 200 of its 10004 characters"), "{e}");
@@ -300,7 +297,7 @@ fn a_paste_over_the_limit_is_cut_and_said_and_not_sent() {
         other => panic!("{other:?}"),
     }
     type_str(&mut a, "x");
-    match &a.snapshot().mode {
+    match &a.screen().mode {
         Mode::Prompt { error: Some(e), .. } => assert!(e.contains("holds 200 characters"), "{e}"),
         other => panic!("{other:?}"),
     }
@@ -359,13 +356,13 @@ fn freeze_pauses_everyone_and_unfreeze_spares_user_paused_nodes() {
     type_str(&mut a, "3z");
     assert_eq!(a.take_commands(), vec![Command::Pause(n(3))]);
     type_str(&mut a, " ");
-    assert!(a.snapshot().frozen);
+    assert!(a.screen().frozen);
     assert_eq!(a.take_commands(), vec![Command::Freeze(ids(&[1, 2, 4, 5]))]);
     // While frozen, z only changes what unfreezing will do.
     type_str(&mut a, "3z4z");
     assert!(a.take_commands().is_empty());
     type_str(&mut a, " ");
-    assert!(!a.snapshot().frozen);
+    assert!(!a.screen().frozen);
     assert_eq!(a.take_commands(), vec![Command::Thaw(ids(&[1, 2, 3, 5]))]);
 }
 
@@ -375,9 +372,9 @@ fn export_help_and_quit() {
     type_str(&mut a, "e");
     assert_eq!(a.take_commands(), vec![Command::Export]);
     type_str(&mut a, "?");
-    assert_eq!(a.snapshot().mode, Mode::Help);
+    assert_eq!(a.screen().mode, Mode::Help);
     type_str(&mut a, "k");
-    assert_eq!(a.snapshot().mode, Mode::Normal, "any key closes the help and does nothing else");
+    assert_eq!(a.screen().mode, Mode::Normal, "any key closes the help and does nothing else");
     assert!(a.take_commands().is_empty());
     type_str(&mut a, "p");
     a.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
@@ -415,29 +412,29 @@ fn the_feed_filters_freezes_and_scrolls() {
     let mut a = app();
     let events: Vec<Event> = (0..30).map(|i| fault(i, Some(1 + i % 2), &format!("e{i}"))).collect();
     poll(&mut a, statuses(), Network::default(), events);
-    assert_eq!(a.snapshot().feed.visible().len(), 30);
+    assert_eq!(a.screen().feed.visible().len(), 30);
     type_str(&mut a, "2n");
-    assert_eq!(a.snapshot().feed.node, Some(n(2)));
-    assert_eq!(a.snapshot().feed.visible().len(), 15);
+    assert_eq!(a.screen().feed.node, Some(n(2)));
+    assert_eq!(a.screen().feed.visible().len(), 15);
     type_str(&mut a, "n");
-    assert_eq!(a.snapshot().feed.node, None);
+    assert_eq!(a.screen().feed.node, None);
     type_str(&mut a, "f");
-    assert_eq!(a.snapshot().feed.kind, KindFilter::Elections);
+    assert_eq!(a.screen().feed.kind, KindFilter::Elections);
     type_str(&mut a, "fffff");
-    assert_eq!(a.snapshot().feed.kind, KindFilter::All);
+    assert_eq!(a.screen().feed.kind, KindFilter::All);
     // Freezing keeps new events aside until the feed follows again.
     type_str(&mut a, "s");
     poll(&mut a, statuses(), Network::default(), vec![fault(30, None, "late")]);
-    assert_eq!(a.snapshot().feed.visible().len(), 30);
-    assert_eq!(a.snapshot().feed.pending.len(), 1);
+    assert_eq!(a.screen().feed.visible().len(), 30);
+    assert_eq!(a.screen().feed.pending.len(), 1);
     type_str(&mut a, "s");
-    assert_eq!(a.snapshot().feed.visible().len(), 31);
+    assert_eq!(a.screen().feed.visible().len(), 31);
     // Scrolling back freezes; End follows again.
     a.on_key(key(KeyCode::Up));
     a.on_key(key(KeyCode::PageUp));
-    assert!(a.snapshot().feed.frozen && a.snapshot().feed.scroll > 1);
+    assert!(a.screen().feed.frozen && a.screen().feed.scroll > 1);
     a.on_key(key(KeyCode::End));
-    assert!(!a.snapshot().feed.frozen && a.snapshot().feed.scroll == 0);
+    assert!(!a.screen().feed.frozen && a.screen().feed.scroll == 0);
 }
 
 #[test]
@@ -452,7 +449,7 @@ fn a_click_on_a_card_selects_its_node() {
         row: r.y + 2,
         modifiers: KeyModifiers::NONE,
     });
-    assert_eq!(a.snapshot().selected, n(4));
+    assert_eq!(a.screen().selected, n(4));
     // In the table layout (80x24), a click on a row selects too.
     a.resize(80, 24);
     let areas = layout::areas(Rect::new(0, 0, 80, 24), 5).expect("fits");
@@ -463,7 +460,7 @@ fn a_click_on_a_card_selects_its_node() {
         row: r.y,
         modifiers: KeyModifiers::NONE,
     });
-    assert_eq!(a.snapshot().selected, n(2));
+    assert_eq!(a.screen().selected, n(2));
 }
 
 #[test]
@@ -523,7 +520,7 @@ fn a_node_that_cannot_start_says_why_in_the_status_line() {
     let reason = "cannot start: /tmp/d/n2.wal: corrupt record at offset 754592: bad magic";
     nodes[1].run = RunState::Crashed(reason.into());
     poll(&mut app, nodes, Network::new(LinkRule::default()), Vec::new());
-    let notice = app.snapshot().notice.clone().expect("a notice");
+    let notice = app.screen().notice.clone().expect("a notice");
     assert!(notice.error, "{notice:?}");
     assert_eq!(notice.text, format!("n2 {reason}"));
 }
@@ -537,7 +534,7 @@ fn keys_do_nothing_behind_the_too_small_screen_but_quit() {
     type_str(&mut a, "kpx");
     a.on_terminal(crossterm::event::Event::Paste("k".into()));
     assert!(a.take_commands().is_empty(), "a key acted behind the too-small screen");
-    assert_eq!(a.snapshot().mode, Mode::Normal);
+    assert_eq!(a.screen().mode, Mode::Normal);
     a.resize(120, 40);
     type_str(&mut a, "k");
     assert_eq!(a.take_commands(), vec![Command::Kill(n(1))]);
@@ -583,11 +580,11 @@ fn the_clients_panel_scrolls_back_and_forward() {
         enter(&mut a);
     }
     type_str(&mut a, "[[[[[");
-    assert_eq!(a.snapshot().clients_scroll, 2, "back to the oldest, no further");
+    assert_eq!(a.screen().clients_scroll, 2, "back to the oldest, no further");
     type_str(&mut a, "]");
-    assert_eq!(a.snapshot().clients_scroll, 1);
+    assert_eq!(a.screen().clients_scroll, 1);
     type_str(&mut a, "]]]");
-    assert_eq!(a.snapshot().clients_scroll, 0);
+    assert_eq!(a.screen().clients_scroll, 0);
 }
 
 /// A delay close to or above the election timeout keeps elections from succeeding: setting one

@@ -10,10 +10,10 @@ use crate::events::{Event, EventKind};
 use crate::kv::{ClientId, Op, Reply, Request};
 use crate::network::{LinkRule, Network};
 use crate::raft::NodeId;
-use crate::tui::action::{ClientOp, Command};
+use crate::tui::action::Command;
 use crate::tui::engine::{Engine, Update, Worker};
+use crate::tui::screen::VerdictView;
 use crate::tui::session::{Origin, Session};
-use crate::tui::snapshot::VerdictView;
 use crossbeam_channel::{Receiver, unbounded};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -253,7 +253,7 @@ fn client_operations_are_recorded_narrated_and_reported() {
     let fake = Arc::new(Fake::default());
     let dir = temp_dir("clients");
     let (w, updates, check) = worker(Arc::clone(&fake), &dir);
-    let put = ClientOp::Put { key: "x".into(), value: "1".into() };
+    let put = Op::Put { key: "x".into(), value: "1".into() };
     w.apply(Command::Client { op: 7, via: n(2), request: put });
     let outcome = match updates.recv_timeout(Duration::from_secs(10)) {
         Ok(Update::Client { op: 7, outcome }) => outcome,
@@ -261,7 +261,7 @@ fn client_operations_are_recorded_narrated_and_reported() {
     };
     assert_eq!(outcome.result, Ok(None));
     check.recv_timeout(Duration::from_secs(10)).expect("the checker is nudged");
-    w.apply(Command::Client { op: 8, via: n(5), request: ClientOp::Get { key: "x".into() } });
+    w.apply(Command::Client { op: 8, via: n(5), request: Op::Get { key: "x".into() } });
     let outcome = match updates.recv_timeout(Duration::from_secs(10)) {
         Ok(Update::Client { op: 8, outcome }) => outcome,
         other => panic!("{other:?}"),
@@ -296,9 +296,9 @@ fn the_engine_polls_runs_clients_and_checks_the_history() {
     engine.send(Command::Client {
         op: 1,
         via: n(1),
-        request: ClientOp::Put { key: "k".into(), value: "v".into() },
+        request: Op::Put { key: "k".into(), value: "v".into() },
     });
-    engine.send(Command::Client { op: 2, via: n(1), request: ClientOp::Get { key: "nothing".into() } });
+    engine.send(Command::Client { op: 2, via: n(1), request: Op::Get { key: "nothing".into() } });
     let (mut polls, mut clients, mut verdict) = (0, 0, None);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::time::Instant::now() < deadline && (polls < 2 || clients < 2 || verdict.is_none()) {

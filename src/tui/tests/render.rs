@@ -5,16 +5,16 @@
 use crate::raft::NodeId;
 use crate::tui::fixture::demo;
 use crate::tui::layout;
-use crate::tui::snapshot::{Mode, Notice, PromptKind, Snapshot};
+use crate::tui::screen::{Mode, Notice, PromptKind, ScreenState};
 use crate::tui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
-fn draw(snap: &Snapshot, width: u16, height: u16) -> Terminal<TestBackend> {
+fn draw(state: &ScreenState, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
-    terminal.draw(|f| view::render(f, snap)).expect("drawn");
+    terminal.draw(|f| view::render(f, state)).expect("drawn");
     terminal
 }
 
@@ -56,72 +56,72 @@ fn nine_nodes_at_120x40_get_a_table() {
 
 #[test]
 fn help_at_80x24_and_120x40() {
-    let mut snap = demo(5);
-    snap.mode = Mode::Help;
-    insta::assert_snapshot!("help_80x24", draw(&snap, 80, 24).backend());
-    insta::assert_snapshot!("help_120x40", draw(&snap, 120, 40).backend());
+    let mut state = demo(5);
+    state.mode = Mode::Help;
+    insta::assert_snapshot!("help_80x24", draw(&state, 80, 24).backend());
+    insta::assert_snapshot!("help_120x40", draw(&state, 120, 40).backend());
 }
 
 #[test]
 fn partition_editor() {
-    let mut snap = demo(5);
-    let groups = snap.members().into_iter().map(|id| (id, if id.0 >= 4 { 1 } else { 0 })).collect();
-    snap.mode = Mode::Editor { groups, error: None };
-    insta::assert_snapshot!("partition_editor_120x40", draw(&snap, 120, 40).backend());
+    let mut state = demo(5);
+    let groups = state.members().into_iter().map(|id| (id, if id.0 >= 4 { 1 } else { 0 })).collect();
+    state.mode = Mode::Editor { groups, error: None };
+    insta::assert_snapshot!("partition_editor_120x40", draw(&state, 120, 40).backend());
 }
 
 #[test]
 fn a_refused_prompt_says_why() {
-    let mut snap = demo(5);
-    snap.mode = Mode::Prompt {
+    let mut state = demo(5);
+    state.mode = Mode::Prompt {
         kind: PromptKind::Put,
         input: "colorblue".into(),
         error: crate::tui::app::parse_put("colorblue").err(),
     };
-    let t = draw(&snap, 80, 24);
+    let t = draw(&state, 80, 24);
     insta::assert_snapshot!("prompt_error_80x24", t.backend());
 }
 
 #[test]
 fn frozen_cluster_and_filtered_feed() {
-    let mut snap = demo(5);
-    snap.frozen = true;
-    snap.speed = 0.05;
-    snap.feed.node = Some(NodeId(2));
-    snap.feed.kind = crate::tui::feed::KindFilter::Elections;
-    snap.feed.freeze();
-    snap.notice =
+    let mut state = demo(5);
+    state.frozen = true;
+    state.speed = 0.05;
+    state.feed.node = Some(NodeId(2));
+    state.feed.kind = crate::tui::feed::KindFilter::Elections;
+    state.feed.freeze();
+    state.notice =
         Some(Notice { text: "cluster frozen: every node paused (space resumes)".into(), error: false });
-    insta::assert_snapshot!("frozen_filtered_120x40", draw(&snap, 120, 40).backend());
+    insta::assert_snapshot!("frozen_filtered_120x40", draw(&state, 120, 40).backend());
 }
 
 #[test]
 fn crashed_and_campaigning_nodes_and_a_failed_check() {
     use crate::control::RunState;
     use crate::raft::Role;
-    use crate::tui::snapshot::VerdictView;
-    let mut snap = demo(5);
-    snap.nodes[0].role = Some(Role::PreCandidate);
-    snap.nodes[1].role = Some(Role::Candidate);
-    snap.nodes[2].run = RunState::Crashed(
+    use crate::tui::screen::VerdictView;
+    let mut state = demo(5);
+    state.nodes[0].role = Some(Role::PreCandidate);
+    state.nodes[1].role = Some(Role::Candidate);
+    state.nodes[2].run = RunState::Crashed(
         "stopped on a storage error: /tmp/quorum-demo/n3.wal: No space left on device (os error 28)".into(),
     );
-    snap.verdict = VerdictView::NotLinearizable {
+    state.verdict = VerdictView::NotLinearizable {
         key: "color".into(),
         reason: "get returned blue, but red had been written and acknowledged before it began".into(),
     };
-    insta::assert_snapshot!("crashed_candidates_not_linearizable_120x40", draw(&snap, 120, 40).backend());
+    insta::assert_snapshot!("crashed_candidates_not_linearizable_120x40", draw(&state, 120, 40).backend());
 }
 
 #[test]
 fn a_long_notice_borrows_the_key_bar() {
-    let mut snap = demo(5);
-    snap.notice = Some(Notice {
+    let mut state = demo(5);
+    state.notice = Some(Notice {
         text: "exported 887 events and 2 history lines to /tmp/quorum-13914/export-1-{events,history}.jsonl"
             .into(),
         error: false,
     });
-    let t = draw(&snap, 80, 24);
+    let t = draw(&state, 80, 24);
     let screen = text(t.backend().buffer());
     let bottom: Vec<&str> = screen.lines().rev().take(2).collect();
     assert!(bottom[0].contains("history}.jsonl") && bottom[1].contains("exported 887"), "{screen}");
@@ -137,31 +137,31 @@ fn too_small_says_how_large_it_must_be() {
 
 #[test]
 fn every_size_draws_without_panicking() {
-    let snaps = [demo(3), demo(5), demo(9)];
-    for snap in &snaps {
+    let states = [demo(3), demo(5), demo(9)];
+    for state in &states {
         for (w, h) in [(1, 1), (20, 5), (79, 24), (80, 24), (80, 32), (100, 30), (120, 40), (200, 60)] {
-            let _ = draw(snap, w, h);
+            let _ = draw(state, w, h);
         }
     }
-    let mut snap = demo(5);
+    let mut state = demo(5);
     for mode in [
         Mode::Help,
         Mode::Pick { from: Some(NodeId(1)), error: Some("pick two different nodes".into()) },
         Mode::Prompt { kind: PromptKind::Delay, input: "x".repeat(300), error: None },
     ] {
-        snap.mode = mode;
+        state.mode = mode;
         for (w, h) in [(80, 24), (120, 40)] {
-            let _ = draw(&snap, w, h);
+            let _ = draw(&state, w, h);
         }
     }
 }
 
 #[test]
 fn committed_entries_are_solid_and_uncommitted_ones_are_not() {
-    let snap = demo(5);
-    let leader = snap.leader().expect("a leader").clone();
+    let state = demo(5);
+    let leader = state.leader().expect("a leader").clone();
     assert!(leader.last.index > leader.commit, "the fixture leaves the leader's last entry uncommitted");
-    let t = draw(&snap, 120, 40);
+    let t = draw(&state, 120, 40);
     let buf = t.backend().buffer();
     let areas = layout::areas(buf.area, 5).expect("fits");
     // The leader's row in the logs panel: header row, then one row per node.
@@ -178,8 +178,8 @@ fn committed_entries_are_solid_and_uncommitted_ones_are_not() {
 
 #[test]
 fn the_selected_card_and_dead_nodes_stand_out() {
-    let snap = demo(5);
-    let t = draw(&snap, 120, 40);
+    let state = demo(5);
+    let t = draw(&state, 120, 40);
     let screen = text(t.backend().buffer());
     assert!(screen.contains("DEAD") && screen.contains("PAUSED") && screen.contains("LEADER"));
     assert!(screen.contains('┏'), "the selected card has a thick border");
@@ -209,8 +209,8 @@ fn rows(t: &Terminal<TestBackend>) -> Vec<String> {
 /// the cards are only as tall as their content needs (the leader's followers, two a line).
 #[test]
 fn nine_cards_at_200x60_show_every_vote_and_no_empty_rows() {
-    let snap = demo(9);
-    let t = draw(&snap, 200, 60);
+    let state = demo(9);
+    let t = draw(&state, 200, 60);
     let screen = rows(&t);
     let votes = screen[2].matches("vote n").count() + screen[2].matches("vote  n").count();
     assert_eq!(votes, 9, "every card's vote is there: {}", screen[2]);
@@ -236,27 +236,27 @@ fn nine_cards_at_200x60_show_every_vote_and_no_empty_rows() {
 /// cut at `{n5 n`.
 #[test]
 fn a_long_partition_wraps_in_the_network_panel() {
-    let mut snap = demo(7);
-    let ids = snap.members();
-    snap.network.partition(&[ids[0..2].to_vec(), ids[2..4].to_vec(), ids[4..7].to_vec()]);
-    let screen = rows(&draw(&snap, 120, 40)).join("\n");
+    let mut state = demo(7);
+    let ids = state.members();
+    state.network.partition(&[ids[0..2].to_vec(), ids[2..4].to_vec(), ids[4..7].to_vec()]);
+    let screen = rows(&draw(&state, 120, 40)).join("\n");
     assert!(screen.contains("{n5 n6 n7}"), "the third group is cut:\n{screen}");
 }
 
 /// A feed line longer than the panel wraps at a word, never cut mid-word.
 #[test]
 fn long_feed_lines_wrap_at_words() {
-    let mut snap = demo(5);
+    let mut state = demo(5);
     let long = "a message that is far longer than the event feed is wide, so it must wrap at a word and end with the word FINALWORD";
-    snap.feed.follow();
-    snap.feed.push(crate::events::Event {
+    state.feed.follow();
+    state.feed.push(crate::events::Event {
         seq: 1_000_000,
         time: 2_000_000_000,
         node: None,
         term: None,
         kind: crate::events::EventKind::Fault { description: long.into() },
     });
-    let screen = rows(&draw(&snap, 120, 40));
+    let screen = rows(&draw(&state, 120, 40));
     let end = screen.iter().find(|r| r.contains("FINALWORD")).expect("the end of a long line is lost");
     assert!(end.contains("│        wrap at a word and end"), "continued under its time, at a word: {end}");
 }
@@ -266,12 +266,12 @@ fn long_feed_lines_wrap_at_words() {
 /// as `""`, not as a blank that reads as absent.
 #[test]
 fn wide_characters_and_empty_values_in_the_maps() {
-    let mut snap = demo(5);
-    for node in &mut snap.nodes {
+    let mut state = demo(5);
+    for node in &mut state.nodes {
         node.kv.insert("🔑".into(), "日本語日本語".into());
         node.kv.insert("empty".into(), String::new());
     }
-    let screen = rows(&draw(&snap, 120, 40));
+    let screen = rows(&draw(&state, 120, 40));
     let wide = screen.iter().find(|r| r.contains("🔑")).expect("the key's row");
     assert_eq!(wide.matches("日本語").count(), 5, "every node's value in its own column: {wide}");
     assert_eq!(wide.matches('…').count(), 5, "each cut to its column: {wide}");

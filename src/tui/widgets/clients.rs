@@ -2,10 +2,10 @@
 //! and the latency; pending ones show as waiting. The title carries the checker's verdict on the
 //! whole session's history, and a failing verdict's reason is shown first.
 
-use super::super::action::ClientOp;
-use super::super::snapshot::{ClientLine, Snapshot, VerdictView};
+use super::super::screen::{ClientLine, ScreenState, VerdictView};
 use super::super::theme;
 use super::{fit, panel, verdict_span};
+use crate::kv::Op;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -14,7 +14,7 @@ use ratatui::widgets::Widget;
 /// The clients panel.
 pub struct Clients<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// `3.1 ms`, `1.20 s`.
@@ -35,9 +35,10 @@ pub fn client_line(line: &ClientLine) -> Line<'static> {
         None => spans.push(Span::styled("… waiting", theme::warn())),
         Some(o) => {
             match (&o.result, &line.request) {
-                (Ok(_), ClientOp::Put { .. }) => spans.push(Span::styled("ok", theme::good())),
-                (Ok(Some(v)), ClientOp::Get { .. }) => spans.push(Span::styled(v.clone(), theme::good())),
-                (Ok(None), ClientOp::Get { .. }) => spans.push(Span::styled("not found", theme::good())),
+                // The console never sends a register; were one shown, its answer is just "ok".
+                (Ok(_), Op::Put { .. } | Op::Register) => spans.push(Span::styled("ok", theme::good())),
+                (Ok(Some(v)), Op::Get { .. }) => spans.push(Span::styled(v.clone(), theme::good())),
+                (Ok(None), Op::Get { .. }) => spans.push(Span::styled("not found", theme::good())),
                 (Err(e), _) => {
                     spans.push(Span::styled(format!("error: {e}"), theme::bad()));
                     if !o.definite {
@@ -53,7 +54,7 @@ pub fn client_line(line: &ClientLine) -> Line<'static> {
 
 impl Widget for Clients<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let s = self.snap;
+        let s = self.screen;
         let scroll = s.clients_scroll.min(s.clients.len().saturating_sub(1));
         let mut title = vec![
             Span::styled(" clients ", theme::title()),

@@ -1,7 +1,7 @@
 //! The header line: cluster size, leader and term, speed, running or frozen, and the
 //! checker's verdict on the right.
 
-use super::super::snapshot::Snapshot;
+use super::super::screen::ScreenState;
 use super::super::theme;
 use super::{speed_label, verdict_span};
 use ratatui::buffer::Buffer;
@@ -13,12 +13,12 @@ use ratatui::widgets::Widget;
 /// The header line.
 pub struct Header<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 impl Widget for Header<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let s = self.snap;
+        let s = self.screen;
         let bold_good = theme::good().add_modifier(Modifier::BOLD);
         // (spans, optional): optional parts are left out, last first, when the line is too long.
         let mut parts: Vec<(Vec<Span>, bool)> = vec![

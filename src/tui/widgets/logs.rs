@@ -2,7 +2,7 @@
 //! cell shows the entry's term in that term's colour: a solid block when the node knows it is
 //! committed, underlined text when it is not (yet). Gaps and diverging terms stand out at once.
 
-use super::super::snapshot::Snapshot;
+use super::super::screen::ScreenState;
 use super::super::theme;
 use super::panel;
 use crate::control::RunState;
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 /// The logs panel.
 pub struct Logs<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// Entries a node reports at most (the status carries its log's tail).
@@ -30,7 +30,7 @@ fn digits(n: u64) -> usize {
 
 impl Widget for Logs<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let s = self.snap;
+        let s = self.screen;
         let sample = Term(2);
         let title = Line::from(vec![
             Span::styled(" logs ", theme::title()),

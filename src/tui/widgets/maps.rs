@@ -2,7 +2,7 @@
 //! differs from the leader's (or, without a leader, from most nodes') is marked `≠` in red, so
 //! a lagging or cut-off replica is visible at a glance.
 
-use super::super::snapshot::Snapshot;
+use super::super::screen::ScreenState;
 use super::super::theme;
 use super::{fit, panel, title, width_of};
 use crate::control::RunState;
@@ -14,17 +14,17 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The maps panel.
 pub struct Maps<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// The value most replicas agree on: the leader's, or else the most common among running nodes
 /// (absent counts as a value).
-fn reference<'a>(snap: &'a Snapshot, key: &str) -> Option<&'a String> {
-    if let Some(leader) = snap.leader() {
+fn reference<'a>(screen: &'a ScreenState, key: &str) -> Option<&'a String> {
+    if let Some(leader) = screen.leader() {
         return leader.kv.get(key);
     }
     let mut counts: BTreeMap<Option<&String>, usize> = BTreeMap::new();
-    for n in snap.nodes.iter().filter(|n| n.run == RunState::Running && n.role.is_some()) {
+    for n in screen.nodes.iter().filter(|n| n.run == RunState::Running && n.role.is_some()) {
         *counts.entry(n.kv.get(key)).or_default() += 1;
     }
     counts.into_iter().max_by_key(|&(_, c)| c).and_then(|(v, _)| v)
@@ -32,7 +32,7 @@ fn reference<'a>(snap: &'a Snapshot, key: &str) -> Option<&'a String> {
 
 impl Widget for Maps<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let s = self.snap;
+        let s = self.screen;
         let block = panel(title("committed maps", "· ≠ differs"));
         let inner = block.inner(area);
         block.render(area, buf);

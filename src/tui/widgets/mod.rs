@@ -1,4 +1,4 @@
-//! One small widget per area of the screen. Each draws from a [`Snapshot`] only.
+//! One small widget per area of the screen. Each draws from a [`ScreenState`] only.
 
 mod clients;
 mod events;
@@ -20,14 +20,14 @@ pub use nodes::Nodes;
 pub use overlays::{EditorOverlay, HelpOverlay, TooSmall, editor_groups};
 pub use status::{KeyBar, StatusLine, context as context_of};
 
-use super::snapshot::VerdictView;
+use super::screen::VerdictView;
 use super::theme;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 
 #[cfg(doc)]
-use super::snapshot::Snapshot;
+use super::screen::ScreenState;
 
 /// A bordered panel with a title.
 pub fn panel<'a>(title: impl Into<Line<'a>>) -> Block<'a> {

@@ -3,9 +3,10 @@
 //! cut is a `╳` on one side of the diagonal only.
 
 use super::super::netview::{self, NetView};
-use super::super::snapshot::Snapshot;
+use super::super::screen::ScreenState;
 use super::super::theme;
 use super::{panel, title};
+use crate::raft::NodeId;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -14,7 +15,7 @@ use ratatui::widgets::Widget;
 /// The network panel.
 pub struct NetworkPanel<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// Width of one matrix cell.
@@ -54,88 +55,105 @@ fn wrapped(
 
 impl Widget for NetworkPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let s = self.snap;
+        let s = self.screen;
         let members = s.members();
         let view: NetView = netview::analyse(&s.network, &members);
         let block = panel(title("network", ""));
         let inner = block.inner(area);
         block.render(area, buf);
         let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
-        let label = theme::dim();
-        let width = inner.width as usize;
-        let mut lines = Vec::new();
-        if view.groups.is_empty() {
-            lines.push(Line::from(vec![
-                Span::styled("partition ", label),
-                Span::styled("none", theme::good()),
-            ]));
-        } else {
-            // One group per piece, wrapped between groups: seven nodes in three groups do not
-            // fit one line of this panel.
-            let mut pieces: Vec<String> = Vec::new();
-            for (i, g) in view.groups.iter().enumerate() {
-                let names: Vec<String> = g.iter().map(ToString::to_string).collect();
-                let sep = if i == 0 { "" } else { "╳ " };
-                pieces.push(format!("{sep}{{{}}}", names.join(" ")));
-            }
-            lines.extend(wrapped("partition ", &pieces, width, theme::bad()));
-        }
-        if view.cuts.is_empty() {
-            lines.push(Line::from(vec![
-                Span::styled("one-way cuts ", label),
-                Span::styled("none", theme::good()),
-            ]));
-        } else {
-            let cuts: Vec<String> = view.cuts.iter().map(|(a, b)| format!("{a}→{b}")).collect();
-            lines.extend(wrapped("one-way cuts ", &cuts, width, theme::bad()));
-        }
-        lines.extend([Line::from(vec![
-            Span::styled("loss ", label),
-            Span::styled(
-                netview::percent(view.rule.loss),
-                if view.rule.loss > 0.0 { theme::warn() } else { theme::text() },
-            ),
-            Span::styled(" · delay ", label),
-            Span::styled(
-                netview::delay(view.rule.delay),
-                if view.rule.delay.1 > 0 { theme::warn() } else { theme::text() },
-            ),
-        ])]);
+        let mut lines = faults(&view, inner.width as usize);
         let matrix_fits = inner.height as usize >= lines.len() + 1 + members.len();
         if matrix_fits {
-            let mut head = vec![Span::styled("msg/s", label)];
-            for id in &members {
-                head.push(Span::styled(format!("{:>CELL$}", id.to_string()), label));
-            }
-            lines.push(Line::from(head));
-            for &from in &members {
-                let mut row = vec![Span::styled(format!("{:<5}", from.to_string()), label)];
-                for &to in &members {
-                    let span = if from == to {
-                        Span::styled(format!("{:>CELL$}", "·"), theme::dim())
-                    } else if s.network.reachable(from, to).is_err() {
-                        Span::styled(format!("{:>CELL$}", "╳"), theme::bad())
-                    } else {
-                        let rate = s.rates.get(&(from, to)).copied().unwrap_or(0.0);
-                        let style = if rate < 0.5 { theme::dim() } else { theme::text() };
-                        Span::styled(format!("{:>CELL$.0}", rate), style)
-                    };
-                    row.push(span);
-                }
-                lines.push(Line::from(row));
-            }
-            lines.push(Line::styled("row sends to column · ╳ blocked", theme::dim()));
+            lines.extend(matrix(s, &members));
         } else {
-            let total: f64 = s.rates.values().sum();
-            let busiest = s.rates.iter().max_by(|a, b| a.1.total_cmp(b.1));
-            let mut spans = vec![Span::styled("msgs/s ", label), Span::raw(format!("{total:.0}"))];
-            if let Some(((a, b), r)) = busiest {
-                spans.push(Span::styled(format!(" · busiest {a}→{b} {r:.0}"), label));
-            }
-            lines.push(Line::from(spans));
+            lines.push(summary(s));
         }
         for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
             buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
         }
     }
+}
+
+/// The faults, `width` wide: the partition's groups, the one-way cuts, loss and delay.
+fn faults(view: &NetView, width: usize) -> Vec<Line<'static>> {
+    let label = theme::dim();
+    let mut lines = Vec::new();
+    if view.groups.is_empty() {
+        lines.push(Line::from(vec![Span::styled("partition ", label), Span::styled("none", theme::good())]));
+    } else {
+        // One group per piece, wrapped between groups: seven nodes in three groups do not
+        // fit one line of this panel.
+        let mut pieces: Vec<String> = Vec::new();
+        for (i, g) in view.groups.iter().enumerate() {
+            let names: Vec<String> = g.iter().map(ToString::to_string).collect();
+            let sep = if i == 0 { "" } else { "╳ " };
+            pieces.push(format!("{sep}{{{}}}", names.join(" ")));
+        }
+        lines.extend(wrapped("partition ", &pieces, width, theme::bad()));
+    }
+    if view.cuts.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled("one-way cuts ", label),
+            Span::styled("none", theme::good()),
+        ]));
+    } else {
+        let cuts: Vec<String> = view.cuts.iter().map(|(a, b)| format!("{a}→{b}")).collect();
+        lines.extend(wrapped("one-way cuts ", &cuts, width, theme::bad()));
+    }
+    lines.extend([Line::from(vec![
+        Span::styled("loss ", label),
+        Span::styled(
+            netview::percent(view.rule.loss),
+            if view.rule.loss > 0.0 { theme::warn() } else { theme::text() },
+        ),
+        Span::styled(" · delay ", label),
+        Span::styled(
+            netview::delay(view.rule.delay),
+            if view.rule.delay.1 > 0 { theme::warn() } else { theme::text() },
+        ),
+    ])]);
+    lines
+}
+
+/// The matrix of messages per second per link (rows send, columns receive; `╳` blocked), with
+/// its heading and legend.
+fn matrix(s: &ScreenState, members: &[NodeId]) -> Vec<Line<'static>> {
+    let label = theme::dim();
+    let mut lines = Vec::new();
+    let mut head = vec![Span::styled("msg/s", label)];
+    for id in members {
+        head.push(Span::styled(format!("{:>CELL$}", id.to_string()), label));
+    }
+    lines.push(Line::from(head));
+    for &from in members {
+        let mut row = vec![Span::styled(format!("{:<5}", from.to_string()), label)];
+        for &to in members {
+            let span = if from == to {
+                Span::styled(format!("{:>CELL$}", "·"), theme::dim())
+            } else if s.network.reachable(from, to).is_err() {
+                Span::styled(format!("{:>CELL$}", "╳"), theme::bad())
+            } else {
+                let rate = s.rates.get(&(from, to)).copied().unwrap_or(0.0);
+                let style = if rate < 0.5 { theme::dim() } else { theme::text() };
+                Span::styled(format!("{:>CELL$.0}", rate), style)
+            };
+            row.push(span);
+        }
+        lines.push(Line::from(row));
+    }
+    lines.push(Line::styled("row sends to column · ╳ blocked", theme::dim()));
+    lines
+}
+
+/// Instead of the matrix where it does not fit: the total rate and the busiest link.
+fn summary(s: &ScreenState) -> Line<'static> {
+    let label = theme::dim();
+    let total: f64 = s.rates.values().sum();
+    let busiest = s.rates.iter().max_by(|a, b| a.1.total_cmp(b.1));
+    let mut spans = vec![Span::styled("msgs/s ", label), Span::raw(format!("{total:.0}"))];
+    if let Some(((a, b), r)) = busiest {
+        spans.push(Span::styled(format!(" · busiest {a}→{b} {r:.0}"), label));
+    }
+    Line::from(spans)
 }

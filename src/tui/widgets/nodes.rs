@@ -4,7 +4,7 @@
 //! each follower's match/next index.
 
 use super::super::layout::{Areas, NodesStyle};
-use super::super::snapshot::Snapshot;
+use super::super::screen::ScreenState;
 use super::super::theme;
 use super::{fit, panel, title};
 use crate::control::{NodeStatus, RunState};
@@ -18,7 +18,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Widget};
 /// All the nodes, as cards or as a table (the layout decides).
 pub struct Nodes<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
     /// Where everything goes.
     pub areas: &'a Areas,
 }
@@ -27,11 +27,11 @@ impl Widget for Nodes<'_> {
     fn render(self, _area: Rect, buf: &mut Buffer) {
         match self.areas.style {
             NodesStyle::Cards => {
-                for (node, &rect) in self.snap.nodes.iter().zip(&self.areas.node_rects) {
-                    card(self.snap, node, rect, buf);
+                for (node, &rect) in self.screen.nodes.iter().zip(&self.areas.node_rects) {
+                    card(self.screen, node, rect, buf);
                 }
             }
-            NodesStyle::Table => table(self.snap, self.areas.nodes, buf),
+            NodesStyle::Table => table(self.screen, self.areas.nodes, buf),
         }
     }
 }
@@ -65,13 +65,13 @@ fn timer_bar(timer: (u32, u32), width: usize, run: &RunState) -> Span<'static> {
 /// Each follower's `match/next`, coloured: caught up (green), lagging (yellow), down (red).
 /// Within `width` columns: in full (`n1 41/42`) if they fit, else shorter: `n1✓` for a
 /// follower that holds the leader's whole log, `n1 41` (the match only) for the others.
-fn followers(snap: &Snapshot, leader: &NodeStatus, width: usize) -> Vec<Span<'static>> {
+fn followers(screen: &ScreenState, leader: &NodeStatus, width: usize) -> Vec<Span<'static>> {
     let items: Vec<(String, String, Style)> = leader
         .replication
         .iter()
         .filter(|(id, _, _)| *id != leader.id)
         .map(|&(id, matched, next)| {
-            let down = snap.node(id).is_some_and(|n| is_down(&n.run));
+            let down = screen.node(id).is_some_and(|n| is_down(&n.run));
             let caught_up = matched >= leader.last.index;
             let style = if down {
                 theme::bad()
@@ -90,28 +90,12 @@ fn followers(snap: &Snapshot, leader: &NodeStatus, width: usize) -> Vec<Span<'st
     items.into_iter().map(|(f, s, style)| Span::styled(if compact { s } else { f }, style)).collect()
 }
 
-fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
-    let selected = node.id == snap.selected;
+/// One node's card: its frame, its figures (term, vote, indexes, last entry), then what its
+/// run state and role add.
+fn card(screen: &ScreenState, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
+    let selected = node.id == screen.selected;
     let down = is_down(&node.run);
-    let (badge, badge_style) = theme::badge(&node.run, node.role);
-    let mut head = vec![Span::raw(" ")];
-    if selected {
-        head.push(Span::styled("▶ ", theme::selected_border()));
-    }
-    head.push(Span::styled(node.id.to_string(), theme::node_name(&node.run, node.role)));
-    head.push(Span::raw(" "));
-    head.push(Span::styled(badge, badge_style));
-    head.push(Span::raw(" "));
-    let border = match (selected, down) {
-        (true, _) => theme::selected_border(),
-        (false, true) => theme::bad(),
-        (false, false) => theme::border(),
-    };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(if selected { BorderType::Thick } else { BorderType::Plain })
-        .border_style(border)
-        .title(Line::from(head));
+    let block = card_block(node, selected, down);
     let inner = block.inner(rect);
     block.render(rect, buf);
     let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
@@ -136,6 +120,42 @@ fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
         pair("commit", node.commit.to_string(), "apply", node.applied.to_string()),
         Line::from(vec![Span::styled("last   ", label), Span::styled(node.last.to_string(), value)]),
     ];
+    lines.extend(card_state(screen, node, w, value));
+    for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
+        buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
+    }
+}
+
+/// A card's frame: the name and badge in the title, a thick border and a marker when selected,
+/// a red border when down.
+fn card_block(node: &NodeStatus, selected: bool, down: bool) -> Block<'static> {
+    let (badge, badge_style) = theme::badge(&node.run, node.role);
+    let mut head = vec![Span::raw(" ")];
+    if selected {
+        head.push(Span::styled("▶ ", theme::selected_border()));
+    }
+    head.push(Span::styled(node.id.to_string(), theme::node_name(&node.run, node.role)));
+    head.push(Span::raw(" "));
+    head.push(Span::styled(badge, badge_style));
+    head.push(Span::raw(" "));
+    let border = match (selected, down) {
+        (true, _) => theme::selected_border(),
+        (false, true) => theme::bad(),
+        (false, false) => theme::border(),
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(if selected { BorderType::Thick } else { BorderType::Plain })
+        .border_style(border)
+        .title(Line::from(head))
+}
+
+/// The card's lines under its figures, `w` wide: for a dead node, that its state is the last
+/// known; for a crashed one, why; for the leader, its followers; for the others, the leader
+/// they know and their election timer.
+fn card_state(screen: &ScreenState, node: &NodeStatus, w: usize, value: Style) -> Vec<Line<'static>> {
+    let label = theme::dim();
+    let mut lines = Vec::new();
     match (&node.run, node.role) {
         (RunState::Dead, _) => {
             lines.push(Line::styled("last known state", theme::dim()));
@@ -153,7 +173,7 @@ fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
         }
         (_, None) => lines.push(Line::styled("starting…", theme::dim())),
         (_, Some(Role::Leader)) => {
-            let items = followers(snap, node, usize::MAX);
+            let items = followers(screen, node, usize::MAX);
             let per_line = ((w + 1) / 10).max(1);
             for chunk in items.chunks(per_line) {
                 let mut spans = Vec::new();
@@ -175,9 +195,7 @@ fn card(snap: &Snapshot, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
             lines.push(Line::from(vec![Span::styled("timer  ", label), timer_bar(node.timer, bar_w, run)]));
         }
     }
-    for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
-        buf.set_line(inner.x, inner.y + i as u16, line, inner.width);
-    }
+    lines
 }
 
 /// `reason` with every path shortened to its file name (`/tmp/d/n2.wal:` becomes `n2.wal:`).
@@ -193,7 +211,7 @@ fn short_paths(reason: &str) -> String {
 const COLUMNS: [(&str, usize); 7] =
     [("role", 14), ("term", 5), ("vote", 5), ("leader", 7), ("commit", 7), ("apply", 6), ("last", 9)];
 
-fn table(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
+fn table(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
     let block = panel(title("nodes", "click or 1-9 to select"));
     let inner = block.inner(area);
     block.render(area, buf);
@@ -208,12 +226,12 @@ fn table(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         if rest >= 40 { "election timer · leader: match/next per follower" } else { "timer · match/next" };
     header.push(Span::styled(last, theme::dim()));
     buf.set_line(inner.x, inner.y, &Line::from(header), inner.width);
-    for (i, node) in snap.nodes.iter().enumerate() {
+    for (i, node) in screen.nodes.iter().enumerate() {
         let y = inner.y + 1 + i as u16;
         if y >= inner.bottom() {
             break;
         }
-        let selected = node.id == snap.selected;
+        let selected = node.id == screen.selected;
         let down = is_down(&node.run);
         let value = if down || node.role.is_none() { theme::dim() } else { theme::text() };
         let (badge, badge_style) = theme::badge(&node.run, node.role);
@@ -241,7 +259,7 @@ fn table(snap: &Snapshot, area: Rect, buf: &mut Buffer) {
                 ));
             }
             (_, Some(Role::Leader)) => {
-                for (j, s) in followers(snap, node, rest).into_iter().enumerate() {
+                for (j, s) in followers(screen, node, rest).into_iter().enumerate() {
                     if j > 0 {
                         spans.push(Span::raw(" "));
                     }

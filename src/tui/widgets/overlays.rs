@@ -3,7 +3,7 @@
 
 use super::super::keymap;
 use super::super::netview::describe_groups;
-use super::super::snapshot::{Mode, Snapshot};
+use super::super::screen::{Mode, ScreenState};
 use super::super::theme;
 use super::{fit, panel, title};
 use crate::raft::NodeId;
@@ -81,7 +81,7 @@ impl Widget for HelpOverlay {
 /// The partition editor: each node's group, and what applying would do.
 pub struct EditorOverlay<'a> {
     /// What to show (the mode holds the groups).
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// The groups the editor would apply, nodes sorted, empty groups left out.
@@ -96,7 +96,7 @@ pub fn editor_groups(groups: &std::collections::BTreeMap<NodeId, u8>) -> Vec<Vec
 
 impl Widget for EditorOverlay<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let Mode::Editor { groups, .. } = &self.snap.mode else { return };
+        let Mode::Editor { groups, .. } = &self.screen.mode else { return };
         let rect = centered(area, 64, 9);
         Clear.render(rect, buf);
         let block = panel(title("partition editor", ""));

@@ -3,7 +3,7 @@
 //! is generated from the keymap for the current context.
 
 use super::super::keymap::{self, Context};
-use super::super::snapshot::{Mode, PromptKind, Snapshot};
+use super::super::screen::{Mode, PromptKind, ScreenState};
 use super::super::theme;
 use super::clients::client_line;
 use ratatui::buffer::Buffer;
@@ -15,16 +15,16 @@ use ratatui::widgets::{Paragraph, Widget, Wrap};
 /// The message line.
 pub struct StatusLine<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
     /// Whether the clients panel is on screen (then the last result need not be repeated).
     pub clients_shown: bool,
 }
 
 /// What a prompt says before the input.
-pub fn prompt_label(kind: PromptKind, snap: &Snapshot) -> String {
+pub fn prompt_label(kind: PromptKind, screen: &ScreenState) -> String {
     match kind {
-        PromptKind::Put => format!("put via {}", snap.selected),
-        PromptKind::Get => format!("get via {}", snap.selected),
+        PromptKind::Put => format!("put via {}", screen.selected),
+        PromptKind::Get => format!("get via {}", screen.selected),
         PromptKind::Loss => "message loss".to_string(),
         PromptKind::Delay => "message delay".to_string(),
     }
@@ -51,7 +51,7 @@ fn error_span(error: &Option<String>) -> Vec<Span<'static>> {
 
 impl Widget for StatusLine<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let s = self.snap;
+        let s = self.screen;
         let line = match &s.mode {
             Mode::Prompt { kind, input, error } => {
                 let mut spans = vec![
@@ -107,7 +107,7 @@ impl Widget for StatusLine<'_> {
 /// The key bar for the current mode.
 pub struct KeyBar<'a> {
     /// What to show.
-    pub snap: &'a Snapshot,
+    pub screen: &'a ScreenState,
 }
 
 /// The keymap context of a mode.
@@ -144,7 +144,7 @@ fn flow(widths: &[usize], width: usize, lines: usize) -> Option<Vec<Vec<usize>>>
 
 impl Widget for KeyBar<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let entries = keymap::bar(context(&self.snap.mode));
+        let entries = keymap::bar(context(&self.screen.mode));
         let chip = |&(k, w, _): &(&str, &str, u8)| {
             vec![Span::styled(format!(" {k} "), theme::key()), Span::raw(format!(" {w}  "))]
         };

@@ -1,17 +1,17 @@
-//! The plain data the screen is drawn from. Rendering reads only a [`Snapshot`], so it can be
+//! The plain data the screen is drawn from. Rendering reads only a [`ScreenState`], so it can be
 //! tested without a terminal or a live cluster (the tests build one from a seeded simulation).
 
-use super::action::ClientOp;
 use super::feed::Feed;
 use crate::control::NodeStatus;
+use crate::kv::Op;
+use crate::network::Network;
 use crate::raft::{NodeId, Role};
-use crate::sim::Network;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// Everything on the screen.
 #[derive(Clone, Debug)]
-pub struct Snapshot {
+pub struct ScreenState {
     /// One status per node, in id order.
     pub nodes: Vec<NodeStatus>,
     /// The network's fault settings.
@@ -41,11 +41,11 @@ pub struct Snapshot {
     pub storage: String,
 }
 
-impl Snapshot {
+impl ScreenState {
     /// An empty screen for `nodes` nodes that have not reported yet.
     pub fn new(members: &[NodeId], storage: &str) -> Self {
         use crate::control::RunState;
-        Snapshot {
+        ScreenState {
             nodes: members.iter().map(|&id| NodeStatus::unknown(id, RunState::Running)).collect(),
             network: Network::default(),
             rates: BTreeMap::new(),
@@ -143,8 +143,8 @@ pub struct ClientLine {
     pub op: u64,
     /// The node it was sent through.
     pub via: NodeId,
-    /// What was asked.
-    pub request: ClientOp,
+    /// What was asked: a put or a get.
+    pub request: Op,
     /// How it ended, once it has.
     pub outcome: Option<ClientOutcome>,
 }

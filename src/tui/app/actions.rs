@@ -1,0 +1,266 @@
+//! The dashboard's actions (normal mode), one method per group: selection, node control, the
+//! network, the whole cluster, and the feed and clients panels.
+
+use super::{App, SPEEDS};
+use crate::control::RunState;
+use crate::raft::{NodeId, Role};
+use crate::tui::action::{Action, Command};
+use crate::tui::netview;
+use crate::tui::screen::{Mode, PromptKind};
+use crate::tui::widgets;
+use std::collections::BTreeMap;
+
+impl App {
+    /// Carries out an action of the dashboard.
+    pub(super) fn main_action(&mut self, action: Action) {
+        match action {
+            Action::Move(_) | Action::SelectNode(_) | Action::SelectLeader => self.select_action(action),
+            Action::Put => self.open_prompt(PromptKind::Put),
+            Action::Get => self.open_prompt(PromptKind::Get),
+            Action::Loss => self.open_prompt(PromptKind::Loss),
+            Action::Delay => self.open_prompt(PromptKind::Delay),
+            Action::Kill | Action::Restart | Action::TogglePause | Action::Campaign => {
+                self.node_action(action)
+            }
+            Action::PartitionEditor | Action::Cut | Action::Heal => self.network_action(action),
+            Action::Faster | Action::Slower | Action::Freeze | Action::Export => self.cluster_action(action),
+            Action::FeedKind
+            | Action::FeedNode
+            | Action::FeedFreeze
+            | Action::Scroll(_)
+            | Action::Page(_)
+            | Action::Follow
+            | Action::ClientsScroll(_) => self.panel_action(action),
+            Action::Help => self.screen.mode = Mode::Help,
+            Action::Quit => self.quit = true,
+            // Prompt and editor actions mean nothing here.
+            Action::Type(_)
+            | Action::Backspace
+            | Action::ClearInput
+            | Action::Submit
+            | Action::Cancel
+            | Action::CycleGroup(_)
+            | Action::PickNode(_) => {}
+        }
+    }
+
+    /// Moves the selection: to the previous or next node, to node `nD`, or to the leader.
+    fn select_action(&mut self, action: Action) {
+        let sel = self.selected();
+        match action {
+            Action::Move(step) => {
+                let n = self.members.len() as i64;
+                let i = self.members.iter().position(|&m| m == sel).unwrap_or(0) as i64;
+                self.screen.selected = self.members[(i + step as i64).rem_euclid(n) as usize];
+            }
+            Action::SelectNode(d) => match self.node_from_digit(d) {
+                Ok(id) => self.screen.selected = id,
+                Err(e) => self.error(e),
+            },
+            Action::SelectLeader => match self.screen.leader().map(|l| l.id) {
+                Some(id) => self.screen.selected = id,
+                None => self.error("there is no leader right now"),
+            },
+            // Other actions are routed elsewhere by `main_action`.
+            _ => {}
+        }
+    }
+
+    /// Kills, restarts, pauses or resumes the selected node, or makes it campaign; refuses what
+    /// its run state does not allow.
+    fn node_action(&mut self, action: Action) {
+        let sel = self.selected();
+        match action {
+            Action::Kill => match self.run_state(sel) {
+                RunState::Dead => self.error(format!("{sel} is already dead: r restarts it")),
+                RunState::Crashed(_) => self.error(format!("{sel} has crashed already: r restarts it")),
+                _ => {
+                    self.user_paused.remove(&sel);
+                    self.frozen_nodes.remove(&sel);
+                    self.send_expecting(Command::Kill(sel), sel, RunState::Dead);
+                    self.info(format!(
+                        "killing {sel}: its volatile state is lost, its log and vote are kept"
+                    ));
+                }
+            },
+            Action::Restart => match self.run_state(sel) {
+                RunState::Dead | RunState::Crashed(_) => {
+                    let pause = self.screen.frozen;
+                    if pause {
+                        self.frozen_nodes.insert(sel);
+                    }
+                    let run = if pause { RunState::Paused } else { RunState::Running };
+                    self.send_expecting(Command::Restart { node: sel, pause }, sel, run);
+                    self.info(format!("restarting {sel} from its durable state"));
+                }
+                _ => self.error(format!("{sel} is running: k kills it first")),
+            },
+            Action::TogglePause => self.toggle_pause(sel),
+            Action::Campaign => {
+                let run = self.run_state(sel);
+                if matches!(run, RunState::Dead | RunState::Crashed(_)) {
+                    self.error(format!("{sel} is down: r restarts it"));
+                } else if self.is_paused(sel) {
+                    self.error(format!("{sel} is paused: it cannot time out until resumed (z)"));
+                } else if self.screen.node(sel).and_then(|n| n.role) == Some(Role::Leader) {
+                    self.error(format!("{sel} is the leader already"));
+                } else {
+                    self.send(Command::Campaign(sel));
+                    self.info(format!("{sel} times out now and campaigns"));
+                }
+            }
+            // Other actions are routed elsewhere by `main_action`.
+            _ => {}
+        }
+    }
+
+    /// Opens the partition editor (with the current groups) or the link picker, or heals the
+    /// network.
+    fn network_action(&mut self, action: Action) {
+        match action {
+            Action::PartitionEditor => {
+                let view = netview::analyse(&self.screen.network, &self.members);
+                let mut groups: BTreeMap<NodeId, u8> = self.members.iter().map(|&m| (m, 0)).collect();
+                for (g, members) in view.groups.iter().enumerate() {
+                    for m in members {
+                        groups.insert(*m, g.min(2) as u8);
+                    }
+                }
+                self.screen.mode = Mode::Editor { groups, error: None };
+            }
+            Action::Cut => self.screen.mode = Mode::Pick { from: None, error: None },
+            Action::Heal => {
+                self.send(Command::Heal);
+                self.info("healing the network: no partition, no cuts, no loss, no delay");
+            }
+            // Other actions are routed elsewhere by `main_action`.
+            _ => {}
+        }
+    }
+
+    /// Changes the speed, freezes or resumes every node, or exports the session's files.
+    fn cluster_action(&mut self, action: Action) {
+        match action {
+            Action::Faster | Action::Slower => self.change_speed(action == Action::Faster),
+            Action::Freeze => self.toggle_freeze(),
+            Action::Export => {
+                self.send(Command::Export);
+                self.info("exporting the event log and the client history…");
+            }
+            // Other actions are routed elsewhere by `main_action`.
+            _ => {}
+        }
+    }
+
+    /// Filters, freezes and scrolls the event feed, and scrolls the clients panel.
+    fn panel_action(&mut self, action: Action) {
+        let sel = self.selected();
+        match action {
+            Action::FeedKind => self.screen.feed.kind = self.screen.feed.kind.next(),
+            Action::FeedNode => {
+                self.screen.feed.node = if self.screen.feed.node == Some(sel) { None } else { Some(sel) };
+            }
+            Action::FeedFreeze => {
+                if self.screen.feed.frozen {
+                    self.screen.feed.follow();
+                } else {
+                    self.screen.feed.freeze();
+                }
+            }
+            Action::Scroll(lines) => self.scroll(lines as i64),
+            Action::Page(pages) => {
+                let page = self.areas().map_or(10, |a| widgets::page(a.events));
+                self.scroll(pages as i64 * page as i64);
+            }
+            Action::Follow => self.screen.feed.follow(),
+            Action::ClientsScroll(lines) => {
+                let max = self.screen.clients.len().saturating_sub(1);
+                self.screen.clients_scroll =
+                    (self.screen.clients_scroll as i64 + lines as i64).clamp(0, max as i64) as usize;
+            }
+            // Other actions are routed elsewhere by `main_action`.
+            _ => {}
+        }
+    }
+
+    fn scroll(&mut self, lines: i64) {
+        let feed = &mut self.screen.feed;
+        let max = feed.visible().len();
+        let next = (feed.scroll as i64 + lines).clamp(0, max as i64) as usize;
+        if next > 0 && !feed.frozen {
+            feed.freeze();
+        }
+        feed.scroll = next;
+    }
+
+    fn toggle_pause(&mut self, sel: NodeId) {
+        if matches!(self.run_state(sel), RunState::Dead | RunState::Crashed(_)) {
+            self.error(format!("{sel} is down: it cannot be paused (r restarts it)"));
+            return;
+        }
+        let frozen = self.screen.frozen;
+        if self.user_paused.remove(&sel) {
+            if frozen {
+                self.frozen_nodes.insert(sel);
+                self.info(format!("{sel} will resume with the cluster (space)"));
+            } else {
+                self.send_expecting(Command::Resume(sel), sel, RunState::Running);
+                self.info(format!("resuming {sel}"));
+            }
+        } else {
+            self.user_paused.insert(sel);
+            if frozen {
+                self.frozen_nodes.remove(&sel);
+                self.info(format!("{sel} will stay paused when the cluster resumes"));
+            } else {
+                self.send_expecting(Command::Pause(sel), sel, RunState::Paused);
+                self.info(format!("pausing {sel}: it neither ticks nor receives (z resumes)"));
+            }
+        }
+    }
+
+    fn toggle_freeze(&mut self) {
+        if self.screen.frozen {
+            let nodes: Vec<NodeId> = std::mem::take(&mut self.frozen_nodes).into_iter().collect();
+            self.screen.frozen = false;
+            self.send(Command::Thaw(nodes.clone()));
+            self.expected.extend(nodes.into_iter().map(|n| (self.sent, n, RunState::Running)));
+            self.info("cluster resumed");
+        } else {
+            let nodes: Vec<NodeId> = self
+                .members
+                .iter()
+                .copied()
+                .filter(|&id| {
+                    !self.user_paused.contains(&id)
+                        && matches!(self.run_state(id), RunState::Running | RunState::Paused)
+                })
+                .collect();
+            self.frozen_nodes = nodes.iter().copied().collect();
+            self.screen.frozen = true;
+            self.send(Command::Freeze(nodes.clone()));
+            self.expected.extend(nodes.into_iter().map(|n| (self.sent, n, RunState::Paused)));
+            self.info("cluster frozen: every node paused (space resumes)");
+        }
+    }
+
+    fn change_speed(&mut self, faster: bool) {
+        let now = self.screen.speed;
+        let next = if faster {
+            SPEEDS.iter().copied().find(|&s| s > now + 1e-9)
+        } else {
+            SPEEDS.iter().rev().copied().find(|&s| s < now - 1e-9)
+        };
+        match next {
+            Some(s) => {
+                self.screen.speed = s;
+                self.send(Command::SetSpeed(s));
+                self.info(format!("speed {}", widgets::speed_label(s)));
+            }
+            None if faster => {
+                self.error(format!("already at the highest speed, {}", widgets::speed_label(now)))
+            }
+            None => self.error(format!("already at the lowest speed, {}", widgets::speed_label(now))),
+        }
+    }
+}
