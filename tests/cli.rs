@@ -165,10 +165,11 @@ fn a_second_process_on_one_directory_is_refused() {
         .expect("first run");
     let lock = dir.join(quorum::storage::LOCK_FILE);
     let start = std::time::Instant::now();
-    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid")) {
+    // The first run takes the lock, then creates its three logs: wait for both.
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid")) || wal_sizes(&dir).len() < 3 {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(20),
-            "the first run never locked the directory"
+            "the first run never locked the directory and created its logs"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -179,7 +180,8 @@ fn a_second_process_on_one_directory_is_refused() {
     assert!(err.contains(&format!("in use by another quorum process (pid {})", first.id())), "{err}");
     let after = first.wait_with_output().expect("first run ends");
     assert_eq!(after.status.code(), Some(0), "{}", String::from_utf8_lossy(&after.stdout));
-    assert!(wal_sizes(&dir).len() == before.len(), "the second process created no log");
+    let names = |v: Vec<(String, u64)>| v.into_iter().map(|(name, _)| name).collect::<Vec<_>>();
+    assert_eq!(names(wal_sizes(&dir)), names(before), "the second process created no log");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
