@@ -1,6 +1,6 @@
 //! The console end to end, in a real pseudo-terminal: the `quorum` binary runs inside a
-//! detached tmux session (120x40) on a fresh data directory, and the test types keys and reads
-//! the screen like a person would: wait for a leader, put a key and read it back, kill the
+//! detached tmux session (120x40) on a fresh data directory, on either engine, and the test
+//! types keys and reads the screen like a person would: wait for a leader, put a key and read it back, kill the
 //! leader and see another elected, partition a node away and see its requests fail, export,
 //! check the exported files, quit, and see the shell again.
 //!
@@ -110,14 +110,30 @@ fn check_exports(dir: &Path) {
 }
 
 #[test]
-fn drive_the_console_in_a_real_terminal() {
-    let dir = fresh_dir("drive");
+fn drive_the_console_on_the_live_cluster() {
+    drive("live");
+}
+
+#[test]
+fn drive_the_console_on_the_simulator() {
+    drive("sim");
+}
+
+/// One session on `engine`: an election, a put and a get, a kill, a partition, an export.
+fn drive(engine: &str) {
+    let dir = fresh_dir(&format!("drive-{engine}"));
     let bin = env!("CARGO_BIN_EXE_quorum");
-    let command = format!("sh -c '\"{bin}\" --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
-    let tmux = Tmux::start("drive", &command);
+    let command =
+        format!("sh -c '\"{bin}\" --engine {engine} --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
+    let tmux = Tmux::start(&format!("drive-{engine}"), &command);
 
     let screen = tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
     assert!(screen.contains("n1") && screen.contains("n5"), "five nodes are shown");
+    let label = if engine == "sim" { "simulated" } else { "live" };
+    assert!(
+        screen.lines().next().is_some_and(|h| h.contains(label)),
+        "the header names the engine:\n{screen}"
+    );
 
     // Write through n1 and read it back through n2.
     tmux.keys(&["1", "p"]);
