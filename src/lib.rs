@@ -15,6 +15,7 @@
 //! - [`tui`]: the console: a ratatui dashboard to watch, drive and break the live cluster.
 //! - [`check`]: the linearizability checker for recorded client histories.
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod check;
 pub mod cluster;

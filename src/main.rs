@@ -1,4 +1,5 @@
 //! The `quorum` command line: thin wrappers around the library.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
