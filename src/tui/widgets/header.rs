@@ -70,8 +70,9 @@ impl Widget for Header<'_> {
         let width = area.width as usize;
         let mut right = Line::from(vec![verdict_span(&s.verdict, false), Span::raw(" ")]);
         let mut left = line(&parts);
-        // Drop the storage, then the node count, then the name, then shorten the verdict.
-        for drop in [6usize, 1, 0] {
+        // Drop the node count, then the name, then shorten the verdict, then drop the engine
+        // and storage (they stay as long as the line can hold them: they say what runs).
+        for drop in [1usize, 0] {
             if left.width() + right.width() < width {
                 break;
             }
@@ -82,6 +83,10 @@ impl Widget for Header<'_> {
         }
         if left.width() + right.width() + 1 > width {
             right = Line::from(vec![verdict_span(&s.verdict, true), Span::raw(" ")]);
+        }
+        if left.width() + right.width() >= width && parts.last().is_some_and(|p| p.1) {
+            parts.pop();
+            left = line(&parts);
         }
         buf.set_line(area.x, area.y, &left, area.width);
         let rw = right.width() as u16;
