@@ -156,100 +156,13 @@ impl Nemesis {
     /// Injects one fault of kind `fault`, or repairs something when the fault is not possible
     /// now (every node already down). Counts only what really happened.
     fn inject(&mut self, ctl: &dyn Control, fault: Fault) {
-        let mut ids = ctl.members();
+        let ids = ctl.members();
         let n = ids.len();
         let minority = (n - 1) / 2;
         match fault {
-            Fault::Partition => {
-                let before = Self::blocked(ctl, &ids);
-                ids.shuffle(&mut self.rng);
-                let leader = ctl.leader();
-                let shape = self.rng.random_range(0..6);
-                let link = self.link;
-                ctl.change_network(&mut |net| net.heal(link));
-                let description = match shape {
-                    0 => {
-                        let lone = ids[0];
-                        ctl.change_network(&mut |net| net.partition(&[vec![lone]]));
-                        format!("partition: isolate {lone}")
-                    }
-                    1 if leader.is_some() => {
-                        let leader = leader.unwrap_or(ids[0]);
-                        let mut group = vec![leader];
-                        group.extend(
-                            ids.iter().copied().filter(|&i| i != leader).take(minority.saturating_sub(1)),
-                        );
-                        ctl.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
-                        format!("partition: leader {leader} cut off ({})", ctl.network())
-                    }
-                    2 if n >= 3 => {
-                        // A bridge: two sides that cannot talk, and one node that talks to both.
-                        let bridge = ids[0];
-                        let (a, b) = ids[1..].split_at((n - 1) / 2);
-                        ctl.change_network(&mut |net| {
-                            for &x in a {
-                                for &y in b {
-                                    net.cut(x, y);
-                                    net.cut(y, x);
-                                }
-                            }
-                        });
-                        format!("partition: bridge {bridge} between {a:?} and {b:?}")
-                    }
-                    3 if n >= 5 => {
-                        let (a, rest) = ids.split_at(n / 3);
-                        let (b, _) = rest.split_at(rest.len() / 2);
-                        let groups = [a.to_vec(), b.to_vec()];
-                        ctl.change_network(&mut |net| net.partition(&groups));
-                        format!("partition: three ways ({})", ctl.network())
-                    }
-                    4 => {
-                        let (from, to) = (ids[0], ids[1 % n]);
-                        ctl.change_network(&mut |net| net.cut(from, to));
-                        format!("one-way cut {from} -> {to}")
-                    }
-                    _ => {
-                        let size = self.rng.random_range(1..=minority.max(1));
-                        let group = ids[..size].to_vec();
-                        ctl.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
-                        format!("partition: majority/minority ({})", ctl.network())
-                    }
-                };
-                let after = Self::blocked(ctl, &ids);
-                self.partitioned = !after.is_empty();
-                // The same links blocked as before (or none: a single node) is no new fault.
-                if after != before {
-                    self.injected += 1;
-                    Self::fault_event(ctl, description);
-                }
-            }
+            Fault::Partition => self.partition(ctl, ids, n, minority),
             Fault::Crash if self.rng.random_bool(0.2) => self.outage(ctl, &ids),
-            Fault::Crash | Fault::Pause => {
-                // Keep a majority up (but with one or two nodes, one may still go down), so
-                // most of the run has a leader; outages take the rest.
-                if self.crashed.len() + self.paused.len() >= minority.max(1) {
-                    return self.repair_one(ctl);
-                }
-                let up: Vec<NodeId> = ids
-                    .iter()
-                    .copied()
-                    .filter(|i| !self.crashed.contains(i) && !self.paused.contains(i))
-                    .collect();
-                if up.is_empty() {
-                    return self.repair_one(ctl);
-                }
-                self.injected += 1;
-                let victim = up[self.rng.random_range(0..up.len())];
-                if fault == Fault::Crash {
-                    self.crashed.insert(victim);
-                    Self::fault_event(ctl, format!("crash {victim}"));
-                    ctl.kill(victim);
-                } else {
-                    self.paused.insert(victim);
-                    Self::fault_event(ctl, format!("pause {victim}"));
-                    ctl.pause(victim);
-                }
-            }
+            Fault::Crash | Fault::Pause => self.stop_one(ctl, fault, &ids, minority),
             Fault::Loss => {
                 let loss = [0.05, 0.2, 0.5][self.rng.random_range(0..3)];
                 self.set_link(ctl, LinkRule { loss, ..self.link }, format!("loss {:.0}%", loss * 100.0));
@@ -264,6 +177,97 @@ impl Nemesis {
                 let what = format!("reorder: delay {}-{} ms", 1, delay.1 / 1_000_000);
                 self.set_link(ctl, LinkRule { delay, ..self.link }, what);
             }
+        }
+    }
+
+    /// A partition of one of six shapes (an isolated node, the leader cut off, a bridge, three
+    /// ways, a one-way cut, majority/minority), counted only if it blocks other links than
+    /// before.
+    fn partition(&mut self, ctl: &dyn Control, mut ids: Vec<NodeId>, n: usize, minority: usize) {
+        let before = Self::blocked(ctl, &ids);
+        ids.shuffle(&mut self.rng);
+        let leader = ctl.leader();
+        let shape = self.rng.random_range(0..6);
+        let link = self.link;
+        ctl.change_network(&mut |net| net.heal(link));
+        let description = match shape {
+            0 => {
+                let lone = ids[0];
+                ctl.change_network(&mut |net| net.partition(&[vec![lone]]));
+                format!("partition: isolate {lone}")
+            }
+            1 if leader.is_some() => {
+                let leader = leader.unwrap_or(ids[0]);
+                let mut group = vec![leader];
+                group.extend(ids.iter().copied().filter(|&i| i != leader).take(minority.saturating_sub(1)));
+                ctl.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
+                format!("partition: leader {leader} cut off ({})", ctl.network())
+            }
+            2 if n >= 3 => {
+                // A bridge: two sides that cannot talk, and one node that talks to both.
+                let bridge = ids[0];
+                let (a, b) = ids[1..].split_at((n - 1) / 2);
+                ctl.change_network(&mut |net| {
+                    for &x in a {
+                        for &y in b {
+                            net.cut(x, y);
+                            net.cut(y, x);
+                        }
+                    }
+                });
+                format!("partition: bridge {bridge} between {a:?} and {b:?}")
+            }
+            3 if n >= 5 => {
+                let (a, rest) = ids.split_at(n / 3);
+                let (b, _) = rest.split_at(rest.len() / 2);
+                let groups = [a.to_vec(), b.to_vec()];
+                ctl.change_network(&mut |net| net.partition(&groups));
+                format!("partition: three ways ({})", ctl.network())
+            }
+            4 => {
+                let (from, to) = (ids[0], ids[1 % n]);
+                ctl.change_network(&mut |net| net.cut(from, to));
+                format!("one-way cut {from} -> {to}")
+            }
+            _ => {
+                let size = self.rng.random_range(1..=minority.max(1));
+                let group = ids[..size].to_vec();
+                ctl.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
+                format!("partition: majority/minority ({})", ctl.network())
+            }
+        };
+        let after = Self::blocked(ctl, &ids);
+        self.partitioned = !after.is_empty();
+        // The same links blocked as before (or none: a single node) is no new fault.
+        if after != before {
+            self.injected += 1;
+            Self::fault_event(ctl, description);
+        }
+    }
+
+    /// Crashes or pauses one node that is up, keeping a majority up; repairs something instead
+    /// when that is not possible.
+    fn stop_one(&mut self, ctl: &dyn Control, fault: Fault, ids: &[NodeId], minority: usize) {
+        // Keep a majority up (but with one or two nodes, one may still go down), so
+        // most of the run has a leader; outages take the rest.
+        if self.crashed.len() + self.paused.len() >= minority.max(1) {
+            return self.repair_one(ctl);
+        }
+        let up: Vec<NodeId> =
+            ids.iter().copied().filter(|i| !self.crashed.contains(i) && !self.paused.contains(i)).collect();
+        if up.is_empty() {
+            return self.repair_one(ctl);
+        }
+        self.injected += 1;
+        let victim = up[self.rng.random_range(0..up.len())];
+        if fault == Fault::Crash {
+            self.crashed.insert(victim);
+            Self::fault_event(ctl, format!("crash {victim}"));
+            ctl.kill(victim);
+        } else {
+            self.paused.insert(victim);
+            Self::fault_event(ctl, format!("pause {victim}"));
+            ctl.pause(victim);
         }
     }
 

@@ -53,6 +53,17 @@ fn digest(command: Option<&crate::kv::Command>) -> u64 {
     h.finish()
 }
 
+/// What a step changed, for the checks that read the logs.
+#[derive(Default)]
+struct Touched {
+    /// Nodes whose log grew or was truncated.
+    appended: BTreeSet<NodeId>,
+    /// Nodes whose commit index moved, with their term.
+    committed: BTreeMap<NodeId, Term>,
+    /// Nodes that became leader, with their term.
+    new_leaders: BTreeMap<NodeId, Term>,
+}
+
 impl Invariants {
     /// A checker that has seen nothing yet.
     pub fn new() -> Self {
@@ -61,93 +72,100 @@ impl Invariants {
 
     /// Checks everything the step's `events` may have changed, against the cluster's state.
     pub fn check_step(&mut self, cluster: &Cluster, events: &[Event]) -> Result<(), Violation> {
-        let mut appended: BTreeSet<NodeId> = BTreeSet::new();
-        let mut committed: BTreeMap<NodeId, Term> = BTreeMap::new();
-        let mut new_leaders: BTreeMap<NodeId, Term> = BTreeMap::new();
+        let mut touched = Touched::default();
         for event in events {
-            let Some(node) = event.node else { continue };
-            if let Some(term) = event.term {
-                let seen = self.terms.entry(node).or_default();
-                if term < *seen {
-                    return Err(Violation {
-                        property: "terms never decrease",
-                        detail: format!("{node} went from term {seen} back to {term}"),
-                    });
-                }
-                *seen = term;
-            }
-            match &event.kind {
-                EventKind::Node(NodeEventKind::Role { role: Role::Leader, .. }) => {
-                    let term = event.term.unwrap_or_default();
-                    if let Some(&other) = self.leaders.get(&term)
-                        && other != node
-                    {
-                        return Err(Violation {
-                            property: "election safety",
-                            detail: format!("two leaders in term {term}: {other} and {node}"),
-                        });
-                    }
-                    self.leaders.insert(term, node);
-                    self.roles.insert(node, Role::Leader);
-                    new_leaders.insert(node, term);
-                }
-                EventKind::Node(NodeEventKind::Role { role, .. }) if *role != Role::Leader => {
-                    self.roles.insert(node, *role);
-                }
-                EventKind::Node(NodeEventKind::Truncate { first, last }) => {
-                    if self.roles.get(&node) == Some(&Role::Leader) {
-                        return Err(Violation {
-                            property: "leader append-only",
-                            detail: format!("leader {node} removed entries {first}..{last} from its log"),
-                        });
-                    }
-                    appended.insert(node);
-                }
-                EventKind::Node(NodeEventKind::Append { .. }) => {
-                    appended.insert(node);
-                }
-                EventKind::Node(NodeEventKind::Commit { entry }) => {
-                    let before = self.commits.insert(node, entry.index).unwrap_or_default();
-                    if entry.index < before {
-                        return Err(Violation {
-                            property: "commit index never decreases",
-                            detail: format!("{node} commit went from {before} back to {}", entry.index),
-                        });
-                    }
-                    committed.insert(node, event.term.unwrap_or_default());
-                }
-                EventKind::Crash | EventKind::Restart => {
-                    self.roles.remove(&node);
-                    self.commits.remove(&node);
-                    self.checked.remove(&node);
-                }
-                EventKind::Node(NodeEventKind::Apply { entry, command }) => {
-                    let d = digest(command.as_ref());
-                    if let Some(&(term, seen)) = self.applied.get(&entry.index) {
-                        if term != entry.term || seen != d {
-                            return Err(Violation {
-                                property: "state machine safety",
-                                detail: format!(
-                                    "{node} applied {entry} but {}@{term} was applied elsewhere",
-                                    entry.index
-                                ),
-                            });
-                        }
-                    } else {
-                        self.applied.insert(entry.index, (entry.term, d));
-                    }
-                }
-                _ => {}
+            if let Some(node) = event.node {
+                self.observe(event, node, &mut touched)?;
             }
         }
-        for node in appended {
+        for node in touched.appended {
             self.check_log_matching(cluster, node)?;
         }
-        for (node, term) in committed {
+        for (node, term) in touched.committed {
             self.record_commits(cluster, node, term)?;
         }
-        for (node, term) in new_leaders {
+        for (node, term) in touched.new_leaders {
             self.check_leader_completeness(cluster, node, term)?;
+        }
+        Ok(())
+    }
+
+    /// Checks what one event of `node` says on its own (terms, election safety, a leader that
+    /// truncates, commit indexes, what was applied at each index), and notes what the step
+    /// changed for the checks against the logs.
+    fn observe(&mut self, event: &Event, node: NodeId, touched: &mut Touched) -> Result<(), Violation> {
+        if let Some(term) = event.term {
+            let seen = self.terms.entry(node).or_default();
+            if term < *seen {
+                return Err(Violation {
+                    property: "terms never decrease",
+                    detail: format!("{node} went from term {seen} back to {term}"),
+                });
+            }
+            *seen = term;
+        }
+        match &event.kind {
+            EventKind::Node(NodeEventKind::Role { role: Role::Leader, .. }) => {
+                let term = event.term.unwrap_or_default();
+                if let Some(&other) = self.leaders.get(&term)
+                    && other != node
+                {
+                    return Err(Violation {
+                        property: "election safety",
+                        detail: format!("two leaders in term {term}: {other} and {node}"),
+                    });
+                }
+                self.leaders.insert(term, node);
+                self.roles.insert(node, Role::Leader);
+                touched.new_leaders.insert(node, term);
+            }
+            EventKind::Node(NodeEventKind::Role { role, .. }) if *role != Role::Leader => {
+                self.roles.insert(node, *role);
+            }
+            EventKind::Node(NodeEventKind::Truncate { first, last }) => {
+                if self.roles.get(&node) == Some(&Role::Leader) {
+                    return Err(Violation {
+                        property: "leader append-only",
+                        detail: format!("leader {node} removed entries {first}..{last} from its log"),
+                    });
+                }
+                touched.appended.insert(node);
+            }
+            EventKind::Node(NodeEventKind::Append { .. }) => {
+                touched.appended.insert(node);
+            }
+            EventKind::Node(NodeEventKind::Commit { entry }) => {
+                let before = self.commits.insert(node, entry.index).unwrap_or_default();
+                if entry.index < before {
+                    return Err(Violation {
+                        property: "commit index never decreases",
+                        detail: format!("{node} commit went from {before} back to {}", entry.index),
+                    });
+                }
+                touched.committed.insert(node, event.term.unwrap_or_default());
+            }
+            EventKind::Crash | EventKind::Restart => {
+                self.roles.remove(&node);
+                self.commits.remove(&node);
+                self.checked.remove(&node);
+            }
+            EventKind::Node(NodeEventKind::Apply { entry, command }) => {
+                let d = digest(command.as_ref());
+                if let Some(&(term, seen)) = self.applied.get(&entry.index) {
+                    if term != entry.term || seen != d {
+                        return Err(Violation {
+                            property: "state machine safety",
+                            detail: format!(
+                                "{node} applied {entry} but {}@{term} was applied elsewhere",
+                                entry.index
+                            ),
+                        });
+                    }
+                } else {
+                    self.applied.insert(entry.index, (entry.term, d));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
