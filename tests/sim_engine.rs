@@ -150,3 +150,37 @@ fn the_wall_clock_driver_moves_virtual_time_at_the_chosen_speed() {
     assert_eq!(client.get("k").expect("get").0.as_deref(), Some("v"));
     engine.finish().expect("finish");
 }
+
+/// Two operations on a new session: the second waits for the first one's registration, and
+/// that wait is no reason for virtual time to stand still (with the bug, every step of time
+/// waited two seconds of real time for the blocked thread, and counted a stall).
+#[test]
+fn operations_waiting_for_the_sessions_registration_do_not_hold_time_up() {
+    let engine = engine(5);
+    engine.advance(SECOND);
+    let client = Arc::new(engine.client(ClientOptions::default()));
+    let put = |key: &'static str| {
+        let client = Arc::clone(&client);
+        std::thread::spawn(move || client.put(key, "1"))
+    };
+    let first = put("a");
+    // The first operation's registration is in the world, waiting for time to move.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while engine.waiting_clients() == 0 {
+        assert!(Instant::now() < deadline, "no request was sent");
+        std::thread::yield_now();
+    }
+    let second = put("b");
+    // Gives the second thread the time to reach the registration and wait for it.
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..100 {
+        if first.is_finished() && second.is_finished() {
+            break;
+        }
+        engine.advance(Duration::from_millis(100));
+    }
+    first.join().expect("client thread").expect("put a");
+    second.join().expect("client thread").expect("put b");
+    assert_eq!(engine.stalls(), 0, "time waited for a thread that was only waiting");
+    engine.finish().expect("finish");
+}

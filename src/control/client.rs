@@ -299,7 +299,17 @@ impl Client {
 
     /// The session, registering one if there is none or if `expired` is the current one.
     fn session(&self, expired: Option<ClientId>) -> Result<ClientId, OpError> {
-        let _one = self.registering.lock().unwrap_or_else(PoisonError::into_inner);
+        // Waiting for another operation's registration is waiting, not deciding: the engine
+        // may move time meanwhile (the simulator would otherwise wait for this thread).
+        let _one = match self.registering.try_lock() {
+            Ok(one) => one,
+            Err(_) => {
+                self.transport.leave();
+                let one = self.registering.lock().unwrap_or_else(PoisonError::into_inner);
+                self.transport.enter();
+                one
+            }
+        };
         {
             let mut state = self.state();
             match state.session {

@@ -54,6 +54,8 @@ pub struct World {
     inbox: BTreeMap<NodeId, Vec<Request>>,
     /// Client threads that are running (between their requests); time waits for them.
     busy: usize,
+    /// Times time moved on although a client thread was still busy (after [`CLIENT_WAIT`]).
+    stalls: u64,
     /// The last status of each node, shown while it is down.
     last_status: BTreeMap<NodeId, NodeStatus>,
     next_nonce: u64,
@@ -76,6 +78,7 @@ impl World {
             waiters: Vec::new(),
             inbox: BTreeMap::new(),
             busy: 0,
+            stalls: 0,
             last_status: BTreeMap::new(),
             next_nonce: 1,
             frozen: false,
@@ -230,6 +233,9 @@ impl Inner {
                 world =
                     self.parked.wait_timeout(world, CLIENT_WAIT).unwrap_or_else(PoisonError::into_inner).0;
             }
+            if world.busy > 0 {
+                world.stalls += 1;
+            }
             let next = world.next_time();
             if next > target || world.frozen {
                 if !world.frozen {
@@ -348,6 +354,12 @@ impl SimEngine {
     pub fn advance(&self, by: Duration) {
         let target = self.world().cluster.now().saturating_add(by.as_nanos() as u64);
         self.inner.advance_to(target);
+    }
+
+    /// How many times time moved on without waiting for a busy client thread (it took longer
+    /// than two seconds of real time to decide what to do next): 0 unless something is wrong.
+    pub fn stalls(&self) -> u64 {
+        self.world().stalls
     }
 
     /// How many client requests and back-offs wait in virtual time now.
