@@ -89,116 +89,166 @@ pub(crate) fn pair_numbered(
     events: &[HistoryEvent],
     line_of: &dyn Fn(usize) -> usize,
 ) -> Result<Vec<Operation>, HistoryError> {
-    struct ProcessState {
-        /// The invoke in flight, if any: its event index and its slot.
-        pending: Option<(usize, usize)>,
-        /// Index of the process's latest event (for time order).
-        last: usize,
-    }
-    let mut processes: HashMap<u64, ProcessState, FxBuild> = HashMap::default();
-    // One slot per invoke, in invoke order; failed ones are removed at the end.
-    let mut slots: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
-    let mut failed: Vec<bool> = Vec::with_capacity(events.len() / 2 + 1);
-
+    let mut pairing = Pairing {
+        events,
+        line_of,
+        processes: HashMap::default(),
+        slots: Vec::with_capacity(events.len() / 2 + 1),
+        failed: Vec::with_capacity(events.len() / 2 + 1),
+    };
     for (index, event) in events.iter().enumerate() {
         let line = line_of(index);
-        let state = processes.get(&event.process);
-        if let Some(state) = &state {
-            let previous = &events[state.last];
-            if event.time < previous.time {
-                return Err(HistoryError::TimeWentBackwards {
-                    line,
-                    process: event.process,
-                    time: event.time,
-                    previous: previous.time,
-                    previous_line: line_of(state.last),
-                });
-            }
+        let state = pairing.processes.get(&event.process).copied();
+        if let Some(state) = state {
+            pairing.check_time(line, event, state)?;
         }
         match event.kind {
-            EventType::Invoke => {
-                if let Some(ProcessState { pending: Some((pending, _)), .. }) = state {
-                    return Err(HistoryError::InvokeWhileInFlight {
-                        line,
-                        process: event.process,
-                        pending_line: line_of(*pending),
-                    });
-                }
-                let kind = match event.f {
-                    OpKind::Put => match &event.value {
-                        Some(v) => OperationKind::Put(v.clone()),
-                        None => {
-                            return Err(HistoryError::Malformed {
-                                line,
-                                message: "a put invoke needs a string value".to_string(),
-                            });
-                        }
-                    },
-                    OpKind::Get => OperationKind::Get(None),
-                };
-                let slot = slots.len();
-                failed.push(false);
-                slots.push(Operation {
-                    process: event.process,
-                    key: event.key.clone(),
-                    kind,
-                    call: event.time,
-                    ret: None,
-                    status: OpStatus::Info,
-                    invoke_index: index,
-                    complete_index: None,
-                });
-                processes.insert(event.process, ProcessState { pending: Some((index, slot)), last: index });
-            }
+            EventType::Invoke => pairing.invoke(index, line, event, state)?,
             EventType::Ok | EventType::Fail | EventType::Info => {
-                let Some(&ProcessState { pending: Some((pending, slot_index)), .. }) = state else {
-                    return Err(HistoryError::CompletionWithoutInvoke {
-                        line,
-                        process: event.process,
-                        kind: event.kind,
-                    });
-                };
-                let invoke = &events[pending];
-                let mismatch = |detail: String| HistoryError::MismatchedCompletion {
-                    line,
-                    process: event.process,
-                    invoke_line: line_of(pending),
-                    detail,
-                };
-                if invoke.f != event.f {
-                    return Err(mismatch(format!("invoked {} but completed {}", invoke.f, event.f)));
-                }
-                if invoke.key != event.key {
-                    return Err(mismatch(format!(
-                        "invoked on key {:?} but completed on key {:?}",
-                        invoke.key, event.key
-                    )));
-                }
-                if event.f == OpKind::Put && event.value.is_some() && event.value != invoke.value {
-                    return Err(mismatch(format!(
-                        "put of {:?} completed with value {:?}",
-                        invoke.value.as_deref().unwrap_or(""),
-                        event.value.as_deref().unwrap_or("")
-                    )));
-                }
-                match event.kind {
-                    EventType::Fail => failed[slot_index] = true,
-                    EventType::Ok => {
-                        let op = &mut slots[slot_index];
-                        op.ret = Some(event.time);
-                        op.status = OpStatus::Ok;
-                        op.complete_index = Some(index);
-                        if let OperationKind::Get(observed) = &mut op.kind {
-                            observed.clone_from(&event.value);
-                        }
-                    }
-                    _ => slots[slot_index].complete_index = Some(index),
-                }
-                processes.insert(event.process, ProcessState { pending: None, last: index });
+                pairing.complete(index, line, event, state)?
             }
         }
     }
+    let Pairing { mut slots, failed, .. } = pairing;
     let mut failed = failed.into_iter();
     slots.retain(|_| !failed.next().unwrap_or(false));
     Ok(slots)
+}
+
+/// Where a process is in [`pair_numbered`].
+#[derive(Clone, Copy)]
+struct ProcessState {
+    /// The invoke in flight, if any: its event index and its slot.
+    pending: Option<(usize, usize)>,
+    /// Index of the process's latest event (for time order).
+    last: usize,
+}
+
+/// The pairing done so far by [`pair_numbered`].
+struct Pairing<'a> {
+    events: &'a [HistoryEvent],
+    line_of: &'a dyn Fn(usize) -> usize,
+    processes: HashMap<u64, ProcessState, FxBuild>,
+    /// One slot per invoke, in invoke order; failed ones are removed at the end.
+    slots: Vec<Operation>,
+    failed: Vec<bool>,
+}
+
+impl Pairing<'_> {
+    /// Fails if `event` (on line `line`) is earlier than its process's previous event.
+    fn check_time(&self, line: usize, event: &HistoryEvent, state: ProcessState) -> Result<(), HistoryError> {
+        let previous = &self.events[state.last];
+        if event.time < previous.time {
+            return Err(HistoryError::TimeWentBackwards {
+                line,
+                process: event.process,
+                time: event.time,
+                previous: previous.time,
+                previous_line: (self.line_of)(state.last),
+            });
+        }
+        Ok(())
+    }
+
+    /// Opens a slot for the invoke `event`, the `index`-th event, on line `line`.
+    fn invoke(
+        &mut self,
+        index: usize,
+        line: usize,
+        event: &HistoryEvent,
+        state: Option<ProcessState>,
+    ) -> Result<(), HistoryError> {
+        if let Some(ProcessState { pending: Some((pending, _)), .. }) = state {
+            return Err(HistoryError::InvokeWhileInFlight {
+                line,
+                process: event.process,
+                pending_line: (self.line_of)(pending),
+            });
+        }
+        let kind = match event.f {
+            OpKind::Put => match &event.value {
+                Some(v) => OperationKind::Put(v.clone()),
+                None => {
+                    return Err(HistoryError::Malformed {
+                        line,
+                        message: "a put invoke needs a string value".to_string(),
+                    });
+                }
+            },
+            OpKind::Get => OperationKind::Get(None),
+        };
+        let slot = self.slots.len();
+        self.failed.push(false);
+        self.slots.push(Operation {
+            process: event.process,
+            key: event.key.clone(),
+            kind,
+            call: event.time,
+            ret: None,
+            status: OpStatus::Info,
+            invoke_index: index,
+            complete_index: None,
+        });
+        self.processes.insert(event.process, ProcessState { pending: Some((index, slot)), last: index });
+        Ok(())
+    }
+
+    /// Fills the slot of the invoke that the completion `event`, the
+    /// `index`-th event, on line `line`, completes.
+    fn complete(
+        &mut self,
+        index: usize,
+        line: usize,
+        event: &HistoryEvent,
+        state: Option<ProcessState>,
+    ) -> Result<(), HistoryError> {
+        let Some(ProcessState { pending: Some((pending, slot_index)), .. }) = state else {
+            return Err(HistoryError::CompletionWithoutInvoke {
+                line,
+                process: event.process,
+                kind: event.kind,
+            });
+        };
+        if let Some(detail) = mismatch(&self.events[pending], event) {
+            return Err(HistoryError::MismatchedCompletion {
+                line,
+                process: event.process,
+                invoke_line: (self.line_of)(pending),
+                detail,
+            });
+        }
+        match event.kind {
+            EventType::Fail => self.failed[slot_index] = true,
+            EventType::Ok => {
+                let op = &mut self.slots[slot_index];
+                op.ret = Some(event.time);
+                op.status = OpStatus::Ok;
+                op.complete_index = Some(index);
+                if let OperationKind::Get(observed) = &mut op.kind {
+                    observed.clone_from(&event.value);
+                }
+            }
+            _ => self.slots[slot_index].complete_index = Some(index),
+        }
+        self.processes.insert(event.process, ProcessState { pending: None, last: index });
+        Ok(())
+    }
+}
+
+/// How the completion `event` disagrees with its `invoke`, if it does.
+fn mismatch(invoke: &HistoryEvent, event: &HistoryEvent) -> Option<String> {
+    if invoke.f != event.f {
+        return Some(format!("invoked {} but completed {}", invoke.f, event.f));
+    }
+    if invoke.key != event.key {
+        return Some(format!("invoked on key {:?} but completed on key {:?}", invoke.key, event.key));
+    }
+    if event.f == OpKind::Put && event.value.is_some() && event.value != invoke.value {
+        return Some(format!(
+            "put of {:?} completed with value {:?}",
+            invoke.value.as_deref().unwrap_or(""),
+            event.value.as_deref().unwrap_or("")
+        ));
+    }
+    None
 }
