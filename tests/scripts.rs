@@ -136,7 +136,7 @@ impl Runner {
     }
 
     /// Delivers rounds of messages until nothing is in flight, at most `max` rounds.
-    fn stabilize(cluster: &mut Cluster, max: u32) -> Result<(), Box<dyn Error>> {
+    fn deliver_until_quiet(cluster: &mut Cluster, max: u32) -> Result<(), Box<dyn Error>> {
         let mut rounds = 0;
         while cluster.in_flight_len() > 0 {
             rounds += 1;
@@ -169,241 +169,315 @@ impl goldenscript::Runner for Runner {
     fn run(&mut self, command: &Command, _context: &Context) -> Result<String, Box<dyn Error>> {
         let mut out = String::new();
         match command.name.as_str() {
-            "cluster" => {
-                let n: u64 = Self::key(command, "nodes").ok_or("cluster needs nodes=N")?.parse()?;
-                let seed: u64 = Self::key(command, "seed").map_or(Ok(1), |s| s.parse())?;
-                let members: Vec<NodeId> = (1..=n).map(NodeId).collect();
-                let configs = members
-                    .iter()
-                    .map(|&id| -> Result<Config, Box<dyn Error>> {
-                        let mut c = Config::new(id, members.clone());
-                        c.seed = seed.wrapping_mul(1000).wrapping_add(id.0);
-                        if let Some(v) = Self::key(command, "prevote") {
-                            c.pre_vote = bool_arg(&v)?;
-                        }
-                        if let Some(v) = Self::key(command, "checkquorum") {
-                            c.check_quorum = bool_arg(&v)?;
-                        }
-                        if let Some(v) = Self::key(command, "maxappend") {
-                            c.max_entries_per_append = v.parse()?;
-                        }
-                        if let Some(v) = Self::key(command, "maxinflight") {
-                            c.max_inflight = v.parse()?;
-                        }
-                        c.hazard = match Self::key(command, "hazard").as_deref() {
-                            None => None,
-                            Some("local_reads") => Some(Hazard::LocalReads),
-                            Some("commit_old_term") => Some(Hazard::CommitOldTerm),
-                            Some(h) => return Err(format!("unknown hazard {h}").into()),
-                        };
-                        Ok(c)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut limits = SessionLimits::default();
-                if let Some(v) = Self::key(command, "sessiontimeout") {
-                    limits.timeout = v.parse()?;
-                }
-                if let Some(v) = Self::key(command, "maxsessions") {
-                    limits.max_sessions = v.parse()?;
-                }
-                self.cluster = Some(Cluster::with_sessions(configs, LinkRule::default(), seed, limits));
-                self.seqs.clear();
-                self.sessions.clear();
-                self.registrations = 0;
-            }
-            "tick" => {
-                let count: u32 = Self::key(command, "count").map_or(Ok(1), |c| c.parse())?;
-                let deliver = Self::key(command, "deliver").map_or(Ok(false), |v| bool_arg(&v))?;
-                let nodes = self.nodes(command)?;
-                let cluster = self.cluster()?;
-                for _ in 0..count {
-                    for &id in &nodes {
-                        cluster.tick(id);
-                    }
-                    if deliver {
-                        Self::stabilize(cluster, 100)?;
-                    }
-                }
-            }
-            "campaign" => {
-                let nodes = self.nodes(command)?;
-                for id in nodes {
-                    self.cluster()?.campaign(id);
-                }
-            }
-            "deliver" => {
-                let args = Self::positionals(command);
-                let nodes = if args.is_empty() { Vec::new() } else { self.nodes(command)? };
-                self.cluster()?.deliver_all(&nodes);
-            }
-            "stabilize" => {
-                let max: u32 = Self::key(command, "max").map_or(Ok(100), |c| c.parse())?;
-                Self::stabilize(self.cluster()?, max)?;
-            }
-            "drop" => {
-                let from = Self::key(command, "from").map(|s| node_id(&s)).transpose()?;
-                let to = Self::key(command, "to").map(|s| node_id(&s)).transpose()?;
-                let kind = Self::key(command, "type");
-                self.cluster()?.drop_in_flight(
-                    |m| {
-                        from.is_none_or(|f| m.from == f)
-                            && to.is_none_or(|t| m.to == t)
-                            && kind.as_deref().is_none_or(|k| m.body.kind() == k)
-                    },
-                    "dropped by script",
-                );
-            }
-            "partition" => {
-                let group = self.nodes(command)?;
-                let cluster = self.cluster()?;
-                let rest: Vec<NodeId> = cluster.ids().into_iter().filter(|n| !group.contains(n)).collect();
-                cluster.network.partition(&[group, rest]);
-                let description = format!("partition {}", cluster.network);
-                cluster.record(None, EventKind::Fault { description });
-            }
-            "cut" => {
-                let args = Self::positionals(command);
-                let (a, b) = match args.as_slice() {
-                    [a, b] => (node_id(a)?, node_id(b)?),
-                    _ => return Err("cut needs two nodes: cut n1 n2".into()),
-                };
-                let cluster = self.cluster()?;
-                cluster.network.cut(a, b);
-                cluster.record(None, EventKind::Fault { description: format!("cut {a} -> {b}") });
-            }
-            "link" => {
-                let args = Self::positionals(command);
-                let (a, b) = match args.as_slice() {
-                    [a, b] => (node_id(a)?, node_id(b)?),
-                    _ => return Err("link needs two nodes: link n1 n2 delay=MS".into()),
-                };
-                let ms: u64 = Self::key(command, "delay").ok_or("link needs delay=MS")?.parse()?;
-                let delay = (ms * 1_000_000, ms * 1_000_000);
-                let cluster = self.cluster()?;
-                cluster.network.set_rule(a, b, LinkRule { delay, ..LinkRule::default() });
-                cluster
-                    .record(None, EventKind::Fault { description: format!("link {a} -> {b} delay {ms}ms") });
-            }
-            "wait" => {
-                let args = Self::positionals(command);
-                let ms: u64 = args.first().ok_or("wait needs a duration: wait MS")?.parse()?;
-                let cluster = self.cluster()?;
-                let now = cluster.now();
-                cluster.set_now(now + ms * 1_000_000);
-                cluster.deliver_due();
-            }
-            "heal" => {
-                let cluster = self.cluster()?;
-                cluster.network.heal(LinkRule::default());
-                cluster.record(None, EventKind::Fault { description: "heal".into() });
-            }
-            "crash" | "restart" | "pause" | "resume" => {
-                let nodes = self.nodes(command)?;
-                let cluster = self.cluster()?;
-                for id in nodes {
-                    match command.name.as_str() {
-                        "crash" => cluster.crash(id),
-                        "restart" => cluster.restart(id),
-                        "pause" => cluster.pause(id),
-                        _ => cluster.resume(id),
-                    }
-                }
-            }
-            "register" => {
-                let args = Self::positionals(command);
-                let node = node_id(args.first().ok_or("register needs a node")?)?;
-                self.registrations += 1;
-                let request = Request::new(RequestId::register(self.registrations), Op::Register);
-                if !self.cluster()?.client_request(node, request) {
-                    writeln!(out, "{node} is down: no answer")?;
-                }
-            }
-            "put" | "get" => {
-                let (node, request) = self.request(command, command.name == "put")?;
-                if !self.cluster()?.client_request(node, request) {
-                    writeln!(out, "{node} is down: no answer")?;
-                }
-            }
-            "setlog" => {
-                let args = Self::positionals(command);
-                let node = node_id(args.first().ok_or("setlog needs a node")?)?;
-                let terms: Vec<u64> = args[1..].iter().map(|t| t.parse()).collect::<Result<_, _>>()?;
-                let last = terms.last().copied().unwrap_or(0);
-                let term: u64 = Self::key(command, "term").map_or(Ok(last), |t| t.parse())?;
-                let entries = terms
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &t)| Entry { index: LogIndex(i as u64 + 1), term: Term(t), command: None })
-                    .collect();
-                let cluster = self.cluster()?;
-                cluster.crash(node);
-                cluster.set_stored_log(node, entries, Term(term));
-                cluster.restart(node);
-                cluster.take_events();
-            }
-            "status" => {
-                let nodes = self.nodes(command)?;
-                let cluster = self.cluster()?;
-                for id in nodes {
-                    match cluster.node(id) {
-                        None => writeln!(out, "{id} down")?,
-                        Some(n) => {
-                            write!(out, "{id}@{} {}", n.term(), n.role())?;
-                            if let Some(l) = n.leader().filter(|&l| l != id) {
-                                write!(out, " leader={l}")?;
-                            }
-                            if let Some(v) = n.vote() {
-                                write!(out, " vote={v}")?;
-                            }
-                            write!(
-                                out,
-                                " last={} commit={} applied={}",
-                                n.log().last(),
-                                n.commit_index(),
-                                n.applied_index()
-                            )?;
-                            for (peer, m, next) in n.replication() {
-                                write!(out, " {peer}:{m}/{next}")?;
-                            }
-                            writeln!(out)?;
-                        }
-                    }
-                }
-            }
-            "log" => {
-                let nodes = self.nodes(command)?;
-                list(
-                    &mut out,
-                    self.cluster()?,
-                    &nodes,
-                    |n| n.log().entries().iter().map(|e| e.to_string()).collect(),
-                    ", ",
-                )?;
-            }
-            "kv" => {
-                let nodes = self.nodes(command)?;
-                list(
-                    &mut out,
-                    self.cluster()?,
-                    &nodes,
-                    |n| n.state_machine().data().iter().map(|(k, v)| format!("{k}={v}")).collect(),
-                    " ",
-                )?;
-            }
-            "sessions" => {
-                let nodes = self.nodes(command)?;
-                list(
-                    &mut out,
-                    self.cluster()?,
-                    &nodes,
-                    |n| n.state_machine().sessions().iter().map(|c| c.to_string()).collect(),
-                    " ",
-                )?;
-            }
+            "cluster" => self.start_cluster(command)?,
+            "tick" => self.tick(command)?,
+            "campaign" => self.campaign(command)?,
+            "deliver" => self.deliver(command)?,
+            "stabilize" => self.stabilize(command)?,
+            "drop" => self.drop_messages(command)?,
+            "partition" => self.partition(command)?,
+            "cut" => self.cut(command)?,
+            "link" => self.link(command)?,
+            "wait" => self.wait(command)?,
+            "heal" => self.heal()?,
+            "crash" | "restart" | "pause" | "resume" => self.lifecycle(command)?,
+            "register" => self.register(command, &mut out)?,
+            "put" | "get" => self.client_request(command, &mut out)?,
+            "setlog" => self.setlog(command)?,
+            "status" => self.status(command, &mut out)?,
+            "log" | "kv" | "sessions" => self.print_state(command, &mut out)?,
             name => return Err(format!("unknown command {name:?}").into()),
         }
         self.narrate(&mut out)?;
         Ok(out)
+    }
+}
+
+/// The commands, one method each (or one per group of alike commands); see the
+/// module documentation for what each does.
+impl Runner {
+    /// `cluster nodes=N ...`: a fresh cluster, forgetting every session.
+    fn start_cluster(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let n: u64 = Self::key(command, "nodes").ok_or("cluster needs nodes=N")?.parse()?;
+        let seed: u64 = Self::key(command, "seed").map_or(Ok(1), |s| s.parse())?;
+        let members: Vec<NodeId> = (1..=n).map(NodeId).collect();
+        let configs = members
+            .iter()
+            .map(|&id| Self::node_config(command, id, &members, seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut limits = SessionLimits::default();
+        if let Some(v) = Self::key(command, "sessiontimeout") {
+            limits.timeout = v.parse()?;
+        }
+        if let Some(v) = Self::key(command, "maxsessions") {
+            limits.max_sessions = v.parse()?;
+        }
+        self.cluster = Some(Cluster::with_sessions(configs, LinkRule::default(), seed, limits));
+        self.seqs.clear();
+        self.sessions.clear();
+        self.registrations = 0;
+        Ok(())
+    }
+
+    /// The configuration of node `id` of a `cluster` command.
+    fn node_config(
+        command: &Command,
+        id: NodeId,
+        members: &[NodeId],
+        seed: u64,
+    ) -> Result<Config, Box<dyn Error>> {
+        let mut c = Config::new(id, members.to_vec());
+        c.seed = seed.wrapping_mul(1000).wrapping_add(id.0);
+        if let Some(v) = Self::key(command, "prevote") {
+            c.pre_vote = bool_arg(&v)?;
+        }
+        if let Some(v) = Self::key(command, "checkquorum") {
+            c.check_quorum = bool_arg(&v)?;
+        }
+        if let Some(v) = Self::key(command, "maxappend") {
+            c.max_entries_per_append = v.parse()?;
+        }
+        if let Some(v) = Self::key(command, "maxinflight") {
+            c.max_inflight = v.parse()?;
+        }
+        c.hazard = match Self::key(command, "hazard").as_deref() {
+            None => None,
+            Some("local_reads") => Some(Hazard::LocalReads),
+            Some("commit_old_term") => Some(Hazard::CommitOldTerm),
+            Some(h) => return Err(format!("unknown hazard {h}").into()),
+        };
+        Ok(c)
+    }
+
+    /// `tick [nodes] [count=N] [deliver=BOOL]`.
+    fn tick(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let count: u32 = Self::key(command, "count").map_or(Ok(1), |c| c.parse())?;
+        let deliver = Self::key(command, "deliver").map_or(Ok(false), |v| bool_arg(&v))?;
+        let nodes = self.nodes(command)?;
+        let cluster = self.cluster()?;
+        for _ in 0..count {
+            for &id in &nodes {
+                cluster.tick(id);
+            }
+            if deliver {
+                Self::deliver_until_quiet(cluster, 100)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `campaign NODE`.
+    fn campaign(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let nodes = self.nodes(command)?;
+        for id in nodes {
+            self.cluster()?.campaign(id);
+        }
+        Ok(())
+    }
+
+    /// `deliver [nodes]`: one round.
+    fn deliver(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let nodes = if args.is_empty() { Vec::new() } else { self.nodes(command)? };
+        self.cluster()?.deliver_all(&nodes);
+        Ok(())
+    }
+
+    /// `stabilize [max=N]`.
+    fn stabilize(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let max: u32 = Self::key(command, "max").map_or(Ok(100), |c| c.parse())?;
+        Self::deliver_until_quiet(self.cluster()?, max)
+    }
+
+    /// `drop [from=NODE] [to=NODE] [type=KIND]`.
+    fn drop_messages(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let from = Self::key(command, "from").map(|s| node_id(&s)).transpose()?;
+        let to = Self::key(command, "to").map(|s| node_id(&s)).transpose()?;
+        let kind = Self::key(command, "type");
+        self.cluster()?.drop_in_flight(
+            |m| {
+                from.is_none_or(|f| m.from == f)
+                    && to.is_none_or(|t| m.to == t)
+                    && kind.as_deref().is_none_or(|k| m.body.kind() == k)
+            },
+            "dropped by script",
+        );
+        Ok(())
+    }
+
+    /// `partition nodes`.
+    fn partition(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let group = self.nodes(command)?;
+        let cluster = self.cluster()?;
+        let rest: Vec<NodeId> = cluster.ids().into_iter().filter(|n| !group.contains(n)).collect();
+        cluster.network.partition(&[group, rest]);
+        let description = format!("partition {}", cluster.network);
+        cluster.record(None, EventKind::Fault { description });
+        Ok(())
+    }
+
+    /// `cut A B`.
+    fn cut(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let (a, b) = match args.as_slice() {
+            [a, b] => (node_id(a)?, node_id(b)?),
+            _ => return Err("cut needs two nodes: cut n1 n2".into()),
+        };
+        let cluster = self.cluster()?;
+        cluster.network.cut(a, b);
+        cluster.record(None, EventKind::Fault { description: format!("cut {a} -> {b}") });
+        Ok(())
+    }
+
+    /// `link A B delay=MS`.
+    fn link(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let (a, b) = match args.as_slice() {
+            [a, b] => (node_id(a)?, node_id(b)?),
+            _ => return Err("link needs two nodes: link n1 n2 delay=MS".into()),
+        };
+        let ms: u64 = Self::key(command, "delay").ok_or("link needs delay=MS")?.parse()?;
+        let delay = (ms * 1_000_000, ms * 1_000_000);
+        let cluster = self.cluster()?;
+        cluster.network.set_rule(a, b, LinkRule { delay, ..LinkRule::default() });
+        cluster.record(None, EventKind::Fault { description: format!("link {a} -> {b} delay {ms}ms") });
+        Ok(())
+    }
+
+    /// `wait MS`.
+    fn wait(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let ms: u64 = args.first().ok_or("wait needs a duration: wait MS")?.parse()?;
+        let cluster = self.cluster()?;
+        let now = cluster.now();
+        cluster.set_now(now + ms * 1_000_000);
+        cluster.deliver_due();
+        Ok(())
+    }
+
+    /// `heal`.
+    fn heal(&mut self) -> Result<(), Box<dyn Error>> {
+        let cluster = self.cluster()?;
+        cluster.network.heal(LinkRule::default());
+        cluster.record(None, EventKind::Fault { description: "heal".into() });
+        Ok(())
+    }
+
+    /// `crash NODE`, `restart NODE`, `pause NODE`, `resume NODE`.
+    fn lifecycle(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let nodes = self.nodes(command)?;
+        let cluster = self.cluster()?;
+        for id in nodes {
+            match command.name.as_str() {
+                "crash" => cluster.crash(id),
+                "restart" => cluster.restart(id),
+                "pause" => cluster.pause(id),
+                _ => cluster.resume(id),
+            }
+        }
+        Ok(())
+    }
+
+    /// `register NODE`.
+    fn register(&mut self, command: &Command, out: &mut String) -> Result<(), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let node = node_id(args.first().ok_or("register needs a node")?)?;
+        self.registrations += 1;
+        let request = Request::new(RequestId::register(self.registrations), Op::Register);
+        if !self.cluster()?.client_request(node, request) {
+            writeln!(out, "{node} is down: no answer")?;
+        }
+        Ok(())
+    }
+
+    /// `put NODE KEY=VALUE ...`, `get NODE KEY ...`.
+    fn client_request(&mut self, command: &Command, out: &mut String) -> Result<(), Box<dyn Error>> {
+        let (node, request) = self.request(command, command.name == "put")?;
+        if !self.cluster()?.client_request(node, request) {
+            writeln!(out, "{node} is down: no answer")?;
+        }
+        Ok(())
+    }
+
+    /// `setlog NODE TERM... [term=T]`.
+    fn setlog(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let node = node_id(args.first().ok_or("setlog needs a node")?)?;
+        let terms: Vec<u64> = args[1..].iter().map(|t| t.parse()).collect::<Result<_, _>>()?;
+        let last = terms.last().copied().unwrap_or(0);
+        let term: u64 = Self::key(command, "term").map_or(Ok(last), |t| t.parse())?;
+        let entries = terms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| Entry { index: LogIndex(i as u64 + 1), term: Term(t), command: None })
+            .collect();
+        let cluster = self.cluster()?;
+        cluster.crash(node);
+        cluster.set_stored_log(node, entries, Term(term));
+        cluster.restart(node);
+        cluster.take_events();
+        Ok(())
+    }
+
+    /// `status [nodes]`: one line per node.
+    fn status(&mut self, command: &Command, out: &mut String) -> Result<(), Box<dyn Error>> {
+        let nodes = self.nodes(command)?;
+        let cluster = self.cluster()?;
+        for id in nodes {
+            match cluster.node(id) {
+                None => writeln!(out, "{id} down")?,
+                Some(n) => {
+                    write!(out, "{id}@{} {}", n.term(), n.role())?;
+                    if let Some(l) = n.leader().filter(|&l| l != id) {
+                        write!(out, " leader={l}")?;
+                    }
+                    if let Some(v) = n.vote() {
+                        write!(out, " vote={v}")?;
+                    }
+                    write!(
+                        out,
+                        " last={} commit={} applied={}",
+                        n.log().last(),
+                        n.commit_index(),
+                        n.applied_index()
+                    )?;
+                    for (peer, m, next) in n.replication() {
+                        write!(out, " {peer}:{m}/{next}")?;
+                    }
+                    writeln!(out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `log [nodes]`, `kv [nodes]`, `sessions [nodes]`: one line per node.
+    fn print_state(&mut self, command: &Command, out: &mut String) -> Result<(), Box<dyn Error>> {
+        let nodes = self.nodes(command)?;
+        let cluster = self.cluster()?;
+        match command.name.as_str() {
+            "log" => list(
+                out,
+                cluster,
+                &nodes,
+                |n| n.log().entries().iter().map(|e| e.to_string()).collect(),
+                ", ",
+            ),
+            "kv" => list(
+                out,
+                cluster,
+                &nodes,
+                |n| n.state_machine().data().iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                " ",
+            ),
+            _ => list(
+                out,
+                cluster,
+                &nodes,
+                |n| n.state_machine().sessions().iter().map(|c| c.to_string()).collect(),
+                " ",
+            ),
+        }
     }
 }
 

@@ -74,6 +74,30 @@ struct Planned {
 pub fn generate_history(config: &GeneratorConfig, seed: u64) -> Vec<HistoryEvent> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let processes = config.processes.max(1);
+    let (plan, end) = plan_operations(config, processes, &mut rng);
+
+    let mut by_process: Vec<Vec<usize>> = vec![Vec::new(); processes];
+    for (i, p) in plan.iter().enumerate() {
+        by_process[p.process].push(i);
+    }
+    let overlap = config.overlap.clamp(0.0, 1.0);
+    let mut events: Vec<HistoryEvent> = Vec::with_capacity(2 * plan.len());
+    for ops in &by_process {
+        push_process_events(&plan, ops, end, overlap, &mut rng, &mut events);
+    }
+    // A stable sort keeps each process's invoke before its completion at equal times.
+    events.sort_by_key(|e| e.time);
+    events
+}
+
+/// Runs random operations one after another against a map, each at its own
+/// linearization point; returns them and a time after the last point that
+/// leaves room for the last intervals.
+fn plan_operations(
+    config: &GeneratorConfig,
+    processes: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> (Vec<Planned>, u64) {
     let keys = config.keys.max(1);
     let mut store: HashMap<String, String> = HashMap::new();
     let mut plan: Vec<Planned> = Vec::with_capacity(config.operations);
@@ -106,57 +130,58 @@ pub fn generate_history(config: &GeneratorConfig, seed: u64) -> Vec<HistoryEvent
         };
         plan.push(Planned { process, key, f, value, point: now, outcome });
     }
-    let end = now + 1_000 * processes as u64;
+    (plan, now + 1_000 * processes as u64)
+}
 
-    let mut by_process: Vec<Vec<usize>> = vec![Vec::new(); processes];
-    for (i, p) in plan.iter().enumerate() {
-        by_process[p.process].push(i);
-    }
-    let overlap = config.overlap.clamp(0.0, 1.0);
-    let mut events: Vec<HistoryEvent> = Vec::with_capacity(2 * plan.len());
-    for ops in &by_process {
-        let mut free_from = 0u64; // the next invoke must come strictly after this
-        for (j, &i) in ops.iter().enumerate() {
-            let op = &plan[i];
-            let next_point = ops.get(j + 1).map_or(end, |&n| plan[n].point);
-            let widen = |rng: &mut Xoshiro256PlusPlus, room: u64| {
-                (rng.random_range(0..=room) as f64 * overlap) as u64
-            };
-            let call = op.point - widen(&mut rng, op.point - free_from - 1);
-            // An unknown outcome may be reported before the operation takes effect.
-            let earliest_ret = if op.outcome == EventType::Info { call } else { op.point };
-            let ret = earliest_ret + widen(&mut rng, next_point - 1 - earliest_ret);
-            free_from = ret;
-            let node = Some(rng.random_range(1..=3u64));
-            let invoke_value = match op.f {
-                OpKind::Put => op.value.as_deref(),
-                OpKind::Get => None,
-            };
-            events.push(HistoryEvent {
-                node,
-                ..HistoryEvent::invoke(op.process as u64, op.f, &op.key, invoke_value, call)
-            });
-            let last = j + 1 == ops.len();
-            if op.outcome == EventType::Info && last && rng.random_bool(0.5) {
-                continue; // never completed: the history ends with it in flight
-            }
-            let value = match (op.f, op.outcome) {
-                (OpKind::Get, EventType::Ok) | (OpKind::Put, _) => op.value.as_deref(),
-                _ => None,
-            };
-            let mut done = HistoryEvent::complete(op.outcome, op.process as u64, op.f, &op.key, value, ret);
-            done.node = node;
-            done.error = match op.outcome {
-                EventType::Fail => Some("not leader".to_string()),
-                EventType::Info => Some("timeout".to_string()),
-                _ => None,
-            };
-            events.push(done);
+/// Pushes the events of one process's operations (`ops`, indices into
+/// `plan` in time order), each interval widened around its point by up to
+/// `overlap` of the room left between the process's neighbouring operations
+/// (`end` bounds the last one).
+fn push_process_events(
+    plan: &[Planned],
+    ops: &[usize],
+    end: u64,
+    overlap: f64,
+    rng: &mut Xoshiro256PlusPlus,
+    events: &mut Vec<HistoryEvent>,
+) {
+    let mut free_from = 0u64; // the next invoke must come strictly after this
+    for (j, &i) in ops.iter().enumerate() {
+        let op = &plan[i];
+        let next_point = ops.get(j + 1).map_or(end, |&n| plan[n].point);
+        let widen =
+            |rng: &mut Xoshiro256PlusPlus, room: u64| (rng.random_range(0..=room) as f64 * overlap) as u64;
+        let call = op.point - widen(rng, op.point - free_from - 1);
+        // An unknown outcome may be reported before the operation takes effect.
+        let earliest_ret = if op.outcome == EventType::Info { call } else { op.point };
+        let ret = earliest_ret + widen(rng, next_point - 1 - earliest_ret);
+        free_from = ret;
+        let node = Some(rng.random_range(1..=3u64));
+        let invoke_value = match op.f {
+            OpKind::Put => op.value.as_deref(),
+            OpKind::Get => None,
+        };
+        events.push(HistoryEvent {
+            node,
+            ..HistoryEvent::invoke(op.process as u64, op.f, &op.key, invoke_value, call)
+        });
+        let last = j + 1 == ops.len();
+        if op.outcome == EventType::Info && last && rng.random_bool(0.5) {
+            continue; // never completed: the history ends with it in flight
         }
+        let value = match (op.f, op.outcome) {
+            (OpKind::Get, EventType::Ok) | (OpKind::Put, _) => op.value.as_deref(),
+            _ => None,
+        };
+        let mut done = HistoryEvent::complete(op.outcome, op.process as u64, op.f, &op.key, value, ret);
+        done.node = node;
+        done.error = match op.outcome {
+            EventType::Fail => Some("not leader".to_string()),
+            EventType::Info => Some("timeout".to_string()),
+            _ => None,
+        };
+        events.push(done);
     }
-    // A stable sort keeps each process's invoke before its completion at equal times.
-    events.sort_by_key(|e| e.time);
-    events
 }
 
 /// How [`corrupt_one_read`] broke a read.
@@ -195,6 +220,16 @@ struct PutInfo {
     value: String,
 }
 
+/// The puts and `ok` gets of a history, as [`corrupt_one_read`] sees them.
+struct Reads<'h> {
+    /// The puts of each key.
+    puts: HashMap<&'h str, Vec<PutInfo>>,
+    /// Each `ok` get: the index of its `ok` event, its call and its return.
+    gets: Vec<(usize, u64, u64)>,
+    /// How many puts invoked each (key, value).
+    value_count: HashMap<(&'h str, &'h str), usize>,
+}
+
 /// Changes the value read by one randomly chosen `ok` get so that the history
 /// is certainly not linearizable; returns `None` if there is no `ok` get.
 ///
@@ -205,7 +240,20 @@ struct PutInfo {
 /// is read after a completed put; or a value is read whose only put completed
 /// before another completed put started, which itself completed before the get.
 pub fn corrupt_one_read<R: Rng + ?Sized>(history: &mut [HistoryEvent], rng: &mut R) -> Option<Corruption> {
-    // Pair invokes with completions (histories from generate_history are well formed).
+    let reads = collect_reads(history);
+    if reads.gets.is_empty() {
+        return None;
+    }
+    let (index, call, ret) = reads.gets[rng.random_range(0..reads.gets.len())];
+    let before = history[index].value.clone();
+    let (kind, after) = choose_corruption(&reads, &history[index].key, call, ret, &before, rng);
+    history[index].value = after.clone();
+    Some(Corruption { index, before, after, kind })
+}
+
+/// Pairs invokes with completions (histories from [`generate_history`] are
+/// well formed) to find the puts and the `ok` gets.
+fn collect_reads(history: &[HistoryEvent]) -> Reads<'_> {
     let mut pending: HashMap<u64, usize> = HashMap::new();
     let mut puts: HashMap<&str, Vec<PutInfo>> = HashMap::new();
     let mut gets: Vec<(usize, u64, u64)> = Vec::new(); // (ok event index, call, ret)
@@ -252,15 +300,23 @@ pub fn corrupt_one_read<R: Rng + ?Sized>(history: &mut [HistoryEvent], rng: &mut
             });
         }
     }
-    if gets.is_empty() {
-        return None;
-    }
-    let (index, call, ret) = gets[rng.random_range(0..gets.len())];
-    let key = history[index].key.as_str();
+    Reads { puts, gets, value_count }
+}
+
+/// Picks at random one impossible value for the get of `key` invoked at
+/// `call` that returned at `ret` having read `before`, among the kinds of
+/// [`CorruptionKind`] that this history allows.
+fn choose_corruption<R: Rng + ?Sized>(
+    reads: &Reads<'_>,
+    key: &str,
+    call: u64,
+    ret: u64,
+    before: &Option<String>,
+    rng: &mut R,
+) -> (CorruptionKind, Option<String>) {
     let none = Vec::new();
-    let key_puts = puts.get(key).unwrap_or(&none);
-    let unique = |v: &str| value_count.get(&(key, v)).copied() == Some(1);
-    let before = history[index].value.clone();
+    let key_puts = reads.puts.get(key).unwrap_or(&none);
+    let unique = |v: &str| reads.value_count.get(&(key, v)).copied() == Some(1);
 
     let mut options: Vec<(CorruptionKind, Option<String>)> = Vec::new();
     let pick = |rng: &mut R, list: Vec<&PutInfo>| -> Option<String> {
@@ -295,7 +351,5 @@ pub fn corrupt_one_read<R: Rng + ?Sized>(history: &mut [HistoryEvent], rng: &mut
         CorruptionKind::NeverWritten,
         Some(format!("never-written-{}", rng.random_range(0..1_000_000u32))),
     ));
-    let (kind, after) = options.swap_remove(rng.random_range(0..options.len()));
-    history[index].value = after.clone();
-    Some(Corruption { index, before, after, kind })
+    options.swap_remove(rng.random_range(0..options.len()))
 }

@@ -130,132 +130,250 @@ const CLOCK_EVERY: u32 = 1 << 12;
 /// stuck; with `track` it also carries the order that got there (this costs a
 /// copy of the order at each new depth).
 pub(crate) fn search(ops: &[SearchOp], initial: State, deadline: Option<Instant>, track: bool) -> Outcome {
-    let n = ops.len();
-    let mut remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
+    let remaining_ok = ops.iter().filter(|o| o.ret.is_some()).count();
     if remaining_ok == 0 {
         return Outcome::Linearizable;
     }
+    Search::new(ops, initial, remaining_ok, track).run(deadline)
+}
 
-    // Entries sorted by time; at equal times calls come first, so that
-    // operations whose intervals touch count as concurrent (the lenient reading).
-    let mut entries: Vec<(u64, bool, u32)> = Vec::with_capacity(2 * n);
-    for (i, op) in ops.iter().enumerate() {
-        entries.push((op.call, false, i as u32));
-        if let Some(ret) = op.ret {
-            entries.push((ret, true, i as u32));
+/// The state of one [`search`]: the event list with the lifted operations
+/// unlinked, the stack of placements, the cache of visited pairs and the
+/// deepest point reached.
+struct Search<'a> {
+    ops: &'a [SearchOp],
+    list: EventList,
+    linearized: LinearizedSet,
+    cache: StateCache,
+    /// The register state after the operations on the stack.
+    state: State,
+    /// The lifted operations in order, each with the state before it.
+    stack: Vec<(u32, State)>,
+    /// Operations with a return time not yet lifted.
+    remaining_ok: usize,
+    trace: Trace,
+    track: bool,
+}
+
+/// What [`Search::lift`] did with an operation.
+enum Lift {
+    /// The operation is illegal in the current state, or the (set, state)
+    /// pair it leads to was already visited.
+    Refused,
+    /// It is placed next.
+    Lifted,
+    /// It was the last operation that had to be placed.
+    Done,
+}
+
+impl<'a> Search<'a> {
+    fn new(ops: &'a [SearchOp], initial: State, remaining_ok: usize, track: bool) -> Self {
+        let n = ops.len();
+        Search {
+            ops,
+            list: EventList::new(ops),
+            linearized: LinearizedSet::new(n),
+            cache: StateCache::new(n),
+            state: initial,
+            stack: Vec::with_capacity(n),
+            remaining_ok,
+            trace: Trace { state: initial, ..Trace::default() },
+            track,
         }
     }
-    entries.sort_unstable();
 
-    // Node 0 is the head of a circular list; node k + 1 is entries[k].
-    let m = entries.len();
-    let mut next: Vec<u32> = (0..=m).map(|k| ((k + 1) % (m + 1)) as u32).collect();
-    let mut prev: Vec<u32> = (0..=m).map(|k| ((k + m) % (m + 1)) as u32).collect();
-    let mut node_kind = vec![Node::Head; m + 1];
-    let mut call_node = vec![0u32; n];
-    let mut ret_node: Vec<Option<u32>> = vec![None; n];
-    for (k, &(_, is_ret, op)) in entries.iter().enumerate() {
-        let node = (k + 1) as u32;
-        if is_ret {
-            node_kind[k + 1] = Node::Return(op);
-            ret_node[op as usize] = Some(node);
-        } else {
-            node_kind[k + 1] = Node::Call(op);
-            call_node[op as usize] = node;
+    /// Walks the event list from its head: lifts a call when it can and
+    /// starts over, and at a return undoes the last placement.
+    fn run(mut self, deadline: Option<Instant>) -> Outcome {
+        let mut iterations = 0u32;
+        let mut node = self.list.first();
+        loop {
+            iterations = iterations.wrapping_add(1);
+            if iterations.is_multiple_of(CLOCK_EVERY)
+                && let Some(deadline) = deadline
+                && Instant::now() >= deadline
+            {
+                return Outcome::TimedOut;
+            }
+            match self.list.kind[node as usize] {
+                Node::Call(op) => match self.lift(op as usize) {
+                    Lift::Done => return Outcome::Linearizable,
+                    Lift::Lifted => node = self.list.first(),
+                    Lift::Refused => node = self.list.after(node),
+                },
+                kind @ (Node::Return(_) | Node::Head) => {
+                    // A return (or the end of the list): the operations before it
+                    // cannot all be placed from here. Undo the last placement.
+                    if let Node::Return(op) = kind {
+                        self.note_stuck(op as usize);
+                    }
+                    let Some(op) = self.unlift() else {
+                        return Outcome::NotLinearizable(self.trace);
+                    };
+                    node = self.list.after(self.list.call_node[op]);
+                }
+            }
         }
     }
-    drop(entries);
 
-    let mut linearized = LinearizedSet::new(n);
-    let mut cache = StateCache::new(n);
-    let mut state = initial;
-    let mut trace = Trace { state, ..Trace::default() };
-    let mut stack: Vec<(u32, State)> = Vec::with_capacity(n);
-    let mut iterations = 0u32;
-
-    let unlink = |next: &mut Vec<u32>, prev: &mut Vec<u32>, x: u32| {
-        let (p, nx) = (prev[x as usize], next[x as usize]);
-        next[p as usize] = nx;
-        prev[nx as usize] = p;
-    };
-    let relink = |next: &mut Vec<u32>, prev: &mut Vec<u32>, x: u32| {
-        let (p, nx) = (prev[x as usize], next[x as usize]);
-        next[p as usize] = x;
-        prev[nx as usize] = x;
-    };
-
-    let mut node = next[0];
-    loop {
-        iterations = iterations.wrapping_add(1);
-        if iterations.is_multiple_of(CLOCK_EVERY)
-            && let Some(deadline) = deadline
-            && Instant::now() >= deadline
-        {
-            return Outcome::TimedOut;
-        }
-        match node_kind[node as usize] {
-            Node::Call(op) => {
-                let op = op as usize;
-                let new_state = match ops[op].step {
-                    Step::Put(v) => Some(State::Value(v)),
-                    // The wildcard accepts any read and becomes what was read.
-                    Step::Get(read) => {
-                        let seen = State::read(read);
-                        (seen == state || state == State::Unknown).then_some(seen)
-                    }
-                };
-                if let Some(new_state) = new_state {
-                    linearized.add(op);
-                    let (lo, words) = linearized.key();
-                    if cache.insert(linearized.hash ^ mix64(new_state.code()), lo, words, new_state) {
-                        stack.push((op as u32, state));
-                        state = new_state;
-                        unlink(&mut next, &mut prev, node);
-                        if let Some(ret) = ret_node[op] {
-                            unlink(&mut next, &mut prev, ret);
-                            remaining_ok -= 1;
-                            if remaining_ok == 0 {
-                                return Outcome::Linearizable;
-                            }
-                        }
-                        if stack.len() > trace.depth {
-                            trace.depth = stack.len();
-                            trace.stuck = None;
-                            trace.state = state;
-                            if track {
-                                trace.order = stack.iter().map(|&(o, _)| o as usize).collect();
-                            }
-                        }
-                        node = next[0];
-                        continue;
-                    }
-                    linearized.remove(op);
+    /// Places `op` next if it is legal in the current state and leads to a
+    /// (linearized set, state) pair not visited before.
+    fn lift(&mut self, op: usize) -> Lift {
+        let new_state = match self.ops[op].step {
+            Step::Put(v) => State::Value(v),
+            // The wildcard accepts any read and becomes what was read.
+            Step::Get(read) => {
+                let seen = State::read(read);
+                if seen != self.state && self.state != State::Unknown {
+                    return Lift::Refused;
                 }
-                node = next[node as usize];
+                seen
             }
-            kind @ (Node::Return(_) | Node::Head) => {
-                // A return (or the end of the list): the operations before it
-                // cannot all be placed from here. Undo the last placement.
-                if let Node::Return(op) = kind
-                    && stack.len() == trace.depth
-                    && trace.stuck.is_none()
-                {
-                    trace.stuck = Some(op as usize);
-                }
-                let Some((op, old_state)) = stack.pop() else {
-                    return Outcome::NotLinearizable(trace);
-                };
-                let op = op as usize;
-                state = old_state;
-                linearized.remove(op);
-                if let Some(ret) = ret_node[op] {
-                    relink(&mut next, &mut prev, ret);
-                    remaining_ok += 1;
-                }
-                relink(&mut next, &mut prev, call_node[op]);
-                node = next[call_node[op] as usize];
+        };
+        self.linearized.add(op);
+        let (lo, words) = self.linearized.key();
+        if !self.cache.insert(self.linearized.hash ^ mix64(new_state.code()), lo, words, new_state) {
+            self.linearized.remove(op);
+            return Lift::Refused;
+        }
+        self.stack.push((op as u32, self.state));
+        self.state = new_state;
+        if self.list.lift(op) {
+            self.remaining_ok -= 1;
+            if self.remaining_ok == 0 {
+                return Lift::Done;
             }
         }
+        self.note_depth();
+        Lift::Lifted
+    }
+
+    /// Undoes the last placement; returns its operation, or `None` if nothing
+    /// is placed (then no order exists).
+    fn unlift(&mut self) -> Option<usize> {
+        let (op, old_state) = self.stack.pop()?;
+        let op = op as usize;
+        self.state = old_state;
+        self.linearized.remove(op);
+        if self.list.unlift(op) {
+            self.remaining_ok += 1;
+        }
+        Some(op)
+    }
+
+    /// Records the current order if it is the longest yet.
+    fn note_depth(&mut self) {
+        if self.stack.len() > self.trace.depth {
+            self.trace.depth = self.stack.len();
+            self.trace.stuck = None;
+            self.trace.state = self.state;
+            if self.track {
+                self.trace.order = self.stack.iter().map(|&(o, _)| o as usize).collect();
+            }
+        }
+    }
+
+    /// Records that `op`'s return was reached, if right after the longest order.
+    fn note_stuck(&mut self, op: usize) {
+        if self.stack.len() == self.trace.depth && self.trace.stuck.is_none() {
+            self.trace.stuck = Some(op);
+        }
+    }
+}
+
+/// The calls and returns of the operations in one time-ordered, circular,
+/// doubly linked list, from which lifted operations are unlinked.
+///
+/// Node 0 is the head; node k + 1 is the k-th event in time order. At equal
+/// times calls come first, so that operations whose intervals touch count as
+/// concurrent (the lenient reading).
+struct EventList {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    kind: Vec<Node>,
+    /// Each operation's call node.
+    call_node: Vec<u32>,
+    /// Each operation's return node; `None` for an unknown outcome.
+    ret_node: Vec<Option<u32>>,
+}
+
+impl EventList {
+    fn new(ops: &[SearchOp]) -> Self {
+        let n = ops.len();
+        let mut entries: Vec<(u64, bool, u32)> = Vec::with_capacity(2 * n);
+        for (i, op) in ops.iter().enumerate() {
+            entries.push((op.call, false, i as u32));
+            if let Some(ret) = op.ret {
+                entries.push((ret, true, i as u32));
+            }
+        }
+        entries.sort_unstable();
+
+        let m = entries.len();
+        let next: Vec<u32> = (0..=m).map(|k| ((k + 1) % (m + 1)) as u32).collect();
+        let prev: Vec<u32> = (0..=m).map(|k| ((k + m) % (m + 1)) as u32).collect();
+        let mut kind = vec![Node::Head; m + 1];
+        let mut call_node = vec![0u32; n];
+        let mut ret_node: Vec<Option<u32>> = vec![None; n];
+        for (k, &(_, is_ret, op)) in entries.iter().enumerate() {
+            let node = (k + 1) as u32;
+            if is_ret {
+                kind[k + 1] = Node::Return(op);
+                ret_node[op as usize] = Some(node);
+            } else {
+                kind[k + 1] = Node::Call(op);
+                call_node[op as usize] = node;
+            }
+        }
+        EventList { next, prev, kind, call_node, ret_node }
+    }
+
+    /// The first node after the head (the head itself if the list is empty).
+    fn first(&self) -> u32 {
+        self.next[0]
+    }
+
+    /// The node after `node`.
+    fn after(&self, node: u32) -> u32 {
+        self.next[node as usize]
+    }
+
+    /// Unlinks `op`'s call and return; whether it has a return.
+    fn lift(&mut self, op: usize) -> bool {
+        self.unlink(self.call_node[op]);
+        match self.ret_node[op] {
+            Some(ret) => {
+                self.unlink(ret);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Links `op`'s return and call back in, undoing [`EventList::lift`]
+    /// (the last lift not yet undone); whether it has a return.
+    fn unlift(&mut self, op: usize) -> bool {
+        let has_ret = match self.ret_node[op] {
+            Some(ret) => {
+                self.relink(ret);
+                true
+            }
+            None => false,
+        };
+        self.relink(self.call_node[op]);
+        has_ret
+    }
+
+    fn unlink(&mut self, x: u32) {
+        let (p, nx) = (self.prev[x as usize], self.next[x as usize]);
+        self.next[p as usize] = nx;
+        self.prev[nx as usize] = p;
+    }
+
+    fn relink(&mut self, x: u32) {
+        let (p, nx) = (self.prev[x as usize], self.next[x as usize]);
+        self.next[p as usize] = x;
+        self.prev[nx as usize] = x;
     }
 }
 
