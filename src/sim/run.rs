@@ -224,7 +224,7 @@ pub fn world(seed: u64, nodes: usize, hazard: Option<Hazard>, sessions: SessionL
 /// drives), the clients, the checks, and what has been recorded.
 struct Run<'o, 's> {
     options: &'o SimOptions,
-    engine: SimEngine,
+    engine: &'o SimEngine,
     nemesis: Nemesis,
     workload_rng: Xoshiro256PlusPlus,
     clients: Vec<SimClient>,
@@ -251,9 +251,10 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
     let members = world.cluster.ids();
     let clients_n = options.clients.max(1);
     let history_writer = sinks.history.take().map(HistoryWriter::new);
+    let engine = SimEngine::headless(world);
     let mut run = Run {
         options,
-        engine: SimEngine::headless(world),
+        engine: &engine,
         nemesis: Nemesis::new(&options.nemesis, stream(options.seed, 2), LinkRule::default()),
         workload_rng: stream(options.seed, 3),
         clients: (0..clients_n)
@@ -294,15 +295,20 @@ impl Run<'_, '_> {
         let now = self.advance();
         if self.healed_at.is_none() {
             if self.completed >= self.fault_phase_ops {
-                self.nemesis.heal_all(&self.engine);
+                self.nemesis.heal_all(self.engine);
                 self.healed_at = Some(now);
             } else {
-                self.nemesis.poll(&self.engine, now);
+                self.nemesis.poll(self.engine, now);
             }
         }
-        let completions = self.clients_act(now)?;
-        let events = self.engine.world().cluster.take_events();
-        let mut verdict = self.invariants.check_step(&self.engine.world().cluster, &events);
+        // One lock of the world for the rest of the step: a step is short, and locking is a
+        // good part of its cost.
+        let engine = self.engine;
+        let mut world = engine.world();
+        let completions = self.clients_act(&mut world, now)?;
+        let events = world.cluster.take_events();
+        let mut verdict = self.invariants.check_step(&world.cluster, &events);
+        drop(world);
         write_events(events, &mut self.sinks, &mut self.recent)?;
         for c in completions {
             self.completed += 1;
@@ -352,8 +358,7 @@ impl Run<'_, '_> {
 
     /// Lets every client act at `now` (send, retry, give up) and hands them their answers; the
     /// invokes go to the history at once, before any answer they may get in this same step.
-    fn clients_act(&mut self, now: u64) -> std::io::Result<Vec<Completion>> {
-        let mut world = self.engine.world();
+    fn clients_act(&mut self, world: &mut World, now: u64) -> std::io::Result<Vec<Completion>> {
         let mut completions = Vec::new();
         let mut invokes = Vec::new();
         for client in self.clients.iter_mut() {
