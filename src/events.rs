@@ -46,17 +46,37 @@ impl From<NodeEvent> for Event {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
-    /// The network delivered a message to its receiver.
-    Deliver {
+    /// A node sent a message; the network gave it `id`, unique in the run, which its fate
+    /// (`deliver`, `drop`, `duplicate`) carries too.
+    Send {
+        /// The message's id.
+        id: u64,
         /// The message.
         message: Message,
     },
-    /// The network dropped a message.
+    /// The network delivered a message to its receiver.
+    Deliver {
+        /// The message's id (its `send`'s).
+        id: u64,
+        /// The message.
+        message: Message,
+    },
+    /// The network dropped a message (one copy of it, if it was duplicated).
     Drop {
+        /// The message's id (its `send`'s).
+        id: u64,
         /// The message.
         message: Message,
         /// Why: `partition`, `loss`, `crashed`, ...
         reason: String,
+    },
+    /// The network made a second copy of a message in flight (by chance, or by hand); each copy
+    /// is delivered or dropped on its own, with the same id.
+    Duplicate {
+        /// The message's id (its `send`'s).
+        id: u64,
+        /// The message.
+        message: Message,
     },
     /// A node crashed (volatile state lost, durable state kept).
     Crash,
@@ -82,13 +102,26 @@ impl EventKind {
     /// A short name of the kind, for filters and counters (equals the JSON `kind` tag).
     pub fn name(&self) -> &'static str {
         match self {
+            EventKind::Send { .. } => "send",
             EventKind::Deliver { .. } => "deliver",
             EventKind::Drop { .. } => "drop",
+            EventKind::Duplicate { .. } => "duplicate",
             EventKind::Crash => "crash",
             EventKind::Restart => "restart",
             EventKind::Client { .. } => "client",
             EventKind::Fault { .. } => "fault",
             EventKind::Node(k) => k.name(),
+        }
+    }
+
+    /// The message and its id, for the network's events (send, deliver, drop, duplicate).
+    pub fn message(&self) -> Option<(u64, &Message)> {
+        match self {
+            EventKind::Send { id, message }
+            | EventKind::Deliver { id, message }
+            | EventKind::Drop { id, message, .. }
+            | EventKind::Duplicate { id, message } => Some((*id, message)),
+            _ => None,
         }
     }
 
@@ -109,11 +142,13 @@ impl From<NodeEventKind> for EventKind {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Messages carry their own `nX@T ->` prefix; everything else is prefixed by its node.
+        // Messages carry their own `nX@T ->` prefix, after their id; everything else is
+        // prefixed by its node.
         match &self.kind {
-            EventKind::Node(NodeEventKind::Send { message }) => return write!(f, "{message}"),
-            EventKind::Deliver { message } => return write!(f, "deliver {message}"),
-            EventKind::Drop { message, reason } => return write!(f, "drop {message} ({reason})"),
+            EventKind::Send { id, message } => return write!(f, "m{id} {message}"),
+            EventKind::Deliver { id, message } => return write!(f, "deliver m{id} {message}"),
+            EventKind::Drop { id, message, reason } => return write!(f, "drop m{id} {message} ({reason})"),
+            EventKind::Duplicate { id, message } => return write!(f, "duplicate m{id} {message}"),
             EventKind::Fault { description } => return write!(f, "fault: {description}"),
             EventKind::Client { description } => return write!(f, "client {description}"),
             _ => {}
@@ -127,8 +162,10 @@ impl fmt::Display for Event {
             EventKind::Node(k) => write!(f, "{k}"),
             EventKind::Crash => write!(f, "crashed"),
             EventKind::Restart => write!(f, "restarted"),
-            EventKind::Deliver { .. }
+            EventKind::Send { .. }
+            | EventKind::Deliver { .. }
             | EventKind::Drop { .. }
+            | EventKind::Duplicate { .. }
             | EventKind::Fault { .. }
             | EventKind::Client { .. } => {
                 unreachable!("handled above")

@@ -3,8 +3,14 @@
 //! simulator in virtual time, the live cluster's threads and router in real time): each asks
 //! it what to do with a message when it is sent, and again whether the link is up when it is
 //! due. Randomness comes from the caller's seeded RNG.
+//!
+//! The network can also be *held* ([`Network::hold`]): every message sent then waits in flight,
+//! in [`HeldMessages`], until the user delivers, drops or duplicates it by hand. For the core a
+//! held message is only a slow one: Raft assumes an asynchronous network where messages may be
+//! delayed without bound, reordered, duplicated or lost (paper §5.1, "Raft does not depend on
+//! timing for safety"), so nothing a user does with held messages can break its safety.
 
-use crate::raft::NodeId;
+use crate::raft::{Message, NodeId};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +59,8 @@ pub struct Network {
     default_rule: LinkRule,
     /// Per-link overrides.
     rules: BTreeMap<(NodeId, NodeId), LinkRule>,
+    /// Whether every message sent waits in flight for the user (see [`HeldMessages`]).
+    hold: bool,
 }
 
 impl Network {
@@ -82,7 +90,8 @@ impl Network {
         self.cuts.remove(&(from, to));
     }
 
-    /// Removes every partition, cut and per-link rule, and resets the default rule.
+    /// Removes every partition, cut and per-link rule, and resets the default rule. A hold
+    /// stays: it is the user's way of stepping, not a fault.
     pub fn heal(&mut self, default_rule: LinkRule) {
         self.groups.clear();
         self.cuts.clear();
@@ -103,6 +112,17 @@ impl Network {
     /// Overrides the rule of one direction of one link.
     pub fn set_rule(&mut self, from: NodeId, to: NodeId, rule: LinkRule) {
         self.rules.insert((from, to), rule);
+    }
+
+    /// Holds the network (every message sent from now on waits for the user), or lets it go.
+    /// Letting go does not deliver what is held: the engine does, at once.
+    pub fn set_hold(&mut self, hold: bool) {
+        self.hold = hold;
+    }
+
+    /// Whether the network is held.
+    pub fn holds(&self) -> bool {
+        self.hold
     }
 
     /// Whether a message from `from` can currently reach `to`, and if not, why.
@@ -168,5 +188,81 @@ impl fmt::Display for Network {
             parts.push(format!("{a}-x->{b}"));
         }
         write!(f, "{}", parts.join(", "))
+    }
+}
+
+/// What the user can do with a held message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldAction {
+    /// Deliver it now (judged against partitions and cuts, and dropped with the reason if its
+    /// link is down, or if its receiver is).
+    Deliver,
+    /// Drop it.
+    Drop,
+    /// Make a second copy, held too.
+    Duplicate,
+}
+
+/// One copy of a message waiting in a held network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held {
+    /// The message's id (its `send` event's).
+    pub id: u64,
+    /// The message.
+    pub message: Message,
+    /// When it began to wait (the engine's clock, nanoseconds).
+    pub since: u64,
+}
+
+/// The messages a held network keeps for the user, oldest first (by id, then by copy). Both
+/// engines keep theirs in one of these.
+#[derive(Clone, Debug, Default)]
+pub struct HeldMessages {
+    copies: BTreeMap<(u64, u64), Held>,
+    next_copy: u64,
+}
+
+impl HeldMessages {
+    /// Keeps a message until the user acts on it.
+    pub fn hold(&mut self, held: Held) {
+        self.copies.insert((held.id, self.next_copy), held);
+        self.next_copy += 1;
+    }
+
+    /// Takes the oldest copy of message `id` out, or the oldest of all if `id` is `None`.
+    pub fn take(&mut self, id: Option<u64>) -> Option<Held> {
+        let key = match id {
+            Some(id) => *self.copies.range((id, 0)..=(id, u64::MAX)).next()?.0,
+            None => *self.copies.keys().next()?,
+        };
+        self.copies.remove(&key)
+    }
+
+    /// A second copy of message `id` (held from `now`), if it is held.
+    pub fn duplicate(&mut self, id: u64, now: u64) -> Option<Held> {
+        let (_, held) = self.copies.range((id, 0)..=(id, u64::MAX)).next()?;
+        let copy = Held { since: now, ..held.clone() };
+        self.hold(copy.clone());
+        Some(copy)
+    }
+
+    /// Takes every held message out, oldest first.
+    pub fn take_all(&mut self) -> Vec<Held> {
+        std::mem::take(&mut self.copies).into_values().collect()
+    }
+
+    /// The held messages, oldest first.
+    pub fn list(&self) -> Vec<Held> {
+        self.copies.values().cloned().collect()
+    }
+
+    /// How many copies are held.
+    pub fn len(&self) -> usize {
+        self.copies.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.copies.is_empty()
     }
 }

@@ -3,7 +3,8 @@
 
 use quorum::cluster::{ClusterOptions, LiveCluster, StorageOptions};
 use quorum::control::{ClientOptions, Control, NodeStatus, RunState};
-use quorum::kv::SessionLimits;
+use quorum::kv::{Op, SessionLimits};
+use quorum::network::HeldAction;
 use quorum::raft::{NodeId, Role, Term};
 use quorum::storage::{DataDir, FsyncPolicy};
 use std::path::{Path, PathBuf};
@@ -384,11 +385,12 @@ fn an_expired_session_registers_again_and_its_put_goes_through() {
     cluster.finish().expect("finish");
 }
 
-/// Client timeouts count only time in which the cluster runs: a put sent into a frozen cluster
-/// waits (here more than three times its timeout) and goes through once the cluster resumes,
-/// instead of ending "timeout, may still take effect" and being applied later anyway.
+/// Client timeouts count only time in which the cluster runs, and a freeze stops time, not
+/// message handling: a put into a frozen cluster whose messages are held waits (here more than
+/// three times its timeout) without timing out; delivering the held messages by hand, still
+/// frozen, commits it and answers it.
 #[test]
-fn a_frozen_cluster_keeps_its_clients_waiting_instead_of_timing_them_out() {
+fn a_frozen_held_cluster_keeps_its_clients_waiting_and_runs_on_messages_delivered_by_hand() {
     let cluster = LiveCluster::start(options(3)).expect("start");
     wait_for("a leader", || leader(&cluster));
     let client = cluster.client(ClientOptions {
@@ -397,14 +399,29 @@ fn a_frozen_cluster_keeps_its_clients_waiting_instead_of_timing_them_out() {
         ..ClientOptions::default()
     });
     client.put("warm", "up").expect("registered and working");
-    let members = cluster.members().to_vec();
-    cluster.freeze(&members);
+    let (via, _) = leader(&cluster).expect("leader");
+    cluster.freeze();
+    cluster.change_network(&mut |n| n.set_hold(true));
     std::thread::scope(|s| {
-        let put = s.spawn(|| client.put("during", "freeze"));
+        let put =
+            s.spawn(|| client.call(Op::Put { key: "during".into(), value: "freeze".into() }, Some(via)));
+        wait_for("the put's AppendEntries held", || (cluster.held().len() >= 2).then_some(()));
         std::thread::sleep(Duration::from_millis(1000));
         assert!(!put.is_finished(), "the put timed out while the cluster was frozen");
-        cluster.thaw(&members);
-        put.join().expect("no panic").expect("the put goes through after the freeze");
+        // Deliver by hand, oldest first, until the put is answered: AppendEntries, their answers.
+        let mut delivered = 0;
+        while !put.is_finished() {
+            if cluster.act_on_held(None, HeldAction::Deliver) {
+                delivered += 1;
+            }
+            assert!(delivered < 100, "the put was not answered after 100 messages by hand");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        put.join().expect("no panic").expect("the put goes through, frozen, by hand");
+        assert!(delivered >= 2, "it took the AppendEntries and at least one answer ({delivered})");
     });
+    cluster.change_network(&mut |n| n.set_hold(false));
+    assert!(cluster.held().is_empty(), "ending the hold delivers what was held");
+    cluster.thaw();
     cluster.finish().expect("finish");
 }

@@ -3,9 +3,10 @@
 //! exactly the same twice with the same seed, whatever the threads' scheduling.
 
 use quorum::control::{ClientOptions, Control};
-use quorum::events::EventKind;
+use quorum::events::{Event, EventKind};
 use quorum::kv::{Op, Reply, SessionLimits};
-use quorum::raft::NodeId;
+use quorum::network::HeldAction;
+use quorum::raft::{Body, NodeId};
 use quorum::sim::{self, Clock, EngineOptions, SimEngine};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,12 +123,11 @@ fn the_same_seed_and_inputs_at_the_same_virtual_times_give_the_same_events() {
 fn a_frozen_simulation_stands_still_and_its_clients_wait() {
     let engine = engine(3);
     engine.advance(SECOND);
-    let members = engine.members();
-    engine.freeze(&members);
+    engine.freeze();
     let before = engine.now_nanos();
     engine.advance(5 * SECOND);
     assert_eq!(engine.now_nanos(), before, "no virtual time passes while frozen");
-    engine.thaw(&members);
+    engine.thaw();
     engine.advance(SECOND);
     assert_eq!(engine.now_nanos(), before + 1_000_000_000);
     engine.finish().expect("finish");
@@ -182,5 +182,129 @@ fn operations_waiting_for_the_sessions_registration_do_not_hold_time_up() {
     first.join().expect("client thread").expect("put a");
     second.join().expect("client thread").expect("put b");
     assert_eq!(engine.stalls(), 0, "time waited for a thread that was only waiting");
+    engine.finish().expect("finish");
+}
+
+/// Freeze plus hold is the step-by-step mode: nothing happens unless a message is delivered by
+/// hand. A put through the leader waits with its AppendEntries held, and is walked through
+/// them, their answers, the commit and the reply one delivery at a time, with no virtual time
+/// passing; every delivered message pairs with its send by id.
+#[test]
+fn frozen_and_held_a_put_is_walked_through_one_message_at_a_time() {
+    let engine = engine(11);
+    let client = Arc::new(engine.client(ClientOptions::default()));
+    engine.advance(SECOND);
+    let leader = engine.leader().expect("a leader after a second");
+    operate(&engine, &client, Op::Put { key: "warm".into(), value: "up".into() }, Some(leader))
+        .expect("warm-up");
+    let events = engine.subscribe().expect("events");
+    engine.freeze();
+    engine.change_network(&mut |n| n.set_hold(true));
+    let before = engine.now_nanos();
+    let put = {
+        let client = Arc::clone(&client);
+        std::thread::spawn(move || client.call(Op::Put { key: "k".into(), value: "v".into() }, Some(leader)))
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while engine.held().len() < 4 {
+        assert!(Instant::now() < deadline, "the put's AppendEntries were not held");
+        std::thread::yield_now();
+    }
+    let first = engine.held();
+    assert!(
+        first
+            .iter()
+            .all(|h| h.message.from == leader && matches!(h.message.body, Body::AppendEntries { .. })),
+        "the leader's AppendEntries wait, and nothing else: {first:?}"
+    );
+    engine.advance(5 * SECOND);
+    assert_eq!(engine.now_nanos(), before, "frozen: no time passes");
+    assert!(!put.is_finished(), "nothing moves while every message is held");
+    let mut delivered = Vec::new();
+    while !put.is_finished() {
+        let next = engine.held().first().map(|h| h.id);
+        if let Some(id) = next {
+            assert!(engine.act_on_held(Some(id), HeldAction::Deliver));
+            delivered.push(id);
+        }
+        assert!(delivered.len() < 50, "the put was not answered after 50 deliveries");
+        std::thread::yield_now();
+    }
+    put.join().expect("client thread").expect("the put is answered, frozen, by hand");
+    assert!(delivered.len() >= 3, "AppendEntries to a majority and an answer: {delivered:?}");
+    assert_eq!(engine.now_nanos(), before, "all of it without time passing");
+    assert!(engine.flush_events());
+    let seen: Vec<Event> = events.try_iter().collect();
+    for id in &delivered {
+        let send = seen.iter().position(|e| matches!(e.kind, EventKind::Send { id: i, .. } if i == *id));
+        let fate = seen.iter().position(|e| matches!(e.kind, EventKind::Deliver { id: i, .. } if i == *id));
+        assert!(send.is_some() && send < fate, "m{id}: a send, then its delivery");
+    }
+    engine.change_network(&mut |n| n.set_hold(false));
+    assert!(engine.held().is_empty(), "ending the hold delivers what was held");
+    engine.thaw();
+    engine.finish().expect("finish");
+}
+
+/// What can be done to one held message: a copy (delivered on its own), a drop by hand, and a
+/// delivery across a partition made meanwhile, which drops it and says why.
+#[test]
+fn held_messages_are_duplicated_dropped_and_judged_by_the_partition_when_delivered() {
+    let engine = engine(12);
+    engine.advance(SECOND);
+    let leader = engine.leader().expect("a leader");
+    let events = engine.subscribe().expect("events");
+    engine.freeze();
+    engine.change_network(&mut |n| n.set_hold(true));
+    engine.advance_ticks(5);
+    let held = engine.held();
+    assert!(held.len() >= 2, "the leader's heartbeats wait: {held:?}");
+    let (a, b) = (held[0].clone(), held[1].clone());
+    assert!(engine.act_on_held(Some(a.id), HeldAction::Duplicate));
+    assert_eq!(engine.held().iter().filter(|h| h.id == a.id).count(), 2, "two copies of m{}", a.id);
+    assert!(engine.act_on_held(Some(a.id), HeldAction::Drop));
+    let other = engine.members().into_iter().filter(|&n| n != leader).collect::<Vec<_>>();
+    engine.change_network(&mut |n| n.partition(&[vec![leader], other.clone()]));
+    assert!(engine.act_on_held(Some(a.id), HeldAction::Deliver));
+    assert!(engine.act_on_held(Some(b.id), HeldAction::Deliver));
+    assert!(!engine.act_on_held(Some(999_999), HeldAction::Deliver), "no such message");
+    assert!(engine.flush_events());
+    let seen: Vec<Event> = events.try_iter().collect();
+    let reasons: Vec<(u64, String)> = seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Drop { id, reason, .. } => Some((*id, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(seen.iter().any(|e| matches!(e.kind, EventKind::Duplicate { id, .. } if id == a.id)));
+    assert_eq!(
+        reasons,
+        vec![
+            (a.id, "dropped by hand".to_string()),
+            (a.id, "partition".to_string()),
+            (b.id, "partition".to_string())
+        ]
+    );
+    engine.finish().expect("finish");
+}
+
+/// Time by hand: frozen, one tick moves every node's timer by one, and nothing else runs.
+#[test]
+fn frozen_time_moves_only_by_hand_one_tick_at_a_time() {
+    let engine = engine(13);
+    engine.advance(SECOND);
+    engine.freeze();
+    let before = engine.now_nanos();
+    let timers = |e: &SimEngine| e.status().iter().map(|s| s.timer.0).collect::<Vec<_>>();
+    let t0 = timers(&engine);
+    engine.advance_ticks(1);
+    assert_eq!(engine.now_nanos(), before + 10_000_000, "one tick is 10 ms of virtual time");
+    let t1 = timers(&engine);
+    for (a, b) in t0.iter().zip(&t1) {
+        assert!(*b == a + 1 || *b == 0, "every timer moved by one tick (or was reset): {t0:?} → {t1:?}");
+    }
+    engine.advance(SECOND);
+    assert_eq!(engine.now_nanos(), before + 10_000_000, "and the clock stays frozen otherwise");
     engine.finish().expect("finish");
 }

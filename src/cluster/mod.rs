@@ -21,7 +21,7 @@ pub use run::{RunOptions, RunReport, run};
 use crate::control::hub::{self, Hub};
 use crate::control::{Client, ClientOptions, Control, ControlError, NodeStatus};
 use crate::events::{Event, EventKind};
-use crate::network::{LinkRule, Network};
+use crate::network::{Held, HeldAction, HeldMessages, LinkRule, Network};
 use crate::raft::{Config, Hazard, NodeId};
 use crate::storage::{DataDir, FsyncPolicy};
 use crossbeam_channel::{Receiver, unbounded};
@@ -145,6 +145,8 @@ impl LiveCluster {
             events,
             router: router_tx,
             delayed_seq: AtomicU64::new(0),
+            next_message_id: AtomicU64::new(1),
+            hand: Mutex::new(HeldMessages::default()),
             next_nonce: AtomicU64::new(1),
             speed: AtomicU64::new(1.0f64.to_bits()),
             frozen: Mutex::new((0, None)),
@@ -228,7 +230,14 @@ impl Control for LiveCluster {
     }
 
     fn change_network(&self, change: &mut dyn FnMut(&mut Network)) {
-        change(&mut self.shared.net.write().unwrap_or_else(PoisonError::into_inner));
+        let held = {
+            let mut net = self.shared.net.write().unwrap_or_else(PoisonError::into_inner);
+            change(&mut net);
+            net.holds()
+        };
+        if !held {
+            self.shared.release_held();
+        }
     }
 
     fn speed(&self) -> f64 {
@@ -264,26 +273,39 @@ impl Control for LiveCluster {
         self.order(id, Order::Campaign);
     }
 
-    fn freeze(&self, nodes: &[NodeId]) {
-        {
-            let mut f = lock(&self.shared.frozen);
-            if f.1.is_none() {
-                f.1 = Some(Instant::now());
-            }
-        }
-        for &id in nodes {
-            self.set_paused(id, true);
+    fn freeze(&self) {
+        let mut f = lock(&self.shared.frozen);
+        if f.1.is_none() {
+            f.1 = Some(Instant::now());
         }
     }
 
-    fn thaw(&self, nodes: &[NodeId]) {
-        for &id in nodes {
-            self.set_paused(id, false);
-        }
+    fn thaw(&self) {
         let mut f = lock(&self.shared.frozen);
         if let Some(since) = f.1.take() {
             f.0 += since.elapsed().as_nanos() as u64;
         }
+    }
+
+    fn advance_ticks(&self, ticks: u32) {
+        if ticks == 0 {
+            return;
+        }
+        for &id in &self.members {
+            self.order(id, Order::Tick(ticks));
+        }
+    }
+
+    fn held(&self) -> Vec<Held> {
+        lock(&self.shared.hand).list()
+    }
+
+    fn act_on_held(&self, id: Option<u64>, action: HeldAction) -> bool {
+        self.shared.act_on_held(id, action)
+    }
+
+    fn release_held(&self) {
+        self.shared.release_held();
     }
 
     fn record(&self, node: Option<NodeId>, kind: EventKind) {

@@ -11,7 +11,7 @@ use crate::control::hub::HubMsg;
 use crate::control::{Attempt, Transport};
 use crate::events::{Event, EventKind};
 use crate::kv::{Request, Response};
-use crate::network::{Fate, Network};
+use crate::network::{Fate, Held, HeldAction, HeldMessages, Network};
 use crate::raft::{Message, NodeEvent, NodeId, Term};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{BTreeMap, BinaryHeap};
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 /// What reaches a node's inbox.
 pub(crate) enum Input {
-    /// A message from another node.
-    Peer(Message),
+    /// A message from another node, with its id.
+    Peer(u64, Message),
     /// A client request and where to answer it.
     Client(Request, Sender<Answered>),
 }
@@ -37,7 +37,7 @@ pub(crate) struct Answered {
 }
 
 pub(crate) enum RouterMsg {
-    Delay(Instant, u64, Message),
+    Delay(Instant, u64, u64, Message),
     Stop,
 }
 
@@ -52,6 +52,11 @@ pub(crate) struct Shared {
     pub(super) events: Option<Sender<HubMsg>>,
     pub(super) router: Sender<RouterMsg>,
     pub(super) delayed_seq: AtomicU64,
+    /// The id of the next message sent (ids are given only while events are recorded or the
+    /// network is held; otherwise every message is 0).
+    pub(super) next_message_id: AtomicU64,
+    /// Messages the user holds (the network is held).
+    pub(super) hand: Mutex<HeldMessages>,
     /// Nonces of register requests: unique among the requests of this process.
     pub(super) next_nonce: AtomicU64,
     /// Time scale as f64 bits: 1.0 is normal, 0.05 is 1/20 speed.
@@ -73,6 +78,11 @@ impl Shared {
         let (total, since) = *self.frozen.lock().unwrap_or_else(PoisonError::into_inner);
         let current = since.map_or(0, |t| t.elapsed().as_nanos() as u64);
         now.saturating_sub(total + current)
+    }
+
+    /// Whether the cluster is frozen: nodes do not tick, client timeouts do not count.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.frozen.lock().unwrap_or_else(PoisonError::into_inner).1.is_some()
     }
 
     pub(crate) fn speed(&self) -> f64 {
@@ -102,20 +112,40 @@ impl Shared {
         self.routes.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned()
     }
 
-    fn drop_message(&self, message: Message, reason: &str) {
+    pub(super) fn drop_message(&self, id: u64, message: Message, reason: &str) {
         if self.events.is_some() {
-            self.emit(None, None, EventKind::Drop { message, reason: reason.to_string() });
+            self.emit(None, None, EventKind::Drop { id, message, reason: reason.to_string() });
         }
     }
 
-    /// Sends a message through the fault model: dropped, delivered now, or handed to the
-    /// router to be delivered later (delays scale with the time scale).
-    pub(crate) fn send(&self, message: Message, rng: &mut rand::rngs::Xoshiro256PlusPlus) {
-        let fate =
-            self.net.read().unwrap_or_else(PoisonError::into_inner).route(message.from, message.to, rng);
+    /// Sends a message from a node in term `term`: it gets its id and its `send` event, then
+    /// goes through the fault model (dropped, delivered now, or handed to the router to be
+    /// delivered later, delays scaled by the time scale), or waits for the user if the network
+    /// is held.
+    pub(crate) fn send(&self, message: Message, term: Term, rng: &mut rand::rngs::Xoshiro256PlusPlus) {
+        let fate = {
+            let net = self.net.read().unwrap_or_else(PoisonError::into_inner);
+            if net.holds() { None } else { Some(net.route(message.from, message.to, rng)) }
+        };
+        let id = if self.events.is_some() || fate.is_none() {
+            self.next_message_id.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        };
+        if self.events.is_some() {
+            self.emit(Some(message.from), Some(term), EventKind::Send { id, message: message.clone() });
+        }
+        let Some(fate) = fate else {
+            let since = self.now_nanos();
+            self.hand.lock().unwrap_or_else(PoisonError::into_inner).hold(Held { id, message, since });
+            return;
+        };
         match fate {
-            Fate::Drop(reason) => self.drop_message(message, reason),
+            Fate::Drop(reason) => self.drop_message(id, message, reason),
             Fate::Deliver(delays) => {
+                if delays.len() > 1 && self.events.is_some() {
+                    self.emit(None, None, EventKind::Duplicate { id, message: message.clone() });
+                }
                 let speed = self.speed();
                 let last = delays.len() - 1;
                 let mut message = Some(message);
@@ -123,11 +153,11 @@ impl Shared {
                     let m = if i == last { message.take() } else { message.clone() };
                     let Some(m) = m else { break };
                     if delay == 0 {
-                        self.deliver(m);
+                        self.deliver(id, m);
                     } else {
                         let at = Instant::now() + Duration::from_nanos((delay as f64 / speed) as u64);
                         let seq = self.delayed_seq.fetch_add(1, Ordering::Relaxed);
-                        let _ = self.router.send(RouterMsg::Delay(at, seq, m));
+                        let _ = self.router.send(RouterMsg::Delay(at, seq, id, m));
                     }
                 }
             }
@@ -135,17 +165,56 @@ impl Shared {
     }
 
     /// Puts a message in its receiver's inbox now, or drops it if the receiver is down.
-    fn deliver(&self, message: Message) {
+    fn deliver(&self, id: u64, message: Message) {
         let to = message.to;
         match self.route(to) {
             Some(tx) => {
-                if let Err(e) = tx.send(Input::Peer(message))
-                    && let Input::Peer(m) = e.into_inner()
+                if let Err(e) = tx.send(Input::Peer(id, message))
+                    && let Input::Peer(id, m) = e.into_inner()
                 {
-                    self.drop_message(m, "crashed");
+                    self.drop_message(id, m, "crashed");
                 }
             }
-            None => self.drop_message(message, "crashed"),
+            None => self.drop_message(id, message, "crashed"),
+        }
+    }
+
+    /// Delivers a message now if its link is up (as the fault model is now), else drops it
+    /// with the reason.
+    pub(super) fn deliver_if_reachable(&self, id: u64, message: Message) {
+        let reachable =
+            self.net.read().unwrap_or_else(PoisonError::into_inner).reachable(message.from, message.to);
+        match reachable {
+            Ok(()) => self.deliver(id, message),
+            Err(reason) => self.drop_message(id, message, reason),
+        }
+    }
+
+    /// Delivers, drops or duplicates the oldest held copy of message `id` (the oldest of all
+    /// if `None`). False if there is none.
+    pub(super) fn act_on_held(&self, id: Option<u64>, action: HeldAction) -> bool {
+        let mut hand = self.hand.lock().unwrap_or_else(PoisonError::into_inner);
+        if action == HeldAction::Duplicate {
+            let Some(id) = id.or_else(|| hand.list().first().map(|h| h.id)) else { return false };
+            let Some(copy) = hand.duplicate(id, self.now_nanos()) else { return false };
+            drop(hand);
+            self.emit(None, None, EventKind::Duplicate { id, message: copy.message });
+            return true;
+        }
+        let Some(held) = hand.take(id) else { return false };
+        drop(hand);
+        match action {
+            HeldAction::Deliver => self.deliver_if_reachable(held.id, held.message),
+            _ => self.drop_message(held.id, held.message, "dropped by hand"),
+        }
+        true
+    }
+
+    /// Delivers every held message, oldest first.
+    pub(super) fn release_held(&self) {
+        let all = self.hand.lock().unwrap_or_else(PoisonError::into_inner).take_all();
+        for held in all {
+            self.deliver_if_reachable(held.id, held.message);
         }
     }
 }
@@ -165,16 +234,16 @@ pub(super) fn router(shared: Arc<Shared>, rx: Receiver<RouterMsg>) {
         }
     }
     let mut heap: BinaryHeap<Due> = BinaryHeap::new();
-    let mut held: BTreeMap<u64, Message> = BTreeMap::new();
+    let mut delayed: BTreeMap<u64, (u64, Message)> = BTreeMap::new();
     loop {
         let msg = match heap.peek() {
             Some(Due(at, _)) => rx.recv_deadline(*at),
             None => rx.recv().map_err(|_| crossbeam_channel::RecvTimeoutError::Disconnected),
         };
         match msg {
-            Ok(RouterMsg::Delay(at, seq, m)) => {
+            Ok(RouterMsg::Delay(at, seq, id, m)) => {
                 heap.push(Due(at, seq));
-                held.insert(seq, m);
+                delayed.insert(seq, (id, m));
             }
             Ok(RouterMsg::Stop) | Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -182,12 +251,8 @@ pub(super) fn router(shared: Arc<Shared>, rx: Receiver<RouterMsg>) {
         let now = Instant::now();
         while heap.peek().is_some_and(|Due(at, _)| *at <= now) {
             let Some(Due(_, seq)) = heap.pop() else { break };
-            let Some(m) = held.remove(&seq) else { continue };
-            let reachable = shared.net.read().unwrap_or_else(PoisonError::into_inner).reachable(m.from, m.to);
-            match reachable {
-                Ok(()) => shared.deliver(m),
-                Err(reason) => shared.drop_message(m, reason),
-            }
+            let Some((id, m)) = delayed.remove(&seq) else { continue };
+            shared.deliver_if_reachable(id, m);
         }
     }
 }

@@ -27,6 +27,8 @@ pub(crate) enum Order {
     Resume,
     /// Time out now and campaign.
     Campaign,
+    /// Tick this many times now, handling what each tick causes (time moved by hand).
+    Tick(u32),
     /// Change the tick length (the time scale changed).
     SetTick(Duration),
     /// Report a snapshot of the node's state.
@@ -100,12 +102,15 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), StopReason> {
         if paused {
             match orders.recv() {
                 Ok(Order::Resume) => paused = false,
-                Ok(Order::Kill) | Err(_) => return Ok(()),
+                Ok(Order::Kill) | Err(_) => {
+                    lose_inbox(&shared, &inbox);
+                    return Ok(());
+                }
                 Ok(Order::SetTick(d)) => ticker = crossbeam_channel::tick(d),
                 Ok(Order::Status(tx)) => {
                     let _ = tx.send(NodeStatus::of(&node, RunState::Paused));
                 }
-                Ok(Order::Pause | Order::Campaign) => {}
+                Ok(Order::Pause | Order::Campaign | Order::Tick(_)) => {}
                 Ok(Order::Panic) => panic!("{id} panicked on request"),
             }
             continue;
@@ -115,12 +120,24 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), StopReason> {
                 Ok(input) => handle(&shared, trace, &mut node, &mut waiting, input),
                 Err(_) => return Ok(()),
             },
-            recv(ticker) -> _ => node.tick(),
+            // A frozen cluster's time stands still: its timers do not run.
+            recv(ticker) -> _ => if !shared.is_frozen() { node.tick() },
             recv(orders) -> order => match order {
-                Ok(Order::Kill) | Err(_) => return Ok(()),
+                Ok(Order::Kill) | Err(_) => {
+                    lose_inbox(&shared, &inbox);
+                    return Ok(());
+                }
                 Ok(Order::Pause) => paused = true,
                 Ok(Order::Resume) => {}
                 Ok(Order::Campaign) => node.campaign(),
+                Ok(Order::Tick(n)) => {
+                    for _ in 1..n {
+                        node.tick();
+                        drive(&shared, &mut node, &storage, &mut waiting, &mut rng)
+                            .map_err(|e| StopReason::Storage(Arc::new(e)))?;
+                    }
+                    node.tick();
+                }
                 Ok(Order::SetTick(d)) => ticker = crossbeam_channel::tick(d),
                 Ok(Order::Status(tx)) => {
                     let _ = tx.send(NodeStatus::of(&node, RunState::Running));
@@ -158,12 +175,12 @@ fn handle(
     input: Input,
 ) {
     match input {
-        Input::Peer(message) => {
+        Input::Peer(id, message) => {
             if trace {
                 shared.emit(
                     Some(node.id()),
                     Some(node.term()),
-                    EventKind::Deliver { message: message.clone() },
+                    EventKind::Deliver { id, message: message.clone() },
                 );
             }
             node.step(message)
@@ -189,8 +206,9 @@ fn drive(
         let mut ready = node.ready();
         // Events first: what a node did is recorded before anyone can react to its messages.
         shared.emit_batch(std::mem::take(&mut ready.events));
+        let term = node.term();
         for message in std::mem::take(&mut ready.messages) {
-            shared.send(message, rng);
+            shared.send(message, term, rng);
         }
         if ready.hard_state.is_some() || ready.entries.is_some() {
             let mut storage = storage.lock().unwrap_or_else(PoisonError::into_inner);
@@ -198,7 +216,7 @@ fn drive(
             storage.sync()?;
         }
         for message in ready.persisted_messages {
-            shared.send(message, rng);
+            shared.send(message, term, rng);
         }
         for response in ready.replies {
             if let Some(tx) = waiting.remove(&response.id) {
@@ -208,4 +226,14 @@ fn drive(
         node.advance();
     }
     Ok(())
+}
+
+/// A killed node's inbox is lost with it: the messages that waited there are dropped, and say
+/// so in the event log (their clients' answer channels close, which their clients see).
+fn lose_inbox(shared: &Shared, inbox: &Receiver<Input>) {
+    for input in inbox.try_iter() {
+        if let Input::Peer(id, message) = input {
+            shared.drop_message(id, message, "crashed");
+        }
+    }
 }

@@ -129,7 +129,7 @@ fn watch_leaders(events: crossbeam_channel::Receiver<crate::events::Event>) -> V
                 current = Some((node, term.0));
                 last_sent = e.time;
             }
-            EventKind::Node(NodeEventKind::Send { message })
+            EventKind::Send { message, .. }
                 if current.is_some_and(|(n, t)| n == message.from && t == message.term.0)
                     && matches!(message.body, Body::AppendEntries { .. } | Body::Heartbeat { .. }) =>
             {

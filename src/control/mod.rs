@@ -16,7 +16,7 @@ pub use client::{Answer, Attempt, Client, ClientOptions, OpError, OpFailure, Tra
 pub use status::{NodeStatus, RunState};
 
 use crate::events::{Event, EventKind};
-use crate::network::Network;
+use crate::network::{Held, HeldAction, Network};
 use crate::raft::NodeId;
 use crossbeam_channel::Receiver;
 
@@ -56,7 +56,8 @@ pub trait Control: Send + Sync {
     /// The network's fault settings now.
     fn network(&self) -> Network;
     /// Changes the network's fault settings; takes effect at once (messages already on their
-    /// way are judged again when they are due).
+    /// way are judged again when they are due). A change that ends a hold delivers every held
+    /// message at once.
     fn change_network(&self, change: &mut dyn FnMut(&mut Network));
     /// The time scale: 1.0 is normal, 0.05 is 1/20.
     fn speed(&self) -> f64;
@@ -73,10 +74,22 @@ pub trait Control: Send + Sync {
     fn resume(&self, id: NodeId);
     /// Makes a node's election timer expire now.
     fn campaign(&self, id: NodeId);
-    /// Freezes the cluster: pauses these nodes, and the clock that client timeouts count stops.
-    fn freeze(&self, nodes: &[NodeId]);
-    /// Ends a freeze: resumes these nodes, and client timeouts count again.
-    fn thaw(&self, nodes: &[NodeId]);
+    /// Freezes the cluster's time: no node ticks (no timer runs out, no heartbeat is due) and
+    /// client timeouts stop counting. Messages are still handled: a message delivered by hand,
+    /// or a client request, is handled at once.
+    fn freeze(&self);
+    /// Ends a freeze: timers and client timeouts run again.
+    fn thaw(&self);
+    /// Moves time on by `ticks` ticks on every running node, frozen or not (time by hand).
+    fn advance_ticks(&self, ticks: u32);
+    /// The messages a held network keeps for the user ([`Network::set_hold`]), oldest first.
+    fn held(&self) -> Vec<Held>;
+    /// Delivers, drops or duplicates the oldest held copy of message `id` (the oldest held
+    /// message if `None`). False if there is no such message.
+    fn act_on_held(&self, id: Option<u64>, action: HeldAction) -> bool;
+    /// Delivers every held message now, oldest first. What they cause follows the network's
+    /// mode: held again while it is held.
+    fn release_held(&self);
     /// Writes an event of the caller's own (a fault, a client's view of an operation) to the
     /// event log, stamped now.
     fn record(&self, node: Option<NodeId>, kind: EventKind);

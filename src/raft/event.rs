@@ -22,11 +22,6 @@ pub struct NodeEvent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NodeEventKind {
-    /// The node sent a message.
-    Send {
-        /// The message.
-        message: Message,
-    },
     /// The node ignored a message (stale term, leader lease, ...).
     Ignore {
         /// The message.
@@ -104,7 +99,6 @@ impl NodeEventKind {
     /// A short name of the kind, for filters and counters (equals the JSON `kind` tag).
     pub fn name(&self) -> &'static str {
         match self {
-            NodeEventKind::Send { .. } => "send",
             NodeEventKind::Ignore { .. } => "ignore",
             NodeEventKind::Timeout => "timeout",
             NodeEventKind::Role { .. } => "role",
@@ -128,7 +122,6 @@ fn range(f: &mut fmt::Formatter<'_>, first: EntryId, last: EntryId) -> fmt::Resu
 impl fmt::Display for NodeEventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NodeEventKind::Send { message } => write!(f, "{message}"),
             NodeEventKind::Ignore { message, reason } => {
                 write!(f, "ignores {}@{} {} ({reason})", message.from, message.term, message.body.kind())
             }

@@ -438,9 +438,6 @@ impl<S: StateMachine> RaftNode<S> {
             && !self.hard_state_dirty
             && matches!(body, Body::AppendEntries { .. } | Body::Heartbeat { .. });
         let message = Message { from: self.id(), to, term, body };
-        if self.config.trace {
-            self.emit(NodeEventKind::Send { message: message.clone() });
-        }
         if immediate {
             self.out.messages.push(message);
         } else {

@@ -6,7 +6,7 @@
 use crate::events::{Event, EventKind};
 use crate::kv::{Kv, KvNode, SessionLimits};
 use crate::kv::{Request, Response};
-use crate::network::{Fate, LinkRule, Network};
+use crate::network::{Fate, Held, HeldAction, HeldMessages, LinkRule, Network};
 use crate::raft::{Config, Entry, Message, NodeId};
 use crate::storage::{MemStorage, Storage};
 use rand::SeedableRng;
@@ -33,6 +33,7 @@ pub struct Slot {
 struct InFlight {
     at: u64,
     seq: u64,
+    id: u64,
     message: Message,
 }
 
@@ -66,11 +67,14 @@ pub struct Cluster {
     /// The fault model; change it at will.
     pub network: Network,
     in_flight: BinaryHeap<InFlight>,
-    /// Messages held for paused nodes, in arrival order.
-    held: BTreeMap<NodeId, Vec<Message>>,
+    /// Messages the user holds (the network is held), until delivered, dropped or duplicated.
+    hand: HeldMessages,
+    /// Messages that arrived at paused nodes, with their ids, in arrival order.
+    paused_inbox: BTreeMap<NodeId, Vec<(u64, Message)>>,
     rng: Xoshiro256PlusPlus,
     now: u64,
     next_msg_seq: u64,
+    next_msg_id: u64,
     next_event_seq: u64,
     events: Vec<Event>,
     replies: Vec<(NodeId, Response)>,
@@ -99,10 +103,12 @@ impl Cluster {
             slots,
             network: Network::new(link),
             in_flight: BinaryHeap::new(),
-            held: BTreeMap::new(),
+            hand: HeldMessages::default(),
+            paused_inbox: BTreeMap::new(),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             now: 0,
             next_msg_seq: 0,
+            next_msg_id: 1,
             next_event_seq: 0,
             events: Vec::new(),
             replies: Vec::new(),
@@ -189,11 +195,12 @@ impl Cluster {
                 panic!("in-memory storage failed: {e}");
             }
             node.advance();
+            let term = node.term();
             for event in ready.events {
                 self.push_event(event.into());
             }
             for message in ready.messages.into_iter().chain(ready.persisted_messages) {
-                self.route(message);
+                self.route(message, term);
             }
             for reply in ready.replies {
                 self.replies.push((id, reply));
@@ -201,64 +208,109 @@ impl Cluster {
         }
     }
 
-    fn route(&mut self, message: Message) {
+    /// Sends a message: it gets its id and its `send` event, then the network decides its fate
+    /// (or, if the network is held, it waits for the user). `term` is the sender's.
+    fn route(&mut self, message: Message, term: crate::raft::Term) {
         self.stats.sent += 1;
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        let from = message.from;
+        self.push_event(Event::new(Some(from), Some(term), EventKind::Send { id, message: message.clone() }));
+        if self.network.holds() {
+            self.hand.hold(Held { id, message, since: self.now });
+            return;
+        }
         match self.network.route(message.from, message.to, &mut self.rng) {
-            Fate::Drop(reason) => self.drop_message(message, reason),
+            Fate::Drop(reason) => self.drop_message(id, message, reason),
             Fate::Deliver(delays) => {
+                if delays.len() > 1 {
+                    self.push_event(Event::new(
+                        None,
+                        None,
+                        EventKind::Duplicate { id, message: message.clone() },
+                    ));
+                }
                 for delay in delays {
                     let seq = self.next_msg_seq;
                     self.next_msg_seq += 1;
-                    self.in_flight.push(InFlight { at: self.now + delay, seq, message: message.clone() });
+                    self.in_flight.push(InFlight { at: self.now + delay, seq, id, message: message.clone() });
                 }
             }
         }
     }
 
-    fn drop_message(&mut self, message: Message, reason: &str) {
+    fn drop_message(&mut self, id: u64, message: Message, reason: &str) {
         self.stats.dropped += 1;
-        self.push_event(Event {
-            seq: 0,
-            time: 0,
-            node: None,
-            term: None,
-            kind: EventKind::Drop { message, reason: reason.to_string() },
-        });
+        self.push_event(Event::new(None, None, EventKind::Drop { id, message, reason: reason.to_string() }));
     }
 
     /// Delivers one message now: judged again against the network (a partition made while it
-    /// was in flight drops it), dropped if the receiver is down, held if it is paused.
-    fn deliver(&mut self, message: Message) {
+    /// was in flight drops it), dropped if the receiver is down, kept if it is paused.
+    fn deliver(&mut self, id: u64, message: Message) {
         if let Err(reason) = self.network.reachable(message.from, message.to) {
-            return self.drop_message(message, reason);
+            return self.drop_message(id, message, reason);
         }
         let to = message.to;
-        let Some(slot) = self.slots.get_mut(&to) else { return self.drop_message(message, "no such node") };
+        let Some(slot) = self.slots.get_mut(&to) else {
+            return self.drop_message(id, message, "no such node");
+        };
         if slot.paused {
-            self.held.entry(to).or_default().push(message);
+            self.paused_inbox.entry(to).or_default().push((id, message));
             return;
         }
-        let Some(node) = slot.node.as_mut() else { return self.drop_message(message, "crashed") };
+        let Some(node) = slot.node.as_mut() else { return self.drop_message(id, message, "crashed") };
         self.stats.delivered += 1;
         let term = Some(node.term());
-        self.push_event(Event {
-            seq: 0,
-            time: 0,
-            node: Some(to),
-            term,
-            kind: EventKind::Deliver { message: message.clone() },
-        });
+        self.push_event(Event::new(Some(to), term, EventKind::Deliver { id, message: message.clone() }));
         if let Some(node) = self.slots.get_mut(&to).and_then(|s| s.node.as_mut()) {
             node.step(message);
         }
         self.process(to);
     }
 
+    /// The messages the user holds, oldest first.
+    pub fn held(&self) -> Vec<Held> {
+        self.hand.list()
+    }
+
+    /// Delivers, drops or duplicates the oldest held copy of message `id` (the oldest of all
+    /// if `None`). False if there is no such message.
+    pub fn act_on_held(&mut self, id: Option<u64>, action: HeldAction) -> bool {
+        match action {
+            HeldAction::Duplicate => {
+                let Some(id) = id.or_else(|| self.hand.list().first().map(|h| h.id)) else { return false };
+                let Some(copy) = self.hand.duplicate(id, self.now) else { return false };
+                self.push_event(Event::new(None, None, EventKind::Duplicate { id, message: copy.message }));
+                true
+            }
+            HeldAction::Deliver | HeldAction::Drop => {
+                let Some(held) = self.hand.take(id) else { return false };
+                if action == HeldAction::Deliver {
+                    self.deliver(held.id, held.message);
+                } else {
+                    self.drop_message(held.id, held.message, "dropped by hand");
+                }
+                true
+            }
+        }
+    }
+
+    /// Delivers every held message now, oldest first; what they cause follows the network's
+    /// mode (held again if it is still held). Returns how many.
+    pub fn release_held(&mut self) -> usize {
+        let all = self.hand.take_all();
+        let n = all.len();
+        for held in all {
+            self.deliver(held.id, held.message);
+        }
+        n
+    }
+
     /// Delivers every message due at or before the current time, in order.
     pub fn deliver_due(&mut self) {
         while self.in_flight.peek().is_some_and(|m| m.at <= self.now) {
             let Some(m) = self.in_flight.pop() else { break };
-            self.deliver(m.message);
+            self.deliver(m.id, m.message);
         }
     }
 
@@ -277,7 +329,7 @@ impl Cluster {
         self.in_flight.extend(keep);
         let n = batch.len();
         for m in batch {
-            self.deliver(m.message);
+            self.deliver(m.id, m.message);
         }
         n
     }
@@ -291,7 +343,7 @@ impl Cluster {
         for m in sorted {
             if filter(&m.message) {
                 n += 1;
-                self.drop_message(m.message, reason);
+                self.drop_message(m.id, m.message, reason);
             } else {
                 self.in_flight.push(m);
             }
@@ -337,8 +389,12 @@ impl Cluster {
             && slot.node.take().is_some()
         {
             slot.paused = false;
-            self.held.remove(&id);
+            let lost = self.paused_inbox.remove(&id).unwrap_or_default();
             self.record(Some(id), EventKind::Crash);
+            // What waited in a paused node's buffers is gone with it.
+            for (m, message) in lost {
+                self.drop_message(m, message, "crashed");
+            }
         }
     }
 
@@ -389,8 +445,8 @@ impl Cluster {
         if let Some(slot) = self.slots.get_mut(&id) {
             slot.paused = false;
         }
-        for message in self.held.remove(&id).unwrap_or_default() {
-            self.deliver(message);
+        for (m, message) in self.paused_inbox.remove(&id).unwrap_or_default() {
+            self.deliver(m, message);
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::control::{
 };
 use crate::events::{Event, EventKind};
 use crate::kv::{Request, RequestId};
-use crate::network::Network;
+use crate::network::{Held, HeldAction, Network};
 use crate::raft::NodeId;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
@@ -226,6 +226,12 @@ impl Inner {
     /// thread is busy, so that what a woken client does next enters the world at the moment it
     /// was woken.
     fn advance_to(&self, target: u64) {
+        self.advance_to_even_frozen(target, false);
+    }
+
+    /// [`Inner::advance_to`], which with `by_hand` moves time although the world is frozen (the
+    /// user moves it).
+    fn advance_to_even_frozen(&self, target: u64, by_hand: bool) {
         let mut world = lock(&self.world);
         loop {
             let waited = Instant::now();
@@ -236,9 +242,10 @@ impl Inner {
             if world.busy > 0 {
                 world.stalls += 1;
             }
+            let stopped = world.frozen && !by_hand;
             let next = world.next_time();
-            if next > target || world.frozen {
-                if !world.frozen {
+            if next > target || stopped {
+                if !stopped {
                     world.cluster.set_now(target);
                 }
                 break;
@@ -246,6 +253,9 @@ impl Inner {
             world.step(next);
             world.wake_clients();
             self.pump(&mut world);
+        }
+        if by_hand {
+            world.reanchor();
         }
         self.pump(&mut world);
     }
@@ -443,7 +453,13 @@ impl Control for SimEngine {
     }
 
     fn change_network(&self, change: &mut dyn FnMut(&mut Network)) {
-        self.inner.with(|w| change(&mut w.cluster.network));
+        self.inner.with(|w| {
+            change(&mut w.cluster.network);
+            if !w.cluster.network.holds() {
+                w.cluster.release_held();
+                w.wake_clients();
+            }
+        });
     }
 
     fn speed(&self) -> f64 {
@@ -486,18 +502,38 @@ impl Control for SimEngine {
         self.inner.with(|w| w.cluster.campaign(id));
     }
 
-    fn freeze(&self, nodes: &[NodeId]) {
+    fn freeze(&self) {
+        self.inner.with(|w| w.frozen = true);
+    }
+
+    fn thaw(&self) {
         self.inner.with(|w| {
-            w.frozen = true;
-            nodes.iter().for_each(|&id| w.cluster.pause(id));
+            w.frozen = false;
+            w.reanchor();
         });
     }
 
-    fn thaw(&self, nodes: &[NodeId]) {
+    fn advance_ticks(&self, ticks: u32) {
+        let target = self.world().cluster.now() + u64::from(ticks) * TICK_NANOS;
+        self.inner.advance_to_even_frozen(target, true);
+    }
+
+    fn held(&self) -> Vec<Held> {
+        self.world().cluster.held()
+    }
+
+    fn act_on_held(&self, id: Option<u64>, action: HeldAction) -> bool {
         self.inner.with(|w| {
-            nodes.iter().for_each(|&id| w.resume(id));
-            w.frozen = false;
-            w.reanchor();
+            let done = w.cluster.act_on_held(id, action);
+            w.wake_clients();
+            done
+        })
+    }
+
+    fn release_held(&self) {
+        self.inner.with(|w| {
+            w.cluster.release_held();
+            w.wake_clients();
         });
     }
 

@@ -104,13 +104,8 @@ pub enum Command {
     },
     /// Kill a node.
     Kill(NodeId),
-    /// Restart a node; pause it at once if the cluster is frozen.
-    Restart {
-        /// The node.
-        node: NodeId,
-        /// Pause it right after (the cluster is frozen).
-        pause: bool,
-    },
+    /// Restart a node.
+    Restart(NodeId),
     /// Pause a node.
     Pause(NodeId),
     /// Resume a node.
@@ -131,10 +126,10 @@ pub enum Command {
     SetDelay(u64, u64),
     /// Set the time scale.
     SetSpeed(f64),
-    /// Pause these nodes to freeze the cluster.
-    Freeze(Vec<NodeId>),
-    /// Resume these nodes to unfreeze the cluster.
-    Thaw(Vec<NodeId>),
+    /// Freeze the cluster's time (nodes do not tick; messages are still handled).
+    Freeze,
+    /// Let time run again.
+    Thaw,
     /// Export the event log and the client history.
     Export,
 }

@@ -43,8 +43,6 @@ pub struct App {
     members: Vec<NodeId>,
     /// Nodes the user paused with `z`: they stay paused when the cluster is unfrozen.
     user_paused: BTreeSet<NodeId>,
-    /// Nodes the freeze paused: unfreezing resumes exactly these.
-    frozen_nodes: BTreeSet<NodeId>,
     outbox: Vec<Command>,
     /// Commands produced so far (the engine carries them out in this order).
     sent: u64,
@@ -67,7 +65,6 @@ impl App {
             screen: ScreenState::new(&members, storage),
             members,
             user_paused: BTreeSet::new(),
-            frozen_nodes: BTreeSet::new(),
             outbox: Vec::new(),
             sent: 0,
             expected: Vec::new(),
@@ -225,9 +222,7 @@ impl App {
     }
 
     fn is_paused(&self, id: NodeId) -> bool {
-        self.run_state(id) == RunState::Paused
-            || self.user_paused.contains(&id)
-            || self.frozen_nodes.contains(&id)
+        self.run_state(id) == RunState::Paused || self.user_paused.contains(&id)
     }
 
     fn node_from_digit(&self, d: u8) -> Result<NodeId, String> {

@@ -273,15 +273,10 @@ impl Worker {
                 self.record(format!("kill {id}"));
                 b.kill(id);
             }
-            Command::Restart { node, pause } => {
+            Command::Restart(node) => {
                 self.record(format!("restart {node}"));
-                match b.restart(node) {
-                    Ok(()) if pause => {
-                        b.pause(node);
-                        self.record(format!("pause {node}"));
-                    }
-                    Ok(()) => {}
-                    Err(e) => self.notice(format!("restart {node} failed: {e}"), true),
+                if let Err(e) = b.restart(node) {
+                    self.notice(format!("restart {node} failed: {e}"), true);
                 }
             }
             Command::Pause(id) => {
@@ -326,13 +321,13 @@ impl Worker {
                 b.set_speed(s);
                 self.record(format!("speed {}x", b.speed()));
             }
-            Command::Freeze(nodes) => {
-                self.record("freeze: pause every node (client timeouts stop counting)".into());
-                b.freeze(&nodes);
+            Command::Freeze => {
+                self.record("freeze: time stops (no timer runs, client timeouts stop counting)".into());
+                b.freeze();
             }
-            Command::Thaw(nodes) => {
-                self.record("unfreeze: resume the nodes the freeze paused".into());
-                b.thaw(&nodes);
+            Command::Thaw => {
+                self.record("unfreeze: time runs again".into());
+                b.thaw();
             }
             Command::Export => self.export(),
         }

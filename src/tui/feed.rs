@@ -47,8 +47,9 @@ fn message_category(message: &Message) -> Category {
 /// The category of an event.
 pub fn category(event: &Event) -> Category {
     match &event.kind {
-        EventKind::Node(NodeEventKind::Send { message })
-        | EventKind::Deliver { message }
+        EventKind::Send { message, .. }
+        | EventKind::Deliver { message, .. }
+        | EventKind::Duplicate { message, .. }
         | EventKind::Node(NodeEventKind::Ignore { message, .. }) => message_category(message),
         EventKind::Drop { message, .. } => match message_category(message) {
             Category::Heartbeat => Category::Heartbeat,
@@ -73,9 +74,10 @@ pub fn category(event: &Event) -> Category {
 /// Events of no node (faults injected from the console) concern everyone.
 pub fn involves(event: &Event, id: NodeId) -> bool {
     match &event.kind {
-        EventKind::Node(NodeEventKind::Send { message })
-        | EventKind::Deliver { message }
+        EventKind::Send { message, .. }
+        | EventKind::Deliver { message, .. }
         | EventKind::Drop { message, .. }
+        | EventKind::Duplicate { message, .. }
         | EventKind::Node(NodeEventKind::Ignore { message, .. }) => {
             message.from == id || message.to == id || event.node == Some(id)
         }
@@ -229,7 +231,7 @@ impl Rates {
 
     /// Notes a send event.
     pub fn observe(&mut self, event: &Event) {
-        if let EventKind::Node(NodeEventKind::Send { message }) = &event.kind {
+        if let EventKind::Send { message, .. } = &event.kind {
             if self.sends.len() >= Self::CAPACITY {
                 self.sends.pop_front();
             }

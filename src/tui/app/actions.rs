@@ -76,7 +76,6 @@ impl App {
                 RunState::Crashed(_) => self.error(format!("{sel} has crashed already: r restarts it")),
                 _ => {
                     self.user_paused.remove(&sel);
-                    self.frozen_nodes.remove(&sel);
                     self.send_expecting(Command::Kill(sel), sel, RunState::Dead);
                     self.info(format!(
                         "killing {sel}: its volatile state is lost, its log and vote are kept"
@@ -85,12 +84,7 @@ impl App {
             },
             Action::Restart => match self.run_state(sel) {
                 RunState::Dead | RunState::Crashed(_) => {
-                    let pause = self.screen.frozen;
-                    if pause {
-                        self.frozen_nodes.insert(sel);
-                    }
-                    let run = if pause { RunState::Paused } else { RunState::Running };
-                    self.send_expecting(Command::Restart { node: sel, pause }, sel, run);
+                    self.send_expecting(Command::Restart(sel), sel, RunState::Running);
                     self.info(format!("restarting {sel} from its durable state"));
                 }
                 _ => self.error(format!("{sel} is running: k kills it first")),
@@ -198,49 +192,27 @@ impl App {
             self.error(format!("{sel} is down: it cannot be paused (r restarts it)"));
             return;
         }
-        let frozen = self.screen.frozen;
         if self.user_paused.remove(&sel) {
-            if frozen {
-                self.frozen_nodes.insert(sel);
-                self.info(format!("{sel} will resume with the cluster (space)"));
-            } else {
-                self.send_expecting(Command::Resume(sel), sel, RunState::Running);
-                self.info(format!("resuming {sel}"));
-            }
+            self.send_expecting(Command::Resume(sel), sel, RunState::Running);
+            self.info(format!("resuming {sel}"));
         } else {
             self.user_paused.insert(sel);
-            if frozen {
-                self.frozen_nodes.remove(&sel);
-                self.info(format!("{sel} will stay paused when the cluster resumes"));
-            } else {
-                self.send_expecting(Command::Pause(sel), sel, RunState::Paused);
-                self.info(format!("pausing {sel}: it neither ticks nor receives (z resumes)"));
-            }
+            self.send_expecting(Command::Pause(sel), sel, RunState::Paused);
+            self.info(format!("pausing {sel}: it neither ticks nor receives (z resumes)"));
         }
     }
 
+    /// Freezing stops time, not message handling: no timer runs and no client times out, but a
+    /// message delivered by hand or a client's request is handled at once.
     fn toggle_freeze(&mut self) {
         if self.screen.frozen {
-            let nodes: Vec<NodeId> = std::mem::take(&mut self.frozen_nodes).into_iter().collect();
             self.screen.frozen = false;
-            self.send(Command::Thaw(nodes.clone()));
-            self.expected.extend(nodes.into_iter().map(|n| (self.sent, n, RunState::Running)));
-            self.info("cluster resumed");
+            self.send(Command::Thaw);
+            self.info("time runs again");
         } else {
-            let nodes: Vec<NodeId> = self
-                .members
-                .iter()
-                .copied()
-                .filter(|&id| {
-                    !self.user_paused.contains(&id)
-                        && matches!(self.run_state(id), RunState::Running | RunState::Paused)
-                })
-                .collect();
-            self.frozen_nodes = nodes.iter().copied().collect();
             self.screen.frozen = true;
-            self.send(Command::Freeze(nodes.clone()));
-            self.expected.extend(nodes.into_iter().map(|n| (self.sent, n, RunState::Paused)));
-            self.info("cluster frozen: every node paused (space resumes)");
+            self.send(Command::Freeze);
+            self.info("frozen: no timer runs (a ticks, w to the next timer; space resumes)");
         }
     }
 

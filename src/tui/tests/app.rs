@@ -192,7 +192,7 @@ fn kill_and_restart_check_the_node_state() {
     assert!(notice(&a).0.contains("is down"));
     assert!(a.take_commands().is_empty());
     type_str(&mut a, "r");
-    assert_eq!(a.take_commands(), vec![Command::Restart { node: n(2), pause: false }]);
+    assert_eq!(a.take_commands(), vec![Command::Restart(n(2))]);
 }
 
 #[test]
@@ -351,19 +351,19 @@ fn speed_steps_down_to_one_twentieth_and_up_to_ten() {
 }
 
 #[test]
-fn freeze_pauses_everyone_and_unfreeze_spares_user_paused_nodes() {
+fn freeze_stops_time_and_leaves_pauses_to_z() {
     let mut a = app();
     type_str(&mut a, "3z");
     assert_eq!(a.take_commands(), vec![Command::Pause(n(3))]);
     type_str(&mut a, " ");
     assert!(a.screen().frozen);
-    assert_eq!(a.take_commands(), vec![Command::Freeze(ids(&[1, 2, 4, 5]))]);
-    // While frozen, z only changes what unfreezing will do.
+    assert_eq!(a.take_commands(), vec![Command::Freeze]);
+    // While frozen, z still pauses and resumes at once: a freeze is of time, not of nodes.
     type_str(&mut a, "3z4z");
-    assert!(a.take_commands().is_empty());
+    assert_eq!(a.take_commands(), vec![Command::Resume(n(3)), Command::Pause(n(4))]);
     type_str(&mut a, " ");
     assert!(!a.screen().frozen);
-    assert_eq!(a.take_commands(), vec![Command::Thaw(ids(&[1, 2, 3, 5]))]);
+    assert_eq!(a.take_commands(), vec![Command::Thaw]);
 }
 
 #[test]
@@ -561,7 +561,7 @@ fn fast_keys_are_judged_on_the_keys_before_them_not_on_a_stale_status() {
         applied: 0,
     }));
     type_str(&mut a, "krkr");
-    let kill_restart = [Command::Kill(n(2)), Command::Restart { node: n(2), pause: false }];
+    let kill_restart = [Command::Kill(n(2)), Command::Restart(n(2))];
     assert_eq!(a.take_commands(), kill_restart.iter().cycle().take(8).cloned().collect::<Vec<_>>());
     // Once the engine has carried them out, the polled status is what counts: n2 is dead.
     let mut dead = statuses();

@@ -8,7 +8,7 @@ use crate::control::{
 };
 use crate::events::{Event, EventKind};
 use crate::kv::{ClientId, Op, Reply, Request};
-use crate::network::{LinkRule, Network};
+use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::NodeId;
 use crate::tui::action::Command;
 use crate::tui::engine::{Engine, Update, Worker};
@@ -113,11 +113,24 @@ impl Control for Fake {
     fn campaign(&self, id: NodeId) {
         self.call(format!("campaign {id}"));
     }
-    fn freeze(&self, nodes: &[NodeId]) {
-        nodes.iter().for_each(|&n| self.pause(n));
+    fn freeze(&self) {
+        self.call("freeze".into());
     }
-    fn thaw(&self, nodes: &[NodeId]) {
-        nodes.iter().for_each(|&n| self.resume(n));
+    fn thaw(&self) {
+        self.call("thaw".into());
+    }
+    fn advance_ticks(&self, ticks: u32) {
+        self.call(format!("advance {ticks} ticks"));
+    }
+    fn held(&self) -> Vec<Held> {
+        Vec::new()
+    }
+    fn act_on_held(&self, id: Option<u64>, action: HeldAction) -> bool {
+        self.call(format!("{action:?} {id:?}"));
+        true
+    }
+    fn release_held(&self) {
+        self.call("release held".into());
     }
     fn record(&self, node: Option<NodeId>, kind: EventKind) {
         let (what, description) = match kind {
@@ -200,10 +213,10 @@ fn commands_reach_the_cluster() {
     let dir = temp_dir("commands");
     let (w, updates, _) = worker(Arc::clone(&fake), &dir);
     w.apply(Command::Kill(n(2)));
-    w.apply(Command::Restart { node: n(2), pause: true });
+    w.apply(Command::Restart(n(2)));
     w.apply(Command::Campaign(n(3)));
-    w.apply(Command::Freeze(vec![n(1), n(4)]));
-    w.apply(Command::Thaw(vec![n(1)]));
+    w.apply(Command::Freeze);
+    w.apply(Command::Thaw);
     w.apply(Command::SetSpeed(0.05));
     assert_eq!(
         fake.calls(),
@@ -212,15 +225,12 @@ fn commands_reach_the_cluster() {
             "kill n2",
             "record: restart n2",
             "restart n2",
-            "pause n2",
-            "record: pause n2",
             "campaign n3",
             "record: force n3 to time out",
-            "record: freeze: pause every node (client timeouts stop counting)",
-            "pause n1",
-            "pause n4",
-            "record: unfreeze: resume the nodes the freeze paused",
-            "resume n1",
+            "record: freeze: time stops (no timer runs, client timeouts stop counting)",
+            "freeze",
+            "record: unfreeze: time runs again",
+            "thaw",
             "speed 0.05",
             "record: speed 0.05x",
         ]
@@ -241,7 +251,7 @@ fn commands_reach_the_cluster() {
     assert!(updates.try_recv().is_err(), "no news for commands that worked");
     let failing = Arc::new(Fake { fail_restart: true, ..Fake::default() });
     let (w, updates, _) = worker(failing, &dir);
-    w.apply(Command::Restart { node: n(1), pause: false });
+    w.apply(Command::Restart(n(1)));
     match updates.try_recv() {
         Ok(Update::Notice(n)) => assert!(n.error && n.text.contains("disk on fire"), "{n:?}"),
         other => panic!("{other:?}"),
