@@ -7,6 +7,7 @@
 
 use crate::raft::{Message, NodeEvent, NodeId, Term};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 pub use crate::raft::NodeEventKind;
@@ -171,5 +172,142 @@ impl fmt::Display for Event {
                 unreachable!("handled above")
             }
         }
+    }
+}
+
+/// One message in flight, as the event stream tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flying {
+    /// Its id.
+    pub id: u64,
+    /// The message.
+    pub message: Message,
+    /// When it was sent (the event's time).
+    pub sent: u64,
+    /// Copies still on their way (a duplicate makes two).
+    pub copies: u32,
+}
+
+/// The messages in flight (sent, and not yet delivered or dropped), kept from the event stream
+/// alone: a `send` puts a message in, a `duplicate` adds a copy, a `deliver` or a `drop` takes
+/// a copy out. Fates of messages sent before the stream was first seen are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InFlight {
+    messages: BTreeMap<u64, Flying>,
+}
+
+impl InFlight {
+    /// Most messages kept: beyond this the oldest are forgotten (a stream that lost events
+    /// must not grow the console without bound).
+    pub const CAPACITY: usize = 100_000;
+
+    /// Takes one event into account.
+    pub fn observe(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::Send { id, message } => {
+                let flying = Flying { id: *id, message: message.clone(), sent: event.time, copies: 1 };
+                self.messages.insert(*id, flying);
+                if self.messages.len() > Self::CAPACITY {
+                    self.messages.pop_first();
+                }
+            }
+            EventKind::Duplicate { id, .. } => {
+                if let Some(m) = self.messages.get_mut(id) {
+                    m.copies += 1;
+                }
+            }
+            EventKind::Deliver { id, .. } | EventKind::Drop { id, .. } => {
+                if let Some(m) = self.messages.get_mut(id) {
+                    m.copies = m.copies.saturating_sub(1);
+                    if m.copies == 0 {
+                        self.messages.remove(id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Copies in flight in all.
+    pub fn len(&self) -> usize {
+        self.messages.values().map(|m| m.copies as usize).sum()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The messages in flight, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Flying> {
+        self.messages.values()
+    }
+
+    /// The message with this id, if it is in flight.
+    pub fn get(&self, id: u64) -> Option<&Flying> {
+        self.messages.get(&id)
+    }
+
+    /// Copies in flight on each link (from, to).
+    pub fn per_link(&self) -> BTreeMap<(NodeId, NodeId), usize> {
+        let mut links = BTreeMap::new();
+        for m in self.messages.values() {
+            *links.entry((m.message.from, m.message.to)).or_insert(0) += m.copies as usize;
+        }
+        links
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::{Body, Term};
+
+    fn message(from: u64, to: u64) -> Message {
+        Message {
+            from: NodeId(from),
+            to: NodeId(to),
+            term: Term(1),
+            body: Body::Heartbeat { commit: crate::raft::LogIndex(0), read_round: 0 },
+        }
+    }
+
+    fn event(time: u64, kind: EventKind) -> Event {
+        Event { seq: time, time, node: None, term: None, kind }
+    }
+
+    #[test]
+    fn sends_pair_with_their_fates_by_id_and_duplicates_count_twice() {
+        let mut book = InFlight::default();
+        book.observe(&event(1, EventKind::Send { id: 7, message: message(1, 2) }));
+        book.observe(&event(2, EventKind::Send { id: 8, message: message(1, 3) }));
+        book.observe(&event(3, EventKind::Duplicate { id: 7, message: message(1, 2) }));
+        assert_eq!(book.len(), 3);
+        assert_eq!(book.per_link()[&(NodeId(1), NodeId(2))], 2);
+        book.observe(&event(4, EventKind::Deliver { id: 7, message: message(1, 2) }));
+        assert_eq!(book.get(7).map(|m| m.copies), Some(1), "one copy of m7 still on its way");
+        book.observe(&event(5, EventKind::Drop { id: 7, message: message(1, 2), reason: "loss".into() }));
+        assert!(book.get(7).is_none());
+        assert_eq!(book.iter().map(|m| (m.id, m.sent)).collect::<Vec<_>>(), vec![(8, 2)]);
+        // A fate without its send (sent before the stream was first seen) changes nothing.
+        book.observe(&event(6, EventKind::Deliver { id: 3, message: message(2, 1) }));
+        assert_eq!(book.len(), 1);
+    }
+
+    /// Messages to a node that crashes are dropped `crashed` by the engines (at delivery in the
+    /// simulator, from the inbox the live node leaves behind), and leave the book with that.
+    #[test]
+    fn drops_at_a_crash_empty_the_book_and_the_capacity_holds() {
+        let mut book = InFlight::default();
+        book.observe(&event(1, EventKind::Send { id: 1, message: message(1, 2) }));
+        book.observe(&event(2, EventKind::Crash));
+        assert_eq!(book.len(), 1, "a crash alone does not decide the fate of what is on its way");
+        book.observe(&event(3, EventKind::Drop { id: 1, message: message(1, 2), reason: "crashed".into() }));
+        assert!(book.is_empty());
+        for id in 0..(InFlight::CAPACITY as u64 + 10) {
+            book.observe(&event(id, EventKind::Send { id, message: message(1, 2) }));
+        }
+        assert_eq!(book.len(), InFlight::CAPACITY);
+        assert_eq!(book.iter().next().map(|m| m.id), Some(10), "the oldest were forgotten");
     }
 }

@@ -44,6 +44,8 @@ pub struct NodeStatus {
     pub last: EntryId,
     /// Election timer: ticks elapsed and the timeout.
     pub timer: (u32, u32),
+    /// Ticks until its next timer fires (election timeout, or a leader's heartbeat).
+    pub next_timer: u32,
     /// For a leader: each follower's match and next index.
     pub replication: Vec<(NodeId, LogIndex, LogIndex)>,
     /// The last entries of its log.
@@ -68,6 +70,7 @@ impl NodeStatus {
             applied: node.applied_index(),
             last: node.log().last(),
             timer: node.election_timer(),
+            next_timer: node.ticks_to_timer(),
             replication: node.replication(),
             log_tail: tail,
             kv: node.state_machine().data(),
@@ -87,6 +90,7 @@ impl NodeStatus {
             applied: LogIndex(0),
             last: EntryId::default(),
             timer: (0, 0),
+            next_timer: 0,
             replication: Vec::new(),
             log_tail: Vec::new(),
             kv: BTreeMap::new(),

@@ -215,6 +215,16 @@ impl<S: StateMachine> RaftNode<S> {
             _ => (self.election_elapsed, self.randomized_timeout),
         }
     }
+    /// Ticks until this node's next timer fires: its election timeout, or for a leader its
+    /// next heartbeat or CheckQuorum round (paper §5.2; thesis §6.2). At least 1.
+    pub fn ticks_to_timer(&self) -> u32 {
+        let election = self.election_timer();
+        let mut left = election.1.saturating_sub(election.0);
+        if self.role == Role::Leader {
+            left = left.min(self.config.heartbeat_interval.saturating_sub(self.heartbeat_elapsed));
+        }
+        left.max(1)
+    }
     /// The leader's view of each follower: (follower, match index, next index).
     pub fn replication(&self) -> Vec<(NodeId, LogIndex, LogIndex)> {
         self.progress.iter().map(|(&id, p)| (id, p.match_index, p.next_index)).collect()

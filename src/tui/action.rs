@@ -2,6 +2,7 @@
 //! cluster ([`Command`], produced by the app and carried out off the interface thread).
 
 use crate::kv::Op;
+use crate::network::HeldAction;
 use crate::raft::NodeId;
 
 /// A user intent, after the keymap has interpreted a key. Digit actions carry the digit (1-9).
@@ -43,6 +44,26 @@ pub enum Action {
     Freeze,
     /// Export the event log and the client history.
     Export,
+    /// Hold the network (every message waits for the user), or release it.
+    Hold,
+    /// Deliver the oldest held message.
+    DeliverOldest,
+    /// Show the in-flight panel and choose among its messages.
+    FlightPanel,
+    /// While frozen: advance time by one tick.
+    Tick,
+    /// While frozen: advance time until the next timer fires.
+    NextTimer,
+    /// In the in-flight panel: choose an older (negative) or newer (positive) message.
+    FlightMove(i8),
+    /// In the in-flight panel: deliver the chosen message.
+    DeliverChosen,
+    /// In the in-flight panel: drop the chosen message.
+    DropChosen,
+    /// In the in-flight panel: duplicate the chosen message.
+    DuplicateChosen,
+    /// Deliver every held message at once.
+    ReleaseAll,
     /// Cycle the event feed's kind filter.
     FeedKind,
     /// Show only the selected node's events, or all nodes'.
@@ -126,6 +147,14 @@ pub enum Command {
     SetDelay(u64, u64),
     /// Set the time scale.
     SetSpeed(f64),
+    /// Hold the network, or let it go (which delivers what it held).
+    Hold(bool),
+    /// Deliver, drop or duplicate one held message (the oldest if `None`).
+    Held(Option<u64>, HeldAction),
+    /// Deliver every held message.
+    ReleaseHeld,
+    /// Move time on by this many ticks (frozen or not).
+    AdvanceTicks(u32),
     /// Freeze the cluster's time (nodes do not tick; messages are still handled).
     Freeze,
     /// Let time run again.

@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 mod actions;
+mod flight;
 mod input;
 mod parse;
 mod prompts;
@@ -169,7 +170,7 @@ impl App {
     }
 
     fn on_poll(&mut self, poll: Poll) {
-        let Poll { nodes, network, speed, now, events, applied } = poll;
+        let Poll { nodes, network, speed, now, events, applied, held } = poll;
         // These statuses were read after the engine had carried out `applied` commands.
         self.expected.retain(|&(seq, _, _)| seq > applied);
         // A node that could not start or stopped on an error says why, loudly: the card has
@@ -186,8 +187,18 @@ impl App {
             self.screen.nodes = nodes;
             self.dirty = true;
         }
+        if held != self.screen.held {
+            self.screen.held = held;
+            self.dirty = true;
+        }
+        // Ages in the in-flight panel move with the clock.
+        if self.screen.flight_shown() && now != self.screen.now {
+            self.dirty = true;
+        }
+        self.screen.now = now;
         if network.to_string() != self.screen.network.to_string()
             || network.default_rule() != self.screen.network.default_rule()
+            || network.holds() != self.screen.network.holds()
         {
             self.screen.network = network;
             self.dirty = true;
@@ -201,6 +212,7 @@ impl App {
         }
         for event in events {
             self.rates.observe(&event);
+            self.screen.flight.observe(&event);
             self.screen.feed.push(event);
         }
         let rates = self.rates.per_link(now);
@@ -248,6 +260,7 @@ impl App {
             Mode::Prompt { .. } => self.prompt_action(action),
             Mode::Editor { .. } => self.editor_action(action),
             Mode::Pick { .. } => self.pick_action(action),
+            Mode::Flight { .. } => self.flight_action(action),
         }
     }
 

@@ -23,7 +23,7 @@ use crate::check::{CheckOptions, Verdict, check_history};
 use crate::control::{Client, ClientOptions, Control, NodeStatus};
 use crate::events::{Event, EventKind};
 use crate::kv::{Op, Reply};
-use crate::network::{LinkRule, Network};
+use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::NodeId;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use std::sync::Arc;
@@ -57,6 +57,8 @@ pub struct Poll {
     pub events: Vec<Event>,
     /// How many commands the engine had carried out before it read these statuses.
     pub applied: u64,
+    /// What the held network keeps, oldest first (empty unless it is held).
+    pub held: Vec<Held>,
 }
 
 /// News for the interface thread.
@@ -201,10 +203,12 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
         }
         // Read before the statuses: they reflect at least these commands.
         let applied = w.applied.load(Ordering::SeqCst);
+        let network = w.backend.network();
         let poll = Poll {
+            held: if network.holds() { w.backend.held() } else { Vec::new() },
             applied,
             nodes: w.backend.status(),
-            network: w.backend.network(),
+            network,
             speed: w.backend.speed(),
             now: w.backend.now_nanos(),
             events: batch,
@@ -328,6 +332,35 @@ impl Worker {
             Command::Thaw => {
                 self.record("unfreeze: time runs again".into());
                 b.thaw();
+            }
+            Command::Hold(hold) => {
+                b.change_network(&mut |n| n.set_hold(hold));
+                self.record(if hold {
+                    "hold: every message waits in flight for the user".into()
+                } else {
+                    "release: messages flow again (what was held is delivered)".into()
+                });
+            }
+            Command::Held(id, action) => {
+                let what = match action {
+                    HeldAction::Deliver => "deliver",
+                    HeldAction::Drop => "drop",
+                    HeldAction::Duplicate => "duplicate",
+                };
+                let which = id.map_or("the oldest held message".to_string(), |id| format!("m{id}"));
+                if b.act_on_held(id, action) {
+                    self.record(format!("{what} {which} by hand"));
+                } else {
+                    self.notice(format!("{which} is not held (any more): nothing to {what}"), true);
+                }
+            }
+            Command::ReleaseHeld => {
+                self.record("deliver every held message".into());
+                b.release_held();
+            }
+            Command::AdvanceTicks(ticks) => {
+                self.record(format!("time moves {ticks} tick(s) by hand"));
+                b.advance_ticks(ticks);
             }
             Command::Export => self.export(),
         }

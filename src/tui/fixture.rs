@@ -20,6 +20,7 @@ struct Driver {
     cluster: Cluster,
     feed: Feed,
     rates: Rates,
+    flight: crate::events::InFlight,
     dead: BTreeMap<NodeId, NodeStatus>,
     history: Vec<HistoryEvent>,
     clients: VecDeque<ClientLine>,
@@ -46,6 +47,7 @@ impl Driver {
             cluster: Cluster::new(configs, link, seed),
             feed: Feed::default(),
             rates: Rates::default(),
+            flight: crate::events::InFlight::default(),
             dead: BTreeMap::new(),
             history: Vec::new(),
             clients: VecDeque::new(),
@@ -71,6 +73,7 @@ impl Driver {
     fn collect(&mut self) {
         for e in self.cluster.take_events() {
             self.rates.observe(&e);
+            self.flight.observe(&e);
             self.feed.push(e);
         }
         let now = self.cluster.now();
@@ -251,5 +254,9 @@ pub fn demo(nodes: usize) -> ScreenState {
         mode: Mode::Normal,
         notice: None,
         storage: "in memory".into(),
+        flight: d.flight,
+        held: Vec::new(),
+        now,
+        show_flight: false,
     }
 }

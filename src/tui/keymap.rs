@@ -16,6 +16,8 @@ pub enum Context {
     Editor,
     /// Picking the two ends of a one-way link.
     Pick,
+    /// Choosing a message in the in-flight panel.
+    Flight,
     /// The help overlay.
     Help,
     /// Everywhere.
@@ -70,7 +72,7 @@ const fn bind(
     Binding { context, keys, label, action, help, bar }
 }
 
-use Context::{Any, Editor, Help, Main, Pick, Prompt};
+use Context::{Any, Editor, Flight, Help, Main, Pick, Prompt};
 
 /// Every binding, in the order the help and the status bar show them. One row per line, as a
 /// table, which rustfmt would break up.
@@ -95,6 +97,11 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Chars(&['-', '_']), "-", Action::Slower, "slower (down to 1/20×)", None),
     bind(Main, Keys::Char(' '), "space", Action::Freeze, "freeze/resume every node", Some(("space", "freeze", 3))),
     bind(Main, Keys::Char('e'), "e", Action::Export, "export events and history", Some(("e", "export", 3))),
+    bind(Main, Keys::Char('m'), "m", Action::Hold, "hold messages: each waits for you (m again lets go)", Some(("m", "hold", 2))),
+    bind(Main, Keys::Char('.'), ".", Action::DeliverOldest, "deliver the oldest held message", Some((".", "deliver", 2))),
+    bind(Main, Keys::Char('i'), "i", Action::FlightPanel, "messages in flight: choose one to act on", Some(("i", "in flight", 3))),
+    bind(Main, Keys::Char('a'), "a", Action::Tick, "frozen: time moves one tick", Some(("a", "tick", 4))),
+    bind(Main, Keys::Char('w'), "w", Action::NextTimer, "frozen: time moves to the next timer", Some(("w", "next timer", 4))),
     bind(Main, Keys::Code(KeyCode::Up), "↑", Action::Scroll(1), "scroll the feed back", None),
     bind(Main, Keys::Code(KeyCode::Down), "↓", Action::Scroll(-1), "scroll the feed forward", None),
     bind(Main, Keys::Code(KeyCode::PageUp), "PgUp", Action::Page(1), "feed: a page back", None),
@@ -115,6 +122,15 @@ pub const BINDINGS: &[Binding] = &[
     bind(Editor, Keys::Digits, "1-9", Action::CycleGroup(0), "next group for that node", Some(("1-9", "next group for that node", 0))),
     bind(Editor, Keys::Code(KeyCode::Enter), "Enter", Action::Submit, "apply", Some(("Enter", "apply", 0))),
     bind(Editor, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
+    bind(Flight, Keys::Code(KeyCode::Up), "↑", Action::FlightMove(-1), "an older message", Some(("↑↓", "choose", 0))),
+    bind(Flight, Keys::Code(KeyCode::Down), "↓", Action::FlightMove(1), "a newer message", None),
+    bind(Flight, Keys::Code(KeyCode::Enter), "Enter", Action::DeliverChosen, "deliver it", Some(("Enter", "deliver", 0))),
+    bind(Flight, Keys::Char('.'), ".", Action::DeliverChosen, "deliver it", None),
+    bind(Flight, Keys::Char('x'), "x", Action::DropChosen, "drop it", Some(("x", "drop", 0))),
+    bind(Flight, Keys::Char('u'), "u", Action::DuplicateChosen, "duplicate it", Some(("u", "duplicate", 1))),
+    bind(Flight, Keys::Char('A'), "A", Action::ReleaseAll, "deliver every held message", Some(("A", "deliver all", 1))),
+    bind(Flight, Keys::Chars(&['i']), "i", Action::Cancel, "back to the dashboard", None),
+    bind(Flight, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "back to the dashboard", Some(("Esc", "back", 0))),
     bind(Pick, Keys::Digits, "1-9", Action::PickNode(0), "pick a node", Some(("1-9", "pick node", 0))),
     bind(Pick, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
     bind(Help, Keys::AnyKey, "any key", Action::Cancel, "close", Some(("any key", "close help", 0))),
@@ -181,8 +197,13 @@ pub struct HelpText {
 /// The help overlay's content, from the table.
 pub fn help_lines() -> HelpText {
     let main = BINDINGS.iter().filter(|b| b.context == Main).map(|b| (b.label, b.help)).collect();
-    let contexts =
-        [(Prompt, "in a prompt"), (Editor, "partition editor"), (Pick, "cut (c)"), (Any, "anywhere")];
+    let contexts = [
+        (Prompt, "in a prompt"),
+        (Editor, "partition editor"),
+        (Pick, "cut (c)"),
+        (Flight, "in flight (i)"),
+        (Any, "anywhere"),
+    ];
     let others = contexts
         .iter()
         .map(|&(ctx, name)| {

@@ -157,6 +157,23 @@ pub fn areas(area: Rect, nodes: usize) -> Option<Areas> {
     })
 }
 
+/// The in-flight panel's place when it is shown: beside the feed where the feed is wide, above
+/// it where it is tall enough, nowhere on a small terminal (the network panel then says how many
+/// messages are in flight). Returns the panel and what is left of the feed.
+pub fn split_for_flight(events: Rect) -> Option<(Rect, Rect)> {
+    if events.width >= 80 {
+        let w = (events.width / 2).max(36);
+        let flight = Rect { width: w, ..events };
+        Some((flight, Rect { x: events.x + w, width: events.width - w, ..events }))
+    } else if events.height >= 8 {
+        let h = events.height / 2;
+        let flight = Rect { height: h, ..events };
+        Some((flight, Rect { y: events.y + h, height: events.height - h, ..events }))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

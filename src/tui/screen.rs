@@ -3,8 +3,9 @@
 
 use super::feed::Feed;
 use crate::control::NodeStatus;
+use crate::events::InFlight;
 use crate::kv::Op;
-use crate::network::Network;
+use crate::network::{Held, Network};
 use crate::raft::{NodeId, Role};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -39,6 +40,15 @@ pub struct ScreenState {
     pub notice: Option<Notice>,
     /// Where durable state lives, in words ("in memory", "on disk").
     pub storage: String,
+    /// The messages in flight, kept from the event stream.
+    pub flight: InFlight,
+    /// The copies a held network keeps for the user, oldest first (empty unless it is held).
+    pub held: Vec<Held>,
+    /// The engine's clock at the last poll, in nanoseconds (for the ages of messages).
+    pub now: u64,
+    /// Whether the user asked for the in-flight panel (`i`); it shows anyway while the network
+    /// is held.
+    pub show_flight: bool,
 }
 
 impl ScreenState {
@@ -59,7 +69,21 @@ impl ScreenState {
             mode: Mode::Normal,
             notice: None,
             storage: storage.to_string(),
+            flight: InFlight::default(),
+            held: Vec::new(),
+            now: 0,
+            show_flight: false,
         }
+    }
+
+    /// Whether the in-flight panel is on screen (if there is room for it).
+    pub fn flight_shown(&self) -> bool {
+        self.show_flight || self.network.holds() || matches!(self.mode, Mode::Flight { .. })
+    }
+
+    /// Whether a copy of message `id` is held.
+    pub fn is_held(&self, id: u64) -> bool {
+        self.held.iter().any(|h| h.id == id)
     }
 
     /// The node ids, in order.
@@ -102,6 +126,13 @@ pub enum Mode {
     Editor {
         /// Group of each node.
         groups: BTreeMap<NodeId, u8>,
+        /// Why the last key was refused, if it was.
+        error: Option<String>,
+    },
+    /// Choosing a message in the in-flight panel, to deliver, drop or duplicate it by hand.
+    Flight {
+        /// The chosen message's id (`None` while nothing is in flight).
+        chosen: Option<u64>,
         /// Why the last key was refused, if it was.
         error: Option<String>,
     },

@@ -4,8 +4,8 @@
 use super::layout;
 use super::screen::{Mode, ScreenState};
 use super::widgets::{
-    Clients, EditorOverlay, Events, Header, HelpOverlay, KeyBar, Logs, Maps, NetworkPanel, Nodes, StatusLine,
-    TooSmall,
+    Clients, EditorOverlay, Events, FlightPanel, Header, HelpOverlay, KeyBar, Logs, Maps, NetworkPanel,
+    Nodes, StatusLine, TooSmall,
 };
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -29,7 +29,13 @@ pub fn draw(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
     Logs { screen }.render(areas.logs, buf);
     Maps { screen }.render(areas.maps, buf);
     NetworkPanel { screen }.render(areas.network, buf);
-    Events { screen }.render(areas.events, buf);
+    match layout::split_for_flight(areas.events).filter(|_| screen.flight_shown()) {
+        Some((flight, events)) => {
+            FlightPanel { screen }.render(flight, buf);
+            Events { screen }.render(events, buf);
+        }
+        None => Events { screen }.render(areas.events, buf),
+    }
     if let Some(rect) = areas.clients {
         Clients { screen }.render(rect, buf);
     }

@@ -31,6 +31,9 @@ impl App {
             | Action::Page(_)
             | Action::Follow
             | Action::ClientsScroll(_) => self.panel_action(action),
+            Action::Hold | Action::DeliverOldest | Action::FlightPanel | Action::Tick | Action::NextTimer => {
+                self.flight_main(action)
+            }
             Action::Help => self.screen.mode = Mode::Help,
             Action::Quit => self.quit = true,
             // Prompt and editor actions mean nothing here.
@@ -40,7 +43,12 @@ impl App {
             | Action::Submit
             | Action::Cancel
             | Action::CycleGroup(_)
-            | Action::PickNode(_) => {}
+            | Action::PickNode(_)
+            | Action::FlightMove(_)
+            | Action::DeliverChosen
+            | Action::DropChosen
+            | Action::DuplicateChosen
+            | Action::ReleaseAll => {}
         }
     }
 

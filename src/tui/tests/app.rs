@@ -45,6 +45,7 @@ fn poll(app: &mut App, nodes: Vec<NodeStatus>, network: Network, events: Vec<Eve
         now: 1_000_000_000,
         events,
         applied: u64::MAX,
+        held: Vec::new(),
     }));
 }
 
@@ -148,9 +149,9 @@ fn bad_put_and_get_input_is_explained_and_can_be_fixed() {
 #[test]
 fn unknown_keys_and_missing_nodes_give_clear_errors() {
     let mut a = app();
-    type_str(&mut a, "w");
+    type_str(&mut a, "j");
     let (text, error) = notice(&a);
-    assert!(error && text.contains("no action on 'w'") && text.contains('?'), "{text}");
+    assert!(error && text.contains("no action on 'j'") && text.contains('?'), "{text}");
     type_str(&mut a, "7");
     let (text, error) = notice(&a);
     assert!(error && text.contains("there is no n7") && text.contains("n1 to n5"), "{text}");
@@ -559,6 +560,7 @@ fn fast_keys_are_judged_on_the_keys_before_them_not_on_a_stale_status() {
         now: 1,
         events: Vec::new(),
         applied: 0,
+        held: Vec::new(),
     }));
     type_str(&mut a, "krkr");
     let kill_restart = [Command::Kill(n(2)), Command::Restart(n(2))];
@@ -602,4 +604,104 @@ fn a_delay_near_the_election_timeout_is_warned_about() {
     enter(&mut a);
     assert!(notice(&a).1 && notice(&a).0.contains("no election can succeed"), "{:?}", notice(&a));
     assert_eq!(a.take_commands().len(), 3, "the delays are set all the same");
+}
+
+fn heartbeat(id: u64, to: u64) -> (Event, crate::network::Held) {
+    let message = crate::raft::Message {
+        from: n(1),
+        to: n(to),
+        term: Term(3),
+        body: crate::raft::Body::Heartbeat { commit: crate::raft::LogIndex(0), read_round: 0 },
+    };
+    let event = Event {
+        seq: id,
+        time: 1,
+        node: Some(n(1)),
+        term: Some(Term(3)),
+        kind: EventKind::Send { id, message: message.clone() },
+    };
+    (event, crate::network::Held { id, message, since: 1 })
+}
+
+/// `m` holds, `.` delivers the oldest held message (whichever it is when the engine gets to it,
+/// so quick presses follow each other), `i` chooses any message, and what is not held is not
+/// acted on by hand.
+#[test]
+fn hold_deliver_and_choose_messages_by_hand() {
+    use crate::network::HeldAction;
+    let mut a = app();
+    type_str(&mut a, ".");
+    assert!(a.take_commands().is_empty() && notice(&a).1, "nothing held: refused");
+    type_str(&mut a, "m");
+    assert_eq!(a.take_commands(), vec![Command::Hold(true)]);
+    let (e5, h5) = heartbeat(5, 2);
+    let (e6, h6) = heartbeat(6, 3);
+    let (e7, _) = heartbeat(7, 4);
+    let mut network = Network::new(LinkRule::default());
+    network.set_hold(true);
+    a.on_update(Update::Poll(Poll {
+        nodes: statuses(),
+        network,
+        speed: 1.0,
+        now: 2_000_000,
+        events: vec![e5, e6, e7],
+        applied: u64::MAX,
+        held: vec![h5, h6],
+    }));
+    assert!(a.screen().flight_shown(), "the in-flight panel shows while the network is held");
+    type_str(&mut a, "..");
+    assert_eq!(a.take_commands(), vec![Command::Held(None, HeldAction::Deliver); 2]);
+    // m7 was sent before the hold reached the engine: it is on its way, not held.
+    let mut network = Network::new(LinkRule::default());
+    network.set_hold(true);
+    a.on_update(Update::Poll(Poll {
+        nodes: statuses(),
+        network,
+        speed: 1.0,
+        now: 3_000_000,
+        events: Vec::new(),
+        applied: u64::MAX,
+        held: vec![heartbeat(6, 3).1],
+    }));
+    type_str(&mut a, "i");
+    assert_eq!(a.screen().mode, Mode::Flight { chosen: Some(6), error: None });
+    a.on_key(key(KeyCode::Down));
+    type_str(&mut a, "x");
+    assert!(a.take_commands().is_empty(), "m7 is not held");
+    assert!(
+        matches!(&a.screen().mode, Mode::Flight { chosen: Some(7), error: Some(e) } if e.contains("not held"))
+    );
+    a.on_key(key(KeyCode::Up));
+    type_str(&mut a, "u");
+    a.on_key(key(KeyCode::Enter));
+    type_str(&mut a, "A");
+    assert_eq!(
+        a.take_commands(),
+        vec![
+            Command::Held(Some(6), HeldAction::Duplicate),
+            Command::Held(Some(6), HeldAction::Deliver),
+            Command::ReleaseHeld
+        ]
+    );
+    esc(&mut a);
+    assert_eq!(a.screen().mode, Mode::Normal);
+    type_str(&mut a, "m");
+    assert_eq!(a.take_commands(), vec![Command::Hold(false)]);
+}
+
+/// Time moves by hand only while frozen: a tick, or up to the node whose timer fires first.
+#[test]
+fn time_by_hand_needs_a_freeze_and_goes_to_the_next_timer() {
+    let mut a = app();
+    type_str(&mut a, "a");
+    assert!(a.take_commands().is_empty() && notice(&a).0.contains("space freezes"));
+    let mut nodes = statuses();
+    for (i, s) in nodes.iter_mut().enumerate() {
+        s.next_timer = 9 - i as u32;
+    }
+    nodes[4].run = RunState::Paused;
+    poll(&mut a, nodes, Network::new(LinkRule::default()), Vec::new());
+    type_str(&mut a, " aw");
+    assert_eq!(a.take_commands(), vec![Command::Freeze, Command::AdvanceTicks(1), Command::AdvanceTicks(6)]);
+    assert!(notice(&a).0.contains("n4"), "n4's timer is the next to fire (n5 is paused)");
 }

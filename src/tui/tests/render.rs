@@ -285,3 +285,26 @@ fn the_verdict_says_failed_operations_are_left_out() {
     let screen = rows(&draw(&demo(5), 120, 40));
     assert!(screen[0].contains("(6 ops; 1 failed left out)"), "{}", screen[0]);
 }
+
+/// Messages held for the user: the in-flight panel beside the feed (above it on a narrow
+/// screen), the chosen one marked, the held ones said, the matrix counting what waits on each
+/// link, and the header saying the network is held.
+#[test]
+fn held_messages_in_the_in_flight_panel() {
+    let mut state = demo(5);
+    assert!(state.flight.len() >= 3, "the demo ends with messages on their way");
+    state.network.set_hold(true);
+    state.frozen = true;
+    state.held = state
+        .flight
+        .iter()
+        .skip(1)
+        .map(|m| crate::network::Held { id: m.id, message: m.message.clone(), since: m.sent })
+        .collect();
+    let chosen = state.held.first().map(|h| h.id);
+    state.mode = Mode::Flight { chosen, error: None };
+    let wide = text(draw(&state, 120, 40).backend().buffer());
+    assert!(wide.contains("in flight") && wide.contains("HOLDING") && wide.contains(" held"), "{wide}");
+    insta::assert_snapshot!("held_in_flight_120x40", wide);
+    insta::assert_snapshot!("held_in_flight_80x24", draw(&state, 80, 24).backend());
+}

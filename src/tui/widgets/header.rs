@@ -55,7 +55,15 @@ impl Widget for Header<'_> {
         } else {
             Span::styled("running", theme::good())
         };
-        parts.push((vec![state], false));
+        let mut state = vec![state];
+        if s.network.holds() {
+            state.push(Span::raw(" "));
+            state.push(Span::styled(
+                format!(" HOLDING {} ", s.held.len()),
+                Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ));
+        }
+        parts.push((state, false));
         parts.push((vec![Span::styled(s.storage.clone(), theme::dim())], true));
         let line = |parts: &[(Vec<Span<'static>>, bool)]| {
             let mut spans = vec![Span::raw(" ")];

@@ -2,6 +2,7 @@
 
 mod clients;
 mod events;
+mod flight;
 mod header;
 mod logs;
 mod maps;
@@ -12,6 +13,7 @@ mod status;
 
 pub use clients::{Clients, latency};
 pub use events::{Events, category_style, page};
+pub use flight::FlightPanel;
 pub use header::Header;
 pub use logs::Logs;
 pub use maps::Maps;

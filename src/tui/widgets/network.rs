@@ -1,6 +1,7 @@
 //! The network: the partition, the one-way cuts, loss and delay, and a matrix of messages per
 //! second per link (rows send, columns receive) in which a blocked link shows `╳`. A one-way
-//! cut is a `╳` on one side of the diagonal only.
+//! cut is a `╳` on one side of the diagonal only. While the network is held, the matrix counts
+//! the messages in flight on each link instead (what is waiting for the user, and where).
 
 use super::super::netview::{self, NetView};
 use super::super::screen::ScreenState;
@@ -66,6 +67,9 @@ impl Widget for NetworkPanel<'_> {
         let matrix_fits = inner.height as usize >= lines.len() + 1 + members.len();
         if matrix_fits {
             lines.extend(matrix(s, &members));
+        } else if s.network.holds() {
+            // Folded: what waits for the user comes first.
+            lines.insert(0, summary(s));
         } else {
             lines.push(summary(s));
         }
@@ -121,7 +125,9 @@ fn faults(view: &NetView, width: usize) -> Vec<Line<'static>> {
 fn matrix(s: &ScreenState, members: &[NodeId]) -> Vec<Line<'static>> {
     let label = theme::dim();
     let mut lines = Vec::new();
-    let mut head = vec![Span::styled("msg/s", label)];
+    let held = s.network.holds();
+    let flying = s.flight.per_link();
+    let mut head = vec![Span::styled(if held { "wait " } else { "msg/s" }, label)];
     for id in members {
         head.push(Span::styled(format!("{:>CELL$}", id.to_string()), label));
     }
@@ -133,6 +139,10 @@ fn matrix(s: &ScreenState, members: &[NodeId]) -> Vec<Line<'static>> {
                 Span::styled(format!("{:>CELL$}", "·"), theme::dim())
             } else if s.network.reachable(from, to).is_err() {
                 Span::styled(format!("{:>CELL$}", "╳"), theme::bad())
+            } else if held {
+                let n = flying.get(&(from, to)).copied().unwrap_or(0);
+                let style = if n == 0 { theme::dim() } else { theme::warn() };
+                Span::styled(format!("{n:>CELL$}"), style)
             } else {
                 let rate = s.rates.get(&(from, to)).copied().unwrap_or(0.0);
                 let style = if rate < 0.5 { theme::dim() } else { theme::text() };
@@ -142,7 +152,12 @@ fn matrix(s: &ScreenState, members: &[NodeId]) -> Vec<Line<'static>> {
         }
         lines.push(Line::from(row));
     }
-    lines.push(Line::styled("row sends to column · ╳ blocked", theme::dim()));
+    let legend = if held {
+        "held: messages waiting per link · ╳ blocked"
+    } else {
+        "row sends to column · ╳ blocked"
+    };
+    lines.push(Line::styled(legend, theme::dim()));
     lines
 }
 
@@ -151,6 +166,14 @@ fn summary(s: &ScreenState) -> Line<'static> {
     let label = theme::dim();
     let total: f64 = s.rates.values().sum();
     let busiest = s.rates.iter().max_by(|a, b| a.1.total_cmp(b.1));
+    if s.network.holds() {
+        return Line::from(vec![
+            Span::styled("in flight ", label),
+            Span::raw(s.flight.len().to_string()),
+            Span::styled(" · held ", label),
+            Span::styled(s.held.len().to_string(), theme::warn()),
+        ]);
+    }
     let mut spans = vec![Span::styled("msgs/s ", label), Span::raw(format!("{total:.0}"))];
     if let Some(((a, b), r)) = busiest {
         spans.push(Span::styled(format!(" · busiest {a}→{b} {r:.0}"), label));

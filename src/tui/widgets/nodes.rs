@@ -44,12 +44,20 @@ fn opt(n: Option<NodeId>) -> String {
     n.map_or_else(|| "—".to_string(), |n| n.to_string())
 }
 
-/// The election timer as a bar of `width` cells, coloured by how close it is to firing.
+/// The election timer as a bar of `width` cells, coloured by how close it is to firing, ending
+/// with the ticks left when there is room (so "this timer runs out in 3 ticks" can be read
+/// while time is moved by hand).
 fn timer_bar(timer: (u32, u32), width: usize, run: &RunState) -> Span<'static> {
     let (elapsed, timeout) = timer;
     let frac = if timeout == 0 { 0.0 } else { (elapsed as f64 / timeout as f64).clamp(0.0, 1.0) };
-    let filled = (frac * width as f64).round() as usize;
-    let bar = format!("{}{}", "▓".repeat(filled), "░".repeat(width.saturating_sub(filled)));
+    let left = if width >= 8 && timeout > 0 {
+        format!("{:>3}", timeout.saturating_sub(elapsed))
+    } else {
+        String::new()
+    };
+    let cells = width - left.len();
+    let filled = (frac * cells as f64).round() as usize;
+    let bar = format!("{}{}{left}", "▓".repeat(filled), "░".repeat(cells.saturating_sub(filled)));
     let style = if *run != RunState::Running {
         theme::dim()
     } else if frac < 0.5 {

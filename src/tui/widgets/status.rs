@@ -82,6 +82,16 @@ impl Widget for StatusLine<'_> {
                 spans.extend(error_span(error));
                 Line::from(spans)
             }
+            Mode::Flight { chosen, error } => {
+                let what = match chosen.and_then(|id| s.flight.get(id)) {
+                    Some(m) if s.is_held(m.id) => format!(" m{} {} (held)", m.id, m.message),
+                    Some(m) => format!(" m{} {} (on its way: m holds the network)", m.id, m.message),
+                    None => " nothing in flight".to_string(),
+                };
+                let mut spans = vec![Span::styled(what, theme::title())];
+                spans.extend(error_span(error));
+                Line::from(spans)
+            }
             Mode::Help => Line::styled(" help: every key of the console", theme::title()),
             Mode::Normal => match (&s.notice, s.clients.iter().rev().find(|c| c.outcome.is_some())) {
                 (Some(n), _) if n.error => {
@@ -118,6 +128,7 @@ pub fn context(mode: &Mode) -> Context {
         Mode::Prompt { .. } => Context::Prompt,
         Mode::Editor { .. } => Context::Editor,
         Mode::Pick { .. } => Context::Pick,
+        Mode::Flight { .. } => Context::Flight,
     }
 }
 
