@@ -322,3 +322,76 @@ fn a_paste_is_text_never_keys() {
     tmux.wait_for("the console to end", |s| s.contains("EXIT0=0"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn step_a_put_by_hand_on_the_live_cluster() {
+    step_by_hand("live");
+}
+
+#[test]
+fn step_a_put_by_hand_on_the_simulator() {
+    step_by_hand("sim");
+}
+
+/// Freeze and hold, put through the leader, see its AppendEntries wait in flight and the put
+/// not answered, deliver the held messages one `.` at a time until it is answered `ok`; then
+/// drop a chosen message and see the drop in the feed; release; unfreeze.
+fn step_by_hand(engine: &str) {
+    let dir = fresh_dir(&format!("step-{engine}"));
+    let bin = env!("CARGO_BIN_EXE_quorum");
+    let command =
+        format!("sh -c '\"{bin}\" --engine {engine} --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
+    let tmux = Tmux::start(&format!("step-{engine}"), &command);
+    let screen = tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
+    let l = leader(&screen).expect("a leader");
+    tmux.keys(&["Tab", "Space", "m"]);
+    tmux.wait_for("the hold", |s| s.contains("FROZEN") && s.contains("HOLDING"));
+    tmux.keys(&["p"]);
+    tmux.type_text("k=v");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the put waiting, its first message held", |s| {
+        s.contains(&format!("put k=v via n{l} → … waiting")) && s.contains(" held")
+    });
+    // Deliver one message at a time (the session's registration first, then the put): the
+    // put's AppendEntries wait in flight while it is not answered.
+    let (mut presses, mut saw_appends) = (0, false);
+    loop {
+        let screen = tmux.screen();
+        if screen.contains(&format!("put k=v via n{l} → ok")) {
+            break;
+        }
+        let held_appends =
+            screen.lines().filter(|l| l.contains("AppendEntries") && l.contains(" held")).count();
+        if held_appends >= 2 && screen.contains(&format!("put k=v via n{l} → … waiting")) {
+            saw_appends = true;
+        }
+        assert!(presses < 40, "the put was not answered after 40 deliveries by hand:\n{screen}");
+        tmux.keys(&["."]);
+        presses += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(saw_appends, "the put's AppendEntries were seen held before it was answered");
+    assert!(presses >= 3, "AppendEntries to a majority, and their answers, took {presses} presses");
+    // A second put's messages: choose one and drop it.
+    tmux.keys(&["p"]);
+    tmux.type_text("k=w");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the second put's messages held", |s| {
+        s.lines().filter(|l| l.contains("AppendEntries") && l.contains(" held")).count() >= 2
+    });
+    tmux.keys(&["i"]);
+    tmux.wait_for("the in-flight cursor", |s| s.contains("▸m"));
+    tmux.keys(&["x"]);
+    tmux.wait_for("the drop in the feed", |s| s.contains("by hand") && s.contains("drop m"));
+    // Apart: an Escape followed at once by a key reads as Alt and that key.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the dashboard again", |s| s.contains("press ? for every key") || s.contains("m  hold"));
+    tmux.keys(&["m"]);
+    tmux.wait_for("the release", |s| !s.contains("HOLDING"));
+    tmux.keys(&["Space"]);
+    tmux.wait_for("time running and the second put answered", |s| {
+        !s.contains("FROZEN") && s.contains(&format!("put k=w via n{l} → ok"))
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell again", |s| s.contains("DONE"));
+}
