@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quorum::cluster::{ClusterOptions, StorageOptions};
 use quorum::nemesis::FaultSet;
-use quorum::raft::Hazard;
+use quorum::raft::{Hazard, Switches};
 use quorum::sim::{self, SimOptions, Sinks};
 use quorum::storage::{DataDir, FsyncPolicy};
 use std::fs::File;
@@ -60,6 +60,16 @@ struct ConsoleArgs {
     /// same session).
     #[arg(long, value_enum, default_value_t = EngineKind::Live)]
     engine: EngineKind,
+    /// Console, with --engine sim: break safety on purpose, local-reads or commit-old-term
+    /// (`b` switches it later), to watch the checks catch it.
+    #[arg(long = "unsafe", value_parser = parse_hazard)]
+    hazard: Option<Hazard>,
+    /// Console, with --engine sim: turn PreVote off (thesis §9.6).
+    #[arg(long)]
+    no_prevote: bool,
+    /// Console, with --engine sim: turn CheckQuorum and the leader lease off (thesis §6.2).
+    #[arg(long)]
+    no_check_quorum: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,7 +80,11 @@ enum EngineKind {
 
 /// Starts the engine the console drives: the live cluster, or the simulator following the wall
 /// clock. This is the one place that knows both.
-fn start_engine(kind: EngineKind, setup: quorum::tui::EngineSetup) -> Result<quorum::tui::Started> {
+fn start_engine(
+    kind: EngineKind,
+    switches: Switches,
+    setup: quorum::tui::EngineSetup,
+) -> Result<quorum::tui::Started> {
     use quorum::tui::Started;
     use std::sync::Arc;
     match kind {
@@ -99,6 +113,7 @@ fn start_engine(kind: EngineKind, setup: quorum::tui::EngineSetup) -> Result<quo
                 ring: setup.ring,
             };
             let engine = sim::SimEngine::start(world, options)?;
+            quorum::control::Control::set_switches(&engine, switches)?;
             Ok(Started { engine: Arc::new(engine), label: format!("simulated · seed {}", setup.seed) })
         }
     }
@@ -119,6 +134,13 @@ fn run_console(args: ConsoleArgs) -> Result<u8> {
         (None, EngineKind::Live) => args.data_dir.is_some(),
     };
     let engine = args.engine;
+    let switches =
+        Switches { hazard: args.hazard, pre_vote: !args.no_prevote, check_quorum: !args.no_check_quorum };
+    if engine == EngineKind::Live && switches != Switches::CORRECT {
+        bail!(
+            "--unsafe, --no-prevote and --no-check-quorum switch bugs on in the simulator only: add --engine sim"
+        );
+    }
     let farewell = quorum::tui::run(
         quorum::tui::ConsoleOptions {
             nodes: args.nodes as usize,
@@ -128,7 +150,7 @@ fn run_console(args: ConsoleArgs) -> Result<u8> {
             speed: args.speed,
             delay: args.delay,
         },
-        |setup| start_engine(engine, setup),
+        |setup| start_engine(engine, switches, setup),
     )?;
     // After a hang-up there may be no terminal to print to: that must not turn a clean stop
     // into a panic.

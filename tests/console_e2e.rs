@@ -259,6 +259,9 @@ fn without_a_terminal_or_with_bad_flags_the_console_explains_itself() {
         assert_eq!(code, Some(2), "{bad:?}: {err}");
         assert!(!err.trim().is_empty(), "{bad:?} says why");
     }
+    let (code, err) = run(&["--unsafe", "local-reads"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--engine sim"), "bugs are for the simulator: {err}");
 }
 
 /// The pid of the console running under the pane's shell.

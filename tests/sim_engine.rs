@@ -308,3 +308,34 @@ fn frozen_time_moves_only_by_hand_one_tick_at_a_time() {
     assert_eq!(engine.now_nanos(), before + 10_000_000, "and the clock stays frozen otherwise");
     engine.finish().expect("finish");
 }
+
+/// A switchable bug, switched at run time: with local reads on, a leader cut off from the
+/// majority answers a read from its stale state (pitfall 1); with the correct Raft, the same
+/// read through it fails. The switch holds for a node restarted afterwards too.
+#[test]
+fn switched_on_at_run_time_local_reads_serve_a_stale_value_through_a_cut_off_leader() {
+    use quorum::raft::{Hazard, Switches};
+    for hazard in [None, Some(Hazard::LocalReads)] {
+        let engine = engine(21);
+        let client = Arc::new(engine.client(ClientOptions { attempts: 1, ..ClientOptions::default() }));
+        engine.advance(SECOND);
+        engine.set_switches(Switches { hazard, ..Switches::CORRECT }).expect("the simulator switches");
+        let old = engine.leader().expect("a leader");
+        let put = |v: &str| Op::Put { key: "x".into(), value: v.into() };
+        operate(&engine, &client, put("1"), Some(old)).expect("x=1");
+        let rest: Vec<NodeId> = engine.members().into_iter().filter(|&n| n != old).collect();
+        engine.change_network(&mut |n| n.partition(&[vec![old], rest.clone()]));
+        engine.advance(2 * SECOND);
+        let new = engine.leader().filter(|&l| l != old).unwrap_or(rest[0]);
+        operate(&engine, &client, put("2"), Some(new)).expect("x=2 through the majority");
+        let read = operate(&engine, &client, Op::Get { key: "x".into() }, Some(old));
+        match hazard {
+            Some(_) => assert_eq!(read, Ok(Some("1".into())), "the stale read the hazard allows"),
+            None => assert!(read.is_err(), "correct Raft refuses the read: {read:?}"),
+        }
+        engine.kill(rest[0]);
+        engine.restart(rest[0]).expect("restart");
+        assert_eq!(engine.switches().map(|s| s.hazard), Some(hazard), "the switch survives a restart");
+        engine.finish().expect("finish");
+    }
+}

@@ -22,7 +22,7 @@ use crate::control::hub::{self, Hub};
 use crate::control::{Client, ClientOptions, Control, ControlError, NodeStatus};
 use crate::events::{Event, EventKind};
 use crate::network::{Held, HeldAction, HeldMessages, LinkRule, Network};
-use crate::raft::{Config, Hazard, NodeId};
+use crate::raft::{Config, Hazard, NodeId, Switches};
 use crate::storage::{DataDir, FsyncPolicy};
 use crossbeam_channel::{Receiver, unbounded};
 use lifecycle::Slot;
@@ -294,6 +294,16 @@ impl Control for LiveCluster {
         for &id in &self.members {
             self.order(id, Order::Tick(ticks));
         }
+    }
+
+    fn switches(&self) -> Option<Switches> {
+        None
+    }
+
+    fn set_switches(&self, _: Switches) -> Result<(), ControlError> {
+        Err(ControlError::Unsupported(
+            "the live cluster runs correct Raft only: switchable bugs are for the simulator (--engine sim)",
+        ))
     }
 
     fn held(&self) -> Vec<Held> {

@@ -17,7 +17,7 @@ pub use status::{NodeStatus, RunState};
 
 use crate::events::{Event, EventKind};
 use crate::network::{Held, HeldAction, Network};
-use crate::raft::NodeId;
+use crate::raft::{NodeId, Switches};
 use crossbeam_channel::Receiver;
 
 /// Why an engine could not carry out an order.
@@ -26,6 +26,9 @@ pub enum ControlError {
     /// There is no such node.
     #[error("there is no node {0}")]
     NoSuchNode(NodeId),
+    /// This engine cannot do that (for example switch bugs on the live cluster).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The operating system refused (a thread could not be started, a file opened).
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -90,6 +93,10 @@ pub trait Control: Send + Sync {
     /// Delivers every held message now, oldest first. What they cause follows the network's
     /// mode: held again while it is held.
     fn release_held(&self);
+    /// The protocol's switchable parts now, if this engine can switch them (the simulator).
+    fn switches(&self) -> Option<Switches>;
+    /// Switches a hazard, PreVote or CheckQuorum on every node, now and after restarts.
+    fn set_switches(&self, switches: Switches) -> Result<(), ControlError>;
     /// Writes an event of the caller's own (a fault, a client's view of an operation) to the
     /// event log, stamped now.
     fn record(&self, node: Option<NodeId>, kind: EventKind);

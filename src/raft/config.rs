@@ -17,6 +17,41 @@ pub enum Hazard {
     CommitOldTerm,
 }
 
+/// The parts of the protocol a teacher may switch at run time: a safety hazard (unsafe on
+/// purpose), and the two extensions that keep elections from disrupting a healthy leader,
+/// PreVote (thesis §9.6) and CheckQuorum with the leader lease (thesis §6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Switches {
+    /// A deliberately unsafe mode, or `None` for the correct Raft.
+    pub hazard: Option<Hazard>,
+    /// PreVote on.
+    pub pre_vote: bool,
+    /// CheckQuorum on.
+    pub check_quorum: bool,
+}
+
+impl Switches {
+    /// The correct, complete protocol: no hazard, PreVote and CheckQuorum on.
+    pub const CORRECT: Switches = Switches { hazard: None, pre_vote: true, check_quorum: true };
+
+    /// What is switched away from [`Switches::CORRECT`], in words (empty if nothing).
+    pub fn describe(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        match self.hazard {
+            Some(Hazard::LocalReads) => out.push("unsafe local-reads"),
+            Some(Hazard::CommitOldTerm) => out.push("unsafe commit-old-term"),
+            None => {}
+        }
+        if !self.pre_vote {
+            out.push("PreVote off");
+        }
+        if !self.check_quorum {
+            out.push("CheckQuorum off");
+        }
+        out
+    }
+}
+
 /// Configuration of one node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
@@ -50,6 +85,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// The switchable parts of this configuration.
+    pub fn switches(&self) -> Switches {
+        Switches { hazard: self.hazard, pre_vote: self.pre_vote, check_quorum: self.check_quorum }
+    }
+
+    /// Sets the switchable parts.
+    pub fn set_switches(&mut self, s: Switches) {
+        self.hazard = s.hazard;
+        self.pre_vote = s.pre_vote;
+        self.check_quorum = s.check_quorum;
+    }
+
     /// The defaults for node `id` of a cluster of `members`: 150-300 ms election timeouts and
     /// 50 ms heartbeats at a 10 ms tick, PreVote and CheckQuorum on.
     pub fn new(id: NodeId, members: Vec<NodeId>) -> Self {

@@ -69,7 +69,7 @@ mod state;
 mod types;
 
 pub use client::{ClientError, ClientId, Command, Op, Reply, Request, RequestId, Response};
-pub use config::{Config, Hazard};
+pub use config::{Config, Hazard, Switches};
 pub use event::{NodeEvent, NodeEventKind};
 pub use log::Log;
 pub use message::{Body, Entry, Message, RejectHint};

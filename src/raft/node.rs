@@ -176,6 +176,11 @@ impl<S: StateMachine> RaftNode<S> {
     pub fn config(&self) -> &Config {
         &self.config
     }
+    /// Switches a hazard, PreVote or CheckQuorum at run time (the teacher's switchable bugs);
+    /// the next tick or message follows the new rules.
+    pub fn set_switches(&mut self, switches: crate::raft::Switches) {
+        self.config.set_switches(switches);
+    }
     /// Current term.
     pub fn term(&self) -> Term {
         self.term

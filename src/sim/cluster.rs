@@ -430,6 +430,17 @@ impl Cluster {
         }
     }
 
+    /// Switches a hazard, PreVote or CheckQuorum on every node (running ones at once, crashed
+    /// ones when they restart).
+    pub fn set_switches(&mut self, switches: crate::raft::Switches) {
+        for slot in self.slots.values_mut() {
+            slot.config.set_switches(switches);
+            if let Some(node) = slot.node.as_mut() {
+                node.set_switches(switches);
+            }
+        }
+    }
+
     /// Pauses node `id`: it neither ticks nor receives until resumed.
     pub fn pause(&mut self, id: NodeId) {
         if let Some(slot) = self.slots.get_mut(&id)

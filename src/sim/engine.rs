@@ -17,7 +17,7 @@ use crate::control::{
 use crate::events::{Event, EventKind};
 use crate::kv::{Request, RequestId};
 use crate::network::{Held, HeldAction, Network};
-use crate::raft::NodeId;
+use crate::raft::{NodeId, Switches};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -516,6 +516,17 @@ impl Control for SimEngine {
     fn advance_ticks(&self, ticks: u32) {
         let target = self.world().cluster.now() + u64::from(ticks) * TICK_NANOS;
         self.inner.advance_to_even_frozen(target, true);
+    }
+
+    fn switches(&self) -> Option<Switches> {
+        let world = self.world();
+        let first = world.members.first().copied();
+        first.and_then(|id| world.cluster.slot(id)).map(|s| s.config.switches())
+    }
+
+    fn set_switches(&self, switches: Switches) -> Result<(), ControlError> {
+        self.inner.with(|w| w.cluster.set_switches(switches));
+        Ok(())
     }
 
     fn held(&self) -> Vec<Held> {

@@ -3,7 +3,7 @@
 
 use crate::kv::Op;
 use crate::network::HeldAction;
-use crate::raft::NodeId;
+use crate::raft::{NodeId, Switches};
 
 /// A user intent, after the keymap has interpreted a key. Digit actions carry the digit (1-9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +64,10 @@ pub enum Action {
     DuplicateChosen,
     /// Deliver every held message at once.
     ReleaseAll,
+    /// Open the switchable bugs (simulator only).
+    Bugs,
+    /// Among the switchable bugs: flip switch `D`.
+    Toggle(u8),
     /// Cycle the event feed's kind filter.
     FeedKind,
     /// Show only the selected node's events, or all nodes'.
@@ -105,6 +109,7 @@ impl Action {
             Action::SelectNode(_) => Action::SelectNode(d),
             Action::CycleGroup(_) => Action::CycleGroup(d),
             Action::PickNode(_) => Action::PickNode(d),
+            Action::Toggle(_) => Action::Toggle(d),
             other => other,
         }
     }
@@ -153,6 +158,8 @@ pub enum Command {
     Held(Option<u64>, HeldAction),
     /// Deliver every held message.
     ReleaseHeld,
+    /// Switch hazards, PreVote and CheckQuorum on every node.
+    SetSwitches(Switches),
     /// Move time on by this many ticks (frozen or not).
     AdvanceTicks(u32),
     /// Freeze the cluster's time (nodes do not tick; messages are still handled).

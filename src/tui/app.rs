@@ -170,7 +170,11 @@ impl App {
     }
 
     fn on_poll(&mut self, poll: Poll) {
-        let Poll { nodes, network, speed, now, events, applied, held } = poll;
+        let Poll { nodes, network, speed, now, events, applied, held, switches } = poll;
+        if switches != self.screen.switches {
+            self.screen.switches = switches;
+            self.dirty = true;
+        }
         // These statuses were read after the engine had carried out `applied` commands.
         self.expected.retain(|&(seq, _, _)| seq > applied);
         // A node that could not start or stopped on an error says why, loudly: the card has
@@ -261,6 +265,7 @@ impl App {
             Mode::Editor { .. } => self.editor_action(action),
             Mode::Pick { .. } => self.pick_action(action),
             Mode::Flight { .. } => self.flight_action(action),
+            Mode::Switches { .. } => self.switches_action(action),
         }
     }
 

@@ -24,7 +24,7 @@ use crate::control::{Client, ClientOptions, Control, NodeStatus};
 use crate::events::{Event, EventKind};
 use crate::kv::{Op, Reply};
 use crate::network::{Held, HeldAction, LinkRule, Network};
-use crate::raft::NodeId;
+use crate::raft::{NodeId, Switches};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +59,8 @@ pub struct Poll {
     pub applied: u64,
     /// What the held network keeps, oldest first (empty unless it is held).
     pub held: Vec<Held>,
+    /// The protocol's switchable parts, if the engine can switch them.
+    pub switches: Option<Switches>,
 }
 
 /// News for the interface thread.
@@ -206,6 +208,7 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
         let network = w.backend.network();
         let poll = Poll {
             held: if network.holds() { w.backend.held() } else { Vec::new() },
+            switches: w.backend.switches(),
             applied,
             nodes: w.backend.status(),
             network,
@@ -358,6 +361,14 @@ impl Worker {
                 self.record("deliver every held message".into());
                 b.release_held();
             }
+            Command::SetSwitches(switches) => match b.set_switches(switches) {
+                Ok(()) => {
+                    let bugs = switches.describe();
+                    let now = if bugs.is_empty() { "correct Raft".to_string() } else { bugs.join(", ") };
+                    self.record(format!("switches: {now}"));
+                }
+                Err(e) => self.notice(e.to_string(), true),
+            },
             Command::AdvanceTicks(ticks) => {
                 self.record(format!("time moves {ticks} tick(s) by hand"));
                 b.advance_ticks(ticks);

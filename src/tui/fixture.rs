@@ -258,5 +258,6 @@ pub fn demo(nodes: usize) -> ScreenState {
         held: Vec::new(),
         now,
         show_flight: false,
+        switches: None,
     }
 }

@@ -18,6 +18,8 @@ pub enum Context {
     Pick,
     /// Choosing a message in the in-flight panel.
     Flight,
+    /// The switchable bugs.
+    Bugs,
     /// The help overlay.
     Help,
     /// Everywhere.
@@ -72,7 +74,7 @@ const fn bind(
     Binding { context, keys, label, action, help, bar }
 }
 
-use Context::{Any, Editor, Flight, Help, Main, Pick, Prompt};
+use Context::{Any, Bugs, Editor, Flight, Help, Main, Pick, Prompt};
 
 /// Every binding, in the order the help and the status bar show them. One row per line, as a
 /// table, which rustfmt would break up.
@@ -100,6 +102,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Char('m'), "m", Action::Hold, "hold messages: each waits for you (m again lets go)", Some(("m", "hold", 2))),
     bind(Main, Keys::Char('.'), ".", Action::DeliverOldest, "deliver the oldest held message", Some((".", "deliver", 2))),
     bind(Main, Keys::Char('i'), "i", Action::FlightPanel, "messages in flight: choose one to act on", Some(("i", "in flight", 3))),
+    bind(Main, Keys::Char('b'), "b", Action::Bugs, "switchable bugs (simulator): hazards, PreVote, CheckQuorum", Some(("b", "bugs", 4))),
     bind(Main, Keys::Char('a'), "a", Action::Tick, "frozen: time moves one tick", Some(("a", "tick", 4))),
     bind(Main, Keys::Char('w'), "w", Action::NextTimer, "frozen: time moves to the next timer", Some(("w", "next timer", 4))),
     bind(Main, Keys::Code(KeyCode::Up), "↑", Action::Scroll(1), "scroll the feed back", None),
@@ -131,6 +134,8 @@ pub const BINDINGS: &[Binding] = &[
     bind(Flight, Keys::Char('A'), "A", Action::ReleaseAll, "deliver every held message", Some(("A", "deliver all", 1))),
     bind(Flight, Keys::Chars(&['i']), "i", Action::Cancel, "back to the dashboard", None),
     bind(Flight, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "back to the dashboard", Some(("Esc", "back", 0))),
+    bind(Bugs, Keys::Digits, "1-4", Action::Toggle(0), "flip that switch", Some(("1-4", "flip", 0))),
+    bind(Bugs, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "close", Some(("Esc", "close", 0))),
     bind(Pick, Keys::Digits, "1-9", Action::PickNode(0), "pick a node", Some(("1-9", "pick node", 0))),
     bind(Pick, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
     bind(Help, Keys::AnyKey, "any key", Action::Cancel, "close", Some(("any key", "close help", 0))),
@@ -202,6 +207,7 @@ pub fn help_lines() -> HelpText {
         (Editor, "partition editor"),
         (Pick, "cut (c)"),
         (Flight, "in flight (i)"),
+        (Bugs, "bugs (b)"),
         (Any, "anywhere"),
     ];
     let others = contexts

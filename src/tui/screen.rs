@@ -6,7 +6,7 @@ use crate::control::NodeStatus;
 use crate::events::InFlight;
 use crate::kv::Op;
 use crate::network::{Held, Network};
-use crate::raft::{NodeId, Role};
+use crate::raft::{NodeId, Role, Switches};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -46,6 +46,8 @@ pub struct ScreenState {
     pub held: Vec<Held>,
     /// The engine's clock at the last poll, in nanoseconds (for the ages of messages).
     pub now: u64,
+    /// The protocol's switchable parts, if the engine can switch them (the simulator).
+    pub switches: Option<Switches>,
     /// Whether the user asked for the in-flight panel (`i`); it shows anyway while the network
     /// is held.
     pub show_flight: bool,
@@ -73,6 +75,7 @@ impl ScreenState {
             held: Vec::new(),
             now: 0,
             show_flight: false,
+            switches: None,
         }
     }
 
@@ -126,6 +129,11 @@ pub enum Mode {
     Editor {
         /// Group of each node.
         groups: BTreeMap<NodeId, u8>,
+        /// Why the last key was refused, if it was.
+        error: Option<String>,
+    },
+    /// The switchable bugs: digits flip them.
+    Switches {
         /// Why the last key was refused, if it was.
         error: Option<String>,
     },

@@ -31,6 +31,10 @@ impl App {
             | Action::Page(_)
             | Action::Follow
             | Action::ClientsScroll(_) => self.panel_action(action),
+            Action::Bugs => match self.screen.switches {
+                Some(_) => self.screen.mode = Mode::Switches { error: None },
+                None => self.error("switchable bugs run on the simulator only: quorum --engine sim"),
+            },
             Action::Hold | Action::DeliverOldest | Action::FlightPanel | Action::Tick | Action::NextTimer => {
                 self.flight_main(action)
             }
@@ -48,7 +52,8 @@ impl App {
             | Action::DeliverChosen
             | Action::DropChosen
             | Action::DuplicateChosen
-            | Action::ReleaseAll => {}
+            | Action::ReleaseAll
+            | Action::Toggle(_) => {}
         }
     }
 

@@ -149,3 +149,35 @@ impl App {
         held.iter().copied().find(|&h| h > id).or_else(|| held.last().copied())
     }
 }
+
+impl App {
+    /// The switchable bugs (simulator only): 1 local reads, 2 committing by counting old-term
+    /// replicas (only one hazard at a time), 3 PreVote, 4 CheckQuorum. Each flip is carried out
+    /// at once on every node, and the header says what is switched.
+    pub(super) fn switches_action(&mut self, action: Action) {
+        use crate::raft::{Hazard, Switches};
+        let mut sw = self.screen.switches.unwrap_or(Switches::CORRECT);
+        match action {
+            Action::Toggle(d) => {
+                let flip = |h: Hazard, now: Option<Hazard>| if now == Some(h) { None } else { Some(h) };
+                match d {
+                    1 => sw.hazard = flip(Hazard::LocalReads, sw.hazard),
+                    2 => sw.hazard = flip(Hazard::CommitOldTerm, sw.hazard),
+                    3 => sw.pre_vote = !sw.pre_vote,
+                    4 => sw.check_quorum = !sw.check_quorum,
+                    _ => {
+                        self.screen.mode =
+                            Mode::Switches { error: Some(format!("there is no switch {d}: 1 to 4")) };
+                        return;
+                    }
+                }
+                self.screen.switches = Some(sw);
+                self.send(Command::SetSwitches(sw));
+                self.screen.mode = Mode::Switches { error: None };
+            }
+            Action::Cancel => self.screen.mode = Mode::Normal,
+            Action::Quit => self.quit = true,
+            _ => {}
+        }
+    }
+}

@@ -46,6 +46,7 @@ fn poll(app: &mut App, nodes: Vec<NodeStatus>, network: Network, events: Vec<Eve
         events,
         applied: u64::MAX,
         held: Vec::new(),
+        switches: None,
     }));
 }
 
@@ -561,6 +562,7 @@ fn fast_keys_are_judged_on_the_keys_before_them_not_on_a_stale_status() {
         events: Vec::new(),
         applied: 0,
         held: Vec::new(),
+        switches: None,
     }));
     type_str(&mut a, "krkr");
     let kill_restart = [Command::Kill(n(2)), Command::Restart(n(2))];
@@ -647,6 +649,7 @@ fn hold_deliver_and_choose_messages_by_hand() {
         events: vec![e5, e6, e7],
         applied: u64::MAX,
         held: vec![h5, h6],
+        switches: None,
     }));
     assert!(a.screen().flight_shown(), "the in-flight panel shows while the network is held");
     type_str(&mut a, "..");
@@ -662,6 +665,7 @@ fn hold_deliver_and_choose_messages_by_hand() {
         events: Vec::new(),
         applied: u64::MAX,
         held: vec![heartbeat(6, 3).1],
+        switches: None,
     }));
     type_str(&mut a, "i");
     assert_eq!(a.screen().mode, Mode::Flight { chosen: Some(6), error: None });
@@ -704,4 +708,38 @@ fn time_by_hand_needs_a_freeze_and_goes_to_the_next_timer() {
     type_str(&mut a, " aw");
     assert_eq!(a.take_commands(), vec![Command::Freeze, Command::AdvanceTicks(1), Command::AdvanceTicks(6)]);
     assert!(notice(&a).0.contains("n4"), "n4's timer is the next to fire (n5 is paused)");
+}
+
+/// The switchable bugs: only on an engine that can switch them; digits flip one at a time (one
+/// hazard at most), each flip carried out at once.
+#[test]
+fn bugs_are_switched_by_digit_on_the_simulator_only() {
+    use crate::raft::{Hazard, Switches};
+    let mut a = app();
+    type_str(&mut a, "b");
+    assert!(notice(&a).1 && notice(&a).0.contains("--engine sim"), "not on this engine");
+    a.on_update(Update::Poll(Poll {
+        nodes: statuses(),
+        network: Network::new(LinkRule::default()),
+        speed: 1.0,
+        now: 1,
+        events: Vec::new(),
+        applied: u64::MAX,
+        held: Vec::new(),
+        switches: Some(Switches::CORRECT),
+    }));
+    type_str(&mut a, "b1239");
+    let sw =
+        |hazard, pre_vote, check_quorum| Command::SetSwitches(Switches { hazard, pre_vote, check_quorum });
+    assert_eq!(
+        a.take_commands(),
+        vec![
+            sw(Some(Hazard::LocalReads), true, true),
+            sw(Some(Hazard::CommitOldTerm), true, true),
+            sw(Some(Hazard::CommitOldTerm), false, true),
+        ]
+    );
+    assert!(matches!(&a.screen().mode, Mode::Switches { error: Some(e) } if e.contains("no switch 9")));
+    esc(&mut a);
+    assert_eq!(a.screen().mode, Mode::Normal);
 }

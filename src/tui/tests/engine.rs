@@ -9,7 +9,7 @@ use crate::control::{
 use crate::events::{Event, EventKind};
 use crate::kv::{ClientId, Op, Reply, Request};
 use crate::network::{Held, HeldAction, LinkRule, Network};
-use crate::raft::NodeId;
+use crate::raft::{NodeId, Switches};
 use crate::tui::action::Command;
 use crate::tui::engine::{Engine, Update, Worker};
 use crate::tui::screen::VerdictView;
@@ -121,6 +121,13 @@ impl Control for Fake {
     }
     fn advance_ticks(&self, ticks: u32) {
         self.call(format!("advance {ticks} ticks"));
+    }
+    fn switches(&self) -> Option<Switches> {
+        None
+    }
+    fn set_switches(&self, s: Switches) -> Result<(), ControlError> {
+        self.call(format!("switches {s:?}"));
+        Ok(())
     }
     fn held(&self) -> Vec<Held> {
         Vec::new()

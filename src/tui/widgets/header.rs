@@ -63,6 +63,13 @@ impl Widget for Header<'_> {
                 Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
             ));
         }
+        if let Some(bugs) = s.switches.map(|sw| sw.describe()).filter(|b| !b.is_empty()) {
+            state.push(Span::raw(" "));
+            state.push(Span::styled(
+                format!(" {} ", bugs.join(", ").to_uppercase()),
+                Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD),
+            ));
+        }
         parts.push((state, false));
         parts.push((vec![Span::styled(s.storage.clone(), theme::dim())], true));
         let line = |parts: &[(Vec<Span<'static>>, bool)]| {

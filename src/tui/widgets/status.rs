@@ -82,6 +82,20 @@ impl Widget for StatusLine<'_> {
                 spans.extend(error_span(error));
                 Line::from(spans)
             }
+            Mode::Switches { error } => {
+                let sw = s.switches.unwrap_or(crate::raft::Switches::CORRECT);
+                let mark = |on: bool| if on { "[on]" } else { "[off]" };
+                let text = format!(
+                    " bugs: 1 local-reads {} · 2 commit-old-term {} · 3 PreVote {} · 4 CheckQuorum {}",
+                    mark(sw.hazard == Some(crate::raft::Hazard::LocalReads)),
+                    mark(sw.hazard == Some(crate::raft::Hazard::CommitOldTerm)),
+                    mark(sw.pre_vote),
+                    mark(sw.check_quorum),
+                );
+                let mut spans = vec![Span::styled(text, theme::title())];
+                spans.extend(error_span(error));
+                Line::from(spans)
+            }
             Mode::Flight { chosen, error } => {
                 let what = match chosen.and_then(|id| s.flight.get(id)) {
                     Some(m) if s.is_held(m.id) => format!(" m{} {} (held)", m.id, m.message),
@@ -129,6 +143,7 @@ pub fn context(mode: &Mode) -> Context {
         Mode::Editor { .. } => Context::Editor,
         Mode::Pick { .. } => Context::Pick,
         Mode::Flight { .. } => Context::Flight,
+        Mode::Switches { .. } => Context::Bugs,
     }
 }
 
