@@ -230,6 +230,23 @@ fn unsafe_local_reads_are_caught() {
     assert!(caught.is_some(), "stale local reads were not detected in 20 seeds");
 }
 
+/// Proof it bites: with commitment by counting replicas of an earlier term's entry (pitfall 2,
+/// the Figure 8 bug), the nemesis's `figure8` schedule under every fault ends with a committed
+/// entry missing from a new leader or applied differently, or a history that cannot be ordered,
+/// within a few seeds (the first is seed 6, about one seed in twenty).
+#[test]
+fn unsafe_commit_of_old_terms_is_caught() {
+    let caught = (1..=1000).find(|&seed| {
+        let mut o = options(seed, 5, "all");
+        o.hazard = Some(Hazard::CommitOldTerm);
+        let report = run(&o);
+        let safety = ["state machine safety", "leader completeness"];
+        report.failure.as_ref().is_some_and(|f| safety.contains(&f.violation.property))
+            || matches!(report.verdict, Some(quorum::check::Verdict::NotLinearizable { .. }))
+    });
+    assert!(caught.is_some(), "committing old terms' entries was not detected in 1,000 seeds");
+}
+
 /// The nemesis names parse, and bad ones give a clear error.
 #[test]
 fn nemesis_lists_parse() {
