@@ -1,13 +1,14 @@
 //! The nemesis: from the seed, it injects and repairs faults during a run (partitions of many
-//! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts), then heals
-//! everything so the run can check that the cluster recovers. It acts through [`Control`]
+//! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts, and the
+//! leadership sequence of the paper's Figure 8), then heals everything so the run can check that
+//! the cluster recovers. It acts through [`Control`]
 //! alone, so the same nemesis breaks the simulated cluster (`quorum sim`) and the live one
 //! (`quorum run`).
 
 use crate::control::Control;
 use crate::events::EventKind;
 use crate::network::LinkRule;
-use crate::raft::NodeId;
+use crate::raft::{LogIndex, NodeId};
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
@@ -32,12 +33,24 @@ pub enum Fault {
     Duplicate,
     /// Widen delivery delays so messages overtake each other.
     Reorder,
+    /// The leadership sequence of the paper's Figure 8 (§5.4.2), run as one fault: the leader
+    /// cut off with a minority, a rival elected on the other side and cut off at once, a leader
+    /// of the old group elected again and cut off with its group right after its first commit,
+    /// and the rival's side left to elect.
+    Figure8,
 }
 
 impl Fault {
     /// Every fault kind.
-    pub const ALL: [Fault; 6] =
-        [Fault::Partition, Fault::Crash, Fault::Pause, Fault::Loss, Fault::Duplicate, Fault::Reorder];
+    pub const ALL: [Fault; 7] = [
+        Fault::Partition,
+        Fault::Crash,
+        Fault::Pause,
+        Fault::Loss,
+        Fault::Duplicate,
+        Fault::Reorder,
+        Fault::Figure8,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -47,6 +60,7 @@ impl Fault {
             Fault::Loss => "loss",
             Fault::Duplicate => "duplicate",
             Fault::Reorder => "reorder",
+            Fault::Figure8 => "figure8",
         }
     }
 }
@@ -70,7 +84,7 @@ impl FromStr for FaultSet {
             let part = part.trim();
             let fault = Fault::ALL.into_iter().find(|f| f.name() == part).ok_or_else(|| {
                 format!(
-                    "unknown fault {part:?}: expected a comma list of partition, crash, pause, loss, duplicate, reorder, or all, or none"
+                    "unknown fault {part:?}: expected a comma list of partition, crash, pause, loss, duplicate, reorder, figure8, or all, or none"
                 )
             })?;
             set.insert(fault);
@@ -92,6 +106,34 @@ impl fmt::Display for FaultSet {
     }
 }
 
+/// How long a stage of the Figure 8 schedule waits for the election it needs before the nemesis
+/// gives the schedule up: a few election timeouts, with PreVote and the followers' lease.
+const FIGURE8_STAGE: u64 = 2_000_000_000;
+
+/// Where the Figure 8 schedule is: the election it waits for (the letters are the pictures of
+/// the paper's Figure 8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stage {
+    /// (b): the old leader's group is cut off; waiting for the other side to elect a rival.
+    Rival,
+    /// (c): the rival is alone; waiting for a leader on the side of the old group.
+    Return { rival: NodeId },
+    /// (c): `leader` leads there; waiting for its commit index to move past `commit`.
+    FirstCommit { rival: NodeId, leader: NodeId, commit: LogIndex },
+    /// (d): that leader is cut off with `group`; waiting for the rest, the rival's side, to elect.
+    Overwrite { group: Vec<NodeId> },
+}
+
+/// The Figure 8 schedule in progress.
+#[derive(Clone, Debug)]
+struct Figure8 {
+    /// The old leader's group: the leader and (minority - 1) of its followers.
+    group: Vec<NodeId>,
+    stage: Stage,
+    /// When the stage gives up.
+    deadline: u64,
+}
+
 /// The nemesis's state: what it has broken, so it can repair it.
 pub struct Nemesis {
     faults: Vec<Fault>,
@@ -102,6 +144,8 @@ pub struct Nemesis {
     partitioned: bool,
     link: LinkRule,
     base_link: LinkRule,
+    /// The Figure 8 schedule, while it runs (it owns the nemesis until it ends).
+    figure8: Option<Figure8>,
     /// Faults injected so far (only those that changed something).
     pub injected: usize,
 }
@@ -118,18 +162,30 @@ impl Nemesis {
             partitioned: false,
             link: base_link,
             base_link,
+            figure8: None,
             injected: 0,
         }
     }
 
-    /// When the nemesis next wants to act (None if it has nothing to do).
+    /// When the nemesis next wants to act (None if it has nothing to do). While the Figure 8
+    /// schedule runs, it looks at the cluster at every poll; this is when its stage gives up.
     pub fn next_time(&self) -> Option<u64> {
-        (!self.faults.is_empty()).then_some(self.next_at)
+        if self.faults.is_empty() {
+            return None;
+        }
+        Some(self.figure8.as_ref().map_or(self.next_at, |f| f.deadline))
     }
 
-    /// Acts if it is time: repairs something it broke, or breaks something new.
+    /// Acts if it is time: repairs something it broke, or breaks something new. While the
+    /// Figure 8 schedule runs, it follows that schedule at every poll instead.
     pub fn poll(&mut self, ctl: &dyn Control, now: u64) {
-        if self.faults.is_empty() || now < self.next_at {
+        if self.faults.is_empty() {
+            return;
+        }
+        if self.figure8.is_some() {
+            return self.follow_figure8(ctl, now);
+        }
+        if now < self.next_at {
             return;
         }
         self.next_at = now + self.rng.random_range(30_000_000..300_000_000);
@@ -177,6 +233,8 @@ impl Nemesis {
                 let what = format!("reorder: delay {}-{} ms", 1, delay.1 / 1_000_000);
                 self.set_link(ctl, LinkRule { delay, ..self.link }, what);
             }
+            Fault::Figure8 if n < 3 => self.partition(ctl, ids, n, minority),
+            Fault::Figure8 => self.start_figure8(ctl, &ids, minority),
         }
     }
 
@@ -323,6 +381,117 @@ impl Nemesis {
         }
     }
 
+    /// Starts the Figure 8 schedule: the leadership sequence of the paper's Figure 8 (§5.4.2),
+    /// which shows why a leader must not commit an entry of an earlier term by counting its
+    /// replicas (pitfall 2). (a) The leader is cut off with (minority - 1) followers, so what it
+    /// appends from now on reaches only a minority. The stages that follow
+    /// ([`Nemesis::follow_figure8`]) each wait for an election and act the moment they see it:
+    /// (b) the rival the majority side elects is cut off alone before the first entry of its
+    /// term spreads, leaving it with the highest last term; (c) the side of the old group, with
+    /// the rival gone, elects (usually one of the old group, whose logs are longer), and that leader
+    /// is cut off with its group right after its first commit, before its followers learn of it
+    /// or receive the rest of its term's entries; (d) the rival's side elects. A correct leader's
+    /// first commit is of an entry of its own term, which the next leader must then hold; a
+    /// leader that counted replicas of an older entry may have committed one the rival never had.
+    /// Needs every node up and a leader; repairs something instead.
+    fn start_figure8(&mut self, ctl: &dyn Control, ids: &[NodeId], minority: usize) {
+        let leader = ctl.leader().filter(|_| self.crashed.is_empty() && self.paused.is_empty());
+        let Some(leader) = leader else { return self.repair_one(ctl) };
+        let mut followers: Vec<NodeId> = ids.iter().copied().filter(|&i| i != leader).collect();
+        followers.shuffle(&mut self.rng);
+        let mut group = vec![leader];
+        group.extend(followers.into_iter().take(minority.saturating_sub(1)));
+        group.sort();
+        let link = self.link;
+        ctl.change_network(&mut |net| {
+            net.heal(link);
+            net.partition(std::slice::from_ref(&group));
+        });
+        self.partitioned = true;
+        self.injected += 1;
+        Self::fault_event(ctl, format!("figure8 (a): leader {leader} cut off ({})", ctl.network()));
+        self.figure8 =
+            Some(Figure8 { group, stage: Stage::Rival, deadline: ctl.now_nanos() + FIGURE8_STAGE });
+    }
+
+    /// One poll of the Figure 8 schedule (see [`Nemesis::start_figure8`]): who leads now, and
+    /// the next stage if the election the current one waits for has happened. A stage that waited
+    /// [`FIGURE8_STAGE`] gives the schedule up; the partition stays, to be repaired as any other.
+    fn follow_figure8(&mut self, ctl: &dyn Control, now: u64) {
+        let Some(mut f8) = self.figure8.take() else { return };
+        if now >= f8.deadline {
+            Self::fault_event(ctl, "figure8: no election in time, given up".into());
+            self.next_at = now + self.rng.random_range(30_000_000..300_000_000);
+            return;
+        }
+        let leader = ctl.leader();
+        let next = match (&f8.stage, leader) {
+            (Stage::Rival, Some(rival)) if !f8.group.contains(&rival) => {
+                ctl.change_network(&mut |net| net.partition(&[vec![rival]]));
+                Self::fault_event(ctl, format!("figure8 (b): {rival} elected, cut off alone at once"));
+                Some(Stage::Return { rival })
+            }
+            (&Stage::Return { rival }, Some(leader)) if leader != rival => {
+                let commit = Self::status_of(ctl, leader).map_or(LogIndex(0), |s| s.commit);
+                Some(Stage::FirstCommit { rival, leader, commit })
+            }
+            (&Stage::FirstCommit { rival, leader, .. }, now_leading) if now_leading != Some(leader) => {
+                Some(Stage::Return { rival })
+            }
+            (&Stage::FirstCommit { leader, commit, .. }, _) => {
+                self.cut_off_after_commit(ctl, &f8, leader, commit)
+            }
+            (Stage::Overwrite { group }, Some(winner)) if !group.contains(&winner) => {
+                Self::fault_event(ctl, format!("figure8 (d): {winner} elected on the other side"));
+                self.next_at = now + self.rng.random_range(30_000_000..300_000_000);
+                return;
+            }
+            _ => None,
+        };
+        if let Some(stage) = next {
+            f8.stage = stage;
+            f8.deadline = now + FIGURE8_STAGE;
+        }
+        self.figure8 = Some(f8);
+    }
+
+    /// Stage (c) of the Figure 8 schedule: once `leader`'s commit index has moved past `commit`,
+    /// cuts it off with the rest of the old group (or, if it is not of that group, with as many
+    /// of the group as the group had followers) before its followers hear more from it.
+    fn cut_off_after_commit(
+        &mut self,
+        ctl: &dyn Control,
+        f8: &Figure8,
+        leader: NodeId,
+        commit: LogIndex,
+    ) -> Option<Stage> {
+        let status = Self::status_of(ctl, leader)?;
+        if status.commit <= commit {
+            return None;
+        }
+        let mut group = vec![leader];
+        group
+            .extend(f8.group.iter().copied().filter(|&i| i != leader).take(f8.group.len().saturating_sub(1)));
+        group.sort();
+        ctl.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
+        let entry = status.log_tail.iter().find(|e| e.index == status.commit);
+        let committed = entry.map_or(status.commit.to_string(), ToString::to_string);
+        Self::fault_event(
+            ctl,
+            format!(
+                "figure8 (c): {leader}@{} committed {committed}, cut off at once ({})",
+                status.term,
+                ctl.network()
+            ),
+        );
+        Some(Stage::Overwrite { group })
+    }
+
+    /// One node's status.
+    fn status_of(ctl: &dyn Control, id: NodeId) -> Option<crate::control::NodeStatus> {
+        ctl.status().into_iter().find(|s| s.id == id)
+    }
+
     fn repair_one(&mut self, ctl: &dyn Control) {
         let mut options: Vec<u8> = Vec::new();
         if self.partitioned {
@@ -369,6 +538,7 @@ impl Nemesis {
     /// Repairs everything and stops injecting.
     pub fn heal_all(&mut self, ctl: &dyn Control) {
         self.faults.clear();
+        self.figure8 = None;
         self.link = self.base_link;
         self.partitioned = false;
         let base = self.base_link;
