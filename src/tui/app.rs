@@ -5,8 +5,9 @@
 //!
 //! This file holds the state, the news from the engine and the dispatch of an action by mode;
 //! the rest is split by concern: `app/input.rs` (keys, paste and mouse), `app/actions.rs` (the
-//! dashboard's actions), `app/prompts.rs` (prompts, the partition editor and link picking) and
-//! `app/parse.rs` (reading what is typed into a prompt).
+//! dashboard's actions), `app/prompts.rs` (prompts, the partition editor and link picking),
+//! `app/cursor.rs` (the log cursor), `app/pace.rs` (the lecture pace) and `app/parse.rs`
+//! (reading what is typed into a prompt).
 
 use super::action::{Action, Command};
 use super::engine::{Poll, Update};
@@ -20,7 +21,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 mod actions;
+mod cursor;
 mod input;
+mod pace;
 mod parse;
 mod prompts;
 
@@ -58,6 +61,8 @@ pub struct App {
     size: (u16, u16),
     notice_at: Option<Instant>,
     dirty: bool,
+    /// The speed and delay (ms) the lecture pace replaced, to go back to (`L`).
+    before_lecture: Option<(f64, (u64, u64))>,
 }
 
 impl App {
@@ -77,6 +82,7 @@ impl App {
             size: (layout::MIN_WIDTH, layout::MIN_HEIGHT),
             notice_at: None,
             dirty: true,
+            before_lecture: None,
         }
     }
 
@@ -253,6 +259,7 @@ impl App {
             Mode::Prompt { .. } => self.prompt_action(action),
             Mode::Editor { .. } => self.editor_action(action),
             Mode::Pick { .. } => self.pick_action(action),
+            Mode::Log { .. } => self.log_action(action),
         }
     }
 

@@ -16,6 +16,8 @@ pub enum Context {
     Editor,
     /// Picking the two ends of a one-way link.
     Pick,
+    /// The log cursor: an index of the logs selected, its entry shown on every node.
+    Log,
     /// The help overlay.
     Help,
     /// Everywhere.
@@ -70,7 +72,7 @@ const fn bind(
     Binding { context, keys, label, action, help, bar }
 }
 
-use Context::{Any, Editor, Help, Main, Pick, Prompt};
+use Context::{Any, Editor, Help, Log, Main, Pick, Prompt};
 
 /// Every binding, in the order the help and the status bar show them. One row per line, as a
 /// table, which rustfmt would break up.
@@ -105,6 +107,8 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Char(']'), "]", Action::ClientsScroll(-1), "clients: newer operations", None),
     bind(Main, Keys::Char('f'), "f", Action::FeedKind, "feed: next kind filter", None),
     bind(Main, Keys::Char('n'), "n", Action::FeedNode, "feed: selected node / all", None),
+    bind(Main, Keys::Char('o'), "o", Action::LogCursor, "log cursor: pick an index", Some(("o", "log index", 2))),
+    bind(Main, Keys::Char('L'), "L", Action::Lecture, "lecture pace on/off", Some(("L", "lecture", 2))),
     bind(Main, Keys::Char('?'), "?", Action::Help, "this help", Some(("?", "help", 0))),
     bind(Main, Keys::Char('q'), "q", Action::Quit, "quit (nodes stop cleanly)", Some(("q", "quit", 0))),
     bind(Prompt, Keys::Code(KeyCode::Enter), "Enter", Action::Submit, "send", Some(("Enter", "send", 0))),
@@ -117,6 +121,11 @@ pub const BINDINGS: &[Binding] = &[
     bind(Editor, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
     bind(Pick, Keys::Digits, "1-9", Action::PickNode(0), "pick a node", Some(("1-9", "pick node", 0))),
     bind(Pick, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
+    bind(Log, Keys::Code(KeyCode::Left), "←", Action::LogStep(-1), "previous", Some(("←→", "index", 0))),
+    bind(Log, Keys::Code(KeyCode::Right), "→", Action::LogStep(1), "next", None),
+    bind(Log, Keys::Code(KeyCode::Home), "Home", Action::LogFirst, "first", Some(("Home End", "first/last", 1))),
+    bind(Log, Keys::Code(KeyCode::End), "End", Action::LogLast, "last", None),
+    bind(Log, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "leave", Some(("Esc", "leave", 0))),
     bind(Help, Keys::AnyKey, "any key", Action::Cancel, "close", Some(("any key", "close help", 0))),
     bind(Any, Keys::Ctrl('c'), "^C", Action::Quit, "quit", None),
 ];
@@ -181,8 +190,13 @@ pub struct HelpText {
 /// The help overlay's content, from the table.
 pub fn help_lines() -> HelpText {
     let main = BINDINGS.iter().filter(|b| b.context == Main).map(|b| (b.label, b.help)).collect();
-    let contexts =
-        [(Prompt, "in a prompt"), (Editor, "partition editor"), (Pick, "cut (c)"), (Any, "anywhere")];
+    let contexts = [
+        (Prompt, "in a prompt"),
+        (Editor, "partition editor"),
+        (Pick, "cut (c)"),
+        (Any, "anywhere"),
+        (Log, "log cursor (o)"),
+    ];
     let others = contexts
         .iter()
         .map(|&(ctx, name)| {

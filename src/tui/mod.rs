@@ -23,10 +23,12 @@
 
 pub mod action;
 pub mod app;
+pub mod cells;
 pub mod engine;
 pub mod feed;
 pub mod keymap;
 pub mod layout;
+pub mod lecture;
 pub mod netview;
 pub mod screen;
 pub mod session;

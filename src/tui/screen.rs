@@ -5,7 +5,7 @@ use super::feed::Feed;
 use crate::control::NodeStatus;
 use crate::kv::Op;
 use crate::network::Network;
-use crate::raft::{NodeId, Role};
+use crate::raft::{LogIndex, NodeId, Role};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -104,6 +104,11 @@ pub enum Mode {
         groups: BTreeMap<NodeId, u8>,
         /// Why the last key was refused, if it was.
         error: Option<String>,
+    },
+    /// The log cursor (`o`): one index selected, its entry shown on every node.
+    Log {
+        /// The selected index.
+        index: LogIndex,
     },
     /// Picking a one-way link to cut or restore: the sender once picked.
     Pick {

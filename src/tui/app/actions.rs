@@ -31,6 +31,8 @@ impl App {
             | Action::Page(_)
             | Action::Follow
             | Action::ClientsScroll(_) => self.panel_action(action),
+            Action::LogCursor => self.open_log_cursor(),
+            Action::Lecture => self.toggle_lecture(),
             Action::Help => self.screen.mode = Mode::Help,
             Action::Quit => self.quit = true,
             // Prompt and editor actions mean nothing here.
@@ -40,7 +42,10 @@ impl App {
             | Action::Submit
             | Action::Cancel
             | Action::CycleGroup(_)
-            | Action::PickNode(_) => {}
+            | Action::PickNode(_)
+            | Action::LogStep(_)
+            | Action::LogFirst
+            | Action::LogLast => {}
         }
     }
 
@@ -129,10 +134,7 @@ impl App {
                 self.screen.mode = Mode::Editor { groups, error: None };
             }
             Action::Cut => self.screen.mode = Mode::Pick { from: None, error: None },
-            Action::Heal => {
-                self.send(Command::Heal);
-                self.info("healing the network: no partition, no cuts, no loss, no delay");
-            }
+            Action::Heal => self.heal(),
             // Other actions are routed elsewhere by `main_action`.
             _ => {}
         }

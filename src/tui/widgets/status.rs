@@ -83,6 +83,10 @@ impl Widget for StatusLine<'_> {
                 Line::from(spans)
             }
             Mode::Help => Line::styled(" help: every key of the console", theme::title()),
+            Mode::Log { index } => Line::styled(
+                format!(" log cursor at index {index}: its entry on every node, where the maps were"),
+                theme::title(),
+            ),
             Mode::Normal => match (&s.notice, s.clients.iter().rev().find(|c| c.outcome.is_some())) {
                 (Some(n), _) if n.error => {
                     Line::styled(format!(" ✗ {}", n.text), theme::bad().add_modifier(Modifier::BOLD))
@@ -118,6 +122,7 @@ pub fn context(mode: &Mode) -> Context {
         Mode::Prompt { .. } => Context::Prompt,
         Mode::Editor { .. } => Context::Editor,
         Mode::Pick { .. } => Context::Pick,
+        Mode::Log { .. } => Context::Log,
     }
 }
 
