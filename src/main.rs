@@ -55,6 +55,11 @@ struct ConsoleArgs {
     /// time (`d` changes it later).
     #[arg(long, value_parser = parse_console_delay)]
     delay: Option<(u64, u64)>,
+    /// Console: the lecture pace, for a room: 1/20 speed and 50 ms on every message (a second
+    /// each), so each step of an election and a write shows for a second at least (`L` in the
+    /// console toggles it).
+    #[arg(long, conflicts_with_all = ["speed", "delay"])]
+    lecture: bool,
     /// Console: the engine, live (a thread per node, real time) or sim (the deterministic
     /// simulator in virtual time: the same seed and the same keys at the same moments replay the
     /// same session).
@@ -149,6 +154,7 @@ fn run_console(args: ConsoleArgs) -> Result<u8> {
             disk,
             speed: args.speed,
             delay: args.delay,
+            lecture: args.lecture,
         },
         |setup| start_engine(engine, switches, setup),
     )?;
@@ -501,12 +507,14 @@ const COMMANDS: [&str; 4] = ["sim", "run", "bench", "check"];
 
 /// What is wrong, in the user's words, when console flags are followed by a word: clap's "the
 /// subcommand 'extra' cannot be used with '--nodes'" says neither that `extra` is no command
-/// nor where the flags should go. Every console flag takes a value.
+/// nor where the flags should go. Every console flag takes a value but the switches.
 fn misplaced_command(mut args: impl Iterator<Item = String>) -> Option<String> {
+    /// The console flags that take no value.
+    const SWITCHES: [&str; 1] = ["lecture"];
     let mut flags = Vec::new();
     while let Some(a) = args.next() {
         if let Some(flag) = a.strip_prefix("--") {
-            let value = if flag.contains('=') { None } else { args.next() };
+            let value = if flag.contains('=') || SWITCHES.contains(&flag) { None } else { args.next() };
             flags.push(value.map_or_else(|| a.clone(), |v| format!("{a} {v}")));
             continue;
         }

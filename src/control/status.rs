@@ -1,7 +1,7 @@
 //! What a node looks like from outside, for the console and the tests, on either engine.
 
 use crate::kv::KvNode;
-use crate::raft::{EntryId, LogIndex, NodeId, Role, Term};
+use crate::raft::{Entry, EntryId, LogIndex, NodeId, Role, Term};
 use std::collections::BTreeMap;
 
 /// Log entries included in a status.
@@ -48,8 +48,9 @@ pub struct NodeStatus {
     pub next_timer: u32,
     /// For a leader: each follower's match and next index.
     pub replication: Vec<(NodeId, LogIndex, LogIndex)>,
-    /// The last entries of its log.
-    pub log_tail: Vec<EntryId>,
+    /// The last entries of its log, with their commands (shared, so a status copies no
+    /// strings), so a view can show what each index holds on each node.
+    pub log_tail: Vec<Entry>,
     /// Its applied key-value map.
     pub kv: BTreeMap<String, String>,
 }
@@ -58,7 +59,7 @@ impl NodeStatus {
     /// A snapshot of a core (any driver's: the simulator's too, for views and tests).
     pub fn of(node: &KvNode, run: RunState) -> Self {
         let entries = node.log().entries();
-        let tail = entries[entries.len().saturating_sub(STATUS_LOG_TAIL)..].iter().map(|e| e.id()).collect();
+        let tail = entries[entries.len().saturating_sub(STATUS_LOG_TAIL)..].to_vec();
         NodeStatus {
             id: node.id(),
             run,

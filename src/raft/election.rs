@@ -161,7 +161,7 @@ impl<S: StateMachine> RaftNode<S> {
     pub(super) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last: EntryId) {
         let granted = term > self.term && self.log_up_to_date(last) && !self.heard_from_leader();
         let reply_term = if granted { term } else { self.term };
-        self.send_with_term(from, reply_term, Body::PreVoteResponse { granted });
+        self.send_with_term(from, reply_term, Body::PreVoteResponse { granted, voter_term: self.term });
     }
 
     /// Paper Figure 2, RequestVote: grant if we have not voted for someone else in this term

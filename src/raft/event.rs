@@ -123,7 +123,8 @@ impl fmt::Display for NodeEventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NodeEventKind::Ignore { message, reason } => {
-                write!(f, "ignores {}@{} {} ({reason})", message.from, message.term, message.body.kind())
+                let (from, term) = (message.from, message.sender_term());
+                write!(f, "ignores {from}@{term} {} ({reason})", message.body.kind())
             }
             NodeEventKind::Timeout => write!(f, "election timeout"),
             NodeEventKind::Role { role, leader, reason } => {

@@ -44,7 +44,10 @@ pub struct Message {
     pub from: NodeId,
     /// Receiver.
     pub to: NodeId,
-    /// The sender's current term (for PreVote: the term it would campaign in, thesis §9.6).
+    /// The sender's current term, except for the pre-vote messages (thesis §9.6): a `PreVote`
+    /// carries the term the sender would campaign in (its own term + 1, which it has not
+    /// taken), and a granted `PreVoteResponse` that proposed term. [`Message::sender_term`] is
+    /// the sender's own term in every case.
     pub term: Term,
     /// What the message says.
     pub body: Body,
@@ -72,10 +75,16 @@ pub enum Body {
         /// The candidate's last entry, for the up-to-date check (paper §5.4.1).
         last: EntryId,
     },
-    /// The answer to a PreVote. Its term is the proposed term when granted.
+    /// The answer to a PreVote. Its term is the proposed term when granted, the responder's own
+    /// when refused (so a pre-candidate behind the times learns the higher term).
     PreVoteResponse {
         /// Whether the vote would be granted.
         granted: bool,
+        /// The responder's own term, which answering a pre-vote never changes (thesis §9.6).
+        /// Only for narration (`n1@9 -> n2 PreVote granted for term 10`): the term check
+        /// reads the message's term.
+        #[serde(default)]
+        voter_term: Term,
     },
     /// Paper §5.2: a candidate asks for a vote in its (new) term.
     RequestVote {
@@ -147,9 +156,33 @@ impl Body {
     }
 }
 
+impl Message {
+    /// The sender's own term when it sent the message. It is the message's term except for the
+    /// pre-vote messages (thesis §9.6): a pre-candidate asks for the term after its own without
+    /// taking it, and a peer answers without changing its own term either.
+    pub fn sender_term(&self) -> Term {
+        match self.body {
+            Body::PreVote { .. } => Term(self.term.0.saturating_sub(1)),
+            Body::PreVoteResponse { voter_term, .. } => voter_term,
+            _ => self.term,
+        }
+    }
+}
+
+/// `from@term -> to Body fields`, where `term` is the sender's own term. A pre-vote says the
+/// term it is about apart from it, so that it never reads as a term the sender has taken:
+/// `n2@9 -> n1 PreVote for term 10 last=7@2`, `n1@9 -> n2 PreVote granted for term 10`.
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{} -> {} {}", self.from, self.term, self.to, self.body)
+        write!(f, "{}@{} -> {} ", self.from, self.sender_term(), self.to)?;
+        match &self.body {
+            Body::PreVote { last } => write!(f, "PreVote for term {} last={last}", self.term),
+            Body::PreVoteResponse { granted: true, .. } => {
+                write!(f, "PreVote granted for term {}", self.term)
+            }
+            Body::PreVoteResponse { granted: false, .. } => write!(f, "PreVote rejected"),
+            body => write!(f, "{body}"),
+        }
     }
 }
 
@@ -158,7 +191,7 @@ impl fmt::Display for Body {
         let kind = self.kind();
         match self {
             Body::PreVote { last } | Body::RequestVote { last } => write!(f, "{kind} last={last}"),
-            Body::PreVoteResponse { granted } | Body::RequestVoteResponse { granted } => {
+            Body::PreVoteResponse { granted, .. } | Body::RequestVoteResponse { granted } => {
                 write!(f, "{kind} {}", if *granted { "granted" } else { "rejected" })
             }
             Body::AppendEntries { prev, entries, commit } => {
@@ -185,5 +218,33 @@ impl fmt::Display for Body {
             Body::ClientRequest { request } => write!(f, "{kind} {request}"),
             Body::ClientResponse { response } => write!(f, "{kind} {response}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(term: u64, body: Body) -> Message {
+        Message { from: NodeId(2), to: NodeId(1), term: Term(term), body }
+    }
+
+    /// Thesis §9.6: a pre-vote is about the next term, but no one takes it; the narration says
+    /// the sender's own term and the proposed one apart.
+    #[test]
+    fn a_pre_vote_never_reads_as_a_term_taken() {
+        let last = EntryId { index: LogIndex(7), term: Term(9) };
+        let ask = message(10, Body::PreVote { last });
+        assert_eq!(ask.sender_term(), Term(9));
+        assert_eq!(ask.to_string(), "n2@9 -> n1 PreVote for term 10 last=7@9");
+        let granted = message(10, Body::PreVoteResponse { granted: true, voter_term: Term(8) });
+        assert_eq!(granted.to_string(), "n2@8 -> n1 PreVote granted for term 10");
+        let rejected = message(12, Body::PreVoteResponse { granted: false, voter_term: Term(12) });
+        assert_eq!(rejected.to_string(), "n2@12 -> n1 PreVote rejected");
+        let vote = message(10, Body::RequestVote { last });
+        assert_eq!(
+            (vote.sender_term(), vote.to_string()),
+            (Term(10), "n2@10 -> n1 RequestVote last=7@9".into())
+        );
     }
 }

@@ -307,7 +307,7 @@ impl<S: StateMachine> RaftNode<S> {
         let from = msg.from;
         match msg.body {
             Body::PreVote { last } => self.handle_pre_vote(from, msg.term, last),
-            Body::PreVoteResponse { granted } => {
+            Body::PreVoteResponse { granted, .. } => {
                 if self.role == Role::PreCandidate && msg.term == self.term.next() {
                     self.record_vote(from, granted);
                 }
@@ -411,7 +411,7 @@ impl<S: StateMachine> RaftNode<S> {
     fn check_term(&mut self, msg: &Message) -> bool {
         if msg.term > self.term {
             match &msg.body {
-                Body::PreVote { .. } | Body::PreVoteResponse { granted: true } => {}
+                Body::PreVote { .. } | Body::PreVoteResponse { granted: true, .. } => {}
                 Body::RequestVote { .. } if self.in_lease() => {
                     self.ignore(msg, "leader lease: heard from the leader within the election timeout");
                     return false;
@@ -432,7 +432,9 @@ impl<S: StateMachine> RaftNode<S> {
                     );
                 }
                 Body::Heartbeat { .. } => self.send(msg.from, Body::HeartbeatResponse { read_round: 0 }),
-                Body::PreVote { .. } => self.send(msg.from, Body::PreVoteResponse { granted: false }),
+                Body::PreVote { .. } => {
+                    self.send(msg.from, Body::PreVoteResponse { granted: false, voter_term: self.term })
+                }
                 Body::RequestVote { .. } => self.send(msg.from, Body::RequestVoteResponse { granted: false }),
                 _ => self.ignore(msg, "stale term"),
             }

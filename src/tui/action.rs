@@ -82,6 +82,16 @@ pub enum Action {
     Follow,
     /// Scroll the clients panel back (positive: older lines) or forward by lines.
     ClientsScroll(i8),
+    /// Enter the log cursor, at the newest index.
+    LogCursor,
+    /// In the log cursor: the previous (-1) or next (+1) index.
+    LogStep(i8),
+    /// In the log cursor: the first index any node reports.
+    LogFirst,
+    /// In the log cursor: the last index any node holds.
+    LogLast,
+    /// Turn the lecture pace on (slow time, a delay on every message) or back off.
+    Lecture,
     /// Show the help overlay.
     Help,
     /// Leave the console.

@@ -5,8 +5,9 @@
 //!
 //! This file holds the state, the news from the engine and the dispatch of an action by mode;
 //! the rest is split by concern: `app/input.rs` (keys, paste and mouse), `app/actions.rs` (the
-//! dashboard's actions), `app/prompts.rs` (prompts, the partition editor and link picking) and
-//! `app/parse.rs` (reading what is typed into a prompt).
+//! dashboard's actions), `app/prompts.rs` (prompts, the partition editor and link picking),
+//! `app/cursor.rs` (the log cursor), `app/pace.rs` (the lecture pace) and `app/parse.rs`
+//! (reading what is typed into a prompt).
 
 use super::action::{Action, Command};
 use super::engine::{Poll, Update};
@@ -20,8 +21,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 mod actions;
+mod cursor;
 mod flight;
 mod input;
+mod pace;
 mod parse;
 mod prompts;
 
@@ -57,6 +60,8 @@ pub struct App {
     size: (u16, u16),
     notice_at: Option<Instant>,
     dirty: bool,
+    /// The speed and delay (ms) the lecture pace replaced, to go back to (`L`).
+    before_lecture: Option<(f64, (u64, u64))>,
 }
 
 impl App {
@@ -75,6 +80,7 @@ impl App {
             size: (layout::MIN_WIDTH, layout::MIN_HEIGHT),
             notice_at: None,
             dirty: true,
+            before_lecture: None,
         }
     }
 
@@ -266,6 +272,7 @@ impl App {
             Mode::Pick { .. } => self.pick_action(action),
             Mode::Flight { .. } => self.flight_action(action),
             Mode::Switches { .. } => self.switches_action(action),
+            Mode::Log { .. } => self.log_action(action),
         }
     }
 

@@ -20,6 +20,8 @@ pub enum Context {
     Flight,
     /// The switchable bugs.
     Bugs,
+    /// The log cursor: an index of the logs selected, its entry shown on every node.
+    Log,
     /// The help overlay.
     Help,
     /// Everywhere.
@@ -74,7 +76,7 @@ const fn bind(
     Binding { context, keys, label, action, help, bar }
 }
 
-use Context::{Any, Bugs, Editor, Flight, Help, Main, Pick, Prompt};
+use Context::{Any, Bugs, Editor, Flight, Help, Log, Main, Pick, Prompt};
 
 /// Every binding, in the order the help and the status bar show them. One row per line, as a
 /// table, which rustfmt would break up.
@@ -115,6 +117,8 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Char(']'), "]", Action::ClientsScroll(-1), "clients: newer operations", None),
     bind(Main, Keys::Char('f'), "f", Action::FeedKind, "feed: next kind filter", None),
     bind(Main, Keys::Char('n'), "n", Action::FeedNode, "feed: selected node / all", None),
+    bind(Main, Keys::Char('o'), "o", Action::LogCursor, "log cursor: pick an index", Some(("o", "log index", 2))),
+    bind(Main, Keys::Char('L'), "L", Action::Lecture, "lecture pace on/off", Some(("L", "lecture", 2))),
     bind(Main, Keys::Char('?'), "?", Action::Help, "this help", Some(("?", "help", 0))),
     bind(Main, Keys::Char('q'), "q", Action::Quit, "quit (nodes stop cleanly)", Some(("q", "quit", 0))),
     bind(Prompt, Keys::Code(KeyCode::Enter), "Enter", Action::Submit, "send", Some(("Enter", "send", 0))),
@@ -138,6 +142,11 @@ pub const BINDINGS: &[Binding] = &[
     bind(Bugs, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "close", Some(("Esc", "close", 0))),
     bind(Pick, Keys::Digits, "1-9", Action::PickNode(0), "pick a node", Some(("1-9", "pick node", 0))),
     bind(Pick, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
+    bind(Log, Keys::Code(KeyCode::Left), "←", Action::LogStep(-1), "previous", Some(("←→", "index", 0))),
+    bind(Log, Keys::Code(KeyCode::Right), "→", Action::LogStep(1), "next", None),
+    bind(Log, Keys::Code(KeyCode::Home), "Home", Action::LogFirst, "first", Some(("Home End", "first/last", 1))),
+    bind(Log, Keys::Code(KeyCode::End), "End", Action::LogLast, "last", None),
+    bind(Log, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "leave", Some(("Esc", "leave", 0))),
     bind(Help, Keys::AnyKey, "any key", Action::Cancel, "close", Some(("any key", "close help", 0))),
     bind(Any, Keys::Ctrl('c'), "^C", Action::Quit, "quit", None),
 ];
@@ -208,6 +217,7 @@ pub fn help_lines() -> HelpText {
         (Pick, "cut (c)"),
         (Flight, "in flight (i)"),
         (Bugs, "bugs (b)"),
+        (Log, "log cursor (o)"),
         (Any, "anywhere"),
     ];
     let others = contexts

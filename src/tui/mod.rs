@@ -11,6 +11,7 @@
 //! loss and delay and the speed of time, freeze everything, and export the logs.
 //!
 //! How it is built:
+//! - [`cells`]: one log index on every node, for the log cursor; [`lecture`]: the lecture pace.
 //! - [`keymap`]: every key, as data; the status bar and the help are generated from it.
 //! - [`app`]: the state and its reaction to keys and clicks, without I/O: it produces
 //!   [`action::Command`]s and draws from a [`screen::ScreenState`].
@@ -23,10 +24,12 @@
 
 pub mod action;
 pub mod app;
+pub mod cells;
 pub mod engine;
 pub mod feed;
 pub mod keymap;
 pub mod layout;
+pub mod lecture;
 pub mod netview;
 pub mod screen;
 pub mod session;
@@ -68,6 +71,8 @@ pub struct ConsoleOptions {
     /// A delay on every link from the start, in milliseconds at normal speed (`lo`, `hi`), so
     /// each message of the first election takes visible time.
     pub delay: Option<(u64, u64)>,
+    /// Start at the lecture pace ([`lecture`]), instead of `speed` and `delay`.
+    pub lecture: bool,
 }
 
 /// The shortest gap between two frames (about 30 frames a second at most).
@@ -140,11 +145,16 @@ pub fn run(
 }
 
 /// Before the console opens: the session's warnings go to the event log, and the speed and the
-/// delay asked for on the command line are set.
+/// delay asked for on the command line (or the lecture pace) are set.
 fn prepare(backend: &dyn Control, options: &ConsoleOptions, warnings: Vec<String>) {
     let record = |description: String| backend.record(None, EventKind::Fault { description });
     for w in warnings {
         record(format!("warning: {w}"));
+    }
+    if options.lecture {
+        lecture::apply(backend);
+        record(format!("lecture pace: speed {}x, delay {} ms", backend.speed(), lecture::DELAY_MS));
+        return;
     }
     if (options.speed - 1.0).abs() > 1e-9 {
         backend.set_speed(options.speed);

@@ -6,7 +6,7 @@ use crate::control::NodeStatus;
 use crate::events::InFlight;
 use crate::kv::Op;
 use crate::network::{Held, Network};
-use crate::raft::{NodeId, Role, Switches};
+use crate::raft::{LogIndex, NodeId, Role, Switches};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -143,6 +143,11 @@ pub enum Mode {
         chosen: Option<u64>,
         /// Why the last key was refused, if it was.
         error: Option<String>,
+    },
+    /// The log cursor (`o`): one index selected, its entry shown on every node.
+    Log {
+        /// The selected index.
+        index: LogIndex,
     },
     /// Picking a one-way link to cut or restore: the sender once picked.
     Pick {

@@ -4,8 +4,8 @@
 use super::layout;
 use super::screen::{Mode, ScreenState};
 use super::widgets::{
-    Clients, EditorOverlay, Events, FlightPanel, Header, HelpOverlay, KeyBar, Logs, Maps, NetworkPanel,
-    Nodes, StatusLine, TooSmall,
+    Clients, EditorOverlay, EntryPanel, Events, FlightPanel, Header, HelpOverlay, KeyBar, Logs, Maps,
+    NetworkPanel, Nodes, StatusLine, TooSmall,
 };
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -27,7 +27,11 @@ pub fn draw(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
     Header { screen }.render(areas.header, buf);
     Nodes { screen, areas: &areas }.render(areas.nodes, buf);
     Logs { screen }.render(areas.logs, buf);
-    Maps { screen }.render(areas.maps, buf);
+    match screen.mode {
+        // The log cursor shows its index on every node where the maps are.
+        Mode::Log { index } => EntryPanel { screen, index }.render(areas.maps, buf),
+        _ => Maps { screen }.render(areas.maps, buf),
+    }
     NetworkPanel { screen }.render(areas.network, buf);
     match layout::split_for_flight(areas.events).filter(|_| screen.flight_shown()) {
         Some((flight, events)) => {

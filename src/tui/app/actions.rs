@@ -38,6 +38,8 @@ impl App {
             Action::Hold | Action::DeliverOldest | Action::FlightPanel | Action::Tick | Action::NextTimer => {
                 self.flight_main(action)
             }
+            Action::LogCursor => self.open_log_cursor(),
+            Action::Lecture => self.toggle_lecture(),
             Action::Help => self.screen.mode = Mode::Help,
             Action::Quit => self.quit = true,
             // Prompt and editor actions mean nothing here.
@@ -54,6 +56,7 @@ impl App {
             | Action::DuplicateChosen
             | Action::ReleaseAll
             | Action::Toggle(_) => {}
+            Action::LogStep(_) | Action::LogFirst | Action::LogLast => {}
         }
     }
 
@@ -136,10 +139,7 @@ impl App {
                 self.screen.mode = Mode::Editor { groups, error: None };
             }
             Action::Cut => self.screen.mode = Mode::Pick { from: None, error: None },
-            Action::Heal => {
-                self.send(Command::Heal);
-                self.info("healing the network: no partition, no cuts, no loss, no delay");
-            }
+            Action::Heal => self.heal(),
             // Other actions are routed elsewhere by `main_action`.
             _ => {}
         }

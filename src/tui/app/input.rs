@@ -72,12 +72,17 @@ impl App {
                 self.dirty = true;
                 self.perform(action);
             }
-            None if context == Context::Main
+            None if matches!(context, Context::Main | Context::Log)
                 && key.kind != crossterm::event::KeyEventKind::Release
                 && !matches!(key.code, crossterm::event::KeyCode::Modifier(_)) =>
             {
                 self.dirty = true;
-                self.error(format!("no action on {}: press ? to see every key", keymap::describe(&key)));
+                let key = keymap::describe(&key);
+                self.error(if context == Context::Log {
+                    format!("no action on {key} in the log cursor: ← → Home End move it, Esc leaves")
+                } else {
+                    format!("no action on {key}: press ? to see every key")
+                });
             }
             None => {}
         }
@@ -88,13 +93,18 @@ impl App {
         self.areas().is_none()
     }
 
-    /// Handles a mouse event: a click on a node selects it; the wheel over the feed scrolls it.
+    /// Handles a mouse event: a click on a node selects it, a click on a log cell selects its index
+    /// (the log cursor); the wheel over the feed scrolls it.
     pub fn on_mouse(&mut self, mouse: MouseEvent) {
         let Some(areas) = self.areas() else {
             return;
         };
         let at = Position::new(mouse.column, mouse.row);
+        let browsing = matches!(self.screen.mode, Mode::Normal | Mode::Log { .. });
         match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) if browsing && areas.logs.contains(at) => {
+                self.click_log(areas.logs, at.x)
+            }
             MouseEventKind::Down(MouseButton::Left) if self.screen.mode == Mode::Normal => {
                 if let Some(i) = areas.node_rects.iter().position(|r| r.contains(at)) {
                     self.screen.selected = self.members[i];

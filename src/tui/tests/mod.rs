@@ -2,5 +2,6 @@
 //! and rendering snapshots of a seeded simulation.
 
 mod app;
+mod cells;
 mod engine;
 mod render;

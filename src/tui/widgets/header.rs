@@ -1,6 +1,7 @@
-//! The header line: cluster size, leader and term, speed, running or frozen, and the
+//! The header line: cluster size, leader and term, speed (or `lecture pace`), running or frozen, and the
 //! checker's verdict on the right.
 
+use super::super::lecture;
 use super::super::screen::ScreenState;
 use super::super::theme;
 use super::{speed_label, verdict_span};
@@ -46,7 +47,12 @@ impl Widget for Header<'_> {
         }
         parts.push((vec![Span::raw(format!("term {}", s.leader().map_or(term, |l| l.term)))], false));
         let speed_style = if (s.speed - 1.0).abs() < 1e-9 { theme::text() } else { theme::warn() };
-        parts.push((vec![Span::styled(format!("speed {}", speed_label(s.speed)), speed_style)], false));
+        let speed = if lecture::is_on(s.speed, &s.network) {
+            format!("lecture pace {}", speed_label(s.speed))
+        } else {
+            format!("speed {}", speed_label(s.speed))
+        };
+        parts.push((vec![Span::styled(speed, speed_style)], false));
         let state = if s.frozen {
             Span::styled(
                 " FROZEN ",

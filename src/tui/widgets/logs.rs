@@ -1,14 +1,17 @@
 //! The logs side by side: a row per node, a column per log index, aligned across nodes. Each
 //! cell shows the entry's term in that term's colour: a solid block when the node knows it is
 //! committed, underlined text when it is not (yet). Gaps and diverging terms stand out at once.
+//! While the log cursor is on (`o`), the columns follow the selected index, marked `▸` on every
+//! row, with `·` where a node does not have the entry.
 
-use super::super::screen::ScreenState;
+use super::super::screen::{Mode, ScreenState};
 use super::super::theme;
 use super::panel;
-use crate::control::RunState;
+use crate::control::{NodeStatus, RunState};
 use crate::raft::{LogIndex, Term};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use std::collections::BTreeMap;
@@ -28,6 +31,53 @@ fn digits(n: u64) -> usize {
     n.max(1).ilog10() as usize + 1
 }
 
+/// The indexes a logs panel shows, and where their columns are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// The first index shown.
+    pub first: u64,
+    /// The last index shown.
+    pub last: u64,
+    /// Each column's width (a gap, then the term).
+    pub cell: u16,
+    /// The screen column where the first index's column starts.
+    pub x: u16,
+}
+
+/// The log cursor's index, while it is on.
+fn cursor(screen: &ScreenState) -> Option<u64> {
+    match screen.mode {
+        Mode::Log { index } => Some(index.0),
+        _ => None,
+    }
+}
+
+/// The columns of a logs panel whose inside is `inner`: the newest indexes that fit, or, while
+/// the log cursor is on, the indexes around the selected one. `None` while every log is empty.
+pub fn window(screen: &ScreenState, inner: Rect) -> Option<Window> {
+    let end = screen.nodes.iter().map(|n| n.last.index).max().unwrap_or_default().0;
+    if end == 0 {
+        return None;
+    }
+    let max_term = screen.nodes.iter().map(|n| n.last.term.0).max().unwrap_or(0);
+    let cell = (digits(end).max(digits(max_term)) + 1).max(3) as u16;
+    let columns = (((inner.width.saturating_sub(LABEL)) / cell) as usize).clamp(1, MAX_COLUMNS) as u64;
+    let newest = end.saturating_sub(columns - 1).max(1);
+    let first = match cursor(screen) {
+        Some(c) => c.saturating_sub(columns / 2).clamp(1, newest),
+        None => newest,
+    };
+    Some(Window { first, last: (first + columns - 1).min(end), cell, x: inner.x + LABEL })
+}
+
+/// The index whose column holds screen column `x` in a logs panel drawn in `area`, if any.
+pub fn index_at(screen: &ScreenState, area: Rect, x: u16) -> Option<LogIndex> {
+    let w = window(screen, panel("").inner(area))?;
+    let offset = x.checked_sub(w.x)? / w.cell;
+    let index = w.first + offset as u64;
+    (index <= w.last).then_some(LogIndex(index))
+}
+
 impl Widget for Logs<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.screen;
@@ -43,46 +93,73 @@ impl Widget for Logs<'_> {
         let block = panel(title);
         let inner = block.inner(area);
         block.render(area, buf);
-        let end = s.nodes.iter().map(|n| n.last.index).max().unwrap_or_default();
-        if end == LogIndex(0) {
+        let Some(w) = window(s, inner) else {
             buf.set_string(inner.x + 1, inner.y, "every log is empty", theme::dim());
             return;
-        }
-        let max_term = s.nodes.iter().map(|n| n.last.term.0).max().unwrap_or(0);
-        let cell = digits(end.0).max(digits(max_term)) + 1;
-        let cell = cell.max(3) as u16;
-        let columns = (((inner.width.saturating_sub(LABEL)) / cell) as usize).clamp(1, MAX_COLUMNS) as u64;
-        let first = end.0.saturating_sub(columns - 1).max(1);
-        // Header: the indexes.
+        };
+        let selected = cursor(s);
+        // Header: the indexes, the selected one marked and reversed.
         let y0 = inner.y;
         buf.set_string(inner.x, y0, "idx", theme::dim());
-        for (c, index) in (first..=end.0).enumerate() {
-            let x = inner.x + LABEL + c as u16 * cell;
-            buf.set_string(x, y0, format!("{index:>w$}", w = cell as usize), theme::dim());
+        for (c, index) in (w.first..=w.last).enumerate() {
+            let x = w.x + c as u16 * w.cell;
+            let number = format!("{index:>n$}", n = w.cell as usize - 1);
+            if selected == Some(index) {
+                buf.set_string(x + 1, y0, number, theme::selected_border().add_modifier(Modifier::REVERSED));
+                mark(x, y0, w, &index.to_string(), buf);
+            } else {
+                buf.set_string(x + 1, y0, number, theme::dim());
+            }
         }
         for (row, node) in s.nodes.iter().enumerate() {
             let y = y0 + 1 + row as u16;
             if y >= inner.bottom() {
                 break;
             }
-            let selected = node.id == s.selected;
-            buf.set_string(inner.x, y, node.id.to_string(), theme::label(&node.run, node.role, selected));
-            let terms: BTreeMap<LogIndex, Term> = node.log_tail.iter().map(|e| (e.index, e.term)).collect();
-            let down = matches!(node.run, RunState::Dead | RunState::Crashed(_));
-            for (c, index) in (first..=end.0).enumerate() {
-                let Some(&term) = terms.get(&LogIndex(index)) else { continue };
-                let x = inner.x + LABEL + c as u16 * cell;
-                let text = format!("{:>w$}", term.0, w = cell as usize - 1);
-                let mut style = if LogIndex(index) <= node.commit {
-                    theme::committed(term)
-                } else {
-                    theme::uncommitted(term)
-                };
-                if down {
-                    style = style.add_modifier(ratatui::style::Modifier::DIM);
-                }
-                buf.set_string(x + 1, y, text, style);
+            buf.set_string(
+                inner.x,
+                y,
+                node.id.to_string(),
+                theme::label(&node.run, node.role, node.id == s.selected),
+            );
+            log_row(node, w, selected, y, buf);
+        }
+    }
+}
+
+/// The selected column's marker, just left of `text` right-aligned in the cell at `x`.
+fn mark(x: u16, y: u16, w: Window, text: &str, buf: &mut Buffer) {
+    let pad = (w.cell as usize).saturating_sub(1 + text.chars().count()) as u16;
+    buf.set_string(x + pad, y, "▸", theme::selected_border());
+}
+
+/// One node's row: a cell per index it holds; at the selected index a marker, and `·` where
+/// the node does not have the entry.
+fn log_row(node: &NodeStatus, w: Window, selected: Option<u64>, y: u16, buf: &mut Buffer) {
+    let terms: BTreeMap<LogIndex, Term> = node.log_tail.iter().map(|e| (e.index, e.term)).collect();
+    let down = matches!(node.run, RunState::Dead | RunState::Crashed(_));
+    let width = w.cell as usize - 1;
+    for (c, index) in (w.first..=w.last).enumerate() {
+        let x = w.x + c as u16 * w.cell;
+        let here = selected == Some(index);
+        let Some(&term) = terms.get(&LogIndex(index)) else {
+            if here && LogIndex(index) > node.last.index {
+                buf.set_string(x + 1, y, format!("{:>width$}", "·"), theme::dim());
+                mark(x, y, w, "·", buf);
             }
+            continue;
+        };
+        let mut style =
+            if LogIndex(index) <= node.commit { theme::committed(term) } else { theme::uncommitted(term) };
+        if down {
+            style = style.add_modifier(Modifier::DIM);
+        }
+        if here {
+            style = style.add_modifier(Modifier::BOLD);
+        }
+        buf.set_string(x + 1, y, format!("{:>width$}", term.0), style);
+        if here {
+            mark(x, y, w, &term.0.to_string(), buf);
         }
     }
 }

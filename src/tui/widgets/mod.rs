@@ -1,6 +1,7 @@
 //! One small widget per area of the screen. Each draws from a [`ScreenState`] only.
 
 mod clients;
+mod entry;
 mod events;
 mod flight;
 mod header;
@@ -12,10 +13,11 @@ mod overlays;
 mod status;
 
 pub use clients::{Clients, latency};
+pub use entry::EntryPanel;
 pub use events::{Events, category_style, page};
 pub use flight::FlightPanel;
 pub use header::Header;
-pub use logs::Logs;
+pub use logs::{Logs, index_at as log_index_at};
 pub use maps::Maps;
 pub use network::NetworkPanel;
 pub use nodes::Nodes;

@@ -1,5 +1,6 @@
 //! The nodes: a card each when they fit side by side, a table row each otherwise. Both show the
-//! role (or DEAD / PAUSED / CRASHED) as a coloured badge, term and vote, the known leader,
+//! role (or DEAD / PAUSED / CRASHED) as a coloured badge, term and vote, the known leader (for a
+//! pre-candidate, the term it asks for instead: its own term does not change, thesis §9.6),
 //! commit and applied indexes, the last entry, the election timer as a bar, and for the leader
 //! each follower's match/next index.
 
@@ -194,16 +195,23 @@ fn card_state(screen: &ScreenState, node: &NodeStatus, w: usize, value: Style) -
                 lines.push(Line::from(spans));
             }
         }
-        (run, Some(_)) => {
-            lines.push(Line::from(vec![
-                Span::styled("leader ", label),
-                Span::styled(opt(node.leader), value),
-            ]));
+        (run, Some(role)) => {
+            lines.push(if role == Role::PreCandidate {
+                pre_vote_line(node)
+            } else {
+                Line::from(vec![Span::styled("leader ", label), Span::styled(opt(node.leader), value)])
+            });
             let bar_w = w.saturating_sub(7).min(16);
             lines.push(Line::from(vec![Span::styled("timer  ", label), timer_bar(node.timer, bar_w, run)]));
         }
     }
     lines
+}
+
+/// What a pre-candidate asks for: the next term, which it has not taken (thesis §9.6). Its
+/// card's term line still shows its own term, unchanged.
+fn pre_vote_line(node: &NodeStatus) -> Line<'static> {
+    Line::styled(format!("asking for term {}", node.term.next()), theme::warn())
 }
 
 /// `reason` with every path shortened to its file name (`/tmp/d/n2.wal:` becomes `n2.wal:`).
@@ -273,6 +281,12 @@ fn table(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
                     }
                     spans.push(s);
                 }
+            }
+            (run, Some(Role::PreCandidate)) => {
+                let asks = format!("asking for {} ", node.term.next());
+                let bar = rest.saturating_sub(asks.len()).min(16);
+                spans.push(Span::styled(asks, theme::warn()));
+                spans.push(timer_bar(node.timer, bar, run));
             }
             (run, Some(_)) => spans.push(timer_bar(node.timer, rest.min(16), run)),
             (_, None) => spans.push(Span::styled("starting…", theme::dim())),

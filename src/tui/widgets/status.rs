@@ -107,6 +107,10 @@ impl Widget for StatusLine<'_> {
                 Line::from(spans)
             }
             Mode::Help => Line::styled(" help: every key of the console", theme::title()),
+            Mode::Log { index } => Line::styled(
+                format!(" log cursor at index {index}: its entry on every node, where the maps were"),
+                theme::title(),
+            ),
             Mode::Normal => match (&s.notice, s.clients.iter().rev().find(|c| c.outcome.is_some())) {
                 (Some(n), _) if n.error => {
                     Line::styled(format!(" ✗ {}", n.text), theme::bad().add_modifier(Modifier::BOLD))
@@ -144,6 +148,7 @@ pub fn context(mode: &Mode) -> Context {
         Mode::Pick { .. } => Context::Pick,
         Mode::Flight { .. } => Context::Flight,
         Mode::Switches { .. } => Context::Bugs,
+        Mode::Log { .. } => Context::Log,
     }
 }
 
