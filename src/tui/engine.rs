@@ -336,6 +336,19 @@ impl Worker {
                 self.record("unfreeze: time runs again".into());
                 b.thaw();
             }
+            Command::Hold(_)
+            | Command::Held(..)
+            | Command::ReleaseHeld
+            | Command::SetSwitches(_)
+            | Command::AdvanceTicks(_) => self.apply_by_hand(command),
+            Command::Export => self.export(),
+        }
+    }
+
+    /// The commands of stepping by hand: holding, held messages, time, switches.
+    fn apply_by_hand(&self, command: Command) {
+        let b = &self.backend;
+        match command {
             Command::Hold(hold) => {
                 b.change_network(&mut |n| n.set_hold(hold));
                 self.record(if hold {
@@ -373,7 +386,7 @@ impl Worker {
                 self.record(format!("time moves {ticks} tick(s) by hand"));
                 b.advance_ticks(ticks);
             }
-            Command::Export => self.export(),
+            _ => {}
         }
     }
 

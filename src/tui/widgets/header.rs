@@ -53,29 +53,7 @@ impl Widget for Header<'_> {
             format!("speed {}", speed_label(s.speed))
         };
         parts.push((vec![Span::styled(speed, speed_style)], false));
-        let state = if s.frozen {
-            Span::styled(
-                " FROZEN ",
-                Style::default().fg(Color::White).bg(Color::Blue).add_modifier(Modifier::BOLD),
-            )
-        } else {
-            Span::styled("running", theme::good())
-        };
-        let mut state = vec![state];
-        if s.network.holds() {
-            state.push(Span::raw(" "));
-            state.push(Span::styled(
-                format!(" HOLDING {} ", s.held.len()),
-                Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
-            ));
-        }
-        if let Some(bugs) = s.switches.map(|sw| sw.describe()).filter(|b| !b.is_empty()) {
-            state.push(Span::raw(" "));
-            state.push(Span::styled(
-                format!(" {} ", bugs.join(", ").to_uppercase()),
-                Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD),
-            ));
-        }
+        let state = state_chips(s);
         parts.push((state, false));
         parts.push((vec![Span::styled(s.storage.clone(), theme::dim())], true));
         let line = |parts: &[(Vec<Span<'static>>, bool)]| {
@@ -115,4 +93,32 @@ impl Widget for Header<'_> {
             buf.set_line(area.right() - rw, area.y, &right, rw);
         }
     }
+}
+
+/// Running or FROZEN, then HOLDING and the switched bugs when they apply.
+fn state_chips(s: &ScreenState) -> Vec<Span<'static>> {
+    let state = if s.frozen {
+        Span::styled(
+            " FROZEN ",
+            Style::default().fg(Color::White).bg(Color::Blue).add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::styled("running", theme::good())
+    };
+    let mut state = vec![state];
+    if s.network.holds() {
+        state.push(Span::raw(" "));
+        state.push(Span::styled(
+            format!(" HOLDING {} ", s.held.len()),
+            Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
+    }
+    if let Some(bugs) = s.switches.map(|sw| sw.describe()).filter(|b| !b.is_empty()) {
+        state.push(Span::raw(" "));
+        state.push(Span::styled(
+            format!(" {} ", bugs.join(", ").to_uppercase()),
+            Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
+    }
+    state
 }
