@@ -3,8 +3,6 @@
 //! check the events cannot make alone, since it needs the clients' answers: every acknowledged
 //! put is committed.
 
-use super::Cluster;
-use super::invariants_old::ClusterInvariants;
 use crate::events::{Event, EventKind, NodeEventKind};
 use crate::kv::RequestId;
 use crate::safety::Checker;
@@ -18,8 +16,6 @@ pub struct Invariants {
     checker: Checker,
     /// The request ids of every command applied somewhere (so committed there).
     applied: HashSet<RequestId>,
-    /// The former checks, which read the cluster's state, run beside while they are compared.
-    old: ClusterInvariants,
 }
 
 impl Invariants {
@@ -29,14 +25,7 @@ impl Invariants {
     }
 
     /// Reads one step's events; the first violation they show, if any.
-    pub fn check_step(&mut self, cluster: &Cluster, events: &[Event]) -> Result<(), Violation> {
-        let old = self.old.check_step(cluster, events);
-        let new = self.check_events(events);
-        agree(&old, &new)?;
-        new
-    }
-
-    fn check_events(&mut self, events: &[Event]) -> Result<(), Violation> {
+    pub fn check_step(&mut self, events: &[Event]) -> Result<(), Violation> {
         for event in events {
             if let EventKind::Node(NodeEventKind::Apply { command: Some(c), .. }) = &event.kind {
                 self.applied.insert(c.id());
@@ -50,16 +39,14 @@ impl Invariants {
 
     /// An acknowledged put must be committed: some node applied it.
     pub fn check_acknowledged_put(&self, id: RequestId) -> Result<(), Violation> {
-        let new = if self.applied.contains(&id) {
+        if self.applied.contains(&id) {
             Ok(())
         } else {
             Err(Violation::new(
                 "acknowledged writes are committed",
                 format!("put {id} was acknowledged but no node applied it"),
             ))
-        };
-        agree(&self.old.check_acknowledged_put(id), &new)?;
-        new
+        }
     }
 
     /// The event-fed checker, for what it saw of each node.
@@ -71,14 +58,4 @@ impl Invariants {
     pub fn elections(&self) -> usize {
         self.checker.elections()
     }
-}
-
-/// While both run: the event-fed checks and the cluster-state checks find the same property
-/// broken, or none.
-fn agree(old: &Result<(), Violation>, new: &Result<(), Violation>) -> Result<(), Violation> {
-    let property = |r: &Result<(), Violation>| r.as_ref().err().map(|v| v.property);
-    if property(old) == property(new) {
-        return Ok(());
-    }
-    Err(Violation::new("the checks agree", format!("cluster-state checks: {old:?}; event checks: {new:?}")))
 }

@@ -5,7 +5,6 @@
 pub mod cluster;
 pub mod engine;
 pub mod invariants;
-mod invariants_old;
 pub mod run;
 pub mod workload;
 
