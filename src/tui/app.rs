@@ -172,7 +172,15 @@ impl App {
     }
 
     fn on_poll(&mut self, poll: Poll) {
-        let Poll { nodes, network, speed, now, events, applied } = poll;
+        let Poll { nodes, network, speed, now, events, applied, safety } = poll;
+        if safety != self.screen.safety {
+            // A property broken for the first time is said whole in the status line too.
+            for v in safety.broken.iter().skip(self.screen.safety.broken.len()) {
+                self.error(format!("safety: {} broken: {v}", v.property));
+            }
+            self.screen.safety = safety;
+            self.dirty = true;
+        }
         // These statuses were read after the engine had carried out `applied` commands.
         self.expected.retain(|&(seq, _, _)| seq > applied);
         // A node that could not start or stopped on an error says why, loudly: the card has

@@ -10,6 +10,7 @@ use crate::control::{NodeStatus, RunState};
 use crate::kv::{ClientId, Op, Reply, Request, RequestId};
 use crate::network::LinkRule;
 use crate::raft::{Config, NodeId, Role};
+use crate::safety::Checker;
 use crate::sim::{Cluster, TICK_NANOS};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -20,6 +21,8 @@ struct Driver {
     cluster: Cluster,
     feed: Feed,
     rates: Rates,
+    /// The safety checks, fed every event as the console's poller feeds them.
+    checks: Checker,
     dead: BTreeMap<NodeId, NodeStatus>,
     history: Vec<HistoryEvent>,
     clients: VecDeque<ClientLine>,
@@ -46,6 +49,7 @@ impl Driver {
             cluster: Cluster::new(configs, link, seed),
             feed: Feed::default(),
             rates: Rates::default(),
+            checks: Checker::new(),
             dead: BTreeMap::new(),
             history: Vec::new(),
             clients: VecDeque::new(),
@@ -70,6 +74,7 @@ impl Driver {
 
     fn collect(&mut self) {
         for e in self.cluster.take_events() {
+            self.checks.observe(&e);
             self.rates.observe(&e);
             self.feed.push(e);
         }
@@ -245,6 +250,7 @@ pub fn demo(nodes: usize) -> ScreenState {
         clients: d.clients,
         clients_scroll: 0,
         verdict,
+        safety: d.checks.report().clone(),
         speed: 1.0,
         frozen: false,
         selected: leader,

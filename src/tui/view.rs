@@ -4,8 +4,8 @@
 use super::layout;
 use super::screen::{Mode, ScreenState};
 use super::widgets::{
-    Clients, EditorOverlay, Events, Header, HelpOverlay, KeyBar, Logs, Maps, NetworkPanel, Nodes, StatusLine,
-    TooSmall,
+    Clients, EditorOverlay, Events, Header, HelpOverlay, KeyBar, Logs, Maps, NetworkPanel, Nodes, SafetyLine,
+    StatusLine, TooSmall,
 };
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -32,6 +32,9 @@ pub fn draw(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
     Events { screen }.render(areas.events, buf);
     if let Some(rect) = areas.clients {
         Clients { screen }.render(rect, buf);
+    }
+    if let Some(rect) = areas.safety {
+        SafetyLine { screen }.render(rect, buf);
     }
     // A notice too long for its line (an export's paths on a narrow screen) borrows the key
     // bar's lines while it lasts.

@@ -45,6 +45,7 @@ fn poll(app: &mut App, nodes: Vec<NodeStatus>, network: Network, events: Vec<Eve
         now: 1_000_000_000,
         events,
         applied: u64::MAX,
+        safety: Default::default(),
     }));
 }
 
@@ -559,6 +560,7 @@ fn fast_keys_are_judged_on_the_keys_before_them_not_on_a_stale_status() {
         now: 1,
         events: Vec::new(),
         applied: 0,
+        safety: Default::default(),
     }));
     type_str(&mut a, "krkr");
     let kill_restart = [Command::Kill(n(2)), Command::Restart { node: n(2), pause: false }];

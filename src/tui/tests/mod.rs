@@ -4,3 +4,4 @@
 mod app;
 mod engine;
 mod render;
+mod safety;
