@@ -1,5 +1,6 @@
-//! The consensus core and the state machine must stay pure: no threads, clocks, channels, files,
-//! environment, network or terminal. This test reads their sources and fails on any such use.
+//! The consensus core and the state machine (and the event log and the safety checks beside them)
+//! must stay pure: no threads, clocks, channels, files, environment, network or terminal. This
+//! test reads their sources and fails on any such use.
 
 const FORBIDDEN: &[&str] = &[
     "std::thread",
