@@ -5,6 +5,8 @@
 //! - [`kv`]: the deterministic key-value state machine with client sessions.
 //! - [`storage`]: the durable-state trait and its in-memory implementation.
 //! - [`events`]: the one closed event type, shared by every driver and the JSON export.
+//! - [`safety`]: Raft's safety properties (paper Figure 3), checked from the event stream alone;
+//!   the simulator's checks and the console's.
 //! - [`network`]: the network's fault model (partitions, cuts, loss, delay, duplication), shared
 //!   by both engines.
 //! - [`nemesis`]: the fault injector, driving either engine through [`control::Control`].
@@ -25,6 +27,7 @@ pub mod kv;
 pub mod nemesis;
 pub mod network;
 pub mod raft;
+pub mod safety;
 pub mod sim;
 pub mod storage;
 pub mod tui;

@@ -97,7 +97,7 @@ fn election(events: &[Event], leader: NodeId, since: u64) -> Vec<Stage> {
 }
 
 fn holds(e: &Event, entry: EntryId) -> bool {
-    matches!(e.kind, EventKind::Node(NodeEventKind::Append { first, last })
+    matches!(e.kind, EventKind::Node(NodeEventKind::Append { first, last, .. })
         if first.index <= entry.index && entry.index <= last.index && last.term == entry.term)
 }
 

@@ -1,5 +1,6 @@
-//! The consensus core and the state machine must stay pure: no threads, clocks, channels, files,
-//! environment, network or terminal. This test reads their sources and fails on any such use.
+//! The consensus core and the state machine (and the event log and the safety checks beside them)
+//! must stay pure: no threads, clocks, channels, files, environment, network or terminal. This
+//! test reads their sources and fails on any such use.
 
 const FORBIDDEN: &[&str] = &[
     "std::thread",
@@ -37,7 +38,7 @@ fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn the_core_and_the_state_machine_do_no_io() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = vec![root.join("kv.rs"), root.join("events.rs")];
+    let mut files = vec![root.join("kv.rs"), root.join("events.rs"), root.join("safety.rs")];
     sources(&root.join("raft"), &mut files);
     assert!(files.len() >= 8, "expected the core's files, found {files:?}");
     let mut found = Vec::new();
@@ -56,7 +57,8 @@ fn the_core_and_the_state_machine_do_no_io() {
 
 /// The modules the crate's layers may name (`crate::x`), bottom up: the core names nothing
 /// outside itself; the state machine, the event log, the fault model and storage name the core
-/// (storage also the state machine's session limits it records); the control interface names
+/// (storage also the state machine's session limits it records); the safety checks name the core,
+/// the state machine and the event log (they read events only); the control interface names
 /// those; the nemesis only the control interface and what it speaks in; the two engines name
 /// the layers below them but not each other; the console names neither engine (`main` wires
 /// one to it). The checker is a library of its own and names nothing else.
@@ -65,12 +67,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("kv.rs", &["raft"]),
     ("events.rs", &["raft"]),
     ("network.rs", &["raft"]),
+    ("safety.rs", &["raft", "kv", "events"]),
     ("storage", &["storage", "raft", "kv"]),
     ("control", &["control", "raft", "kv", "events", "network"]),
     ("nemesis.rs", &["control", "events", "network", "raft"]),
-    ("sim", &["sim", "raft", "kv", "events", "network", "storage", "control", "nemesis", "check"]),
+    ("sim", &["sim", "raft", "kv", "events", "network", "storage", "control", "nemesis", "check", "safety"]),
     ("cluster", &["cluster", "raft", "kv", "events", "network", "storage", "control", "nemesis", "check"]),
-    ("tui", &["tui", "raft", "kv", "events", "network", "storage", "control", "check"]),
+    ("tui", &["tui", "raft", "kv", "events", "network", "storage", "control", "check", "safety"]),
     ("check", &["check"]),
 ];
 

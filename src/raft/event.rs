@@ -47,12 +47,19 @@ pub enum NodeEventKind {
         /// The candidate.
         candidate: NodeId,
     },
-    /// Entries were appended to the node's log.
+    /// Entries `first..=last` were appended to the node's log (after any `truncate` of the
+    /// entries they replace).
     Append {
         /// First appended entry.
         first: EntryId,
         /// Last appended entry.
         last: EntryId,
+        /// When the entries span several terms, the first entry of each term after `first`'s,
+        /// in order; empty (and left out of the JSON) when they are all of one term. Terms never
+        /// decrease along a log, so with `first` and `last` this gives every entry's term: what
+        /// the event-fed safety checks need for Log Matching (paper §5.3).
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        term_starts: Vec<EntryId>,
     },
     /// The node removed conflicting entries from its log.
     Truncate {
@@ -140,7 +147,7 @@ impl fmt::Display for NodeEventKind {
                 Ok(())
             }
             NodeEventKind::Vote { candidate } => write!(f, "votes {candidate}"),
-            NodeEventKind::Append { first, last } => {
+            NodeEventKind::Append { first, last, .. } => {
                 write!(f, "append ")?;
                 range(f, *first, *last)
             }

@@ -46,6 +46,7 @@ impl<S: StateMachine> RaftNode<S> {
         }
         let last_new = LogIndex(prev.index.0 + entries.len() as u64);
         let mut appended: Option<(EntryId, EntryId)> = None;
+        let mut term_starts = Vec::new();
         for entry in entries {
             match self.log.term(entry.index) {
                 Some(t) if t == entry.term => continue,
@@ -67,10 +68,15 @@ impl<S: StateMachine> RaftNode<S> {
                 self.clock = self.clock.max(c.time());
             }
             self.log.append(entry);
+            if let Some((_, last)) = appended
+                && last.term != id.term
+            {
+                term_starts.push(id);
+            }
             appended = Some((appended.map_or(id, |(f, _)| f), id));
         }
         if let Some((first, last)) = appended {
-            self.emit(NodeEventKind::Append { first, last });
+            self.emit(NodeEventKind::Append { first, last, term_starts });
         }
         let new_commit = commit.min(last_new);
         if new_commit > self.commit {
@@ -97,7 +103,7 @@ impl<S: StateMachine> RaftNode<S> {
         let entry = Entry { index, term: self.term, command };
         let id = entry.id();
         self.log.append(entry);
-        self.emit(NodeEventKind::Append { first: id, last: id });
+        self.emit(NodeEventKind::Append { first: id, last: id, term_starts: Vec::new() });
         self.append_wanted = true;
         index
     }

@@ -142,7 +142,7 @@ impl SimReport {
                 f.violation.property,
                 f.step,
                 f.time as f64 / 1e9,
-                f.violation.detail
+                f.violation
             ));
             for line in &f.last_events {
                 s.push_str(&format!("    {line}\n"));
@@ -248,41 +248,10 @@ struct Run<'o, 's> {
 }
 
 /// Runs one simulation.
-pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimReport> {
+pub fn run(options: &SimOptions, sinks: Sinks<'_>) -> std::io::Result<SimReport> {
     let wall = Instant::now();
-    let mut sessions = SessionLimits::default();
-    if short_sessions(options.seed) {
-        sessions.timeout = SHORT_SESSIONS;
-    }
-    let world = world(options.seed, options.nodes, options.hazard, sessions);
-    let members = world.cluster.ids();
-    let clients_n = options.clients.max(1);
-    let history_writer = sinks.history.take().map(HistoryWriter::new);
-    let engine = SimEngine::headless(world);
-    let mut run = Run {
-        options,
-        engine: &engine,
-        nemesis: Nemesis::new(&options.nemesis, stream(options.seed, 2), LinkRule::default()),
-        workload_rng: stream(options.seed, 3),
-        clients: (0..clients_n)
-            .map(|i| {
-                SimClient::new(
-                    i as u64 + 1,
-                    options.ops / clients_n + usize::from(i < options.ops % clients_n),
-                )
-            })
-            .collect(),
-        members,
-        invariants: Invariants::new(),
-        history: Vec::new(),
-        history_writer,
-        sinks,
-        recent: VecDeque::new(),
-        fault_phase_ops: options.ops * 7 / 10,
-        healed_at: if options.nemesis.0.is_empty() { Some(0) } else { None },
-        completed: 0,
-        step: 0,
-    };
+    let engine = engine(options);
+    let mut run = Run::new(options, &engine, sinks);
     let mut failure = None;
     while !run.clients.iter().all(SimClient::done) {
         if let Err(f) = run.step()? {
@@ -291,6 +260,48 @@ pub fn run(options: &SimOptions, mut sinks: Sinks<'_>) -> std::io::Result<SimRep
         }
     }
     Ok(run.report(failure, wall))
+}
+
+/// The headless engine of a run: the world of its seed, with short sessions for one seed in four.
+fn engine(options: &SimOptions) -> SimEngine {
+    let mut sessions = SessionLimits::default();
+    if short_sessions(options.seed) {
+        sessions.timeout = SHORT_SESSIONS;
+    }
+    SimEngine::headless(world(options.seed, options.nodes, options.hazard, sessions))
+}
+
+impl<'o, 's> Run<'o, 's> {
+    /// A run that has done nothing yet: the nemesis, the clients and the checks, on `engine`.
+    fn new(options: &'o SimOptions, engine: &'o SimEngine, mut sinks: Sinks<'s>) -> Self {
+        let members = engine.world().cluster.ids();
+        let clients_n = options.clients.max(1);
+        let history_writer = sinks.history.take().map(HistoryWriter::new);
+        Run {
+            options,
+            engine,
+            nemesis: Nemesis::new(&options.nemesis, stream(options.seed, 2), LinkRule::default()),
+            workload_rng: stream(options.seed, 3),
+            clients: (0..clients_n)
+                .map(|i| {
+                    SimClient::new(
+                        i as u64 + 1,
+                        options.ops / clients_n + usize::from(i < options.ops % clients_n),
+                    )
+                })
+                .collect(),
+            members,
+            invariants: Invariants::new(),
+            history: Vec::new(),
+            history_writer,
+            sinks,
+            recent: VecDeque::new(),
+            fault_phase_ops: options.ops * 7 / 10,
+            healed_at: if options.nemesis.0.is_empty() { Some(0) } else { None },
+            completed: 0,
+            step: 0,
+        }
+    }
 }
 
 impl Run<'_, '_> {
@@ -308,14 +319,14 @@ impl Run<'_, '_> {
                 self.nemesis.poll(self.engine, now);
             }
         }
-        // One lock of the world for the rest of the step: a step is short, and locking is a
-        // good part of its cost.
+        // One lock of the world for the clients' turn and the step's events: a step is short,
+        // and locking is a good part of its cost. The checks read the events only.
         let engine = self.engine;
         let mut world = engine.world();
         let completions = self.clients_act(&mut world, now)?;
         let events = world.cluster.take_events();
-        let mut verdict = self.invariants.check_step(&world.cluster, &events);
         drop(world);
+        let mut verdict = self.invariants.check_step(&events);
         write_events(events, &mut self.sinks, &mut self.recent)?;
         for c in completions {
             self.completed += 1;
@@ -328,13 +339,13 @@ impl Run<'_, '_> {
             self.history.push(c.event);
         }
         if verdict.is_ok() && now > max_virtual(self.options) {
-            verdict = Err(Violation {
-                property: "liveness",
-                detail: format!(
+            verdict = Err(Violation::new(
+                "liveness",
+                format!(
                     "the run did not finish within {} s of virtual time",
                     max_virtual(self.options) / 1_000_000_000
                 ),
-            });
+            ));
         }
         Ok(verdict.map_err(|violation| Failure {
             violation,
@@ -407,16 +418,16 @@ impl Run<'_, '_> {
             && c.event.kind != EventType::Ok
             && !c.session_expired
         {
-            return Err(Violation {
-                property: "liveness after healing",
-                detail: format!(
+            return Err(Violation::new(
+                "liveness after healing",
+                format!(
                     "operation of client {} invoked {:.3} s after healing ended {:?}: {}",
                     c.event.process,
                     (c.invoked_at - h) as f64 / 1e9,
                     c.event.kind,
                     c.event.error.clone().unwrap_or_default()
                 ),
-            });
+            ));
         }
         Ok(())
     }
@@ -475,4 +486,51 @@ fn write_events(
         recent.push_back(event);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::FaultSet;
+
+    /// The events tell the checks each node's log and commit index: after steps of runs under
+    /// every fault, what the checker followed from the events alone is what the nodes hold.
+    #[test]
+    fn the_events_alone_tell_every_nodes_log_and_commit_index() {
+        let nemesis: FaultSet = "all".parse().expect("a fault set");
+        for seed in 1..=60 {
+            let options = SimOptions {
+                seed,
+                nodes: [3, 5, 7][seed as usize % 3],
+                clients: 5,
+                ops: 120,
+                keys: 5,
+                nemesis: nemesis.clone(),
+                hazard: None,
+            };
+            let engine = engine(&options);
+            let mut run = Run::new(&options, &engine, Sinks::default());
+            let mut compared = 0;
+            while !run.clients.iter().all(SimClient::done) {
+                if let Err(f) = run.step().expect("in memory") {
+                    panic!("seed {seed}: {}: {}", f.violation.property, f.violation);
+                }
+                if !run.step.is_multiple_of(8) {
+                    continue;
+                }
+                let world = engine.world();
+                let checker = run.invariants.checker();
+                for id in world.cluster.ids() {
+                    let Some(node) = world.cluster.node(id) else { continue };
+                    let real: Vec<Option<Term>> = node.log().entries().iter().map(|e| Some(e.term)).collect();
+                    let seen = checker.log(id).unwrap_or_default();
+                    assert_eq!(seen, &real[..], "seed {seed}, step {}: the log of {id}", run.step);
+                    let commit = checker.commit_index(id);
+                    assert_eq!(commit, node.commit_index(), "seed {seed}, step {}: {id}", run.step);
+                    compared += 1;
+                }
+            }
+            assert!(compared > 100, "seed {seed}: compared {compared} times");
+        }
+    }
 }

@@ -176,9 +176,17 @@ impl App {
     }
 
     fn on_poll(&mut self, poll: Poll) {
-        let Poll { nodes, network, speed, now, events, applied, held, switches } = poll;
+        let Poll { nodes, network, speed, now, events, applied, held, switches, safety } = poll;
         if switches != self.screen.switches {
             self.screen.switches = switches;
+            self.dirty = true;
+        }
+        if safety != self.screen.safety {
+            // A property broken for the first time is said whole in the status line too.
+            for v in safety.broken.iter().skip(self.screen.safety.broken.len()) {
+                self.error(format!("safety: {} broken: {v}", v.property));
+            }
+            self.screen.safety = safety;
             self.dirty = true;
         }
         // These statuses were read after the engine had carried out `applied` commands.

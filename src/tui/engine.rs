@@ -1,7 +1,8 @@
 //! The console's worker threads, so the interface thread never waits on the cluster:
 //!
 //! - the **poller** asks for every node's status and the network ten times a second and passes
-//!   them on with the events that arrived meanwhile;
+//!   them on with the events that arrived meanwhile, and what the safety checks
+//!   (`crate::safety`, the simulator's own) found in them;
 //! - the **control** thread carries out [`Command`]s in order (kills, restarts, network changes,
 //!   exports), through the engine's [`Control`] interface, whichever engine it is;
 //! - a pool of **client** threads runs client operations, several at a time, all under the
@@ -25,6 +26,7 @@ use crate::events::{Event, EventKind};
 use crate::kv::{Op, Reply};
 use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::{NodeId, Switches};
+use crate::safety::{Checker, Report};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +63,8 @@ pub struct Poll {
     pub held: Vec<Held>,
     /// The protocol's switchable parts, if the engine can switch them.
     pub switches: Option<Switches>,
+    /// The safety checks' findings on every event so far.
+    pub safety: Report,
 }
 
 /// News for the interface thread.
@@ -190,6 +194,8 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinH
 }
 
 fn poll_loop(w: &Worker, stop: &Receiver<()>) {
+    // The simulator's safety checks, fed every event this poller passes on.
+    let mut checks = Checker::new();
     let events = w.backend.subscribe();
     let mut first = w.backend.recent_events(FEED_CAPACITY);
     let mut seen = first.last().map(|e| e.seq);
@@ -203,6 +209,9 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
                 }
             }
         }
+        for e in &batch {
+            checks.observe(e);
+        }
         // Read before the statuses: they reflect at least these commands.
         let applied = w.applied.load(Ordering::SeqCst);
         let network = w.backend.network();
@@ -215,6 +224,7 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
             speed: w.backend.speed(),
             now: w.backend.now_nanos(),
             events: batch,
+            safety: checks.report().clone(),
         };
         if w.updates.send(Update::Poll(poll)).is_err() {
             return;

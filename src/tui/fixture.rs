@@ -10,6 +10,7 @@ use crate::control::{NodeStatus, RunState};
 use crate::kv::{ClientId, Op, Reply, Request, RequestId};
 use crate::network::LinkRule;
 use crate::raft::{Config, NodeId, Role};
+use crate::safety::Checker;
 use crate::sim::{Cluster, TICK_NANOS};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -21,6 +22,8 @@ struct Driver {
     feed: Feed,
     rates: Rates,
     flight: crate::events::InFlight,
+    /// The safety checks, fed every event as the console's poller feeds them.
+    checks: Checker,
     dead: BTreeMap<NodeId, NodeStatus>,
     history: Vec<HistoryEvent>,
     clients: VecDeque<ClientLine>,
@@ -48,6 +51,7 @@ impl Driver {
             feed: Feed::default(),
             rates: Rates::default(),
             flight: crate::events::InFlight::default(),
+            checks: Checker::new(),
             dead: BTreeMap::new(),
             history: Vec::new(),
             clients: VecDeque::new(),
@@ -72,6 +76,7 @@ impl Driver {
 
     fn collect(&mut self) {
         for e in self.cluster.take_events() {
+            self.checks.observe(&e);
             self.rates.observe(&e);
             self.flight.observe(&e);
             self.feed.push(e);
@@ -248,6 +253,7 @@ pub fn demo(nodes: usize) -> ScreenState {
         clients: d.clients,
         clients_scroll: 0,
         verdict,
+        safety: d.checks.report().clone(),
         speed: 1.0,
         frozen: false,
         selected: leader,

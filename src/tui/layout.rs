@@ -3,9 +3,10 @@
 //!
 //! Top to bottom: a header line; the nodes (a card each when they fit side by side, otherwise a
 //! table with a row each); the logs beside the committed maps; the network beside the event
-//! feed; the clients panel when there is room; a message line and the key bar. Space beyond the
-//! minimum goes first to the clients panel, then some to the logs and maps, some more to the
-//! clients panel, the rest to the feed.
+//! feed; the clients panel when there is room; the safety line when there is room; a message
+//! line and the key bar. Space beyond the minimum goes first to the clients panel, then some
+//! to the logs and maps, some more to the clients panel, the rest to the feed; the safety line
+//! takes one line of the clients panel's more, or else of the feed's.
 
 use ratatui::layout::Rect;
 
@@ -52,6 +53,8 @@ pub struct Areas {
     pub events: Rect,
     /// The clients panel, when there is room for it.
     pub clients: Option<Rect>,
+    /// The safety checks' line, when there is room for it.
+    pub safety: Option<Rect>,
     /// The message or prompt line.
     pub message: Rect,
     /// The key bar.
@@ -109,6 +112,13 @@ pub fn areas(area: Rect, nodes: usize) -> Option<Areas> {
     let clients_extra = if clients_h > 0 { (spare / 3).min(6) } else { 0 };
     clients_h += clients_extra;
     spare -= clients_extra;
+    // The safety line: a line of the clients panel's extra, else of what the feed would get.
+    let safety_h = u16::from(clients_extra > 0 || spare > 0);
+    if clients_extra > 0 {
+        clients_h -= 1;
+    } else {
+        spare -= safety_h;
+    }
     let middle_h = middle_min(n) + middle_extra;
     let bottom_h = BOTTOM_MIN + spare;
 
@@ -123,6 +133,7 @@ pub fn areas(area: Rect, nodes: usize) -> Option<Areas> {
     let middle = take(middle_h);
     let bottom = take(bottom_h);
     let clients = (clients_h > 0).then(|| take(clients_h));
+    let safety = (safety_h > 0).then(|| take(1));
     let message = take(1);
     let keys = take(keys_h);
 
@@ -152,6 +163,7 @@ pub fn areas(area: Rect, nodes: usize) -> Option<Areas> {
         network,
         events,
         clients,
+        safety,
         message,
         keys,
     })
@@ -185,7 +197,8 @@ mod tests {
         assert_eq!(small.keys.bottom(), 24);
         let large = areas(Rect::new(0, 0, 120, 40), 5).expect("120x40 fits");
         assert_eq!(large.style, NodesStyle::Cards);
-        assert!(large.clients.is_some());
+        assert!(large.clients.is_some() && large.safety.is_some());
+        assert_eq!(large.safety.map(|r| r.bottom()), Some(large.message.y), "just above the message line");
         assert_eq!(large.keys.bottom(), 40);
         assert!(areas(Rect::new(0, 0, 79, 24), 5).is_none());
         assert!(areas(Rect::new(0, 0, 80, 23), 5).is_none());
@@ -199,7 +212,8 @@ mod tests {
                 for h in [min_h, min_h + 1, 40, 60] {
                     let screen = Rect::new(0, 0, w, h);
                     let a = areas(screen, nodes).expect("fits");
-                    for r in [a.header, a.nodes, a.logs, a.maps, a.network, a.events, a.message, a.keys] {
+                    let all = [a.header, a.nodes, a.logs, a.maps, a.network, a.events, a.message, a.keys];
+                    for r in all.into_iter().chain(a.clients).chain(a.safety) {
                         assert!(screen.contains(r.as_position()) && r.right() <= w && r.bottom() <= h);
                     }
                     assert_eq!(a.node_rects.len(), nodes);

@@ -28,6 +28,8 @@ pub struct ScreenState {
     pub clients_scroll: usize,
     /// The checker's latest verdict on the session's history.
     pub verdict: VerdictView,
+    /// The safety checks' findings on the event stream so far (`crate::safety`).
+    pub safety: crate::safety::Report,
     /// The time scale (1.0 is real time).
     pub speed: f64,
     /// True while the whole cluster is frozen (space).
@@ -65,6 +67,7 @@ impl ScreenState {
             clients: VecDeque::new(),
             clients_scroll: 0,
             verdict: VerdictView::Empty,
+            safety: crate::safety::Report::default(),
             speed: 1.0,
             frozen: false,
             selected: members.first().copied().unwrap_or(NodeId(1)),

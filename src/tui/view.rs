@@ -5,7 +5,7 @@ use super::layout;
 use super::screen::{Mode, ScreenState};
 use super::widgets::{
     Clients, EditorOverlay, EntryPanel, Events, FlightPanel, Header, HelpOverlay, KeyBar, Logs, Maps,
-    NetworkPanel, Nodes, StatusLine, TooSmall,
+    NetworkPanel, Nodes, SafetyLine, StatusLine, TooSmall,
 };
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -42,6 +42,9 @@ pub fn draw(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
     }
     if let Some(rect) = areas.clients {
         Clients { screen }.render(rect, buf);
+    }
+    if let Some(rect) = areas.safety {
+        SafetyLine { screen }.render(rect, buf);
     }
     // A notice too long for its line (an export's paths on a narrow screen) borrows the key
     // bar's lines while it lasts.

@@ -47,6 +47,7 @@ fn poll(app: &mut App, nodes: Vec<NodeStatus>, network: Network, events: Vec<Eve
         applied: u64::MAX,
         held: Vec::new(),
         switches: None,
+        safety: Default::default(),
     }));
 }
 
@@ -563,6 +564,7 @@ fn fast_keys_are_judged_on_the_keys_before_them_not_on_a_stale_status() {
         applied: 0,
         held: Vec::new(),
         switches: None,
+        safety: Default::default(),
     }));
     type_str(&mut a, "krkr");
     let kill_restart = [Command::Kill(n(2)), Command::Restart(n(2))];
@@ -650,6 +652,7 @@ fn hold_deliver_and_choose_messages_by_hand() {
         applied: u64::MAX,
         held: vec![h5, h6],
         switches: None,
+        safety: Default::default(),
     }));
     assert!(a.screen().flight_shown(), "the in-flight panel shows while the network is held");
     type_str(&mut a, "..");
@@ -666,6 +669,7 @@ fn hold_deliver_and_choose_messages_by_hand() {
         applied: u64::MAX,
         held: vec![heartbeat(6, 3).1],
         switches: None,
+        safety: Default::default(),
     }));
     type_str(&mut a, "i");
     assert_eq!(a.screen().mode, Mode::Flight { chosen: Some(6), error: None });
@@ -727,6 +731,7 @@ fn bugs_are_switched_by_digit_on_the_simulator_only() {
         applied: u64::MAX,
         held: Vec::new(),
         switches: Some(Switches::CORRECT),
+        safety: Default::default(),
     }));
     type_str(&mut a, "b1239");
     let sw =

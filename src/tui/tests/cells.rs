@@ -70,6 +70,7 @@ fn poll(app: &mut App, nodes: Vec<NodeStatus>, speed: f64, network: Network) {
         applied: u64::MAX,
         held: Vec::new(),
         switches: None,
+        safety: Default::default(),
     }));
 }
 

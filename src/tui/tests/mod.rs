@@ -5,3 +5,4 @@ mod app;
 mod cells;
 mod engine;
 mod render;
+mod safety;

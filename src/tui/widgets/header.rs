@@ -4,7 +4,7 @@
 use super::super::lecture;
 use super::super::screen::ScreenState;
 use super::super::theme;
-use super::{speed_label, verdict_span};
+use super::{header_alarm, speed_label, verdict_span};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -67,7 +67,9 @@ impl Widget for Header<'_> {
             Line::from(spans)
         };
         let width = area.width as usize;
-        let mut right = Line::from(vec![verdict_span(&s.verdict, false), Span::raw(" ")]);
+        // A broken safety property takes the verdict's place: it is the graver news.
+        let verdict = |short| header_alarm(s).unwrap_or_else(|| verdict_span(&s.verdict, short));
+        let mut right = Line::from(vec![verdict(false), Span::raw(" ")]);
         let mut left = line(&parts);
         // Drop the node count, then the name, then shorten the verdict, then drop the engine
         // and storage (they stay as long as the line can hold them: they say what runs).
@@ -81,7 +83,7 @@ impl Widget for Header<'_> {
             }
         }
         if left.width() + right.width() + 1 > width {
-            right = Line::from(vec![verdict_span(&s.verdict, true), Span::raw(" ")]);
+            right = Line::from(vec![verdict(true), Span::raw(" ")]);
         }
         if left.width() + right.width() >= width && parts.last().is_some_and(|p| p.1) {
             parts.pop();

@@ -10,6 +10,7 @@ mod maps;
 mod network;
 mod nodes;
 mod overlays;
+mod safety;
 mod status;
 
 pub use clients::{Clients, latency};
@@ -22,6 +23,7 @@ pub use maps::Maps;
 pub use network::NetworkPanel;
 pub use nodes::Nodes;
 pub use overlays::{EditorOverlay, HelpOverlay, TooSmall, editor_groups};
+pub use safety::{SafetyLine, header_alarm};
 pub use status::{KeyBar, StatusLine, context as context_of};
 
 use super::screen::VerdictView;
