@@ -54,6 +54,9 @@ pub struct App {
     /// the state). Keys are judged on these before the polled status, which can be 100 ms old:
     /// `k r` typed fast is a kill then a restart, not a kill and a refusal.
     expected: Vec<(u64, NodeId, RunState)>,
+    /// The hold a command not yet carried out will bring (its number, held or not), for the
+    /// same reason: `m m` typed fast holds and lets go.
+    expected_hold: Option<(u64, bool)>,
     quit: bool,
     next_op: u64,
     rates: Rates,
@@ -74,6 +77,7 @@ impl App {
             outbox: Vec::new(),
             sent: 0,
             expected: Vec::new(),
+            expected_hold: None,
             quit: false,
             next_op: 1,
             rates: Rates::default(),
@@ -214,6 +218,11 @@ impl App {
             self.dirty = true;
         }
         self.screen.now = now;
+        let mut network = network;
+        match self.expected_hold {
+            Some((seq, hold)) if seq > applied => network.set_hold(hold),
+            _ => self.expected_hold = None,
+        }
         if network.to_string() != self.screen.network.to_string()
             || network.default_rule() != self.screen.network.default_rule()
             || network.holds() != self.screen.network.holds()

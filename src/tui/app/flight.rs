@@ -20,6 +20,7 @@ impl App {
                 let hold = !self.screen.network.holds();
                 self.screen.network.set_hold(hold);
                 self.send(Command::Hold(hold));
+                self.expected_hold = Some((self.sent, hold));
                 if hold {
                     self.info("holding messages: each waits in flight (. delivers the oldest, i chooses)");
                 } else {

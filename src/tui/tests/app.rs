@@ -748,3 +748,25 @@ fn bugs_are_switched_by_digit_on_the_simulator_only() {
     esc(&mut a);
     assert_eq!(a.screen().mode, Mode::Normal);
 }
+
+/// `m m` typed faster than the poll: a hold, then letting go, not two holds (the poll read
+/// before the engine carried out the first `m` still shows the network free).
+#[test]
+fn fast_hold_keys_follow_the_keys_not_a_stale_poll() {
+    let mut a = app();
+    type_str(&mut a, "m");
+    a.on_update(Update::Poll(Poll {
+        nodes: statuses(),
+        network: Network::new(LinkRule::default()),
+        speed: 1.0,
+        now: 1,
+        events: Vec::new(),
+        applied: 0,
+        held: Vec::new(),
+        switches: None,
+        safety: Default::default(),
+    }));
+    assert!(a.screen().network.holds(), "the hold asked for, not the stale poll");
+    type_str(&mut a, "m");
+    assert_eq!(a.take_commands(), vec![Command::Hold(true), Command::Hold(false)]);
+}
