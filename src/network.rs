@@ -255,14 +255,4 @@ impl HeldMessages {
     pub fn list(&self) -> Vec<Held> {
         self.copies.values().cloned().collect()
     }
-
-    /// How many copies are held.
-    pub fn len(&self) -> usize {
-        self.copies.len()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.copies.is_empty()
-    }
 }

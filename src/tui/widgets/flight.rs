@@ -18,12 +18,19 @@ pub struct FlightPanel<'a> {
     pub screen: &'a ScreenState,
 }
 
-/// One row: id, link, body, age, and whether it is held.
-struct Row {
+/// One row: the message, when it was sent, and whether it is held. Only the rows on screen are
+/// formatted: a held network can gather thousands of messages, and this runs every frame.
+struct Row<'a> {
     id: u64,
-    text: String,
-    age: String,
+    message: &'a crate::raft::Message,
+    sent: u64,
     held: bool,
+}
+
+impl Row<'_> {
+    fn text(&self) -> String {
+        format!("m{} {}→{} {}", self.id, self.message.from, self.message.to, self.message.body)
+    }
 }
 
 fn age(nanos: u64) -> String {
@@ -32,30 +39,24 @@ fn age(nanos: u64) -> String {
 }
 
 impl FlightPanel<'_> {
-    fn rows(&self) -> Vec<Row> {
+    /// Every message in flight, oldest first, and the held copies whose send the feed has not
+    /// shown yet (the poll reads both at once).
+    fn rows(&self) -> Vec<Row<'_>> {
         let s = self.screen;
-        let mut rows: Vec<Row> = s
+        let held: std::collections::HashSet<u64> = s.held.iter().map(|h| h.id).collect();
+        let mut rows: Vec<Row<'_>> = s
             .flight
             .iter()
-            .map(|m| Row {
-                id: m.id,
-                text: format!("m{} {}→{} {}", m.id, m.message.from, m.message.to, m.message.body),
-                age: age(s.now.saturating_sub(m.sent)),
-                held: s.is_held(m.id),
-            })
+            .map(|m| Row { id: m.id, message: &m.message, sent: m.sent, held: held.contains(&m.id) })
             .collect();
-        // Held copies whose send the feed has not shown yet (the poll reads both at once).
-        for h in &s.held {
-            if s.flight.get(h.id).is_none() && !rows.iter().any(|r| r.id == h.id) {
-                rows.push(Row {
-                    id: h.id,
-                    text: format!("m{} {}→{} {}", h.id, h.message.from, h.message.to, h.message.body),
-                    age: age(s.now.saturating_sub(h.since)),
-                    held: true,
-                });
-            }
+        let mut extra: std::collections::BTreeMap<u64, Row<'_>> = std::collections::BTreeMap::new();
+        for h in s.held.iter().filter(|h| s.flight.get(h.id).is_none()) {
+            extra.entry(h.id).or_insert(Row { id: h.id, message: &h.message, sent: h.since, held: true });
         }
-        rows.sort_by_key(|r| r.id);
+        if !extra.is_empty() {
+            rows.extend(extra.into_values());
+            rows.sort_by_key(|r| r.id);
+        }
         rows
     }
 }
@@ -97,8 +98,9 @@ impl Widget for FlightPanel<'_> {
         let first = at.saturating_sub(room.saturating_sub(1));
         for (line, row) in rows.iter().skip(first).take(room).enumerate() {
             let mark = if Some(row.id) == chosen { "▸" } else { " " };
-            let tail = format!(" {}{}", row.age, if row.held { " held" } else { "" });
-            let body = fit(&row.text, width.saturating_sub(tail.chars().count() + 1));
+            let tail =
+                format!(" {}{}", age(s.now.saturating_sub(row.sent)), if row.held { " held" } else { "" });
+            let body = fit(&row.text(), width.saturating_sub(tail.chars().count() + 1));
             let mut style = if row.held { theme::warn() } else { theme::text() };
             if Some(row.id) == chosen {
                 style = style.add_modifier(Modifier::REVERSED);
