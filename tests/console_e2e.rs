@@ -94,6 +94,16 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The console on `engine` in a fresh directory, in a shell that says DONE when it ends.
+fn console_on(name: &str, engine: &str) -> (PathBuf, Tmux) {
+    let dir = fresh_dir(&format!("{name}-{engine}"));
+    let bin = env!("CARGO_BIN_EXE_quorum");
+    let command =
+        format!("sh -c '\"{bin}\" --engine {engine} --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
+    let tmux = Tmux::start(&format!("{name}-{engine}"), &command);
+    (dir, tmux)
+}
+
 fn check_exports(dir: &Path) {
     let events = std::fs::read_to_string(dir.join("export-1-events.jsonl")).expect("the exported event log");
     assert!(events.lines().count() > 10, "the event log has the run's events");
@@ -121,11 +131,7 @@ fn drive_the_console_on_the_simulator() {
 
 /// One session on `engine`: an election, a put and a get, a kill, a partition, an export.
 fn drive(engine: &str) {
-    let dir = fresh_dir(&format!("drive-{engine}"));
-    let bin = env!("CARGO_BIN_EXE_quorum");
-    let command =
-        format!("sh -c '\"{bin}\" --engine {engine} --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
-    let tmux = Tmux::start(&format!("drive-{engine}"), &command);
+    let (dir, tmux) = console_on("drive", engine);
 
     let screen = tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
     assert!(screen.contains("n1") && screen.contains("n5"), "five nodes are shown");
@@ -340,11 +346,7 @@ fn step_a_put_by_hand_on_the_simulator() {
 /// not answered, deliver the held messages one `.` at a time until it is answered `ok`; then
 /// drop a chosen message and see the drop in the feed; release; unfreeze.
 fn step_by_hand(engine: &str) {
-    let dir = fresh_dir(&format!("step-{engine}"));
-    let bin = env!("CARGO_BIN_EXE_quorum");
-    let command =
-        format!("sh -c '\"{bin}\" --engine {engine} --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
-    let tmux = Tmux::start(&format!("step-{engine}"), &command);
+    let (_dir, tmux) = console_on("step", engine);
     let screen = tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
     let l = leader(&screen).expect("a leader");
     tmux.keys(&["Tab", "Space", "m"]);

@@ -335,7 +335,8 @@ fn switched_on_at_run_time_local_reads_serve_a_stale_value_through_a_cut_off_lea
         }
         engine.kill(rest[0]);
         engine.restart(rest[0]).expect("restart");
-        assert_eq!(engine.switches().map(|s| s.hazard), Some(hazard), "the switch survives a restart");
+        let restarted = engine.world().cluster.node(rest[0]).map(|n| n.config().hazard);
+        assert_eq!(restarted, Some(hazard), "the restarted node keeps the switch");
         engine.finish().expect("finish");
     }
 }

@@ -570,20 +570,7 @@ fn conflict_reason(ops: &[&Operation], conflict: &Conflict, start: &Start) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::history::OpStatus;
-
-    fn op(process: u64, kind: OperationKind, call: u64, ret: Option<u64>) -> Operation {
-        Operation {
-            process,
-            key: "k".to_string(),
-            kind,
-            call,
-            ret,
-            status: if ret.is_some() { OpStatus::Ok } else { OpStatus::Info },
-            invoke_index: 0,
-            complete_index: None,
-        }
-    }
+    use crate::check::history::test_op as op;
 
     fn put(v: &str, call: u64, ret: u64) -> Operation {
         op(1, OperationKind::Put(v.to_string()), call, Some(ret))

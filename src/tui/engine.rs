@@ -45,7 +45,7 @@ pub const CLIENT_THREADS: usize = 16;
 pub const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// What the poller saw.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Poll {
     /// Every node's status.
     pub nodes: Vec<NodeStatus>,

@@ -381,6 +381,21 @@ fn is_start_line(text: &str) -> bool {
     serde_json::from_str::<Tag>(text).is_ok_and(|t| t.kind.as_deref() == Some("start"))
 }
 
+/// An operation on key `k` for unit tests: `ok` if it returned, `info` if not.
+#[cfg(test)]
+pub(crate) fn test_op(process: u64, kind: OperationKind, call: u64, ret: Option<u64>) -> Operation {
+    Operation {
+        process,
+        key: "k".to_string(),
+        kind,
+        call,
+        ret,
+        status: if ret.is_some() { OpStatus::Ok } else { OpStatus::Info },
+        invoke_index: 0,
+        complete_index: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -221,19 +221,7 @@ impl<'a> Model<'a> {
 mod tests {
     use super::shrink::without;
     use super::*;
-
-    fn op(process: u64, kind: OperationKind, call: u64, ret: Option<u64>) -> Operation {
-        Operation {
-            process,
-            key: "k".to_string(),
-            kind,
-            call,
-            ret,
-            status: if ret.is_some() { OpStatus::Ok } else { OpStatus::Info },
-            invoke_index: 0,
-            complete_index: None,
-        }
-    }
+    use crate::check::history::test_op as op;
 
     fn put(p: u64, v: &str, call: u64, ret: u64) -> Operation {
         op(p, OperationKind::Put(v.to_string()), call, Some(ret))

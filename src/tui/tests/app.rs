@@ -45,9 +45,19 @@ fn poll(app: &mut App, nodes: Vec<NodeStatus>, network: Network, events: Vec<Eve
         now: 1_000_000_000,
         events,
         applied: u64::MAX,
-        held: Vec::new(),
-        switches: None,
-        safety: Default::default(),
+        ..Poll::default()
+    }));
+}
+
+/// A poll read before the engine carried out any command: it shows the cluster as it was.
+fn stale_poll(app: &mut App) {
+    app.on_update(Update::Poll(Poll {
+        nodes: statuses(),
+        network: Network::new(LinkRule::default()),
+        speed: 1.0,
+        now: 1,
+        applied: 0,
+        ..Poll::default()
     }));
 }
 
@@ -555,17 +565,7 @@ fn fast_keys_are_judged_on_the_keys_before_them_not_on_a_stale_status() {
     let mut a = app();
     type_str(&mut a, "2krkr");
     // A poll read before the engine carried out any of them: n2 still looks running.
-    a.on_update(Update::Poll(Poll {
-        nodes: statuses(),
-        network: Network::new(LinkRule::default()),
-        speed: 1.0,
-        now: 1,
-        events: Vec::new(),
-        applied: 0,
-        held: Vec::new(),
-        switches: None,
-        safety: Default::default(),
-    }));
+    stale_poll(&mut a);
     type_str(&mut a, "krkr");
     let kill_restart = [Command::Kill(n(2)), Command::Restart(n(2))];
     assert_eq!(a.take_commands(), kill_restart.iter().cycle().take(8).cloned().collect::<Vec<_>>());
@@ -651,8 +651,7 @@ fn hold_deliver_and_choose_messages_by_hand() {
         events: vec![e5, e6, e7],
         applied: u64::MAX,
         held: vec![h5, h6],
-        switches: None,
-        safety: Default::default(),
+        ..Poll::default()
     }));
     assert!(a.screen().flight_shown(), "the in-flight panel shows while the network is held");
     type_str(&mut a, "..");
@@ -665,11 +664,9 @@ fn hold_deliver_and_choose_messages_by_hand() {
         network,
         speed: 1.0,
         now: 3_000_000,
-        events: Vec::new(),
         applied: u64::MAX,
         held: vec![heartbeat(6, 3).1],
-        switches: None,
-        safety: Default::default(),
+        ..Poll::default()
     }));
     type_str(&mut a, "i");
     assert_eq!(a.screen().mode, Mode::Flight { chosen: Some(6), error: None });
@@ -727,11 +724,9 @@ fn bugs_are_switched_by_digit_on_the_simulator_only() {
         network: Network::new(LinkRule::default()),
         speed: 1.0,
         now: 1,
-        events: Vec::new(),
         applied: u64::MAX,
-        held: Vec::new(),
         switches: Some(Switches::CORRECT),
-        safety: Default::default(),
+        ..Poll::default()
     }));
     type_str(&mut a, "b1239");
     let sw =
@@ -755,17 +750,7 @@ fn bugs_are_switched_by_digit_on_the_simulator_only() {
 fn fast_hold_keys_follow_the_keys_not_a_stale_poll() {
     let mut a = app();
     type_str(&mut a, "m");
-    a.on_update(Update::Poll(Poll {
-        nodes: statuses(),
-        network: Network::new(LinkRule::default()),
-        speed: 1.0,
-        now: 1,
-        events: Vec::new(),
-        applied: 0,
-        held: Vec::new(),
-        switches: None,
-        safety: Default::default(),
-    }));
+    stale_poll(&mut a);
     assert!(a.screen().network.holds(), "the hold asked for, not the stale poll");
     type_str(&mut a, "m");
     assert_eq!(a.take_commands(), vec![Command::Hold(true), Command::Hold(false)]);

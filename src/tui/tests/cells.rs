@@ -61,17 +61,7 @@ fn statuses() -> Vec<NodeStatus> {
 }
 
 fn poll(app: &mut App, nodes: Vec<NodeStatus>, speed: f64, network: Network) {
-    app.on_update(Update::Poll(Poll {
-        nodes,
-        network,
-        speed,
-        now: 1,
-        events: Vec::new(),
-        applied: u64::MAX,
-        held: Vec::new(),
-        switches: None,
-        safety: Default::default(),
-    }));
+    app.on_update(Update::Poll(Poll { nodes, network, speed, now: 1, applied: u64::MAX, ..Poll::default() }));
 }
 
 fn app() -> App {

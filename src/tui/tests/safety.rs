@@ -97,11 +97,9 @@ fn a_new_breach_is_said_whole_in_the_status_line() {
             network: Network::new(LinkRule::default()),
             speed: 1.0,
             now: 1,
-            events: Vec::new(),
             applied: u64::MAX,
             safety,
-            held: Vec::new(),
-            switches: None,
+            ..Poll::default()
         })
     };
     app.on_update(poll(report.clone()));
