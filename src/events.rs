@@ -5,15 +5,20 @@
 //! Lines export (schema in DESIGN.md): a node event's fields sit at the top level of its line,
 //! as every other kind's do.
 
-use crate::raft::{Message, NodeEvent, NodeId, Term};
+use crate::network::Network;
+use crate::raft::{EntryId, Message, NodeEvent, NodeId, Op, RequestId, Switches, Term};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// The version of the event log's schema this build writes (in the first, `start`, event) and
+/// the newest it reads. 1 was the schema before the `start` event existed.
+pub const SCHEMA: u32 = 2;
+
 pub use crate::raft::NodeEventKind;
 
 /// One event, stamped by the driver.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Position in the run's event stream, from 0, without gaps.
     pub seq: u64,
@@ -44,9 +49,12 @@ impl From<NodeEvent> for Event {
 }
 
 /// What happened. Tagged `kind` in JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
+    /// The first event of every run: what the cluster is, so that a reader can rebuild every
+    /// node's state from the events that follow (the replay module).
+    Start(Box<Start>),
     /// A node sent a message; the network gave it `id`, unique in the run, which its fate
     /// (`deliver`, `drop`, `duplicate`) carries too.
     Send {
@@ -81,18 +89,30 @@ pub enum EventKind {
     },
     /// A node crashed (volatile state lost, durable state kept).
     Crash,
-    /// A node restarted from its durable state.
-    Restart,
+    /// A node restarted from its durable state: what it recovered (left out by schema 1). Also
+    /// written when a node first starts on a data directory that already holds a state.
+    Restart {
+        /// What the node recovered.
+        #[serde(flatten, default)]
+        recovered: Option<Recovery>,
+    },
     /// What a client saw of one operation (the console's and the headless runs' view): the
     /// request, the node contacted, the answer or error, the latency, in words.
     Client {
         /// For example `c4#2 put color=red via n2 → ok (0.6 ms)`.
         description: String,
+        /// The same, structured (left out by schema 1).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        op: Option<Box<ClientRecord>>,
     },
     /// A fault or repair was injected (partition, heal, loss, pause, ...), described in words.
     Fault {
         /// What was done, for example `partition n1 n2 | n3 n4 n5`.
         description: String,
+        /// What it changed, for a reader rebuilding the state (none for a remark, such as a
+        /// warning or an export).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        change: Option<Change>,
     },
     /// What a node did, in the core's own words (its JSON carries its own `kind` tag).
     #[serde(untagged)]
@@ -107,8 +127,9 @@ impl EventKind {
             EventKind::Deliver { .. } => "deliver",
             EventKind::Drop { .. } => "drop",
             EventKind::Duplicate { .. } => "duplicate",
+            EventKind::Start(_) => "start",
             EventKind::Crash => "crash",
-            EventKind::Restart => "restart",
+            EventKind::Restart { .. } => "restart",
             EventKind::Client { .. } => "client",
             EventKind::Fault { .. } => "fault",
             EventKind::Node(k) => k.name(),
@@ -150,8 +171,9 @@ impl fmt::Display for Event {
             EventKind::Deliver { id, message } => return write!(f, "deliver m{id} {message}"),
             EventKind::Drop { id, message, reason } => return write!(f, "drop m{id} {message} ({reason})"),
             EventKind::Duplicate { id, message } => return write!(f, "duplicate m{id} {message}"),
-            EventKind::Fault { description } => return write!(f, "fault: {description}"),
-            EventKind::Client { description } => return write!(f, "client {description}"),
+            EventKind::Fault { description, .. } => return write!(f, "fault: {description}"),
+            EventKind::Client { description, .. } => return write!(f, "client {description}"),
+            EventKind::Start(start) => return write!(f, "{start}"),
             _ => {}
         }
         match (self.node, self.term) {
@@ -162,8 +184,12 @@ impl fmt::Display for Event {
         match &self.kind {
             EventKind::Node(k) => write!(f, "{k}"),
             EventKind::Crash => write!(f, "crashed"),
-            EventKind::Restart => write!(f, "restarted"),
-            EventKind::Send { .. }
+            EventKind::Restart { recovered: None } => write!(f, "restarted"),
+            EventKind::Restart { recovered: Some(r) } => {
+                write!(f, "restarted at term {}, log to {}", r.term, r.last)
+            }
+            EventKind::Start(_)
+            | EventKind::Send { .. }
             | EventKind::Deliver { .. }
             | EventKind::Drop { .. }
             | EventKind::Duplicate { .. }
@@ -173,6 +199,146 @@ impl fmt::Display for Event {
             }
         }
     }
+}
+
+impl EventKind {
+    /// A fault event: `description` in words, `change` structured.
+    pub fn fault(description: impl Into<String>, change: Option<Change>) -> EventKind {
+        EventKind::Fault { description: description.into(), change }
+    }
+}
+
+/// The run's set-up, in its first event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Start {
+    /// The schema version ([`SCHEMA`] when written by this build).
+    pub schema: u32,
+    /// `sim` or `live`.
+    pub engine: String,
+    /// The voting members, sorted.
+    pub nodes: Vec<NodeId>,
+    /// The seed of the run (the simulator's network and every node's timeouts).
+    pub seed: u64,
+    /// The protocol's switchable parts on every node at the start.
+    pub switches: Switches,
+    /// The network's fault settings at the start.
+    pub network: Network,
+    /// `memory` or `disk`.
+    pub storage: String,
+}
+
+impl fmt::Display for Start {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nodes: Vec<String> = self.nodes.iter().map(ToString::to_string).collect();
+        write!(
+            f,
+            "start: {} nodes ({}) on the {} engine, seed {}",
+            self.nodes.len(),
+            nodes.join(" "),
+            self.engine,
+            self.seed
+        )?;
+        let bugs = self.switches.describe();
+        if !bugs.is_empty() {
+            write!(f, ", {}", bugs.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a restarted node recovered from its durable state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// Its term.
+    #[serde(rename = "recovered_term")]
+    pub term: Term,
+    /// Its vote in that term.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vote: Option<NodeId>,
+    /// Its last log entry (0@0 for an empty log).
+    pub last: EntryId,
+}
+
+impl Recovery {
+    /// What a node recovered, if there was anything (a fresh node recovers nothing).
+    pub fn of(r: &crate::raft::Recovered) -> Option<Recovery> {
+        let last = r.entries.last().map_or(r.base, crate::raft::Entry::id);
+        let fresh = r.hard_state.term == Term(0) && r.hard_state.vote.is_none() && last.index.0 == 0;
+        (!fresh).then_some(Recovery { term: r.hard_state.term, vote: r.hard_state.vote, last })
+    }
+}
+
+/// What a fault event changed, structured (the description says it in words).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// A node was killed (its `crash` event follows).
+    Kill(NodeId),
+    /// A node was told to restart (its `restart` event follows, unless it could not).
+    Restart(NodeId),
+    /// A node was paused: it neither ticks nor receives.
+    Pause(NodeId),
+    /// A paused node was resumed.
+    Resume(NodeId),
+    /// A node's election timer was made to run out.
+    Campaign(NodeId),
+    /// The network's fault settings, whole, after the change.
+    Network(Network),
+    /// The time scale.
+    Speed(f64),
+    /// Time stopped.
+    Freeze,
+    /// Time runs again.
+    Thaw,
+    /// Time moved this many ticks by hand.
+    Ticks(u32),
+    /// A held message was delivered, dropped or duplicated by hand (`None`: the oldest).
+    Held {
+        /// The message's id.
+        id: Option<u64>,
+        /// `deliver`, `drop` or `duplicate`.
+        action: String,
+    },
+    /// Every held message was delivered.
+    ReleaseHeld,
+    /// The protocol's switchable parts, on every node.
+    Switches(Switches),
+    /// A node could not start, or stopped on an error (its storage), and is down.
+    Failed(NodeId),
+}
+
+/// How a client operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It took effect, and the client knows it.
+    Ok,
+    /// It certainly did not take effect.
+    Failed,
+    /// It may or may not have taken effect (a timeout, a lost answer).
+    Unknown,
+}
+
+/// One client operation as its client saw it, in a `client` event written when it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// The operation.
+    pub op: Op,
+    /// The node it went through.
+    pub via: NodeId,
+    /// When it was invoked (ns on the run's clock; the event's time is when it returned).
+    pub invoked: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Its session and sequence number, once registered.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<RequestId>,
+    /// What a get read (`None`: not found, or not a get).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<String>,
+    /// The error, if it failed or is unknown.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
 }
 
 /// One message in flight, as the event stream tells it.

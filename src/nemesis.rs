@@ -6,7 +6,7 @@
 //! (`quorum run`).
 
 use crate::control::Control;
-use crate::events::EventKind;
+use crate::events::{Change, EventKind};
 use crate::network::LinkRule;
 use crate::raft::{LogIndex, NodeId};
 use rand::RngExt;
@@ -199,13 +199,18 @@ impl Nemesis {
         }
     }
 
-    fn fault_event(ctl: &dyn Control, description: String) {
-        ctl.record(None, EventKind::Fault { description });
+    fn fault_event(ctl: &dyn Control, description: String, change: Option<Change>) {
+        ctl.record(None, EventKind::fault(description, change));
+    }
+
+    /// A fault event for a change of the network: the network as it is now.
+    fn network_event(ctl: &dyn Control, description: String) {
+        Self::fault_event(ctl, description, Some(Change::Network(ctl.network())));
     }
 
     fn restart(ctl: &dyn Control, id: NodeId) {
         if let Err(e) = ctl.restart(id) {
-            Self::fault_event(ctl, format!("restart {id} failed: {e}"));
+            Self::fault_event(ctl, format!("restart {id} failed: {e}"), None);
         }
     }
 
@@ -299,8 +304,8 @@ impl Nemesis {
         // The same links blocked as before (or none: a single node) is no new fault.
         if after != before {
             self.injected += 1;
-            Self::fault_event(ctl, description);
         }
+        Self::network_event(ctl, description);
     }
 
     /// Crashes or pauses one node that is up, keeping a majority up; repairs something instead
@@ -320,12 +325,12 @@ impl Nemesis {
         let victim = up[self.rng.random_range(0..up.len())];
         if fault == Fault::Crash {
             self.crashed.insert(victim);
-            Self::fault_event(ctl, format!("crash {victim}"));
+            Self::fault_event(ctl, format!("crash {victim}"), Some(Change::Kill(victim)));
             ctl.kill(victim);
         } else {
             self.paused.insert(victim);
-            Self::fault_event(ctl, format!("pause {victim}"));
             ctl.pause(victim);
+            Self::fault_event(ctl, format!("pause {victim}"), Some(Change::Pause(victim)));
         }
     }
 
@@ -351,7 +356,7 @@ impl Nemesis {
         self.link = link;
         self.injected += 1;
         ctl.change_network(&mut |net| net.set_default_rule(link));
-        Self::fault_event(ctl, description);
+        Self::network_event(ctl, description);
     }
 
     /// Crashes a majority of the nodes, or every node, at once: the cluster is unavailable until
@@ -372,7 +377,7 @@ impl Nemesis {
         self.injected += 1;
         let scope = if victims.len() + already == ids.len() { "every node" } else { "a majority" };
         let names: Vec<String> = victims.iter().map(ToString::to_string).collect();
-        Self::fault_event(ctl, format!("outage: crash {} ({scope} down)", names.join(" ")));
+        Self::fault_event(ctl, format!("outage: crash {} ({scope} down)", names.join(" ")), None);
         for v in victims {
             // A paused victim is crashed instead: the crash takes its volatile state.
             self.paused.remove(&v);
@@ -409,7 +414,7 @@ impl Nemesis {
         });
         self.partitioned = true;
         self.injected += 1;
-        Self::fault_event(ctl, format!("figure8 (a): leader {leader} cut off ({})", ctl.network()));
+        Self::network_event(ctl, format!("figure8 (a): leader {leader} cut off ({})", ctl.network()));
         self.figure8 =
             Some(Figure8 { group, stage: Stage::Rival, deadline: ctl.now_nanos() + FIGURE8_STAGE });
     }
@@ -420,7 +425,7 @@ impl Nemesis {
     fn follow_figure8(&mut self, ctl: &dyn Control, now: u64) {
         let Some(mut f8) = self.figure8.take() else { return };
         if now >= f8.deadline {
-            Self::fault_event(ctl, "figure8: no election in time, given up".into());
+            Self::fault_event(ctl, "figure8: no election in time, given up".into(), None);
             self.next_at = now + self.rng.random_range(30_000_000..300_000_000);
             return;
         }
@@ -428,7 +433,7 @@ impl Nemesis {
         let next = match (&f8.stage, leader) {
             (Stage::Rival, Some(rival)) if !f8.group.contains(&rival) => {
                 ctl.change_network(&mut |net| net.partition(&[vec![rival]]));
-                Self::fault_event(ctl, format!("figure8 (b): {rival} elected, cut off alone at once"));
+                Self::network_event(ctl, format!("figure8 (b): {rival} elected, cut off alone at once"));
                 Some(Stage::Return { rival })
             }
             (&Stage::Return { rival }, Some(leader)) if leader != rival => {
@@ -442,7 +447,7 @@ impl Nemesis {
                 self.cut_off_after_commit(ctl, &f8, leader, commit)
             }
             (Stage::Overwrite { group }, Some(winner)) if !group.contains(&winner) => {
-                Self::fault_event(ctl, format!("figure8 (d): {winner} elected on the other side"));
+                Self::fault_event(ctl, format!("figure8 (d): {winner} elected on the other side"), None);
                 self.next_at = now + self.rng.random_range(30_000_000..300_000_000);
                 return;
             }
@@ -476,7 +481,7 @@ impl Nemesis {
         ctl.change_network(&mut |net| net.partition(std::slice::from_ref(&group)));
         let entry = status.log_tail.iter().find(|e| e.index == status.commit);
         let committed = entry.map_or(status.commit.to_string(), ToString::to_string);
-        Self::fault_event(
+        Self::network_event(
             ctl,
             format!(
                 "figure8 (c): {leader}@{} committed {committed}, cut off at once ({})",
@@ -512,25 +517,25 @@ impl Nemesis {
                 self.partitioned = false;
                 let link = self.link;
                 ctl.change_network(&mut |net| net.heal(link));
-                Self::fault_event(ctl, "heal partitions".into());
+                Self::network_event(ctl, "heal partitions".into());
             }
             1 => {
                 let Some(&id) = self.crashed.iter().next() else { return };
                 self.crashed.remove(&id);
-                Self::fault_event(ctl, format!("restart {id}"));
+                Self::fault_event(ctl, format!("restart {id}"), Some(Change::Restart(id)));
                 Self::restart(ctl, id);
             }
             2 => {
                 let Some(&id) = self.paused.iter().next() else { return };
                 self.paused.remove(&id);
-                Self::fault_event(ctl, format!("resume {id}"));
                 ctl.resume(id);
+                Self::fault_event(ctl, format!("resume {id}"), Some(Change::Resume(id)));
             }
             _ => {
                 self.link = self.base_link;
                 let link = self.link;
                 ctl.change_network(&mut |net| net.set_default_rule(link));
-                Self::fault_event(ctl, "links back to normal".into());
+                Self::network_event(ctl, "links back to normal".into());
             }
         }
     }
@@ -548,7 +553,8 @@ impl Nemesis {
         }
         for id in std::mem::take(&mut self.paused) {
             ctl.resume(id);
+            Self::fault_event(ctl, format!("resume {id}"), Some(Change::Resume(id)));
         }
-        Self::fault_event(ctl, "heal everything".into());
+        Self::network_event(ctl, "heal everything".into());
     }
 }

@@ -49,7 +49,8 @@ pub enum Fate {
 
 /// The network's current fault settings. Changing them takes effect at once; messages already
 /// in flight are judged again by the reachability rules when they arrive.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(into = "NetworkSpec", from = "NetworkSpec")]
 pub struct Network {
     /// Partition group of each node; nodes in different groups cannot talk. Empty: no partition.
     groups: BTreeMap<NodeId, usize>,
@@ -61,6 +62,52 @@ pub struct Network {
     rules: BTreeMap<(NodeId, NodeId), LinkRule>,
     /// Whether every message sent waits in flight for the user (see [`HeldMessages`]).
     hold: bool,
+}
+
+/// The network's settings as the event log writes them (JSON has no tuple keys).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct NetworkSpec {
+    /// The partition's groups, each sorted (empty: no partition).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    groups: Vec<Vec<NodeId>>,
+    /// One-way cuts, `[from, to]`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    cuts: Vec<(NodeId, NodeId)>,
+    /// The rule of links without their own.
+    link: LinkRule,
+    /// Per-link overrides, `[from, to, rule]`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    rules: Vec<(NodeId, NodeId, LinkRule)>,
+    /// Whether the network is held.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    hold: bool,
+}
+
+impl From<Network> for NetworkSpec {
+    fn from(n: Network) -> NetworkSpec {
+        let mut groups: BTreeMap<usize, Vec<NodeId>> = BTreeMap::new();
+        for (&node, &g) in &n.groups {
+            groups.entry(g).or_default().push(node);
+        }
+        NetworkSpec {
+            groups: groups.into_values().collect(),
+            cuts: n.cuts.into_iter().collect(),
+            link: n.default_rule,
+            rules: n.rules.into_iter().map(|((a, b), r)| (a, b, r)).collect(),
+            hold: n.hold,
+        }
+    }
+}
+
+impl From<NetworkSpec> for Network {
+    fn from(spec: NetworkSpec) -> Network {
+        let mut n = Network::new(spec.link);
+        n.partition(&spec.groups);
+        n.cuts = spec.cuts.into_iter().collect();
+        n.rules = spec.rules.into_iter().map(|(a, b, r)| ((a, b), r)).collect();
+        n.hold = spec.hold;
+        n
+    }
 }
 
 impl Network {

@@ -250,7 +250,7 @@ impl Checker {
                 }
                 view.end_at(first.index.prev());
             }
-            EventKind::Node(NodeEventKind::Append { first, last, term_starts }) => {
+            EventKind::Node(NodeEventKind::Append { first, last, term_starts, .. }) => {
                 self.on_append(node, event, (*first, *last, term_starts), &mut found)
             }
             EventKind::Node(NodeEventKind::Commit { entry }) => {
@@ -259,7 +259,14 @@ impl Checker {
             EventKind::Node(NodeEventKind::Apply { entry, command }) => {
                 self.on_apply(node, event, *entry, command.as_ref(), &mut found)
             }
-            EventKind::Crash | EventKind::Restart => view.forget_volatile(),
+            EventKind::Crash | EventKind::Restart { recovered: None } => view.forget_volatile(),
+            // What the node recovered is its log now: entries it appended but had not yet
+            // written when it stopped are gone (they were never acknowledged).
+            EventKind::Restart { recovered: Some(r) } => {
+                view.forget_volatile();
+                view.end_at(r.last.index);
+                view.learn(r.last);
+            }
             _ => {}
         }
         for v in &found {
@@ -515,7 +522,7 @@ mod tests {
             let ids: Vec<EntryId> = terms.iter().enumerate().map(|(i, &t)| id(from + i as u64, t)).collect();
             let term_starts = ids.windows(2).filter(|w| w[0].term != w[1].term).map(|w| w[1]).collect();
             let (first, last) = (ids[0], ids[ids.len() - 1]);
-            self.feed(node, term, NodeEventKind::Append { first, last, term_starts })
+            self.feed(node, term, NodeEventKind::Append { first, last, term_starts, commands: Vec::new() })
         }
 
         fn commit(&mut self, node: u64, term: u64, entry: EntryId) -> Vec<Violation> {
@@ -644,7 +651,7 @@ mod tests {
         assert!(s.commit(2, 1, id(3, 1)).is_empty());
         only(s.commit(2, 1, id(2, 1)), COMMIT);
         // A restart forgets the commit index (volatile), never the term.
-        s.checker.observe(&Event::new(Some(NodeId(2)), None, EventKind::Restart));
+        s.checker.observe(&Event::new(Some(NodeId(2)), None, EventKind::Restart { recovered: None }));
         assert!(s.commit(2, 1, id(1, 1)).is_empty());
         assert_eq!(s.checker.commit_index(NodeId(2)), LogIndex(1));
         assert!(s.leader(2, 1).is_empty());

@@ -218,7 +218,7 @@ fn a_torn_tail_is_recovered_and_a_corrupted_record_is_reported() {
             .recent_events(10_000)
             .iter()
             .any(|e| {
-                matches!(&e.kind, quorum::events::EventKind::Fault { description }
+                matches!(&e.kind, quorum::events::EventKind::Fault { description, .. }
                     if description.contains("n1.wal") && description.contains("torn"))
             })
             .then_some(())
@@ -283,7 +283,7 @@ fn the_event_export_parses_line_by_line_and_round_trips() {
         LiveCluster::start(ClusterOptions { events_file: Some(path.clone()), ..options(3) }).expect("start");
     wait_for("a leader", || leader(&cluster));
     cluster.client(ClientOptions::default()).put("e", "1").expect("put");
-    cluster.record(None, quorum::events::EventKind::Fault { description: "marker".into() });
+    cluster.record(None, quorum::events::EventKind::fault("marker", None));
     // The barrier: once it returns, everything recorded before it is in the file.
     assert!(cluster.flush_events());
     let so_far = std::fs::read_to_string(&path).expect("read");

@@ -65,7 +65,7 @@ fn the_core_and_the_state_machine_do_no_io() {
 const LAYERS: &[(&str, &[&str])] = &[
     ("raft", &["raft"]),
     ("kv.rs", &["raft"]),
-    ("events.rs", &["raft"]),
+    ("events.rs", &["raft", "network"]),
     ("network.rs", &["raft"]),
     ("safety.rs", &["raft", "kv", "events"]),
     ("storage", &["storage", "raft", "kv"]),

@@ -312,7 +312,7 @@ impl Runner {
         let rest: Vec<NodeId> = cluster.ids().into_iter().filter(|n| !group.contains(n)).collect();
         cluster.network.partition(&[group, rest]);
         let description = format!("partition {}", cluster.network);
-        cluster.record(None, EventKind::Fault { description });
+        cluster.record(None, EventKind::fault(description, None));
         Ok(())
     }
 
@@ -325,7 +325,7 @@ impl Runner {
         };
         let cluster = self.cluster()?;
         cluster.network.cut(a, b);
-        cluster.record(None, EventKind::Fault { description: format!("cut {a} -> {b}") });
+        cluster.record(None, EventKind::fault(format!("cut {a} -> {b}"), None));
         Ok(())
     }
 
@@ -340,7 +340,7 @@ impl Runner {
         let delay = (ms * 1_000_000, ms * 1_000_000);
         let cluster = self.cluster()?;
         cluster.network.set_rule(a, b, LinkRule { delay, ..LinkRule::default() });
-        cluster.record(None, EventKind::Fault { description: format!("link {a} -> {b} delay {ms}ms") });
+        cluster.record(None, EventKind::fault(format!("link {a} -> {b} delay {ms}ms"), None));
         Ok(())
     }
 
@@ -359,7 +359,7 @@ impl Runner {
     fn heal(&mut self) -> Result<(), Box<dyn Error>> {
         let cluster = self.cluster()?;
         cluster.network.heal(LinkRule::default());
-        cluster.record(None, EventKind::Fault { description: "heal".into() });
+        cluster.record(None, EventKind::fault("heal", None));
         Ok(())
     }
 

@@ -92,7 +92,7 @@ fn faults_of(options: &SimOptions) -> (SimReport, Vec<String>) {
         .filter(|l| l.contains(r#""kind":"fault""#))
         .filter_map(|l| serde_json::from_str::<quorum::events::Event>(l).ok())
         .filter_map(|e| match e.kind {
-            quorum::events::EventKind::Fault { description } => Some(description),
+            quorum::events::EventKind::Fault { description, .. } => Some(description),
             _ => None,
         })
         .collect();

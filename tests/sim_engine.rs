@@ -57,7 +57,7 @@ fn operate(
 }
 
 fn fault(engine: &SimEngine, description: &str) {
-    engine.record(None, EventKind::Fault { description: description.into() });
+    engine.record(None, EventKind::fault(description, None));
 }
 
 /// One scripted session: its events as JSON lines, and what each operation returned.

@@ -64,7 +64,7 @@ impl LiveCluster {
             Ok((s, warnings)) => {
                 for w in warnings {
                     let description = format!("warning: {w}");
-                    self.shared.emit(Some(slot.id), None, EventKind::Fault { description });
+                    self.shared.emit(Some(slot.id), None, EventKind::fault(description, None));
                 }
                 Some(Arc::new(Mutex::new(s)))
             }
@@ -92,6 +92,12 @@ impl LiveCluster {
                 return Ok(());
             }
         };
+        // A restart, or a first start on a data directory that holds a state, says what the
+        // node recovered before the node's thread says anything (the reader's log starts there).
+        let recovery = crate::events::Recovery::of(&recovered);
+        if slot.incarnation > 0 || recovery.is_some() {
+            self.shared.emit(Some(id), None, EventKind::Restart { recovered: recovery });
+        }
         let mut config = Config::new(id, self.members.clone());
         config.seed = self.options.seed.wrapping_mul(1_000_003).wrapping_add(id.0 * 7919 + slot.incarnation);
         config.hazard = self.options.hazard;
@@ -139,7 +145,8 @@ impl LiveCluster {
     fn fail(&self, failure: NodeFailure) -> String {
         let reason = failure.reason.to_string();
         let id = failure.node;
-        self.shared.emit(Some(id), None, EventKind::Fault { description: format!("{id} {reason}") });
+        let change = Some(crate::events::Change::Failed(id));
+        self.shared.emit(Some(id), None, EventKind::fault(format!("{id} {reason}"), change));
         lock(&self.failures).push(failure);
         reason
     }
@@ -236,12 +243,9 @@ impl LiveCluster {
         if running {
             return Ok(());
         }
-        self.spawn(id)?;
-        // A node whose storage could not be read stays crashed (spawn reported why).
-        if lock(&self.slots).iter().any(|s| s.id == id && s.thread.is_some()) {
-            self.shared.emit(Some(id), None, EventKind::Restart);
-        }
-        Ok(())
+        // A node whose storage cannot be read stays crashed (spawn reports why); one that
+        // starts says so, with what it recovered, before it does anything else.
+        Ok(self.spawn(id)?)
     }
 
     /// Pauses or resumes a running node (silently: whoever asked records why). False if it

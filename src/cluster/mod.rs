@@ -165,10 +165,30 @@ impl LiveCluster {
             failures: Mutex::new(Vec::new()),
             lifecycle: Mutex::new(()),
         };
+        cluster.shared.emit(None, None, EventKind::Start(Box::new(cluster.start_event())));
         for id in members {
             cluster.spawn(id)?;
         }
         Ok(cluster)
+    }
+
+    /// The run's first event: what this cluster is.
+    fn start_event(&self) -> crate::events::Start {
+        let mut config = Config::new(NodeId(1), self.members.clone());
+        config.hazard = self.options.hazard;
+        (self.options.tune)(&mut config);
+        crate::events::Start {
+            schema: crate::events::SCHEMA,
+            engine: "live".into(),
+            nodes: self.members.clone(),
+            seed: self.options.seed,
+            switches: config.switches(),
+            network: self.shared.net.read().unwrap_or_else(PoisonError::into_inner).clone(),
+            storage: match self.options.storage {
+                StorageOptions::Memory => "memory".into(),
+                StorageOptions::Disk { .. } => "disk".into(),
+            },
+        }
     }
 
     fn tick_interval(&self) -> Duration {
@@ -179,11 +199,7 @@ impl LiveCluster {
     /// node that can be restarted while the rest keeps running.
     pub fn inject_panic(&self, id: NodeId) {
         if self.order(id, Order::Panic) {
-            self.shared.emit(
-                None,
-                None,
-                EventKind::Fault { description: format!("inject a panic into {id}") },
-            );
+            self.shared.emit(None, None, EventKind::fault(format!("inject a panic into {id}"), None));
         }
     }
 

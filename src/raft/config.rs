@@ -20,7 +20,7 @@ pub enum Hazard {
 /// The parts of the protocol a teacher may switch at run time: a safety hazard (unsafe on
 /// purpose), and the two extensions that keep elections from disrupting a healthy leader,
 /// PreVote (thesis §9.6) and CheckQuorum with the leader lease (thesis §6.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Switches {
     /// A deliberately unsafe mode, or `None` for the correct Raft.
     pub hazard: Option<Hazard>,

@@ -6,6 +6,7 @@
 use super::{Command, EntryId, LogIndex, Message, NodeId, Request, Response, Role, Term};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// One thing a node did, with the node and its term at that moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +61,10 @@ pub enum NodeEventKind {
         /// the event-fed safety checks need for Log Matching (paper §5.3).
         #[serde(skip_serializing_if = "Vec::is_empty", default)]
         term_starts: Vec<EntryId>,
+        /// Each appended entry's command, in order (`null` for a leader's no-op), so that a
+        /// reader can rebuild the log's contents from events alone. Empty in schema 1 logs.
+        #[serde(default)]
+        commands: Vec<Option<Arc<Command>>>,
     },
     /// The node removed conflicting entries from its log.
     Truncate {

@@ -47,6 +47,7 @@ impl<S: StateMachine> RaftNode<S> {
         let last_new = LogIndex(prev.index.0 + entries.len() as u64);
         let mut appended: Option<(EntryId, EntryId)> = None;
         let mut term_starts = Vec::new();
+        let mut commands = Vec::new();
         for entry in entries {
             match self.log.term(entry.index) {
                 Some(t) if t == entry.term => continue,
@@ -67,6 +68,7 @@ impl<S: StateMachine> RaftNode<S> {
             if let Some(c) = &entry.command {
                 self.clock = self.clock.max(c.time());
             }
+            commands.push(entry.command.clone());
             self.log.append(entry);
             if let Some((_, last)) = appended
                 && last.term != id.term
@@ -76,7 +78,7 @@ impl<S: StateMachine> RaftNode<S> {
             appended = Some((appended.map_or(id, |(f, _)| f), id));
         }
         if let Some((first, last)) = appended {
-            self.emit(NodeEventKind::Append { first, last, term_starts });
+            self.emit(NodeEventKind::Append { first, last, term_starts, commands });
         }
         let new_commit = commit.min(last_new);
         if new_commit > self.commit {
@@ -100,10 +102,15 @@ impl<S: StateMachine> RaftNode<S> {
     /// Appends a new entry of the current term to the leader's log and schedules replication.
     pub(super) fn append_entry(&mut self, command: Option<Arc<Command>>) -> LogIndex {
         let index = self.log.last_index().next();
-        let entry = Entry { index, term: self.term, command };
+        let entry = Entry { index, term: self.term, command: command.clone() };
         let id = entry.id();
         self.log.append(entry);
-        self.emit(NodeEventKind::Append { first: id, last: id, term_starts: Vec::new() });
+        self.emit(NodeEventKind::Append {
+            first: id,
+            last: id,
+            term_starts: Vec::new(),
+            commands: vec![command],
+        });
         self.append_wanted = true;
         index
     }

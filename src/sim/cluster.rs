@@ -93,13 +93,14 @@ impl Cluster {
     /// The same, with these session limits in every node's state machine.
     pub fn with_sessions(configs: Vec<Config>, link: LinkRule, seed: u64, limits: SessionLimits) -> Self {
         let mut slots = BTreeMap::new();
+        let switches = configs.first().map_or(crate::raft::Switches::CORRECT, Config::switches);
         for config in configs {
             let mut storage = MemStorage::new();
             let recovered = storage.recover().unwrap_or_default();
             let node = KvNode::new(config.clone(), recovered, Kv::with_limits(limits));
             slots.insert(config.id, Slot { node: Some(node), storage, config, paused: false });
         }
-        Cluster {
+        let mut cluster = Cluster {
             slots,
             network: Network::new(link),
             in_flight: BinaryHeap::new(),
@@ -114,7 +115,18 @@ impl Cluster {
             replies: Vec::new(),
             stats: NetStats::default(),
             limits,
-        }
+        };
+        let start = crate::events::Start {
+            schema: crate::events::SCHEMA,
+            engine: "sim".into(),
+            nodes: cluster.ids(),
+            seed,
+            switches,
+            network: cluster.network.clone(),
+            storage: "memory".into(),
+        };
+        cluster.record(None, EventKind::Start(Box::new(start)));
+        cluster
     }
 
     /// The node ids, sorted.
@@ -408,11 +420,12 @@ impl Cluster {
             Ok(r) => r,
             Err(e) => panic!("in-memory storage failed: {e}"),
         };
+        let recovery = crate::events::Recovery::of(&recovered);
         // A new incarnation draws new election timeouts, deterministically.
         let mut config = slot.config.clone();
         config.seed = config.seed.wrapping_add(self.next_event_seq.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         slot.node = Some(KvNode::new(config, recovered, Kv::with_limits(self.limits)));
-        self.record(Some(id), EventKind::Restart);
+        self.record(Some(id), EventKind::Restart { recovered: recovery });
     }
 
     /// Replaces a crashed node's stored log and term (for scripted scenarios such as the

@@ -22,7 +22,7 @@ use super::widgets::latency;
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::control::{Client, ClientOptions, Control, NodeStatus};
-use crate::events::{Event, EventKind};
+use crate::events::{Change, ClientRecord, Event, EventKind, Outcome};
 use crate::kv::{Op, Reply};
 use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::{NodeId, Switches};
@@ -269,14 +269,15 @@ impl Worker {
         let _ = self.updates.send(Update::Notice(Notice { text, error }));
     }
 
-    /// Writes a line to the event log, as a fault event (what the console did, in words).
-    fn record(&self, description: String) {
-        self.backend.record(None, EventKind::Fault { description });
+    /// Writes a line to the event log, as a fault event: what the console did, in words, and
+    /// what it changed, structured (for a reader rebuilding the state).
+    fn record(&self, description: String, change: Option<Change>) {
+        self.backend.record(None, EventKind::fault(description, change));
     }
 
     fn network(&self, description: &str, mut change: impl FnMut(&mut Network)) {
         self.backend.change_network(&mut change);
-        self.record(description.to_string());
+        self.record(description.to_string(), Some(Change::Network(self.backend.network())));
     }
 
     /// Carries out one command (a client operation starts its own thread).
@@ -287,26 +288,26 @@ impl Worker {
                 let _ = self.client_ops.send((op, via, request));
             }
             Command::Kill(id) => {
-                self.record(format!("kill {id}"));
+                self.record(format!("kill {id}"), Some(Change::Kill(id)));
                 b.kill(id);
             }
             Command::Restart(node) => {
-                self.record(format!("restart {node}"));
+                self.record(format!("restart {node}"), Some(Change::Restart(node)));
                 if let Err(e) = b.restart(node) {
                     self.notice(format!("restart {node} failed: {e}"), true);
                 }
             }
             Command::Pause(id) => {
                 b.pause(id);
-                self.record(format!("pause {id}"));
+                self.record(format!("pause {id}"), Some(Change::Pause(id)));
             }
             Command::Resume(id) => {
                 b.resume(id);
-                self.record(format!("resume {id}"));
+                self.record(format!("resume {id}"), Some(Change::Resume(id)));
             }
             Command::Campaign(id) => {
                 b.campaign(id);
-                self.record(format!("force {id} to time out"));
+                self.record(format!("force {id} to time out"), Some(Change::Campaign(id)));
             }
             Command::Partition(groups) if groups.is_empty() => {
                 self.network("partition removed", |n| n.partition(&[]));
@@ -336,14 +337,15 @@ impl Worker {
             }
             Command::SetSpeed(s) => {
                 b.set_speed(s);
-                self.record(format!("speed {}x", b.speed()));
+                self.record(format!("speed {}x", b.speed()), Some(Change::Speed(b.speed())));
             }
             Command::Freeze => {
-                self.record("freeze: time stops (no timer runs, client timeouts stop counting)".into());
+                let text = "freeze: time stops (no timer runs, client timeouts stop counting)";
+                self.record(text.into(), Some(Change::Freeze));
                 b.freeze();
             }
             Command::Thaw => {
-                self.record("unfreeze: time runs again".into());
+                self.record("unfreeze: time runs again".into(), Some(Change::Thaw));
                 b.thaw();
             }
             Command::Hold(_)
@@ -360,12 +362,12 @@ impl Worker {
         let b = &self.backend;
         match command {
             Command::Hold(hold) => {
-                b.change_network(&mut |n| n.set_hold(hold));
-                self.record(if hold {
-                    "hold: every message waits in flight for the user".into()
+                let text = if hold {
+                    "hold: every message waits in flight for the user"
                 } else {
-                    "release: messages flow again (what was held is delivered)".into()
-                });
+                    "release: messages flow again (what was held is delivered)"
+                };
+                self.network(text, |n| n.set_hold(hold));
             }
             Command::Held(id, action) => {
                 let what = match action {
@@ -375,25 +377,26 @@ impl Worker {
                 };
                 let which = id.map_or("the oldest held message".to_string(), |id| format!("m{id}"));
                 if b.act_on_held(id, action) {
-                    self.record(format!("{what} {which} by hand"));
+                    let change = Change::Held { id, action: what.into() };
+                    self.record(format!("{what} {which} by hand"), Some(change));
                 } else {
                     self.notice(format!("{which} is not held (any more): nothing to {what}"), true);
                 }
             }
             Command::ReleaseHeld => {
-                self.record("deliver every held message".into());
+                self.record("deliver every held message".into(), Some(Change::ReleaseHeld));
                 b.release_held();
             }
             Command::SetSwitches(switches) => match b.set_switches(switches) {
                 Ok(()) => {
                     let bugs = switches.describe();
                     let now = if bugs.is_empty() { "correct Raft".to_string() } else { bugs.join(", ") };
-                    self.record(format!("switches: {now}"));
+                    self.record(format!("switches: {now}"), Some(Change::Switches(switches)));
                 }
                 Err(e) => self.notice(e.to_string(), true),
             },
             Command::AdvanceTicks(ticks) => {
-                self.record(format!("time moves {ticks} tick(s) by hand"));
+                self.record(format!("time moves {ticks} tick(s) by hand"), Some(Change::Ticks(ticks)));
                 b.advance_ticks(ticks);
             }
             _ => {}
@@ -401,7 +404,7 @@ impl Worker {
     }
 
     fn export(&self) {
-        self.record("export the event log and the client history".into());
+        self.record("export the event log and the client history".into(), None);
         // Everything recorded so far, the line above included, is in the file before the copy.
         self.backend.flush_events();
         match self.session.export() {
@@ -415,7 +418,7 @@ impl Worker {
                     x.history_lines,
                     both.display()
                 );
-                self.record(text.clone());
+                self.record(text.clone(), None);
                 self.notice(text, false);
             }
             Err(e) => self.notice(format!("export failed: {e}"), true),
@@ -484,7 +487,20 @@ impl Worker {
         };
         let who = id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
         let description = format!("{who} {request} via {via} → {said} ({})", latency(took));
-        self.backend.record(Some(via), EventKind::Client { description });
+        let record = ClientRecord {
+            op: request,
+            via,
+            invoked: began,
+            outcome: match &result {
+                Ok(_) => Outcome::Ok,
+                Err(e) if e.definite => Outcome::Failed,
+                Err(_) => Outcome::Unknown,
+            },
+            id,
+            value: outcome.result.as_ref().ok().cloned().flatten(),
+            error: outcome.result.as_ref().err().cloned(),
+        };
+        self.backend.record(Some(via), EventKind::Client { description, op: Some(Box::new(record)) });
         if let Some(e) = self.session.write_error() {
             self.notice(e, true);
         }

@@ -66,7 +66,9 @@ pub fn category(event: &Event) -> Category {
         | EventKind::Node(NodeEventKind::ClientReply { .. })
         | EventKind::Node(NodeEventKind::ReadIndex { .. }) => Category::Client,
         EventKind::Client { .. } => Category::Client,
-        EventKind::Crash | EventKind::Restart | EventKind::Fault { .. } => Category::Fault,
+        EventKind::Crash | EventKind::Restart { .. } | EventKind::Fault { .. } | EventKind::Start(_) => {
+            Category::Fault
+        }
     }
 }
 

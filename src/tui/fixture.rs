@@ -227,12 +227,11 @@ pub fn demo(nodes: usize) -> ScreenState {
         d.request(c, get("color"));
         let p = followers[followers.len() - 2];
         d.cluster.pause(p);
-        d.cluster.record(None, crate::events::EventKind::Fault { description: format!("pause {p}") });
+        d.cluster.record(None, crate::events::EventKind::fault(format!("pause {p}"), None));
     }
     d.cluster.network.cut(f1, f2);
     d.cluster.network.set_default_rule(LinkRule { loss: 0.05, delay: (2 * MS, 10 * MS), duplicate: 0.0 });
-    d.cluster
-        .record(None, crate::events::EventKind::Fault { description: format!("cut {f1} -> {f2} (one way)") });
+    d.cluster.record(None, crate::events::EventKind::fault(format!("cut {f1} -> {f2} (one way)"), None));
     d.request(leader, put("user", "bob"));
     d.run_ms(1);
     let verdict = match check_history(&d.history, &CheckOptions::default()) {

@@ -147,7 +147,7 @@ pub fn run(
 /// Before the console opens: the session's warnings go to the event log, and the speed and the
 /// delay asked for on the command line (or the lecture pace) are set.
 fn prepare(backend: &dyn Control, options: &ConsoleOptions, warnings: Vec<String>) {
-    let record = |description: String| backend.record(None, EventKind::Fault { description });
+    let record = |description: String| backend.record(None, EventKind::fault(description, None));
     for w in warnings {
         record(format!("warning: {w}"));
     }

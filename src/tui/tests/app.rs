@@ -416,7 +416,7 @@ fn fault(seq: u64, node: Option<u64>, text: &str) -> Event {
         time: seq * 1_000_000,
         node: node.map(NodeId),
         term: None,
-        kind: EventKind::Fault { description: text.into() },
+        kind: EventKind::fault(text, None),
     }
 }
 

@@ -141,8 +141,8 @@ impl Control for Fake {
     }
     fn record(&self, node: Option<NodeId>, kind: EventKind) {
         let (what, description) = match kind {
-            EventKind::Client { description } => ("client", description),
-            EventKind::Fault { description } => ("record", description),
+            EventKind::Client { description, .. } => ("client", description),
+            EventKind::Fault { description, .. } => ("record", description),
             other => ("other", other.name().to_string()),
         };
         match node {

@@ -254,7 +254,7 @@ fn long_feed_lines_wrap_at_words() {
         time: 2_000_000_000,
         node: None,
         term: None,
-        kind: crate::events::EventKind::Fault { description: long.into() },
+        kind: crate::events::EventKind::fault(long, None),
     });
     let screen = rows(&draw(&state, 120, 40));
     let end = screen.iter().find(|r| r.contains("FINALWORD")).expect("the end of a long line is lost");
