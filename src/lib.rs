@@ -27,6 +27,7 @@ pub mod kv;
 pub mod nemesis;
 pub mod network;
 pub mod raft;
+pub mod replay;
 pub mod safety;
 pub mod sim;
 pub mod storage;

@@ -122,7 +122,7 @@ enum Held {
 }
 
 /// One node as its events show it.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct NodeView {
     /// The highest term it reported (durable: survives restarts).
     term: Term,
@@ -183,6 +183,7 @@ impl NodeView {
 }
 
 /// The entry known committed at one index, cluster-wide.
+#[derive(Clone)]
 struct Chosen {
     term: Term,
     /// The lowest term in which a node reported it committed (or applied): every leader of a
@@ -202,7 +203,7 @@ struct Committed {
 }
 
 /// The checker: everything the stream has told so far.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Checker {
     nodes: BTreeMap<NodeId, NodeView>,
     /// Election Safety: the leader of each term seen.

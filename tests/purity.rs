@@ -71,9 +71,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("storage", &["storage", "raft", "kv"]),
     ("control", &["control", "raft", "kv", "events", "network"]),
     ("nemesis.rs", &["control", "events", "network", "raft"]),
+    ("replay", &["replay", "control", "raft", "kv", "events", "network", "safety"]),
     ("sim", &["sim", "raft", "kv", "events", "network", "storage", "control", "nemesis", "check", "safety"]),
     ("cluster", &["cluster", "raft", "kv", "events", "network", "storage", "control", "nemesis", "check"]),
-    ("tui", &["tui", "raft", "kv", "events", "network", "storage", "control", "check", "safety"]),
+    ("tui", &["tui", "raft", "kv", "events", "network", "storage", "control", "check", "safety", "replay"]),
     ("check", &["check"]),
 ];
 
