@@ -72,8 +72,9 @@ pub fn read(mut input: impl BufRead, name: &str) -> Result<Log, ReadError> {
         }
         match parse(text, log.events.len(), number) {
             Ok(event) => log.events.push(event),
-            // A run killed mid-write leaves a partial last line: skipped, said.
-            Err(what) if torn => {
+            // A run killed mid-write leaves a partial last line: skipped, said. (A whole line
+            // that is wrong is wrong, last or not.)
+            Err(what) if torn && what.starts_with("not JSON") => {
                 log.warnings
                     .push(format!("{name}, line {number}: the last line is cut short ({what}); skipped"));
                 break;
