@@ -51,35 +51,33 @@ pub fn read_file(path: &Path) -> Result<Log, ReadError> {
     read(BufReader::with_capacity(1 << 20, file), &name)
 }
 
+/// Lines parsed together, on every core: parsing is most of the cost of opening a long log.
+const BLOCK_LINES: usize = 65_536;
+
 /// Reads an event log from `input`; `name` is how messages call it.
 pub fn read(mut input: impl BufRead, name: &str) -> Result<Log, ReadError> {
     let mut log = Log::default();
-    let mut line = Vec::new();
     let mut number = 0;
     loop {
-        line.clear();
-        let n = input.by_ref().take(64 << 20).read_until(b'\n', &mut line);
-        match n {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(source) => return Err(ReadError::Io { path: name.into(), source }),
+        let block = read_block(&mut input, name, &mut number)?;
+        if block.is_empty() {
+            break;
         }
-        number += 1;
-        let torn = line.last() != Some(&b'\n');
-        let text = trim(&line);
-        if text.is_empty() {
-            continue;
-        }
-        match parse(text, log.events.len(), number) {
-            Ok(event) => log.events.push(event),
-            // A run killed mid-write leaves a partial last line: skipped, said. (A whole line
-            // that is wrong is wrong, last or not.)
-            Err(what) if torn && what.starts_with("not JSON") => {
-                log.warnings
-                    .push(format!("{name}, line {number}: the last line is cut short ({what}); skipped"));
-                break;
-            }
-            Err(what) => return Err(ReadError::Line { path: name.into(), line: number, what }),
+        let parsed = parse_block(&block);
+        for (line, result) in block.iter().zip(parsed) {
+            let event = match result.and_then(|e| numbered(e, log.events.len(), line.number)) {
+                Ok(event) => event,
+                // A run killed mid-write leaves a partial last line: skipped, said. (A whole
+                // line that is wrong is wrong, last or not.)
+                Err(what) if line.torn && what.starts_with("not JSON") => {
+                    let number = line.number;
+                    log.warnings
+                        .push(format!("{name}, line {number}: the last line is cut short ({what}); skipped"));
+                    break;
+                }
+                Err(what) => return Err(ReadError::Line { path: name.into(), line: line.number, what }),
+            };
+            log.events.push(event);
         }
     }
     if log.events.is_empty() {
@@ -93,31 +91,89 @@ pub fn read(mut input: impl BufRead, name: &str) -> Result<Log, ReadError> {
     Ok(log)
 }
 
+/// One line of the file: its number from 1, its text, whether it lacks its line break.
+struct Line {
+    number: usize,
+    text: Vec<u8>,
+    torn: bool,
+}
+
+/// The next [`BLOCK_LINES`] non-blank lines (fewer at the end; none when it is over).
+fn read_block(input: &mut impl BufRead, name: &str, number: &mut usize) -> Result<Vec<Line>, ReadError> {
+    let mut block = Vec::new();
+    while block.len() < BLOCK_LINES {
+        let mut text = Vec::new();
+        match input.by_ref().take(64 << 20).read_until(b'\n', &mut text) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(source) => return Err(ReadError::Io { path: name.into(), source }),
+        }
+        *number += 1;
+        let torn = text.last() != Some(&b'\n');
+        let len = trim(&text).len();
+        if len > 0 {
+            text.truncate(len);
+            block.push(Line { number: *number, text, torn });
+        }
+    }
+    Ok(block)
+}
+
+/// Parses a block's lines, split across the machine's cores, in order.
+fn parse_block(block: &[Line]) -> Vec<Result<Event, String>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let chunk = block.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = block
+            .chunks(chunk)
+            .map(|lines| scope.spawn(move || lines.iter().map(|l| parse(&l.text)).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|_| vec![Err("the parser failed".to_string())]))
+            .collect()
+    })
+}
 fn trim(line: &[u8]) -> &[u8] {
     let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
     &line[..end]
 }
 
-/// One line as the event at position `expected`.
-fn parse(text: &[u8], expected: usize, number: usize) -> Result<Event, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(text).map_err(|e| match std::str::from_utf8(text) {
-            Ok(_) => format!("not JSON ({e})"),
-            Err(_) => "not text (invalid UTF-8)".to_string(),
-        })?;
-    if let Some(schema) = value.get("schema").and_then(serde_json::Value::as_u64)
-        && value.get("kind").and_then(serde_json::Value::as_str) == Some("start")
-        && schema > u64::from(SCHEMA)
-    {
-        return Err(format!(
-            "written by a newer quorum (event log schema {schema}; this one reads up to {SCHEMA}): upgrade quorum to read it"
-        ));
+/// One line as an event.
+fn parse(text: &[u8]) -> Result<Event, String> {
+    match serde_json::from_slice::<Event>(text) {
+        Ok(Event { kind: EventKind::Start(start), .. }) if start.schema > SCHEMA => {
+            Err(newer(start.schema.into()))
+        }
+        Ok(event) => Ok(event),
+        Err(e) => Err(explain(text, &e)),
     }
-    let kind = value.get("kind").and_then(serde_json::Value::as_str).map(str::to_string);
-    let event: Event = serde_json::from_value(value).map_err(|e| match kind {
-        Some(k) => format!("not a valid `{k}` event ({e})"),
-        None => format!("not an event of quorum's event log ({e})"),
-    })?;
+}
+
+/// Why a line is not an event, in words (the slow path: only for a line that failed).
+fn explain(text: &[u8], error: &serde_json::Error) -> String {
+    let value: serde_json::Value = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(e) if std::str::from_utf8(text).is_err() => return format!("not text (invalid UTF-8; {e})"),
+        Err(e) => return format!("not JSON ({e})"),
+    };
+    let kind = value.get("kind").and_then(serde_json::Value::as_str);
+    let schema = value.get("schema").and_then(serde_json::Value::as_u64);
+    match (kind, schema) {
+        (Some("start"), Some(schema)) if schema > u64::from(SCHEMA) => newer(schema),
+        (Some(k), _) => format!("not a valid `{k}` event ({error})"),
+        (None, _) => format!("not an event of quorum's event log ({error})"),
+    }
+}
+
+fn newer(schema: u64) -> String {
+    format!(
+        "written by a newer quorum (event log schema {schema}; this one reads up to {SCHEMA}): upgrade quorum to read it"
+    )
+}
+
+/// The event, if it is the one due at position `expected` (on line `number`).
+fn numbered(event: Event, expected: usize, number: usize) -> Result<Event, String> {
     if event.seq != expected as u64 {
         let what = if number == 1 {
             "the log does not begin at event 0"
