@@ -136,9 +136,7 @@ fn collect(
                     let opened = open_branch(rebase.file.as_deref(), &mut file, &mut result);
                     if opened.is_ok() {
                         seq = rebase.next_seq;
-                        rebase_ring(&ring, ring_size, rebase.recent);
-                        // Their streams end: a subscriber subscribes again (Hub::subscribe).
-                        subscribers.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                        rebase_views(&ring, ring_size, &subscribers, rebase.recent);
                     }
                     let _ = rebase.done.send(opened);
                     continue;
@@ -151,15 +149,7 @@ fn collect(
             {
                 result = write_line(w, &event);
             }
-            {
-                let mut subs = subscribers.lock().unwrap_or_else(PoisonError::into_inner);
-                subs.retain(|s| s.send(event.clone()).is_ok());
-            }
-            let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
-            if ring.len() >= ring_size {
-                ring.pop_front();
-            }
-            ring.push_back(event);
+            hand_on(event, &ring, ring_size, &subscribers);
         }
         // Flushed whenever the queue runs dry: a killed run leaves everything up to then.
         if let Some(w) = file.as_mut()
@@ -172,6 +162,24 @@ fn collect(
         }
     }
     result
+}
+
+/// Hands a numbered event to every subscriber and to the ring.
+fn hand_on(
+    event: Event,
+    ring: &Mutex<VecDeque<Event>>,
+    ring_size: usize,
+    subscribers: &Mutex<Vec<Sender<Event>>>,
+) {
+    {
+        let mut subs = subscribers.lock().unwrap_or_else(PoisonError::into_inner);
+        subs.retain(|s| s.send(event.clone()).is_ok());
+    }
+    let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
+    if ring.len() >= ring_size {
+        ring.pop_front();
+    }
+    ring.push_back(event);
 }
 
 /// Flushes the current event file and opens the branch's, to append to, in its place; nothing
@@ -197,7 +205,15 @@ fn open_branch(
     Ok(())
 }
 
-fn rebase_ring(ring: &Mutex<VecDeque<Event>>, ring_size: usize, recent: Vec<Event>) {
+/// The ring holds the branch's latest events, and every subscription ends (a subscriber
+/// subscribes again: [`Hub::subscribe`]).
+fn rebase_views(
+    ring: &Mutex<VecDeque<Event>>,
+    ring_size: usize,
+    subscribers: &Mutex<Vec<Sender<Event>>>,
+    recent: Vec<Event>,
+) {
+    subscribers.lock().unwrap_or_else(PoisonError::into_inner).clear();
     let mut ring = ring.lock().unwrap_or_else(PoisonError::into_inner);
     ring.clear();
     let skip = recent.len().saturating_sub(ring_size);
