@@ -111,14 +111,20 @@ fn start_engine(
             Ok(Started { engine: Arc::new(cluster), label: label.into() })
         }
         EngineKind::Sim => {
-            let world = sim::world(setup.seed, setup.nodes, None, Default::default());
+            // The switches are the world's from the start (its `start` event says them), so a
+            // fork's re-execution starts from them too.
+            let spec = sim::WorldSpec {
+                seed: setup.seed,
+                nodes: setup.nodes,
+                switches,
+                sessions: Default::default(),
+            };
             let options = sim::EngineOptions {
                 clock: sim::Clock::Wall,
                 events_file: Some(setup.events_file),
                 ring: setup.ring,
             };
-            let engine = sim::SimEngine::start(world, options)?;
-            quorum::control::Control::set_switches(&engine, switches)?;
+            let engine = sim::SimEngine::start_from(spec.factory(), options)?;
             Ok(Started { engine: Arc::new(engine), label: format!("simulated · seed {}", setup.seed) })
         }
     }

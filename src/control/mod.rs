@@ -32,6 +32,54 @@ pub enum ControlError {
     /// The operating system refused (a thread could not be started, a file opened).
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A fork was asked at an event that has not happened.
+    #[error("there is no event {asked} yet (the run has {events})")]
+    NoSuchEvent {
+        /// The event asked for.
+        asked: u64,
+        /// How many events the run has.
+        events: u64,
+    },
+    /// There is no branch of that number (or it was forgotten: only a few are kept).
+    #[error("there is no branch {0}")]
+    NoSuchBranch(u32),
+    /// Re-executing the run did not give what was recorded: the run is not deterministic, or
+    /// an input was not recorded. Nothing changed; this is a bug of the simulator.
+    #[error("re-execution diverged: {0}")]
+    Diverged(String),
+}
+
+/// One branch of a simulated run ([`Control::branches`]). The original run is branch 1; a fork
+/// starts a new branch from a past event of the current one and keeps the one it leaves. Each
+/// branch is a complete, linear run from the seed, with its own event file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Branch {
+    /// 1 for the original run, then 2, 3, ... in the order the branches were made.
+    pub number: u32,
+    /// The branch it was forked from, and the last event the two share (`None` for branch 1).
+    pub parent: Option<(u32, u64)>,
+    /// How many events it has (the current branch: so far).
+    pub events: u64,
+    /// The virtual time it has reached, in ns (the current branch: now).
+    pub now: u64,
+    /// It is the branch running now.
+    pub current: bool,
+    /// Its event file, from its event 0, if events go to a file.
+    pub events_file: Option<std::path::PathBuf>,
+}
+
+/// What a fork or a switch of branch did ([`Control::fork`], [`Control::switch_branch`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fork {
+    /// The branch running now.
+    pub branch: Branch,
+    /// The branch left; it is kept, and [`Control::switch_branch`] returns to it.
+    pub left: u32,
+    /// The last event of the branch now running: it continues with event `after_event + 1`.
+    /// For a fork at event k this is k, or a later event of the same step: a step (one moment's
+    /// deliveries and ticks) or an input (a request, a kill, ...) emits several events, and
+    /// re-execution never stops inside one.
+    pub after_event: u64,
 }
 
 /// What can be done to a running cluster, by the console or the nemesis, on either engine.
@@ -102,7 +150,35 @@ pub trait Control: Send + Sync {
     fn record(&self, node: Option<NodeId>, kind: EventKind);
     /// A new client session (thesis §6.3); it registers on its first operation.
     fn client(&self, options: ClientOptions) -> Client;
+    /// Continues the run from a past event of the current branch, as a new branch (the
+    /// simulator only): it rebuilds the world from the seed, re-executes the recorded inputs
+    /// up to the end of the step that emits event `after_event`, checks that every event is
+    /// the same as before, and goes live from there. The branch left is kept
+    /// ([`Control::branches`]). Client operations waiting in the old branch end with a timeout
+    /// (and retry in the new one); subscriptions end ([`Control::subscribe`]).
+    fn fork(&self, after_event: u64) -> Result<Fork, ControlError> {
+        let _ = after_event;
+        Err(ControlError::Unsupported("only the simulator forks a run"))
+    }
+    /// The branches kept, oldest first, the current one among them (empty if this engine
+    /// does not fork).
+    fn branches(&self) -> Vec<Branch> {
+        Vec::new()
+    }
+    /// Goes back to branch `number` where it was left, by re-executing it from the seed, as
+    /// [`Control::fork`] does (the branch left is kept in turn).
+    fn switch_branch(&self, number: u32) -> Result<Fork, ControlError> {
+        let _ = number;
+        Err(ControlError::Unsupported("only the simulator forks a run"))
+    }
     /// A channel that receives every event from now on (`None` if events are not recorded).
+    ///
+    /// The channel disconnects when the engine finishes, and when the stream goes back (a fork
+    /// or a switch of branch): the events numbered from then on are another branch's, and
+    /// `seq` starts again below what was seen. A subscriber that sees its channel disconnect
+    /// subscribes again (`None`: the engine has finished), forgets the highest `seq` it saw
+    /// and whatever it built from the events, and reads [`Control::recent_events`], which now
+    /// holds the new branch's latest events up to where it goes live.
     fn subscribe(&self) -> Option<Receiver<Event>>;
     /// The most recent events, oldest first, `max` at most.
     fn recent_events(&self, max: usize) -> Vec<Event>;

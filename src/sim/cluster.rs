@@ -169,6 +169,11 @@ impl Cluster {
         self.in_flight.len()
     }
 
+    /// How many events the cluster has recorded since it started (the next event's `seq`).
+    pub fn event_count(&self) -> u64 {
+        self.next_event_seq
+    }
+
     /// The events recorded since the last call, stamped.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)

@@ -9,10 +9,11 @@
 //! fixed virtual times, so the same seed and the same inputs at the same virtual times give the
 //! same events, whatever the threads' scheduling.
 
+use super::branch::{self, Forks, Input, Logged};
 use super::cluster::{Cluster, TICK_NANOS};
 use crate::control::hub::{self, Hub, HubMsg};
 use crate::control::{
-    Attempt, Client, ClientOptions, Control, ControlError, NodeStatus, RunState, Transport,
+    Attempt, Branch, Client, ClientOptions, Control, ControlError, Fork, NodeStatus, RunState, Transport,
 };
 use crate::events::{Event, EventKind};
 use crate::kv::{Request, RequestId};
@@ -41,8 +42,12 @@ struct Waiter {
     answer: Sender<Attempt>,
 }
 
+/// Builds the same world every time it is called (from one seed): what lets an engine
+/// re-execute its run to fork it ([`SimEngine::start_from`], [`super::WorldSpec::factory`]).
+pub type WorldFactory = Arc<dyn Fn() -> World + Send + Sync>;
+
 /// The simulated world with its clock's schedule: the cluster, when each node ticks next, and
-/// the clients waiting on it.
+/// the clients waiting on it; and the log of its inputs, everything done to it from outside.
 pub struct World {
     /// The cluster of real cores.
     pub cluster: Cluster,
@@ -56,8 +61,16 @@ pub struct World {
     busy: usize,
     /// Times time moved on although a client thread was still busy (after [`CLIENT_WAIT`]).
     stalls: u64,
-    /// The last status of each node, shown while it is down.
+    /// Each killed node's status when it was killed, shown while it is down.
     last_status: BTreeMap<NodeId, NodeStatus>,
+    /// Every input applied, in order ([`World::apply`]).
+    inputs: Vec<Logged>,
+    /// How many steps ran something (a delivery or a tick was due): the world's own clock of
+    /// moments, by which re-execution knows where each input came.
+    moments: u64,
+    /// Which world this is in its engine: a fork or a switch of branch installs the next one,
+    /// and an advance begun for the one before stops.
+    generation: u64,
     next_nonce: u64,
     frozen: bool,
     /// The engine has finished: nothing waits any more.
@@ -80,6 +93,9 @@ impl World {
             busy: 0,
             stalls: 0,
             last_status: BTreeMap::new(),
+            inputs: Vec::new(),
+            moments: 0,
+            generation: 0,
             next_nonce: 1,
             frozen: false,
             closed: false,
@@ -97,10 +113,16 @@ impl World {
     }
 
     /// Moves virtual time to `now` (never back) and runs what is due then: messages whose
-    /// delay has passed, in order, then the ticks of the nodes whose turn it is.
+    /// delay has passed, in order, then the ticks of the nodes whose turn it is. Called at
+    /// [`World::next_time`] (a later `now` runs each node's tick once), as the engine does.
     pub fn step(&mut self, now: u64) {
         self.cluster.set_now(now);
         let now = self.cluster.now();
+        let due = self.cluster.next_delivery().is_some_and(|t| t <= now)
+            || self.next_tick.iter().any(|&t| t <= now);
+        if due {
+            self.moments += 1;
+        }
         self.cluster.deliver_due();
         for (i, &id) in self.members.iter().enumerate() {
             if self.next_tick[i] <= now {
@@ -134,6 +156,77 @@ impl World {
         }
     }
 
+    /// Performs `input` and appends it to the input log, stamped with the time, the moments
+    /// and the number of events so far (what re-execution checks). Every change to the world
+    /// that does not come from its own stepping goes through here. True unless the input was
+    /// an action on a held message that is not there.
+    pub fn apply(&mut self, input: Input) -> bool {
+        let events = self.cluster.event_count();
+        self.inputs.push(Logged {
+            at: self.cluster.now(),
+            moment: self.moments,
+            events,
+            input: input.clone(),
+        });
+        match input {
+            Input::Submit { node, request } => self.submit(node, request),
+            Input::Kill(id) => self.kill(id),
+            Input::Restart(id) => self.cluster.restart(id),
+            Input::Pause(id) => self.cluster.pause(id),
+            Input::Resume(id) => self.resume(id),
+            Input::Campaign(id) => self.cluster.campaign(id),
+            Input::Network(network) => {
+                self.cluster.network = network;
+                if !self.cluster.network.holds() {
+                    self.cluster.release_held();
+                }
+            }
+            Input::Held { id, action } => return self.cluster.act_on_held(id, action),
+            Input::ReleaseHeld => {
+                self.cluster.release_held();
+            }
+            Input::Switches(switches) => self.cluster.set_switches(switches),
+            Input::Record { node, kind } => self.cluster.record(node, kind),
+        }
+        true
+    }
+
+    /// The inputs applied so far, in order.
+    pub fn inputs(&self) -> &[Logged] {
+        &self.inputs
+    }
+
+    /// The input log itself, to test that re-execution notices a log that does not match.
+    pub fn inputs_mut(&mut self) -> &mut Vec<Logged> {
+        &mut self.inputs
+    }
+
+    /// How many steps have run something (a delivery or a tick).
+    pub fn moments(&self) -> u64 {
+        self.moments
+    }
+
+    /// Takes over from `old` as its engine's world (a fork or a switch of branch): the
+    /// engine's settings (frozen, speed, finished), its client threads (the busy ones, and
+    /// the waiting ones, answered now with a timeout), the nonce counter (so that no register
+    /// request id is used twice), and a new generation, which ends an advance begun on `old`.
+    pub(super) fn take_over(&mut self, old: &mut World) {
+        self.busy = old.busy;
+        for waiter in old.waiters.drain(..) {
+            self.busy += 1;
+            if waiter.answer.send(Attempt::Timeout).is_err() {
+                self.busy -= 1;
+            }
+        }
+        self.stalls = old.stalls;
+        self.next_nonce = self.next_nonce.max(old.next_nonce);
+        self.frozen = old.frozen;
+        self.closed = old.closed;
+        self.speed = old.speed;
+        self.generation = old.generation + 1;
+        self.reanchor();
+    }
+
     /// Hands a client request to a node (held in its inbox while it is paused).
     fn submit(&mut self, node: NodeId, request: Request) {
         if self.cluster.slot(node).is_some_and(|s| s.paused) {
@@ -141,6 +234,15 @@ impl World {
         } else {
             self.cluster.client_request(node, request);
         }
+    }
+
+    /// Kills a node; its status at that moment is what it shows while down.
+    fn kill(&mut self, id: NodeId) {
+        self.inbox.remove(&id);
+        if let Some(node) = self.cluster.node(id) {
+            self.last_status.insert(id, NodeStatus::of(node, RunState::Dead));
+        }
+        self.cluster.crash(id);
     }
 
     fn resume(&mut self, id: NodeId) {
@@ -199,6 +301,8 @@ pub struct SimEngine {
     hub: Mutex<Option<Hub>>,
     stop: Arc<AtomicBool>,
     driver: Mutex<Option<JoinHandle<()>>>,
+    /// The branches of the run, if the engine can rebuild its world ([`SimEngine::start_from`]).
+    forks: Option<Forks>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -233,11 +337,16 @@ impl Inner {
     /// user moves it).
     fn advance_to_even_frozen(&self, target: u64, by_hand: bool) {
         let mut world = lock(&self.world);
+        let generation = world.generation;
         loop {
             let waited = Instant::now();
             while world.busy > 0 && waited.elapsed() < CLIENT_WAIT {
                 world =
                     self.parked.wait_timeout(world, CLIENT_WAIT).unwrap_or_else(PoisonError::into_inner).0;
+            }
+            if world.generation != generation {
+                // A fork installed another world: `target` was this one's.
+                return;
             }
             if world.busy > 0 {
                 world.stalls += 1;
@@ -276,7 +385,7 @@ impl Inner {
                 let id = request.as_ref().map(|(_, r)| r.id);
                 world.waiters.push(Waiter { request: id, deadline, answer: tx });
                 if let Some((node, request)) = request {
-                    world.submit(node, request);
+                    world.apply(Input::Submit { node, request });
                     // An answer given at once (a refusal) wakes the client before time moves.
                     world.wake_clients();
                 }
@@ -324,10 +433,23 @@ impl Transport for Inner {
 }
 
 impl SimEngine {
-    /// An engine around `world`. With [`Clock::Wall`], a driver thread starts moving time.
+    /// An engine around `world`. With [`Clock::Wall`], a driver thread starts moving time. It
+    /// cannot fork ([`SimEngine::start_from`] can).
     pub fn start(world: World, options: EngineOptions) -> std::io::Result<SimEngine> {
+        SimEngine::start_with(world, None, options)
+    }
+
+    /// An engine around the world `factory` builds, which can fork its run
+    /// ([`Control::fork`]): it rebuilds the world with `factory` and re-executes the inputs.
+    pub fn start_from(factory: WorldFactory, options: EngineOptions) -> std::io::Result<SimEngine> {
+        let forks = Forks::new(Arc::clone(&factory), options.events_file.clone(), options.ring);
+        SimEngine::start_with(factory(), Some(forks), options)
+    }
+
+    fn start_with(world: World, forks: Option<Forks>, options: EngineOptions) -> std::io::Result<SimEngine> {
         let (hub, events) = hub::open(options.events_file.as_deref(), options.ring)?;
-        let engine = SimEngine::new(world, Some(events), Some(hub));
+        let mut engine = SimEngine::new(world, Some(events), Some(hub));
+        engine.forks = forks;
         if options.clock == Clock::Wall {
             let inner = Arc::clone(&engine.inner);
             let stop = Arc::clone(&engine.stop);
@@ -352,7 +474,36 @@ impl SimEngine {
             hub: Mutex::new(hub),
             stop: Arc::new(AtomicBool::new(false)),
             driver: Mutex::new(None),
+            forks: None,
         }
+    }
+
+    /// Installs `world` (re-executed for a fork or a switch of branch) in place of the current
+    /// one and returns the one it replaced. First the hub is told: it starts the branch's event
+    /// file `file` (already holding the re-executed events; appended to from now on), numbers
+    /// on from the new world's event count, replaces its ring with `recent` and ends every
+    /// subscription. Then the new world takes over the old one's clients and settings.
+    pub(super) fn install(
+        &self,
+        mut world: World,
+        recent: Vec<Event>,
+        file: Option<PathBuf>,
+    ) -> Result<World, ControlError> {
+        let mut current = lock(&self.inner.world);
+        if current.closed {
+            return Err(ControlError::Unsupported("the engine has finished"));
+        }
+        self.inner.pump(&mut current);
+        if let Some(tx) = &self.inner.events {
+            let next_seq = world.cluster.event_count();
+            hub::rebase(tx, file, next_seq, recent, Duration::from_secs(5))?;
+        }
+        world.take_over(&mut current);
+        let old = std::mem::replace(&mut *current, world);
+        self.inner.pump(&mut current);
+        drop(current);
+        self.inner.parked.notify_all();
+        Ok(old)
     }
 
     /// The world, locked (for the owner of a headless engine, and for views in tests).
@@ -410,18 +561,14 @@ impl Control for SimEngine {
     }
 
     fn status(&self) -> Vec<NodeStatus> {
-        let mut world = self.world();
-        let members = world.members.clone();
-        members
-            .into_iter()
-            .map(|id| {
+        let world = self.world();
+        world
+            .members
+            .iter()
+            .map(|&id| {
                 let run = world.run_state(id);
                 match world.cluster.node(id) {
-                    Some(node) => {
-                        let status = NodeStatus::of(node, run);
-                        world.last_status.insert(id, status.clone());
-                        status
-                    }
+                    Some(node) => NodeStatus::of(node, run),
                     None => {
                         let last = world.last_status.get(&id).cloned();
                         let mut status = last.unwrap_or_else(|| NodeStatus::unknown(id, run.clone()));
@@ -454,9 +601,10 @@ impl Control for SimEngine {
 
     fn change_network(&self, change: &mut dyn FnMut(&mut Network)) {
         self.inner.with(|w| {
-            change(&mut w.cluster.network);
+            let mut network = w.cluster.network.clone();
+            change(&mut network);
+            w.apply(Input::Network(network));
             if !w.cluster.network.holds() {
-                w.cluster.release_held();
                 w.wake_clients();
             }
         });
@@ -475,8 +623,7 @@ impl Control for SimEngine {
 
     fn kill(&self, id: NodeId) {
         self.inner.with(|w| {
-            w.inbox.remove(&id);
-            w.cluster.crash(id);
+            w.apply(Input::Kill(id));
         });
     }
 
@@ -485,21 +632,27 @@ impl Control for SimEngine {
             if w.cluster.slot(id).is_none() {
                 return Err(ControlError::NoSuchNode(id));
             }
-            w.cluster.restart(id);
+            w.apply(Input::Restart(id));
             Ok(())
         })
     }
 
     fn pause(&self, id: NodeId) {
-        self.inner.with(|w| w.cluster.pause(id));
+        self.inner.with(|w| {
+            w.apply(Input::Pause(id));
+        });
     }
 
     fn resume(&self, id: NodeId) {
-        self.inner.with(|w| w.resume(id));
+        self.inner.with(|w| {
+            w.apply(Input::Resume(id));
+        });
     }
 
     fn campaign(&self, id: NodeId) {
-        self.inner.with(|w| w.cluster.campaign(id));
+        self.inner.with(|w| {
+            w.apply(Input::Campaign(id));
+        });
     }
 
     fn freeze(&self) {
@@ -513,6 +666,7 @@ impl Control for SimEngine {
         });
     }
 
+    /// Not an input: the steps it runs are the world's own, and re-execution counts them.
     fn advance_ticks(&self, ticks: u32) {
         let target = self.world().cluster.now() + u64::from(ticks) * TICK_NANOS;
         self.inner.advance_to_even_frozen(target, true);
@@ -525,7 +679,9 @@ impl Control for SimEngine {
     }
 
     fn set_switches(&self, switches: Switches) -> Result<(), ControlError> {
-        self.inner.with(|w| w.cluster.set_switches(switches));
+        self.inner.with(|w| {
+            w.apply(Input::Switches(switches));
+        });
         Ok(())
     }
 
@@ -535,7 +691,7 @@ impl Control for SimEngine {
 
     fn act_on_held(&self, id: Option<u64>, action: HeldAction) -> bool {
         self.inner.with(|w| {
-            let done = w.cluster.act_on_held(id, action);
+            let done = w.apply(Input::Held { id, action });
             w.wake_clients();
             done
         })
@@ -543,18 +699,34 @@ impl Control for SimEngine {
 
     fn release_held(&self) {
         self.inner.with(|w| {
-            w.cluster.release_held();
+            w.apply(Input::ReleaseHeld);
             w.wake_clients();
         });
     }
 
     fn record(&self, node: Option<NodeId>, kind: EventKind) {
-        self.inner.with(|w| w.cluster.record(node, kind));
+        self.inner.with(|w| {
+            w.apply(Input::Record { node, kind });
+        });
     }
 
     fn client(&self, options: ClientOptions) -> Client {
         let start = self.world().next_nonce as usize;
         Client::new(Arc::clone(&self.inner) as Arc<dyn Transport>, options, start)
+    }
+
+    fn fork(&self, after_event: u64) -> Result<Fork, ControlError> {
+        let forks = self.forks.as_ref().ok_or(ControlError::Unsupported(branch::NOT_FORKABLE))?;
+        forks.fork(self, after_event)
+    }
+
+    fn branches(&self) -> Vec<Branch> {
+        self.forks.as_ref().map(|f| f.list(self)).unwrap_or_default()
+    }
+
+    fn switch_branch(&self, number: u32) -> Result<Fork, ControlError> {
+        let forks = self.forks.as_ref().ok_or(ControlError::Unsupported(branch::NOT_FORKABLE))?;
+        forks.switch(self, number)
     }
 
     fn subscribe(&self) -> Option<Receiver<Event>> {

@@ -2,7 +2,7 @@
 //! step the safety properties are checked; at the end the history is checked for
 //! linearizability. The same seed and options give a byte-identical run.
 
-use super::engine::{SimEngine, World};
+use super::engine::{SimEngine, World, WorldFactory};
 use super::invariants::{Invariants, Violation};
 use super::workload::{Action, Completion, SimClient};
 use super::{Cluster, TICK_NANOS};
@@ -12,7 +12,7 @@ use crate::events::Event;
 use crate::kv::SessionLimits;
 use crate::nemesis::{FaultSet, Nemesis};
 use crate::network::LinkRule;
-use crate::raft::{Config, Hazard, NodeId, Term};
+use crate::raft::{Config, Hazard, NodeId, Switches, Term};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use std::collections::VecDeque;
@@ -206,25 +206,54 @@ pub fn short_sessions(seed: u64) -> bool {
 pub const MAX_ENTRIES_PER_APPEND: usize = 4;
 
 /// The nodes' configurations and first tick phases for a world of `nodes` nodes from `seed`:
-/// the same for a headless run and a console session on the simulator.
+/// the same for a headless run and a console session on the simulator (correct Raft but for
+/// `hazard`; [`WorldSpec`] sets every switch).
 pub fn world(seed: u64, nodes: usize, hazard: Option<Hazard>, sessions: SessionLimits) -> World {
-    let members: Vec<NodeId> = (1..=nodes as u64).map(NodeId).collect();
-    let mut seeds = stream(seed, 1);
-    let configs: Vec<Config> = members
-        .iter()
-        .map(|&id| {
-            let mut c = Config::new(id, members.clone());
-            c.seed = seeds.random();
-            c.hazard = hazard;
-            c.max_entries_per_append = MAX_ENTRIES_PER_APPEND;
-            c
-        })
-        .collect();
-    let cluster = Cluster::with_sessions(configs, LinkRule::default(), seed, sessions);
-    // Nodes tick every 10 ms, each with its own phase, so ticks interleave.
-    let mut phase_rng = stream(seed, 4);
-    let phases = members.iter().map(|_| phase_rng.random_range(0..TICK_NANOS)).collect();
-    World::new(cluster, phases)
+    let switches = Switches { hazard, ..Switches::CORRECT };
+    WorldSpec { seed, nodes, switches, sessions }.build()
+}
+
+/// Everything a simulated world is built from: the same spec always builds the same world,
+/// which is what lets an engine re-execute a run ([`SimEngine::start_from`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorldSpec {
+    /// The seed: the network's randomness, every node's timeouts, the tick phases.
+    pub seed: u64,
+    /// How many nodes (`n1` to `nN`).
+    pub nodes: usize,
+    /// The protocol's switchable parts on every node from the start (the `start` event says
+    /// them).
+    pub switches: Switches,
+    /// The session table's bounds.
+    pub sessions: SessionLimits,
+}
+
+impl WorldSpec {
+    /// The world of this spec, at time 0.
+    pub fn build(&self) -> World {
+        let members: Vec<NodeId> = (1..=self.nodes as u64).map(NodeId).collect();
+        let mut seeds = stream(self.seed, 1);
+        let configs: Vec<Config> = members
+            .iter()
+            .map(|&id| {
+                let mut c = Config::new(id, members.clone());
+                c.seed = seeds.random();
+                c.set_switches(self.switches);
+                c.max_entries_per_append = MAX_ENTRIES_PER_APPEND;
+                c
+            })
+            .collect();
+        let cluster = Cluster::with_sessions(configs, LinkRule::default(), self.seed, self.sessions);
+        // Nodes tick every 10 ms, each with its own phase, so ticks interleave.
+        let mut phase_rng = stream(self.seed, 4);
+        let phases = members.iter().map(|_| phase_rng.random_range(0..TICK_NANOS)).collect();
+        World::new(cluster, phases)
+    }
+
+    /// A factory of this spec's world, for [`SimEngine::start_from`].
+    pub fn factory(self) -> WorldFactory {
+        std::sync::Arc::new(move || self.build())
+    }
 }
 
 /// One run in progress: the engine (the world behind the control interface the nemesis
