@@ -301,11 +301,15 @@ impl Nemesis {
         };
         let after = Self::blocked(ctl, &ids);
         self.partitioned = !after.is_empty();
-        // The same links blocked as before (or none: a single node) is no new fault.
+        // The same links blocked as before (or none: a single node) is no new fault, but the
+        // network's settings may still have changed: the event log says so, for a reader
+        // rebuilding them.
         if after != before {
             self.injected += 1;
+            Self::network_event(ctl, description);
+        } else {
+            Self::network_event(ctl, format!("no new fault: {description} blocks the links blocked before"));
         }
-        Self::network_event(ctl, description);
     }
 
     /// Crashes or pauses one node that is up, keeping a majority up; repairs something instead
