@@ -180,7 +180,13 @@ impl App {
     }
 
     fn on_poll(&mut self, poll: Poll) {
-        let Poll { nodes, network, speed, now, events, applied, held, switches, safety } = poll;
+        let Poll { nodes, network, speed, now, events, applied, held, switches, safety, rebased } = poll;
+        if rebased {
+            // Another branch of the simulated past: what was kept of the old stream goes.
+            self.screen.feed.clear();
+            self.screen.flight = crate::events::InFlight::default();
+            self.screen.safety = crate::safety::Report::default();
+        }
         if switches != self.screen.switches {
             self.screen.switches = switches;
             self.dirty = true;

@@ -27,7 +27,7 @@ use crate::kv::{Op, Reply};
 use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::{NodeId, Switches};
 use crate::safety::{Checker, Report};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -65,6 +65,10 @@ pub struct Poll {
     pub switches: Option<Switches>,
     /// The safety checks' findings on every event so far.
     pub safety: Report,
+    /// The event stream went back: the simulator forked its past or switched branches, and
+    /// `events` begin the new branch's stream (its latest events) rather than follow the last
+    /// poll's. Whatever was kept of the old stream must be dropped.
+    pub rebased: bool,
 }
 
 /// News for the interface thread.
@@ -196,16 +200,32 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinH
 fn poll_loop(w: &Worker, stop: &Receiver<()>) {
     // The simulator's safety checks, fed every event this poller passes on.
     let mut checks = Checker::new();
-    let events = w.backend.subscribe();
+    let mut events = w.backend.subscribe();
     let mut first = w.backend.recent_events(FEED_CAPACITY);
     let mut seen = first.last().map(|e| e.seq);
+    let mut rebased = false;
     loop {
         let mut batch = std::mem::take(&mut first);
         if let Some(rx) = &events {
-            for e in rx.try_iter().take(100_000) {
-                if seen.is_none_or(|s| e.seq > s) {
-                    seen = Some(e.seq);
-                    batch.push(e);
+            for _ in 0..100_000 {
+                match rx.try_recv() {
+                    Ok(e) if seen.is_none_or(|s| e.seq > s) => {
+                        seen = Some(e.seq);
+                        batch.push(e);
+                    }
+                    Ok(_) => {}
+                    Err(TryRecvError::Empty) => break,
+                    // A fork or a switch of branches ends every subscription: subscribe again,
+                    // then read the new branch's latest events (the subscription sees what
+                    // follows them), and start over.
+                    Err(TryRecvError::Disconnected) => {
+                        events = w.backend.subscribe();
+                        batch = w.backend.recent_events(FEED_CAPACITY);
+                        seen = batch.last().map(|e| e.seq);
+                        checks = Checker::new();
+                        rebased = true;
+                        break;
+                    }
                 }
             }
         }
@@ -225,6 +245,7 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
             now: w.backend.now_nanos(),
             events: batch,
             safety: checks.report().clone(),
+            rebased: std::mem::take(&mut rebased),
         };
         if w.updates.send(Update::Poll(poll)).is_err() {
             return;

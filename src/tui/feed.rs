@@ -195,6 +195,15 @@ impl Feed {
         }
     }
 
+    /// Forgets every event (the stream went back to another branch); filters stay.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.heartbeats.clear();
+        self.pending.clear();
+        self.missed = 0;
+        self.scroll = 0;
+    }
+
     /// Freezes the view where it is.
     pub fn freeze(&mut self) {
         self.frozen = true;
