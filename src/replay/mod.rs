@@ -4,6 +4,7 @@
 
 pub mod read;
 pub mod scene;
+pub mod svg;
 pub mod timeline;
 
 pub use read::{Log, ReadError, read_file};

@@ -3,6 +3,7 @@
 
 mod app;
 mod cells;
+mod draw;
 mod engine;
 mod render;
 mod safety;

@@ -11,7 +11,9 @@ mod network;
 mod nodes;
 mod overlays;
 mod safety;
+mod spacetime;
 mod status;
+mod timeline;
 
 pub use clients::{Clients, latency};
 pub use entry::EntryPanel;
@@ -24,7 +26,9 @@ pub use network::NetworkPanel;
 pub use nodes::Nodes;
 pub use overlays::{EditorOverlay, HelpOverlay, TooSmall, editor_groups};
 pub use safety::{SafetyLine, header_alarm};
+pub use spacetime::{SpaceTime, short_kind};
 pub use status::{KeyBar, StatusLine, context as context_of};
+pub use timeline::ClientTimeline;
 
 use super::screen::VerdictView;
 use super::theme;
