@@ -117,9 +117,11 @@ fn text_is_escaped() {
     assert!(texts.iter().any(|t| *t == format!("note on {key}")), "the fault's description");
 }
 
-/// A million events (a quarter of a million messages sent, delivered, and answered) write in
-/// one pass, without pairing sends with fates by search.
+/// A million events (half a million messages sent and delivered) write in one pass, without
+/// pairing sends with fates by search. A measurement, not a check (timings are not asserted):
+/// `cargo test --release --test svg -- --ignored --nocapture`.
 #[test]
+#[ignore = "a measurement: run with --ignored"]
 fn a_long_log_writes_fast() {
     let beat = Body::Heartbeat { commit: LogIndex(0), read_round: 0 };
     let n: u64 = 1_000_000;
@@ -138,7 +140,5 @@ fn a_long_log_writes_fast() {
     let started = std::time::Instant::now();
     let mut sink = std::io::sink();
     write_svg(&events, 0..events.len(), &mut sink).expect("a sink");
-    let took = started.elapsed();
-    assert!(took.as_secs() < 20, "{n} events took {took:?}");
-    eprintln!("{n} events: {took:?}");
+    eprintln!("{n} events: {:?}", started.elapsed());
 }
