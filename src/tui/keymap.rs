@@ -121,7 +121,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Char('n'), "n", Action::FeedNode, "feed: selected node / all", None),
     bind(Main, Keys::Char('o'), "o", Action::LogCursor, "log cursor: pick an index", Some(("o", "log index", 2))),
     bind(Main, Keys::Char('L'), "L", Action::Lecture, "lecture pace on/off", Some(("L", "lecture", 2))),
-    bind(Main, Keys::Char('v'), "v", Action::History, "rewind: the session's past, event by event", Some(("v", "rewind", 2))),
+    bind(Main, Keys::Char('v'), "v", Action::History, "rewind: step through the past", Some(("v", "rewind", 2))),
     bind(Main, Keys::Char('?'), "?", Action::Help, "this help", Some(("?", "help", 0))),
     bind(Main, Keys::Char('q'), "q", Action::Quit, "quit (nodes stop cleanly)", Some(("q", "quit", 0))),
     bind(Prompt, Keys::Code(KeyCode::Enter), "Enter", Action::Submit, "send", Some(("Enter", "send", 0))),

@@ -4,5 +4,6 @@
 mod app;
 mod cells;
 mod engine;
+mod history;
 mod render;
 mod safety;

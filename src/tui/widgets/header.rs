@@ -71,6 +71,11 @@ impl Widget for Header<'_> {
             // The past: the chip that says so comes first, the figures of that moment after it.
             let mut keep: Vec<(Vec<Span<'static>>, bool)> = parts.into_iter().skip(2).collect();
             keep.pop();
+            // Leader and term stay; the speed and the state chips go first when it is narrow.
+            let short = history_chip(view, true).width() + 2;
+            while keep.len() > 2 && line(&keep).width() + short > width {
+                keep.pop();
+            }
             return render_history(&line(&keep), view, area, buf);
         }
         // A broken safety property takes the verdict's place: it is the graver news.
