@@ -554,8 +554,12 @@ fn run_sim(args: SimArgs) -> Result<u8> {
 fn parse_play_speed(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(x) if (0.01..=10.0).contains(&x) => Ok(x),
-        Ok(x) => Err(format!("{x} is out of range: the play speed goes from 0.01 to 10 (seconds of the run per second)")),
-        Err(_) => Err(format!("{s:?} is not a number (for example 0.1 to play at a tenth of the run's pace)")),
+        Ok(x) => Err(format!(
+            "{x} is out of range: the play speed goes from 0.01 to 10 (seconds of the run per second)"
+        )),
+        Err(_) => {
+            Err(format!("{s:?} is not a number (for example 0.1 to play at a tenth of the run's pace)"))
+        }
     }
 }
 

@@ -296,7 +296,12 @@ fn client_lines(scene: &Scene) -> VecDeque<ClientLine> {
                 definite: r.outcome != Outcome::Unknown,
                 latency: Duration::from_nanos(c.returned.saturating_sub(r.invoked)),
             };
-            ClientLine { op: (skip + i + 1) as u64, via: r.via, request: r.op.clone(), outcome: Some(outcome) }
+            ClientLine {
+                op: (skip + i + 1) as u64,
+                via: r.via,
+                request: r.op.clone(),
+                outcome: Some(outcome),
+            }
         })
         .collect()
 }

@@ -86,6 +86,9 @@ fn not_built(name: &str, what: &str, area: Rect, buf: &mut Buffer) {
     let block = super::widgets::panel(super::widgets::title(name, "v: next panel"));
     let inner = block.inner(area);
     block.render(area, buf);
-    let text = super::widgets::fit(&format!("{what} is not in this build yet: v shows the feed"), inner.width as usize);
+    let text = super::widgets::fit(
+        &format!("{what} is not in this build yet: v shows the feed"),
+        inner.width as usize,
+    );
     buf.set_string(inner.x + 1, inner.y, text, super::theme::dim());
 }

@@ -121,13 +121,16 @@ impl App {
         self.info("back to the present");
     }
 
-    /// Moves the cursor by hand (which pauses play).
+    /// Moves the cursor by hand (which pauses play). A move clears the notice, so the status
+    /// line shows the event the cursor is at.
     fn history_move(&mut self, to: usize) {
         let Some(h) = &mut self.history else { return };
         if h.playing() {
             h.toggle_play(&self.timeline, Instant::now());
         }
-        h.move_to(&self.timeline, to);
+        if h.move_to(&self.timeline, to) {
+            h.screen_mut().notice = None;
+        }
     }
 
     /// Jumps to the next (`d` > 0) or previous event of the chosen kind, or says there is none.
@@ -178,13 +181,21 @@ impl App {
     pub(super) fn refuse_in_history(&mut self, key: &KeyEvent) {
         let name = keymap::describe(key);
         let acts = keymap::lookup(Context::Main, key).filter(|a| a.acts_on_cluster());
-        let help = acts.and_then(|a| keymap::BINDINGS.iter().find(|b| b.context == Context::Main && b.action == a));
+        let help =
+            acts.and_then(|a| keymap::BINDINGS.iter().find(|b| b.context == Context::Main && b.action == a));
         let text = match (help, &self.replay) {
-            (Some(b), Some(_)) => format!("a replay is read-only: {name} ({}) acts on a cluster, and none runs", b.help),
-            (Some(b), None) => {
-                format!("read-only past: {name} ({}) acts on the cluster; Esc returns to the live view", b.help)
+            (Some(b), Some(_)) => {
+                format!("a replay is read-only: {name} ({}) acts on a cluster, and none runs", b.help)
             }
-            (None, _) => format!("no action on {name} in the history view: ← → step, n N jump, ? for every key"),
+            (Some(b), None) => {
+                format!(
+                    "read-only past: {name} ({}) acts on the cluster; Esc returns to the live view",
+                    b.help
+                )
+            }
+            (None, _) => {
+                format!("no action on {name} in the history view: ← → step, n N jump, ? for every key")
+            }
         };
         self.error(text);
     }

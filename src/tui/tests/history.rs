@@ -196,7 +196,10 @@ fn the_past_at_120x40_and_80x24() {
     press(&mut app, &[chr('v'), KeyCode::Home, KeyCode::Tab, chr('n')]);
     press(&mut app, &[KeyCode::Right, KeyCode::Right, KeyCode::Right]);
     let big = draw(&app, 120, 40);
-    let header = format!("{:?}", big.backend().buffer().content()[..120].iter().map(|c| c.symbol()).collect::<String>());
+    let header = format!(
+        "{:?}",
+        big.backend().buffer().content()[..120].iter().map(|c| c.symbol()).collect::<String>()
+    );
     assert!(header.contains("REWOUND to event"), "{header}");
     insta::assert_snapshot!("history_120x40", big.backend());
     app.resize(80, 24);

@@ -90,8 +90,11 @@ impl Widget for Clients<'_> {
         }
         let room = (inner.height as usize).saturating_sub(lines.len());
         if s.clients.is_empty() && room > 0 {
-            let none =
-                if s.rebuilt() { "none returned yet" } else { "none yet: p puts, g gets through the selected node" };
+            let none = if s.rebuilt() {
+                "none returned yet"
+            } else {
+                "none yet: p puts, g gets through the selected node"
+            };
             lines.push(Line::styled(none, theme::dim()));
         }
         let end = s.clients.len() - scroll;

@@ -216,7 +216,10 @@ fn card_state(screen: &ScreenState, node: &NodeStatus, w: usize, value: Style) -
                 Line::from(vec![Span::styled("leader ", label), Span::styled(opt(node.leader), value)])
             });
             let bar_w = w.saturating_sub(7).min(16);
-            lines.push(Line::from(vec![Span::styled("timer  ", label), timer(screen, node.timer, bar_w, run)]));
+            lines.push(Line::from(vec![
+                Span::styled("timer  ", label),
+                timer(screen, node.timer, bar_w, run),
+            ]));
         }
     }
     lines

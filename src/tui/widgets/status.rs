@@ -136,7 +136,9 @@ impl Widget for StatusLine<'_> {
 /// The history view's message line: a notice, else the event at the cursor, whole.
 fn history_line(s: &ScreenState) -> Line<'static> {
     match &s.notice {
-        Some(n) if n.error => Line::styled(format!(" ✗ {}", n.text), theme::bad().add_modifier(Modifier::BOLD)),
+        Some(n) if n.error => {
+            Line::styled(format!(" ✗ {}", n.text), theme::bad().add_modifier(Modifier::BOLD))
+        }
         Some(n) => Line::styled(format!(" {}", n.text), theme::text()),
         None => {
             let seq = s.history.as_ref().and_then(|h| h.seq);
