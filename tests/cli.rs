@@ -283,7 +283,10 @@ fn numbers_out_of_range_and_misplaced_words_are_explained() {
         (&["sim", "--ops", "18446744073709551615"], "not in 1..=10000000"),
         (&["sim", "--keys", "0"], "not in 1..=1000000"),
         (&["--speed", "-1"], "the speed goes from 0.05 (1/20) to 10"),
-        (&["--nodes", "3", "extra"], "\"extra\" is not a command: the commands are sim, run, bench, check"),
+        (
+            &["--nodes", "3", "extra"],
+            "\"extra\" is not a command: the commands are sim, run, bench, replay, check",
+        ),
         (&["--nodes", "3", "sim"], "`--nodes 3` goes after the command: `quorum sim --nodes 3`"),
     ];
     for (args, says) in cases {

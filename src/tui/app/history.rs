@@ -85,11 +85,10 @@ impl App {
                 h.set(view.mark, lower);
                 self.info(format!("the lower panel shows {}", lower.name()));
             }
-            Action::HistoryPlay => {
-                if !h.toggle_play(&self.timeline, Instant::now()) {
-                    self.error("at the newest event: nothing to play (Home goes back to the start)");
-                }
+            Action::HistoryPlay if !h.toggle_play(&self.timeline, Instant::now()) => {
+                self.error("at the newest event: nothing to play (Home goes back to the start)");
             }
+            Action::HistoryPlay => {}
             Action::HistorySpeed(d) => self.history_speed(d),
             Action::SelectNode(d) => match self.node_from_digit(d) {
                 Ok(id) => {
