@@ -178,6 +178,9 @@ enum Command {
     Run(RunArgs),
     /// Closed-loop puts against the live cluster: ops/s and latency per client count.
     Bench(BenchArgs),
+    /// Open the console's history view on an event log, read-only (space plays it), or on a
+    /// simulator seed re-run headless; or draw a picture of it (--svg).
+    Replay(ReplayArgs),
     /// Check a history file (JSON Lines, Jepsen's format) for linearizability.
     Check {
         /// The history file.
@@ -193,6 +196,20 @@ struct SimArgs {
     /// A range of seeds, `A..B` (both included), run one after another.
     #[arg(long)]
     seeds: Option<String>,
+    #[command(flatten)]
+    shape: SimShape,
+    /// Write the client history (JSON Lines) here (one run only).
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Write the event log (JSON Lines) here (one run only).
+    #[arg(long)]
+    events: Option<PathBuf>,
+}
+
+/// What a simulator run is made of besides its seed: `quorum sim` and `quorum replay --seed`
+/// take the same flags, so the command `quorum sim` prints for a failing seed replays it.
+#[derive(clap::Args)]
+struct SimShape {
     /// Cluster size (1 to 9).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: u64,
@@ -209,15 +226,54 @@ struct SimArgs {
     /// or all; or none.
     #[arg(long, default_value = "all")]
     nemesis: FaultSet,
-    /// Write the client history (JSON Lines) here (one run only).
-    #[arg(long)]
-    history: Option<PathBuf>,
-    /// Write the event log (JSON Lines) here (one run only).
-    #[arg(long)]
-    events: Option<PathBuf>,
     /// Break safety on purpose to see the checks catch it: local-reads or commit-old-term.
     #[arg(long = "unsafe", value_parser = parse_hazard)]
     hazard: Option<Hazard>,
+}
+
+impl SimShape {
+    /// The simulator's options for `seed`.
+    fn options(&self, seed: u64) -> SimOptions {
+        SimOptions {
+            seed,
+            nodes: self.nodes as usize,
+            clients: self.clients as usize,
+            ops: self.ops as usize,
+            keys: self.keys as usize,
+            nemesis: self.nemesis.clone(),
+            hazard: self.hazard,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The event log: the console's export or session log, `quorum run --events`, or
+    /// `quorum sim --events`.
+    #[arg(required_unless_present = "seed", conflicts_with = "seed")]
+    file: Option<PathBuf>,
+    /// Instead of a file: re-run this simulator seed headless (with the flags of `quorum sim`)
+    /// and replay its events.
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    shape: SimShape,
+    /// Open at this event: its number, as the safety line and the feed show it (`#N`); the
+    /// screen is the state just after it. Default: the start, before any event.
+    #[arg(long)]
+    at: Option<u64>,
+    /// Play speed (space plays): seconds of the run per second of the wall clock, 0.01 to 10.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_play_speed)]
+    speed: f64,
+    /// Write a picture of the run (SVG) here instead of opening the console.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// With --svg: the first event drawn (its number; default 0).
+    #[arg(long, requires = "svg")]
+    from: Option<u64>,
+    /// With --svg: the event after the last one drawn (default: the end).
+    #[arg(long, requires = "svg")]
+    to: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -456,15 +512,7 @@ fn create(path: &PathBuf) -> Result<BufWriter<File>> {
 }
 
 fn run_sim(args: SimArgs) -> Result<u8> {
-    let options = |seed| SimOptions {
-        seed,
-        nodes: args.nodes as usize,
-        clients: args.clients as usize,
-        ops: args.ops as usize,
-        keys: args.keys as usize,
-        nemesis: args.nemesis.clone(),
-        hazard: args.hazard,
-    };
+    let options = |seed| args.shape.options(seed);
     if let Some(range) = &args.seeds {
         let range = parse_seeds(range)?;
         if args.history.is_some() || args.events.is_some() {
@@ -508,8 +556,79 @@ fn run_sim(args: SimArgs) -> Result<u8> {
     Ok(report.exit_code() as u8)
 }
 
+/// A play speed for `quorum replay --speed`: 0.01 to 10.
+fn parse_play_speed(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.01..=10.0).contains(&x) => Ok(x),
+        Ok(x) => Err(format!(
+            "{x} is out of range: the play speed goes from 0.01 to 10 (seconds of the run per second)"
+        )),
+        Err(_) => {
+            Err(format!("{s:?} is not a number (for example 0.1 to play at a tenth of the run's pace)"))
+        }
+    }
+}
+
+/// `quorum replay`: reads the log (or re-runs the seed) and every flag before the terminal is
+/// touched, then opens the history view on it, or writes the picture.
+fn run_replay(args: ReplayArgs) -> Result<u8> {
+    let (log, name) = match (&args.file, args.seed) {
+        (Some(file), _) => (quorum::replay::read_file(file)?, file.display().to_string()),
+        (None, Some(seed)) => (rerun(&args.shape.options(seed))?, format!("seed {seed}")),
+        (None, None) => bail!("give an event log, or --seed to re-run a simulator seed"),
+    };
+    let quorum::replay::Log { events, warnings } = log;
+    let last = events.len() as u64 - 1;
+    let position = |n: u64, flag: &str| -> Result<usize> {
+        if n > last + 1 || (flag == "--at" && n > last) {
+            bail!("{flag} {n}: the log's events are numbered 0 to {last}");
+        }
+        Ok(n as usize)
+    };
+    if let Some(out) = &args.svg {
+        let from = position(args.from.unwrap_or(0), "--from")?;
+        let to = position(args.to.unwrap_or(last + 1), "--to")?;
+        if to <= from {
+            bail!("--from {from} --to {to}: nothing to draw (--to is the event after the last one drawn)");
+        }
+        let mut file = create(out)?;
+        write_svg(&events, from..to, &mut file).with_context(|| format!("cannot write {}", out.display()))?;
+        file.flush()?;
+        return Ok(0);
+    }
+    let at = match args.at {
+        Some(n) => position(n, "--at")? + 1,
+        None => 0,
+    };
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let timeline = quorum::replay::Timeline::of(events);
+    quorum::tui::replay(timeline, quorum::tui::ReplayOptions { name, at, speed: args.speed, warnings })?;
+    Ok(0)
+}
+
+/// Re-runs a simulator seed headless, its events into memory, and reads them back.
+fn rerun(options: &SimOptions) -> Result<quorum::replay::Log> {
+    let mut events = Vec::new();
+    let sinks = Sinks { events: Some(&mut events), history: None };
+    let report = sim::run(options, sinks)?;
+    eprintln!("re-ran {}: {}", options.replay_command(), if report.passed() { "passed" } else { "FAILED" });
+    Ok(quorum::replay::read::read(&events[..], &format!("seed {}", options.seed))?)
+}
+
+/// The picture of events `range` of a run.
+// SVG: wired by the lead when svg.rs lands (`quorum::replay::svg::write_svg`, same signature).
+fn write_svg(
+    _events: &[quorum::events::Event],
+    _range: std::ops::Range<usize>,
+    _out: &mut dyn Write,
+) -> std::io::Result<()> {
+    Err(std::io::Error::other("--svg is not built yet"))
+}
+
 /// The commands `quorum` knows.
-const COMMANDS: [&str; 4] = ["sim", "run", "bench", "check"];
+const COMMANDS: [&str; 5] = ["sim", "run", "bench", "replay", "check"];
 
 /// What is wrong, in the user's words, when console flags are followed by a word: clap's "the
 /// subcommand 'extra' cannot be used with '--nodes'" says neither that `extra` is no command
@@ -559,6 +678,7 @@ fn main() -> ExitCode {
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Bench(args)) => run_bench(args),
         Some(Command::Run(args)) => run_live(args),
+        Some(Command::Replay(args)) => run_replay(args),
         Some(Command::Check { file }) => {
             let mut out = std::io::stdout().lock();
             let code = quorum::check::check_file_command(&file, &mut out);

@@ -283,7 +283,10 @@ fn numbers_out_of_range_and_misplaced_words_are_explained() {
         (&["sim", "--ops", "18446744073709551615"], "not in 1..=10000000"),
         (&["sim", "--keys", "0"], "not in 1..=1000000"),
         (&["--speed", "-1"], "the speed goes from 0.05 (1/20) to 10"),
-        (&["--nodes", "3", "extra"], "\"extra\" is not a command: the commands are sim, run, bench, check"),
+        (
+            &["--nodes", "3", "extra"],
+            "\"extra\" is not a command: the commands are sim, run, bench, replay, check",
+        ),
         (&["--nodes", "3", "sim"], "`--nodes 3` goes after the command: `quorum sim --nodes 3`"),
     ];
     for (args, says) in cases {
@@ -299,4 +302,84 @@ fn numbers_out_of_range_and_misplaced_words_are_explained() {
     assert_eq!(code, 2);
     assert!(err.contains("a part of this path is a file, not a directory"), "{err}");
     assert_eq!(err.matches("directory").count(), 1, "said once, not twice: {err}");
+}
+
+/// A simulator run's event log, written by `quorum sim --events`.
+fn sim_events(name: &str) -> (std::path::PathBuf, String) {
+    let path = temp(name);
+    let (code, out, err) = quorum(&[
+        "sim",
+        "--seed",
+        "3",
+        "--nodes",
+        "3",
+        "--ops",
+        "20",
+        "--events",
+        path.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&path).expect("the event log");
+    (path, text)
+}
+
+#[test]
+fn replay_refuses_what_is_not_a_whole_event_log_with_the_line_and_exit_2() {
+    let (_, log) = sim_events("replay-source.jsonl");
+    let lines: Vec<&str> = log.lines().collect();
+    let write = |name: &str, text: &str| {
+        let p = temp(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    // Not an event log at all; a line cut in the middle of the file; a newer schema; no file.
+    let cut = format!("{}\n{}\n{}\n", lines[0], &lines[1][..lines[1].len() / 2], lines[2]);
+    let newer = log.replacen("\"schema\":2", "\"schema\":9", 1);
+    let cases = [
+        (write("replay-notes.txt", "shopping list\nmilk\n"), "line 1: not JSON"),
+        (write("replay-cut.jsonl", &cut), "line 2: not JSON"),
+        (write("replay-newer.jsonl", &newer), "line 1: written by a newer quorum (event log schema 9"),
+        (temp("replay-missing.jsonl"), "No such file"),
+    ];
+    for (path, want) in cases {
+        let (code, out, err) = quorum(&["replay", path.to_str().expect("utf-8")]);
+        assert_eq!(code, 2, "{}: {out}{err}", path.display());
+        assert!(
+            err.contains(want) && err.starts_with("error: "),
+            "{}: {err} (wanted {want:?})",
+            path.display()
+        );
+        assert!(!err.contains("panicked") && out.is_empty(), "{err}{out}");
+    }
+}
+
+#[test]
+fn replay_skips_a_torn_last_line_with_a_warning_and_checks_its_flags() {
+    let (path, log) = sim_events("replay-torn.jsonl");
+    let torn = format!("{}{{\"seq\":99999,\"ti", log);
+    let torn_path = temp("replay-torn-2.jsonl");
+    std::fs::write(&torn_path, torn).expect("write");
+    // Read whole, with a warning; then (no terminal here) the console cannot open.
+    let (code, _, err) = quorum(&["replay", torn_path.to_str().expect("utf-8")]);
+    assert!(err.contains("warning: ") && err.contains("cut short"), "{err}");
+    assert!(err.contains("needs a terminal") && code == 2, "{code}: {err}");
+    let n = log.lines().count();
+    let file = path.to_str().expect("utf-8");
+    let (code, _, err) = quorum(&["replay", file, "--at", &n.to_string()]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("the log's events are numbered 0 to {}", n - 1)), "{err}");
+    let (code, _, err) = quorum(&["replay", file, "--speed", "50"]);
+    assert!(code == 2 && err.contains("play speed goes from 0.01 to 10"), "{err}");
+    let (code, _, err) = quorum(&["replay"]);
+    assert!(code == 2 && err.contains("<FILE>"), "{err}");
+    // A seed re-run with quorum sim's flags reads back like a file.
+    let (code, _, err) = quorum(&["replay", "--seed", "3", "--nodes", "3", "--ops", "20", "--at", "5"]);
+    assert!(
+        code == 2 && err.contains("re-ran quorum sim --seed 3 --nodes 3") && err.contains("needs a terminal"),
+        "{err}"
+    );
+    let svg = temp("replay.svg");
+    let (code, _, err) =
+        quorum(&["replay", file, "--svg", svg.to_str().expect("utf-8"), "--from", "5", "--to", "3"]);
+    assert!(code == 2 && err.contains("nothing to draw"), "{err}");
 }

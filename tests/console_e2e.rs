@@ -400,3 +400,134 @@ fn step_by_hand(engine: &str) {
     tmux.keys(&["q"]);
     tmux.wait_for("the shell again", |s| s.contains("DONE"));
 }
+
+/// The event the history view's header says it stands at (`REWOUND to event 1234 of 5678`).
+fn header_event(screen: &str) -> Option<u64> {
+    let header = screen.lines().next()?;
+    header.split("REWOUND to event ").nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
+/// The figures of every card (term, vote, commit, apply, last), without the selection's
+/// thicker border: what two screens at one event must agree on.
+fn card_figures(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .skip(1)
+        .take(7)
+        .filter(|l| l.contains("term") || l.contains("commit") || l.contains("last"))
+        .map(|l| l.replace('┃', "│"))
+        .collect()
+}
+
+/// Node `n`'s commit index on a screen of five cards, 24 columns each.
+fn commit_of(screen: &str, n: u64) -> Option<u64> {
+    let line = screen.lines().find(|l| l.contains("commit") && l.contains("apply"))?;
+    let card: String = line.chars().skip(24 * (n as usize - 1)).take(24).collect();
+    card.split("commit").nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
+/// The status line's event in the history view: `#1234 n3@2 commit 5@2` gives 1234 and, for an
+/// event of a node, the node (3).
+fn cursor_event(screen: &str) -> Option<(u64, Option<u64>)> {
+    let line = screen.lines().rev().find(|l| l.trim_start().starts_with('#'))?;
+    let mut words = line.split_whitespace();
+    let seq = words.next()?.trim_start_matches('#').parse().ok()?;
+    let node = words.next().and_then(|w| w.strip_prefix('n')?.split('@').next()?.parse().ok());
+    Some((seq, node))
+}
+
+/// Issue 12: a session with an election, puts, a kill and a partition; `v` goes back to the
+/// start (no leader, empty maps) and the newest event (the current state), a step back over a
+/// commit takes that node's commit index back, Esc returns; `quorum replay` on the exported
+/// log shows the same at the same event.
+#[test]
+fn rewind_the_session_and_replay_its_export_on_the_simulator() {
+    rewind("sim");
+}
+
+#[test]
+fn rewind_the_session_and_replay_its_export_on_the_live_cluster() {
+    rewind("live");
+}
+
+fn rewind(engine: &str) {
+    let (dir, tmux) = console_on("rewind", engine);
+    tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
+    for put in ["a=1", "b=2"] {
+        tmux.keys(&["1", "p"]);
+        tmux.type_text(put);
+        tmux.keys(&["Enter"]);
+        tmux.wait_for("the put", |s| s.contains(&format!("put {put} via n1 → ok")));
+    }
+    let old = leader(&tmux.screen()).expect("a leader");
+    tmux.keys(&["Tab", "k"]);
+    let screen = tmux.wait_for("a new leader", |s| s.contains("DEAD") && leader(s).is_some_and(|l| l != old));
+    let new = leader(&screen).expect("a leader");
+    let away = (1..=5).find(|&n| n != old && n != new).expect("a follower");
+    tmux.keys(&["x", &away.to_string(), "Enter"]);
+    tmux.wait_for("the partition", |s| s.contains(&format!("{{n{away}}}")));
+
+    tmux.keys(&["v"]);
+    let past = tmux.wait_for("the past", |s| header_event(s).is_some());
+    let opened = header_event(&past).expect("the event");
+    tmux.keys(&["k"]);
+    tmux.wait_for("the kill refused", |s| s.contains("read-only past: 'k' (kill it)"));
+    tmux.keys(&["Home"]);
+    let start = tmux.wait_for("the start", |s| s.contains("the start, before event 0"));
+    assert!(start.lines().next().is_some_and(|h| h.contains("no leader")), "{start}");
+    assert!(start.contains("no keys yet") && start.contains("every log is empty"), "{start}");
+    // The cluster runs on behind the view: the newest event is at least the one `v` opened at.
+    tmux.keys(&["End"]);
+    let end = tmux.wait_for("the newest event", |s| header_event(s).is_some_and(|e| e >= opened));
+    assert!(
+        end.contains("DEAD") && end.contains(&format!("{{n{away}}}")),
+        "the kill and the partition:\n{end}"
+    );
+    assert!(end.lines().any(|l| l.contains(" a ") && l.contains(" 1 ")), "the maps hold a=1:\n{end}");
+    // Back to the last commit, then one event before it.
+    tmux.keys(&["Tab", "N"]);
+    let is_commit = |s: &str| {
+        s.lines().rev().find(|l| l.trim_start().starts_with('#')).is_some_and(|l| l.contains(" commit "))
+    };
+    let at_commit =
+        tmux.wait_for("a commit", |s| is_commit(s) && cursor_event(s).is_some_and(|(_, n)| n.is_some()));
+    let (seq, node) = cursor_event(&at_commit).expect("the cursor's event");
+    let node = node.expect("a commit is a node's");
+    assert!(
+        at_commit
+            .lines()
+            .rev()
+            .find(|l| l.contains(&format!("#{seq} ")))
+            .is_some_and(|l| l.contains("commit"))
+    );
+    let before = commit_of(&at_commit, node).expect("its commit index");
+    tmux.keys(&["Left"]);
+    let after_step = tmux.wait_for("one event back", |s| cursor_event(s).is_some_and(|(q, _)| q + 1 == seq));
+    let after = commit_of(&after_step, node).expect("its commit index");
+    assert!(after < before, "n{node}'s commit index goes back ({before} → {after})");
+    tmux.keys(&["Right"]);
+    let session = tmux.wait_for("the commit again", |s| cursor_event(s).is_some_and(|(q, _)| q == seq));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the present", |s| s.lines().next().is_some_and(|h| !h.contains("REWOUND")));
+    tmux.keys(&["e"]);
+    tmux.wait_for("the export", |s| s.contains("exported"));
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell again", |s| s.contains("DONE"));
+
+    let log = dir.join("export-1-events.jsonl");
+    let bin = env!("CARGO_BIN_EXE_quorum");
+    let command = format!("sh -c '\"{bin}\" replay \"{}\" --at {seq}; echo DONE; sleep 600'", log.display());
+    let replay = Tmux::start(&format!("rewind-replay-{engine}"), &command);
+    // A long path gets the header's short form: `REPLAY export-1-events… · 384/577 · …`.
+    let shown = replay.wait_for("the replay", |s| s.lines().next().is_some_and(|h| h.contains("REPLAY")));
+    let header = shown.lines().next().unwrap_or_default();
+    assert!(header.contains(&format!("event {seq} of")) || header.contains(&format!(" {seq}/")), "{shown}");
+    assert_eq!(card_figures(&shown), card_figures(&session), "the replay shows what the session showed");
+    replay.keys(&["Home"]);
+    replay.wait_for("the replay's start", |s| s.contains("no leader") && s.contains("every log is empty"));
+    replay.keys(&["Escape"]);
+    replay.wait_for("Esc refused", |s| s.contains("a replay has no present"));
+    replay.keys(&["q"]);
+    replay.wait_for("the shell again", |s| s.contains("DONE"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

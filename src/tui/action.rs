@@ -92,6 +92,24 @@ pub enum Action {
     LogLast,
     /// Turn the lecture pace on (slow time, a delay on every message) or back off.
     Lecture,
+    /// Open the history view of the session, at the newest event.
+    History,
+    /// In the history view: move this many events back (negative) or forward.
+    HistoryStep(i16),
+    /// In the history view: back to before the first event.
+    HistoryStart,
+    /// In the history view: to the newest event.
+    HistoryEnd,
+    /// In the history view: to the next (+1) or previous (-1) event of the chosen kind.
+    HistoryMark(i8),
+    /// In the history view: the next kind of event to jump to.
+    HistoryKind,
+    /// In the history view: play or pause.
+    HistoryPlay,
+    /// In the history view: play faster (+1) or slower (-1).
+    HistorySpeed(i8),
+    /// In the history view: the next lower panel (feed, space-time, client timeline).
+    HistoryLower,
     /// Show the help overlay.
     Help,
     /// Leave the console.
@@ -113,6 +131,28 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether the action changes the cluster (or asks it something): refused in the history
+    /// view, which shows the past read-only.
+    pub fn acts_on_cluster(self) -> bool {
+        !matches!(
+            self,
+            Action::Move(_)
+                | Action::SelectNode(_)
+                | Action::SelectLeader
+                | Action::FeedKind
+                | Action::FeedNode
+                | Action::FeedFreeze
+                | Action::Scroll(_)
+                | Action::Page(_)
+                | Action::Follow
+                | Action::ClientsScroll(_)
+                | Action::LogCursor
+                | Action::History
+                | Action::Help
+                | Action::Quit
+        )
+    }
+
     /// The same action for digit `d` (digit bindings are written with 0 in the keymap).
     pub fn with_digit(self, d: u8) -> Action {
         match self {

@@ -12,6 +12,7 @@
 use super::action::{Action, Command};
 use super::engine::{Poll, Update};
 use super::feed::Rates;
+use super::history::History;
 use super::layout;
 use super::screen::{Mode, Notice, ScreenState};
 use crate::control::RunState;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 mod actions;
 mod cursor;
 mod flight;
+mod history;
 mod input;
 mod pace;
 mod parse;
@@ -65,6 +67,12 @@ pub struct App {
     dirty: bool,
     /// The speed and delay (ms) the lecture pace replaced, to go back to (`L`).
     before_lecture: Option<(f64, (u64, u64))>,
+    /// Every event of the session, to stand at any of them (the history view).
+    timeline: crate::replay::Timeline,
+    /// The history view, while it is open.
+    history: Option<History>,
+    /// For `quorum replay`: what is replayed (no cluster runs; the view cannot be left).
+    replay: Option<String>,
 }
 
 impl App {
@@ -85,12 +93,23 @@ impl App {
             notice_at: None,
             dirty: true,
             before_lecture: None,
+            timeline: crate::replay::Timeline::new(),
+            history: None,
+            replay: None,
         }
     }
 
-    /// What the screen shows.
+    /// What the screen shows: the history view's past while it is open, else the present.
     pub fn screen(&self) -> &ScreenState {
-        &self.screen
+        self.history.as_ref().map_or(&self.screen, History::screen)
+    }
+
+    /// The screen shown, to change its mode or notice.
+    fn shown_mut(&mut self) -> &mut ScreenState {
+        match &mut self.history {
+            Some(h) => h.screen_mut(),
+            None => &mut self.screen,
+        }
     }
 
     /// Queues a command for the engine.
@@ -126,20 +145,25 @@ impl App {
         self.dirty = true;
     }
 
-    /// Clears an expired notice; returns when the next one expires, if any.
+    /// Clears an expired notice and moves a playing history view on; returns when to look
+    /// again, if anything waits.
     pub fn tick(&mut self, now: Instant) -> Option<Instant> {
+        let play = self.tick_history(now);
         let at = self.notice_at?;
         if now >= at + NOTICE_TTL {
             self.screen.notice = None;
+            if let Some(h) = &mut self.history {
+                h.screen_mut().notice = None;
+            }
             self.notice_at = None;
             self.dirty = true;
-            return None;
+            return play;
         }
-        Some(at + NOTICE_TTL)
+        Some(play.map_or(at + NOTICE_TTL, |p| p.min(at + NOTICE_TTL)))
     }
 
     fn notice(&mut self, text: impl Into<String>, error: bool) {
-        self.screen.notice = Some(Notice { text: text.into(), error });
+        self.shown_mut().notice = Some(Notice { text: text.into(), error });
         self.notice_at = Some(Instant::now());
     }
 
@@ -246,7 +270,14 @@ impl App {
         for event in events {
             self.rates.observe(&event);
             self.screen.flight.observe(&event);
+            self.timeline.push(event.clone());
             self.screen.feed.push(event);
+        }
+        if let Some(h) = &mut self.history
+            && h.view().total != self.timeline.len()
+        {
+            h.grown(&self.timeline);
+            self.dirty = true;
         }
         let rates = self.rates.per_link(now);
         if rates != self.screen.rates {
@@ -282,6 +313,9 @@ impl App {
 
     /// Carries out an action in the current mode.
     fn perform(&mut self, action: Action) {
+        if self.history.is_some() {
+            return self.history_action(action);
+        }
         match &self.screen.mode {
             Mode::Normal => self.main_action(action),
             Mode::Help => {
@@ -296,6 +330,7 @@ impl App {
             Mode::Flight { .. } => self.flight_action(action),
             Mode::Switches { .. } => self.switches_action(action),
             Mode::Log { .. } => self.log_action(action),
+            Mode::History => {}
         }
     }
 

@@ -166,6 +166,9 @@ pub struct Feed {
     pub frozen: bool,
     /// How many lines the view is scrolled back from the newest.
     pub scroll: usize,
+    /// The event shown highlighted whatever the filters (the history view's cursor), by its
+    /// sequence number.
+    pub highlight: Option<u64>,
 }
 
 fn push_bounded(buffer: &mut VecDeque<Event>, event: Event, capacity: usize) -> bool {
@@ -224,8 +227,10 @@ impl Feed {
         let source = if self.kind == KindFilter::Heartbeats { &self.heartbeats } else { &self.events };
         source
             .iter()
-            .filter(|e| self.kind.admits(category(e)))
-            .filter(|e| self.node.is_none_or(|n| involves(e, n)))
+            .filter(|e| {
+                Some(e.seq) == self.highlight
+                    || (self.kind.admits(category(e)) && self.node.is_none_or(|n| involves(e, n)))
+            })
             .collect()
     }
 }

@@ -264,5 +264,6 @@ pub fn demo(nodes: usize) -> ScreenState {
         now,
         show_flight: false,
         switches: None,
+        history: None,
     }
 }

@@ -22,6 +22,8 @@ pub enum Context {
     Bugs,
     /// The log cursor: an index of the logs selected, its entry shown on every node.
     Log,
+    /// The history view: the past, read-only.
+    History,
     /// The help overlay.
     Help,
     /// Everywhere.
@@ -76,7 +78,7 @@ const fn bind(
     Binding { context, keys, label, action, help, bar }
 }
 
-use Context::{Any, Bugs, Editor, Flight, Help, Log, Main, Pick, Prompt};
+use Context::{Any, Bugs, Editor, Flight, Help, History, Log, Main, Pick, Prompt};
 
 /// Every binding, in the order the help and the status bar show them. One row per line, as a
 /// table, which rustfmt would break up.
@@ -119,6 +121,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Char('n'), "n", Action::FeedNode, "feed: selected node / all", None),
     bind(Main, Keys::Char('o'), "o", Action::LogCursor, "log cursor: pick an index", Some(("o", "log index", 2))),
     bind(Main, Keys::Char('L'), "L", Action::Lecture, "lecture pace on/off", Some(("L", "lecture", 2))),
+    bind(Main, Keys::Char('v'), "v", Action::History, "rewind: step through the past", Some(("v", "rewind", 2))),
     bind(Main, Keys::Char('?'), "?", Action::Help, "this help", Some(("?", "help", 0))),
     bind(Main, Keys::Char('q'), "q", Action::Quit, "quit (nodes stop cleanly)", Some(("q", "quit", 0))),
     bind(Prompt, Keys::Code(KeyCode::Enter), "Enter", Action::Submit, "send", Some(("Enter", "send", 0))),
@@ -147,6 +150,24 @@ pub const BINDINGS: &[Binding] = &[
     bind(Log, Keys::Code(KeyCode::Home), "Home", Action::LogFirst, "first", Some(("Home End", "first/last", 1))),
     bind(Log, Keys::Code(KeyCode::End), "End", Action::LogLast, "last", None),
     bind(Log, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "leave", Some(("Esc", "leave", 0))),
+    bind(History, Keys::Code(KeyCode::Left), "←", Action::HistoryStep(-1), "one event back", Some(("←→", "step", 0))),
+    bind(History, Keys::Code(KeyCode::Right), "→", Action::HistoryStep(1), "one event forward", None),
+    bind(History, Keys::Code(KeyCode::PageUp), "PgUp", Action::HistoryStep(-100), "100 events back", Some(("PgUp PgDn", "100", 2))),
+    bind(History, Keys::Code(KeyCode::PageDown), "PgDn", Action::HistoryStep(100), "100 events forward", None),
+    bind(History, Keys::Code(KeyCode::Home), "Home", Action::HistoryStart, "the start", Some(("Home End", "start/newest", 1))),
+    bind(History, Keys::Code(KeyCode::End), "End", Action::HistoryEnd, "the newest event", None),
+    bind(History, Keys::Char('n'), "n", Action::HistoryMark(1), "the next event of the kind", Some(("n N", "next/prev", 0))),
+    bind(History, Keys::Char('N'), "N", Action::HistoryMark(-1), "the previous one", None),
+    bind(History, Keys::Code(KeyCode::Tab), "Tab", Action::HistoryKind, "the kind: election, commit, fault, client", Some(("Tab", "kind", 1))),
+    bind(History, Keys::Char(' '), "space", Action::HistoryPlay, "play/pause", Some(("space", "play", 1))),
+    bind(History, Keys::Chars(&['+', '=']), "+", Action::HistorySpeed(1), "play faster", Some(("+-", "play speed", 3))),
+    bind(History, Keys::Chars(&['-', '_']), "-", Action::HistorySpeed(-1), "play slower", None),
+    bind(History, Keys::Char('v'), "v", Action::HistoryLower, "lower panel: feed, space-time, client timeline", Some(("v", "panel", 3))),
+    bind(History, Keys::Digits, "1-9", Action::SelectNode(0), "select a node", None),
+    bind(History, Keys::Char('f'), "f", Action::FeedKind, "feed: next kind filter", None),
+    bind(History, Keys::Char('?'), "?", Action::Help, "help", Some(("?", "help", 2))),
+    bind(History, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "back to the live view", Some(("Esc", "live", 0))),
+    bind(History, Keys::Char('q'), "q", Action::Quit, "quit", Some(("q", "quit", 0))),
     bind(Help, Keys::AnyKey, "any key", Action::Cancel, "close", Some(("any key", "close help", 0))),
     bind(Any, Keys::Ctrl('c'), "^C", Action::Quit, "quit", None),
 ];
@@ -197,7 +218,17 @@ pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
 
 /// The status bar's entries for `context`: (keys, word, priority), in table order.
 pub fn bar(context: Context) -> Vec<(&'static str, &'static str, u8)> {
-    BINDINGS.iter().filter(|b| b.context == context).filter_map(|b| b.bar).collect()
+    bar_without(context, None)
+}
+
+/// The status bar's entries for `context`, leaving out the key of `action` (a replay has no
+/// live view for Esc to go back to).
+pub fn bar_without(context: Context, action: Option<Action>) -> Vec<(&'static str, &'static str, u8)> {
+    BINDINGS
+        .iter()
+        .filter(|b| b.context == context && Some(b.action) != action)
+        .filter_map(|b| b.bar)
+        .collect()
 }
 
 /// The help overlay's content.
@@ -218,6 +249,7 @@ pub fn help_lines() -> HelpText {
         (Flight, "in flight (i)"),
         (Bugs, "bugs (b)"),
         (Log, "log cursor (o)"),
+        (History, "rewind (v)"),
         (Any, "anywhere"),
     ];
     let others = contexts

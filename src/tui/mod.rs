@@ -27,6 +27,7 @@ pub mod app;
 pub mod cells;
 pub mod engine;
 pub mod feed;
+pub mod history;
 pub mod keymap;
 pub mod layout;
 pub mod lecture;
@@ -45,7 +46,6 @@ mod tests;
 
 use crate::control::Control;
 use crate::events::EventKind;
-use crate::raft::NodeId;
 use crate::storage::DataDir;
 use crossbeam_channel::{Receiver, select};
 use std::io::IsTerminal;
@@ -134,7 +134,8 @@ pub fn run(
     let Started { engine: backend, label } = start(setup).context("cannot start the cluster")?;
     prepare(backend.as_ref(), &options, warnings);
     let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
-    let result = interface(&engine, backend.members(), &label);
+    let app = app::App::new(backend.members(), &label);
+    let result = interface(app, engine.updates(), &|command| engine.send(command));
     let signalled = result.as_ref().ok().copied().flatten();
     let result = result.map(|_| ());
     engine.stop();
@@ -274,22 +275,46 @@ fn signal_thread() -> std::io::Result<(Receiver<&'static str>, signal_hook::iter
     Ok((rx, handle))
 }
 
-/// The console's interface, for [`run`]: takes the terminal over, runs the loop, and
-/// gives the terminal back. Returns the signal that ended it, if one did.
+/// How to open a replay ([`replay`]).
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// What the header calls the log (its file, or the seed it was re-run from).
+    pub name: String,
+    /// The position to open at: the state after this many events.
+    pub at: usize,
+    /// The play speed: seconds of the run per second (0.01 to 10).
+    pub speed: f64,
+    /// What was odd but readable in the log (a torn last line), for the status line.
+    pub warnings: Vec<String>,
+}
+
+/// Opens the console's history view on a replayed log, read-only: no engine runs, space
+/// plays it, `q` quits. Fails before the terminal is touched if there is no terminal.
+pub fn replay(timeline: crate::replay::Timeline, options: ReplayOptions) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!("quorum replay needs a terminal (for a picture of the run, see --svg)");
+    }
+    let app = app::App::replay(timeline, &options.name, options.at, options.speed, &options.warnings);
+    interface(app, &crossbeam_channel::never(), &|_| {}).map(|_| ())
+}
+
+/// The console's interface, for [`run`] and [`replay`]: takes the terminal over, runs the
+/// loop on `app` with news from `updates` and commands to `send`, and gives the terminal
+/// back. Returns the signal that ended it, if one did.
 fn interface(
-    engine: &engine::Engine,
-    members: Vec<NodeId>,
-    storage: &str,
+    mut app: app::App,
+    updates: &Receiver<engine::Update>,
+    send: &dyn Fn(action::Command),
 ) -> anyhow::Result<Option<&'static str>> {
     let (signals, signal_handle) = signal_thread()?;
     let mut guard = terminal::enter()?;
     let stop = Arc::new(AtomicBool::new(false));
     let (input, input_handle) = input_thread(Arc::clone(&stop))?;
     let mut signalled = None;
-    let mut app = app::App::new(members, storage);
     let size = guard.terminal.size()?;
     app.resize(size.width, size.height);
-    let result = event_loop(&mut app, &mut guard, engine, &input, &signals, &mut signalled);
+    let channels = Channels { input: &input, updates, signals: &signals };
+    let result = event_loop(&mut app, &mut guard, &channels, send, &mut signalled);
     stop.store(true, Ordering::Relaxed);
     drop(guard);
     let _ = input_handle.join();
@@ -309,17 +334,24 @@ fn interface(
     result.map(|()| signalled)
 }
 
+/// What the interface loop listens to.
+struct Channels<'a> {
+    input: &'a Input,
+    updates: &'a Receiver<engine::Update>,
+    signals: &'a Receiver<&'static str>,
+}
+
 /// The interface loop: draws at most about 30 times a second and only when something changed,
 /// and sleeps in between until a key, a click or news from the engine arrives. Ends when the
 /// user quits or a signal comes (`signalled` then names it).
 fn event_loop(
     app: &mut app::App,
     guard: &mut terminal::Guard,
-    engine: &engine::Engine,
-    input: &Input,
-    signals: &Receiver<&'static str>,
+    channels: &Channels<'_>,
+    send: &dyn Fn(action::Command),
     signalled: &mut Option<&'static str>,
 ) -> anyhow::Result<()> {
+    let Channels { input, updates, signals } = *channels;
     let mut pending = true;
     let mut last_draw = Instant::now() - FRAME;
     loop {
@@ -348,11 +380,11 @@ fn event_loop(
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => anyhow::bail!("the terminal input stopped"),
             },
-            recv(engine.updates()) -> update => {
+            recv(updates) -> update => {
                 if let Ok(update) = update {
                     app.on_update(update);
                 }
-                for more in engine.updates().try_iter() {
+                for more in updates.try_iter() {
                     app.on_update(more);
                 }
             }
@@ -363,7 +395,7 @@ fn event_loop(
             default(timeout) => {}
         }
         for command in app.take_commands() {
-            engine.send(command);
+            send(command);
         }
         if app.should_quit() {
             return Ok(());

@@ -7,6 +7,7 @@ use crate::events::InFlight;
 use crate::kv::Op;
 use crate::network::{Held, Network};
 use crate::raft::{LogIndex, NodeId, Role, Switches};
+pub use crate::replay::Mark;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ pub struct ScreenState {
     /// Whether the user asked for the in-flight panel (`i`); it shows anyway while the network
     /// is held.
     pub show_flight: bool,
+    /// In the history view, where in the past this screen stands (`None`: the present).
+    pub history: Option<HistoryView>,
 }
 
 impl ScreenState {
@@ -79,12 +82,19 @@ impl ScreenState {
             now: 0,
             show_flight: false,
             switches: None,
+            history: None,
         }
     }
 
     /// Whether the in-flight panel is on screen (if there is room for it).
     pub fn flight_shown(&self) -> bool {
         self.show_flight || self.network.holds() || matches!(self.mode, Mode::Flight { .. })
+    }
+
+    /// Whether this screen is rebuilt from the event log (the history view, a replay): what
+    /// the events do not tell (timers, a leader's replication progress) is not on it.
+    pub fn rebuilt(&self) -> bool {
+        self.history.is_some()
     }
 
     /// Whether a copy of message `id` is held.
@@ -152,6 +162,8 @@ pub enum Mode {
         /// The selected index.
         index: LogIndex,
     },
+    /// The history view (`v`, `quorum replay`): the screen stands at a past event, read-only.
+    History,
     /// Picking a one-way link to cut or restore: the sender once picked.
     Pick {
         /// The sending node, once picked.
@@ -159,6 +171,66 @@ pub enum Mode {
         /// Why the last key was refused, if it was.
         error: Option<String>,
     },
+}
+
+/// Where the history view stands and what it shows, for the header, the feed and the layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryView {
+    /// Events applied: the screen is the state after the first `at` events (0: before any).
+    pub at: usize,
+    /// Events in the session (or the file) so far.
+    pub total: usize,
+    /// The time of the last event applied (ns on the run's clock).
+    pub time: u64,
+    /// The number of the last event applied (the feed's highlighted line, `#N` in the safety
+    /// line and in `quorum replay --at N`); `None` before the first.
+    pub seq: Option<u64>,
+    /// The number of the newest event.
+    pub newest: Option<u64>,
+    /// The kind of event `n` and `N` jump to.
+    pub mark: Mark,
+    /// What the panel beside the network shows.
+    pub lower: Lower,
+    /// For `quorum replay`: the file (or seed) replayed; `None` for the session's own past.
+    pub replay: Option<String>,
+    /// Whether it is playing (space).
+    pub playing: bool,
+    /// The play speed: seconds of the run per second of the wall clock.
+    pub play_speed: f64,
+}
+
+/// What the history view's lower panel (beside the network) shows; `v` cycles it. The
+/// space-time diagram and the client timeline are drawn by widgets of their own
+/// (`view::draw_lower`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lower {
+    /// The event feed up to the cursor, its event highlighted (with the messages in flight).
+    #[default]
+    Feed,
+    /// A space-time diagram of the messages around the cursor.
+    SpaceTime,
+    /// The client operations as bars on a time axis, following the cursor.
+    ClientTimeline,
+}
+
+impl Lower {
+    /// The next one in the cycle.
+    pub fn next(self) -> Lower {
+        match self {
+            Lower::Feed => Lower::SpaceTime,
+            Lower::SpaceTime => Lower::ClientTimeline,
+            Lower::ClientTimeline => Lower::Feed,
+        }
+    }
+
+    /// Its name, for notices.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lower::Feed => "the event feed",
+            Lower::SpaceTime => "the space-time diagram",
+            Lower::ClientTimeline => "the client timeline",
+        }
+    }
 }
 
 /// What a prompt asks for.

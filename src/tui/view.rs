@@ -2,7 +2,7 @@
 //! the "too small" screen.
 
 use super::layout;
-use super::screen::{Mode, ScreenState};
+use super::screen::{Lower, Mode, ScreenState};
 use super::widgets::{
     Clients, EditorOverlay, EntryPanel, Events, FlightPanel, Header, HelpOverlay, KeyBar, Logs, Maps,
     NetworkPanel, Nodes, SafetyLine, StatusLine, TooSmall,
@@ -33,13 +33,7 @@ pub fn draw(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
         _ => Maps { screen }.render(areas.maps, buf),
     }
     NetworkPanel { screen }.render(areas.network, buf);
-    match layout::split_for_flight(areas.events).filter(|_| screen.flight_shown()) {
-        Some((flight, events)) => {
-            FlightPanel { screen }.render(flight, buf);
-            Events { screen }.render(events, buf);
-        }
-        None => Events { screen }.render(areas.events, buf),
-    }
+    draw_lower(screen, areas.events, buf);
     if let Some(rect) = areas.clients {
         Clients { screen }.render(rect, buf);
     }
@@ -65,4 +59,36 @@ pub fn draw(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
         Mode::Editor { .. } => EditorOverlay { screen }.render(area, buf),
         _ => {}
     }
+}
+
+/// The panel beside the network: the feed, with the messages in flight beside or above it when
+/// they are shown; in the history view, what its lower panel (`v`) shows. The space-time
+/// diagram (`widgets::SpaceTime`) and the client timeline (`widgets::timeline`) plug in at the
+/// two marked arms.
+pub fn draw_lower(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
+    match screen.history.as_ref().map(|h| h.lower) {
+        // SPACE-TIME: the lead plugs `widgets::SpaceTime` (messages around the cursor) in here.
+        Some(Lower::SpaceTime) => not_built("space-time", "the space-time diagram", area, buf),
+        // TIMELINE: the lead plugs the client timeline widget (`widgets/timeline.rs`) in here.
+        Some(Lower::ClientTimeline) => not_built("client timeline", "the client timeline", area, buf),
+        Some(Lower::Feed) | None => match layout::split_for_flight(area).filter(|_| screen.flight_shown()) {
+            Some((flight, events)) => {
+                FlightPanel { screen }.render(flight, buf);
+                Events { screen }.render(events, buf);
+            }
+            None => Events { screen }.render(area, buf),
+        },
+    }
+}
+
+/// A panel whose widget is not in this build yet, saying so.
+fn not_built(name: &str, what: &str, area: Rect, buf: &mut Buffer) {
+    let block = super::widgets::panel(super::widgets::title(name, "v: next panel"));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let text = super::widgets::fit(
+        &format!("{what} is not in this build yet: v shows the feed"),
+        inner.width as usize,
+    );
+    buf.set_string(inner.x + 1, inner.y, text, super::theme::dim());
 }

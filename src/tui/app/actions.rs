@@ -39,6 +39,7 @@ impl App {
                 self.flight_main(action)
             }
             Action::LogCursor => self.open_log_cursor(),
+            Action::History => self.open_history(),
             Action::Lecture => self.toggle_lecture(),
             Action::Help => self.screen.mode = Mode::Help,
             Action::Quit => self.quit = true,
@@ -57,6 +58,14 @@ impl App {
             | Action::ReleaseAll
             | Action::Toggle(_) => {}
             Action::LogStep(_) | Action::LogFirst | Action::LogLast => {}
+            Action::HistoryStep(_)
+            | Action::HistoryStart
+            | Action::HistoryEnd
+            | Action::HistoryMark(_)
+            | Action::HistoryKind
+            | Action::HistoryPlay
+            | Action::HistorySpeed(_)
+            | Action::HistoryLower => {}
         }
     }
 

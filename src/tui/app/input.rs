@@ -58,7 +58,7 @@ impl App {
 
     /// Handles a key press.
     pub fn on_key(&mut self, key: KeyEvent) {
-        let context = widgets::context_of(&self.screen.mode);
+        let context = widgets::context_of(&self.screen().mode);
         // Behind the "terminal too small" screen nothing is visible, so nothing may act but
         // leaving (resizing comes as its own event).
         if self.too_small() {
@@ -71,6 +71,13 @@ impl App {
             Some(action) => {
                 self.dirty = true;
                 self.perform(action);
+            }
+            None if context == Context::History
+                && key.kind != crossterm::event::KeyEventKind::Release
+                && !matches!(key.code, crossterm::event::KeyCode::Modifier(_)) =>
+            {
+                self.dirty = true;
+                self.refuse_in_history(&key);
             }
             None if matches!(context, Context::Main | Context::Log)
                 && key.kind != crossterm::event::KeyEventKind::Release
@@ -100,6 +107,20 @@ impl App {
             return;
         };
         let at = Position::new(mouse.column, mouse.row);
+        if self.history.is_some() {
+            // The past: a click selects a node, nothing else acts.
+            if let (MouseEventKind::Down(MouseButton::Left), Some(i)) =
+                (mouse.kind, areas.node_rects.iter().position(|r| r.contains(at)))
+                && let Some(&id) = self.members.get(i)
+            {
+                self.screen.selected = id;
+                if let Some(h) = &mut self.history {
+                    h.screen_mut().selected = id;
+                }
+                self.dirty = true;
+            }
+            return;
+        }
         let browsing = matches!(self.screen.mode, Mode::Normal | Mode::Log { .. });
         match mouse.kind {
             MouseEventKind::Down(MouseButton::Left) if browsing && areas.logs.contains(at) => {

@@ -5,5 +5,6 @@ mod app;
 mod cells;
 mod draw;
 mod engine;
+mod history;
 mod render;
 mod safety;

@@ -56,12 +56,20 @@ impl Widget for Clients<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.screen;
         let scroll = s.clients_scroll.min(s.clients.len().saturating_sub(1));
-        let mut title = vec![
-            Span::styled(" clients ", theme::title()),
-            Span::styled("(pinned to the node chosen, one attempt) · ", theme::dim()),
-            verdict_span(&s.verdict, false),
-            Span::raw(" "),
-        ];
+        let mut title = if s.rebuilt() {
+            // The checker's verdict is on the session's history, not rebuilt at an event.
+            vec![
+                Span::styled(" clients ", theme::title()),
+                Span::styled("(the operations returned so far, as their events tell) ", theme::dim()),
+            ]
+        } else {
+            vec![
+                Span::styled(" clients ", theme::title()),
+                Span::styled("(pinned to the node chosen, one attempt) · ", theme::dim()),
+                verdict_span(&s.verdict, false),
+                Span::raw(" "),
+            ]
+        };
         if scroll > 0 {
             title.push(Span::styled(format!("↑{scroll} "), theme::warn()));
         }
@@ -76,12 +84,18 @@ impl Widget for Clients<'_> {
             VerdictView::NotLinearizable { key, reason } => {
                 lines.push(Line::styled(fit(&format!("key {key}: {reason}"), w), theme::bad()));
             }
+            VerdictView::Unknown { .. } if s.rebuilt() => {}
             VerdictView::Unknown { reason } => lines.push(Line::styled(fit(reason, w), theme::warn())),
             _ => {}
         }
         let room = (inner.height as usize).saturating_sub(lines.len());
         if s.clients.is_empty() && room > 0 {
-            lines.push(Line::styled("none yet: p puts, g gets through the selected node", theme::dim()));
+            let none = if s.rebuilt() {
+                "none returned yet"
+            } else {
+                "none yet: p puts, g gets through the selected node"
+            };
+            lines.push(Line::styled(none, theme::dim()));
         }
         let end = s.clients.len() - scroll;
         let skip = end.saturating_sub(room);

@@ -41,7 +41,7 @@ pub fn page(area: Rect) -> usize {
 impl Widget for Events<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let f = &self.screen.feed;
-        let block = feed_block(f);
+        let block = feed_block(f, self.screen.rebuilt());
         let inner = block.inner(area);
         block.render(area, buf);
         let lines = feed_lines(f, inner.width as usize, inner.height as usize);
@@ -59,7 +59,7 @@ impl Widget for Events<'_> {
 }
 
 /// The panel's frame: the filters, freeze and scroll in the title, the feed's keys at the bottom.
-fn feed_block(f: &Feed) -> Block<'static> {
+fn feed_block(f: &Feed, past: bool) -> Block<'static> {
     let mut details = vec![
         f.node.map_or_else(|| "all nodes".to_string(), |n| format!("{n} only")),
         f.kind.name().to_string(),
@@ -81,6 +81,10 @@ fn feed_block(f: &Feed) -> Block<'static> {
         title.push(Span::styled(d.clone(), style));
     }
     title.push(Span::raw(" "));
+    if past {
+        let hint = " up to the cursor · f kind ";
+        return panel(Line::from(title)).title_bottom(Line::styled(hint, theme::dim()).right_aligned());
+    }
     let label = |a: Action| keymap::label_of(keymap::Context::Main, a).unwrap_or("?");
     let hint = format!(
         "{} freeze · {} kind · {} node · {}{} scroll",
@@ -106,14 +110,19 @@ fn feed_lines(f: &Feed, width: usize, height: usize) -> Vec<Line<'static>> {
         if lines.len() >= height {
             break;
         }
-        let style = category_style(feed::category(e));
+        let mut style = category_style(feed::category(e));
+        let mut time_style = theme::dim();
+        if Some(e.seq) == f.highlight {
+            style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
+            time_style = style;
+        }
         let mut event_lines: Vec<Line> = super::wrap(&feed::narrate(e), text_width)
             .into_iter()
             .enumerate()
             .map(|(i, part)| {
                 let time =
                     if i == 0 { format!("{:>7.3} ", e.time as f64 / 1e9) } else { " ".repeat(TIME_WIDTH) };
-                Line::from(vec![Span::styled(time, theme::dim()), Span::styled(part, style)])
+                Line::from(vec![Span::styled(time, time_style), Span::styled(part, style)])
             })
             .collect();
         // The oldest event shown may not fit whole: keep its last lines.

@@ -2,7 +2,7 @@
 //! checker's verdict on the right.
 
 use super::super::lecture;
-use super::super::screen::ScreenState;
+use super::super::screen::{HistoryView, ScreenState};
 use super::super::theme;
 use super::{header_alarm, speed_label, verdict_span};
 use ratatui::buffer::Buffer;
@@ -67,6 +67,17 @@ impl Widget for Header<'_> {
             Line::from(spans)
         };
         let width = area.width as usize;
+        if let Some(view) = &s.history {
+            // The past: the chip that says so comes first, the figures of that moment after it.
+            let mut keep: Vec<(Vec<Span<'static>>, bool)> = parts.into_iter().skip(2).collect();
+            keep.pop();
+            // Leader and term stay; the speed and the state chips go first when it is narrow.
+            let short = history_chip(view, true).width() + 2;
+            while keep.len() > 2 && line(&keep).width() + short > width {
+                keep.pop();
+            }
+            return render_history(&line(&keep), view, area, buf);
+        }
         // A broken safety property takes the verdict's place: it is the graver news.
         let verdict = |short| header_alarm(s).unwrap_or_else(|| verdict_span(&s.verdict, short));
         let mut right = Line::from(vec![verdict(false), Span::raw(" ")]);
@@ -95,6 +106,44 @@ impl Widget for Header<'_> {
             buf.set_line(area.right() - rw, area.y, &right, rw);
         }
     }
+}
+
+/// The history view's header: `REWOUND to event 1234 of 5678 · t=12.345 s` (or `REPLAY of
+/// FILE · …`) on the right, whole if it fits and shorter if not, never left out; the figures of
+/// that moment on the left, cut if they must be.
+fn render_history(left: &Line<'static>, view: &HistoryView, area: Rect, buf: &mut Buffer) {
+    let width = area.width as usize;
+    let mut chip = Line::from(vec![history_chip(view, false), Span::raw(" ")]);
+    if left.width() + chip.width() >= width {
+        chip = Line::from(vec![history_chip(view, true), Span::raw(" ")]);
+    }
+    let cw = (chip.width() as u16).min(area.width);
+    buf.set_line(area.x, area.y, left, area.width.saturating_sub(cw + 1));
+    buf.set_line(area.right() - cw, area.y, &chip, cw);
+}
+
+/// Where the history view stands, in words, by the numbers events carry (the safety line's
+/// `#N`): `REWOUND to event 1234 of 5677 · t=12.345 s`; `short` for a narrow screen.
+pub fn history_chip(view: &HistoryView, short: bool) -> Span<'static> {
+    let t = view.time as f64 / 1e9;
+    let play = if view.playing { format!(" ▶ {}", speed_label(view.play_speed)) } else { String::new() };
+    let newest = view.newest.map_or_else(|| "none".to_string(), |n| n.to_string());
+    let at = match (view.seq, short) {
+        (Some(seq), false) => format!("event {seq} of {newest} · t={t:.3} s"),
+        (Some(seq), true) => format!("{seq}/{newest} · {t:.3} s"),
+        (None, false) => format!("the start, before event 0 of {newest}"),
+        (None, true) => format!("start/{newest}"),
+    };
+    let text = match (&view.replay, short) {
+        (None, false) => format!(" REWOUND to {at}{play} "),
+        (None, true) => format!(" REWOUND {at}{play} "),
+        (Some(name), false) => format!(" REPLAY of {name} · {at}{play} "),
+        (Some(name), true) => {
+            let file = name.rsplit('/').next().unwrap_or(name);
+            format!(" REPLAY {} · {at}{play} ", super::fit(file, 16))
+        }
+    };
+    Span::styled(text, Style::default().fg(Color::Black).bg(Color::Magenta).add_modifier(Modifier::BOLD))
 }
 
 /// Running or FROZEN, then HOLDING and the switched bugs when they apply.

@@ -38,7 +38,8 @@ impl Widget for Maps<'_> {
         block.render(area, buf);
         let keys: BTreeSet<&String> = s.nodes.iter().flat_map(|n| n.kv.keys()).collect();
         if keys.is_empty() {
-            buf.set_string(inner.x + 1, inner.y, "no keys yet: p puts one", theme::dim());
+            let none = if self.screen.rebuilt() { "no keys yet" } else { "no keys yet: p puts one" };
+            buf.set_string(inner.x + 1, inner.y, none, theme::dim());
             return;
         }
         let n = s.nodes.len().max(1) as u16;

@@ -19,7 +19,7 @@ pub use clients::{Clients, latency};
 pub use entry::EntryPanel;
 pub use events::{Events, category_style, page};
 pub use flight::FlightPanel;
-pub use header::Header;
+pub use header::{Header, history_chip};
 pub use logs::{Logs, index_at as log_index_at};
 pub use maps::Maps;
 pub use network::NetworkPanel;

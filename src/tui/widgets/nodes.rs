@@ -71,6 +71,15 @@ fn timer_bar(timer: (u32, u32), width: usize, run: &RunState) -> Span<'static> {
     Span::styled(bar, style)
 }
 
+/// The timer bar, or on a screen rebuilt from events (which do not carry timers) a word
+/// saying so.
+fn timer(screen: &ScreenState, timer: (u32, u32), width: usize, run: &RunState) -> Span<'static> {
+    if screen.rebuilt() {
+        return Span::styled(fit("not in events", width.max(4)), theme::dim());
+    }
+    timer_bar(timer, width, run)
+}
+
 /// Each follower's `match/next`, coloured: caught up (green), lagging (yellow), down (red).
 /// Within `width` columns: in full (`n1 41/42`) if they fit, else shorter: `n1✓` for a
 /// follower that holds the leader's whole log, `n1 41` (the match only) for the others.
@@ -168,7 +177,8 @@ fn card_state(screen: &ScreenState, node: &NodeStatus, w: usize, value: Style) -
     match (&node.run, node.role) {
         (RunState::Dead, _) => {
             lines.push(Line::styled("last known state", theme::dim()));
-            lines.push(Line::styled("r restarts it", theme::bad()));
+            let hint = if screen.rebuilt() { "(killed)" } else { "r restarts it" };
+            lines.push(Line::styled(hint, theme::bad()));
         }
         (RunState::Crashed(reason), _) => {
             // The reason over the two lines left (the badge already says CRASHED; r restarts),
@@ -181,6 +191,10 @@ fn card_state(screen: &ScreenState, node: &NodeStatus, w: usize, value: Style) -
             lines.push(Line::styled(fit(&rest, w), theme::bad()));
         }
         (_, None) => lines.push(Line::styled("starting…", theme::dim())),
+        (_, Some(Role::Leader)) if screen.rebuilt() => {
+            lines.push(Line::styled(fit("followers' progress:", w), theme::dim()));
+            lines.push(Line::styled(fit("not in the events", w), theme::dim()));
+        }
         (_, Some(Role::Leader)) => {
             let items = followers(screen, node, usize::MAX);
             let per_line = ((w + 1) / 10).max(1);
@@ -202,7 +216,10 @@ fn card_state(screen: &ScreenState, node: &NodeStatus, w: usize, value: Style) -
                 Line::from(vec![Span::styled("leader ", label), Span::styled(opt(node.leader), value)])
             });
             let bar_w = w.saturating_sub(7).min(16);
-            lines.push(Line::from(vec![Span::styled("timer  ", label), timer_bar(node.timer, bar_w, run)]));
+            lines.push(Line::from(vec![
+                Span::styled("timer  ", label),
+                timer(screen, node.timer, bar_w, run),
+            ]));
         }
     }
     lines
@@ -274,6 +291,9 @@ fn table(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
                     theme::bad(),
                 ));
             }
+            (_, Some(Role::Leader)) if screen.rebuilt() => {
+                spans.push(Span::styled(fit("followers' progress: not in the events", rest), theme::dim()));
+            }
             (_, Some(Role::Leader)) => {
                 for (j, s) in followers(screen, node, rest).into_iter().enumerate() {
                     if j > 0 {
@@ -286,9 +306,9 @@ fn table(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
                 let asks = format!("asking for {} ", node.term.next());
                 let bar = rest.saturating_sub(asks.len()).min(16);
                 spans.push(Span::styled(asks, theme::warn()));
-                spans.push(timer_bar(node.timer, bar, run));
+                spans.push(timer(screen, node.timer, bar, run));
             }
-            (run, Some(_)) => spans.push(timer_bar(node.timer, rest.min(16), run)),
+            (run, Some(_)) => spans.push(timer(screen, node.timer, rest.min(16), run)),
             (_, None) => spans.push(Span::styled("starting…", theme::dim())),
         }
         buf.set_line(inner.x, y, &Line::from(spans), inner.width);

@@ -111,6 +111,7 @@ impl Widget for StatusLine<'_> {
                 format!(" log cursor at index {index}: its entry on every node, where the maps were"),
                 theme::title(),
             ),
+            Mode::History => history_line(s),
             Mode::Normal => match (&s.notice, s.clients.iter().rev().find(|c| c.outcome.is_some())) {
                 (Some(n), _) if n.error => {
                     Line::styled(format!(" ✗ {}", n.text), theme::bad().add_modifier(Modifier::BOLD))
@@ -132,6 +133,26 @@ impl Widget for StatusLine<'_> {
     }
 }
 
+/// The history view's message line: a notice, else the event at the cursor, whole.
+fn history_line(s: &ScreenState) -> Line<'static> {
+    match &s.notice {
+        Some(n) if n.error => {
+            Line::styled(format!(" ✗ {}", n.text), theme::bad().add_modifier(Modifier::BOLD))
+        }
+        Some(n) => Line::styled(format!(" {}", n.text), theme::text()),
+        None => {
+            let seq = s.history.as_ref().and_then(|h| h.seq);
+            match seq.and_then(|seq| s.feed.events.iter().rev().find(|e| e.seq == seq)) {
+                Some(e) => Line::from(vec![
+                    Span::styled(format!(" #{} ", e.seq), theme::title()),
+                    Span::raw(super::super::feed::narrate(e)),
+                ]),
+                None => Line::styled(" before the first event · → steps forward", theme::dim()),
+            }
+        }
+    }
+}
+
 /// The key bar for the current mode.
 pub struct KeyBar<'a> {
     /// What to show.
@@ -149,6 +170,7 @@ pub fn context(mode: &Mode) -> Context {
         Mode::Flight { .. } => Context::Flight,
         Mode::Switches { .. } => Context::Bugs,
         Mode::Log { .. } => Context::Log,
+        Mode::History => Context::History,
     }
 }
 
@@ -175,7 +197,9 @@ fn flow(widths: &[usize], width: usize, lines: usize) -> Option<Vec<Vec<usize>>>
 
 impl Widget for KeyBar<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let entries = keymap::bar(context(&self.screen.mode));
+        let replay = self.screen.history.as_ref().is_some_and(|h| h.replay.is_some());
+        let skip = replay.then_some(crate::tui::action::Action::Cancel);
+        let entries = keymap::bar_without(context(&self.screen.mode), skip);
         let chip = |&(k, w, _): &(&str, &str, u8)| {
             vec![Span::styled(format!(" {k} "), theme::key()), Span::raw(format!(" {w}  "))]
         };
