@@ -592,7 +592,8 @@ fn run_replay(args: ReplayArgs) -> Result<u8> {
             bail!("--from {from} --to {to}: nothing to draw (--to is the event after the last one drawn)");
         }
         let mut file = create(out)?;
-        write_svg(&events, from..to, &mut file).with_context(|| format!("cannot write {}", out.display()))?;
+        quorum::replay::svg::write_svg(&events, from..to, &mut file)
+            .with_context(|| format!("cannot write {}", out.display()))?;
         file.flush()?;
         return Ok(0);
     }
@@ -615,16 +616,6 @@ fn rerun(options: &SimOptions) -> Result<quorum::replay::Log> {
     let report = sim::run(options, sinks)?;
     eprintln!("re-ran {}: {}", options.replay_command(), if report.passed() { "passed" } else { "FAILED" });
     Ok(quorum::replay::read::read(&events[..], &format!("seed {}", options.seed))?)
-}
-
-/// The picture of events `range` of a run.
-// SVG: wired by the lead when svg.rs lands (`quorum::replay::svg::write_svg`, same signature).
-fn write_svg(
-    _events: &[quorum::events::Event],
-    _range: std::ops::Range<usize>,
-    _out: &mut dyn Write,
-) -> std::io::Result<()> {
-    Err(std::io::Error::other("--svg is not built yet"))
 }
 
 /// The commands `quorum` knows.

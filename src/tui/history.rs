@@ -14,8 +14,10 @@ use super::{FRAME, app::CLIENT_LINES};
 use crate::control::{NodeStatus, RunState};
 use crate::events::{Event, EventKind, Outcome};
 use crate::raft::NodeId;
+use crate::replay::ClientOp;
 use crate::replay::{Scene, Timeline};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A move forward of at most this many events reads them from the scene at hand; a longer one
@@ -63,6 +65,8 @@ impl History {
             replay,
             playing: false,
             play_speed: 1.0,
+            window: Arc::default(),
+            ops: Arc::default(),
         };
         let members = template.members();
         let mut h = History { at, scene: timeline.scene_at(at), view, screen, members, play: None };
@@ -121,10 +125,10 @@ impl History {
     }
 
     /// Changes the kind of event `n` and `N` jump to, or the lower panel.
-    pub fn set(&mut self, mark: Mark, lower: Lower) {
+    pub fn set(&mut self, timeline: &Timeline, mark: Mark, lower: Lower) {
         self.view.mark = mark;
         self.view.lower = lower;
-        self.screen.history = Some(self.view.clone());
+        self.refresh(timeline);
     }
 
     /// Whether it is playing.
@@ -211,8 +215,29 @@ impl History {
         s.held = Vec::new();
         s.now = scene.now;
         s.switches = scene.switches;
+        let (window, ops) = match self.view.lower {
+            Lower::Feed => (Vec::new(), Vec::new()),
+            _ => drawn(timeline, self.at, self.view.time),
+        };
+        self.view.window = Arc::new(window);
+        self.view.ops = Arc::new(ops);
         s.history = Some(self.view.clone());
     }
+}
+
+/// Events the space-time diagram may draw (the last ones up to the cursor).
+const WINDOW: usize = 2_000;
+/// Client operations the timeline may draw (the latest invoked by the cursor's time).
+const OPS: usize = 500;
+
+/// What the space-time diagram and the client timeline draw at position `at` (time `time`).
+fn drawn(timeline: &Timeline, at: usize, time: u64) -> (Vec<Event>, Vec<ClientOp>) {
+    let events = timeline.events();
+    let window = events[at.saturating_sub(WINDOW)..at.min(events.len())].to_vec();
+    let invoked: Vec<&ClientOp> =
+        timeline.head().clients.iter().filter(|op| op.record.invoked <= time).collect();
+    let ops = invoked[invoked.len().saturating_sub(OPS)..].iter().map(|&op| op.clone()).collect();
+    (window, ops)
 }
 
 /// The members a log's events speak of: its start event's, else every node seen.

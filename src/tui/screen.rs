@@ -197,6 +197,12 @@ pub struct HistoryView {
     pub playing: bool,
     /// The play speed: seconds of the run per second of the wall clock.
     pub play_speed: f64,
+    /// What the space-time diagram draws: the events up to the cursor (the last of them is
+    /// the cursor's), as many as a screen can show.
+    pub window: std::sync::Arc<Vec<crate::events::Event>>,
+    /// What the client timeline draws: the operations invoked by the cursor's time (those that
+    /// return later are drawn pending).
+    pub ops: std::sync::Arc<Vec<crate::replay::ClientOp>>,
 }
 
 /// What the history view's lower panel (beside the network) shows; `v` cycles it. The

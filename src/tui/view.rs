@@ -4,8 +4,8 @@
 use super::layout;
 use super::screen::{Lower, Mode, ScreenState};
 use super::widgets::{
-    Clients, EditorOverlay, EntryPanel, Events, FlightPanel, Header, HelpOverlay, KeyBar, Logs, Maps,
-    NetworkPanel, Nodes, SafetyLine, StatusLine, TooSmall,
+    ClientTimeline, Clients, EditorOverlay, EntryPanel, Events, FlightPanel, Header, HelpOverlay, KeyBar,
+    Logs, Maps, NetworkPanel, Nodes, SafetyLine, SpaceTime, StatusLine, TooSmall,
 };
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -62,33 +62,28 @@ pub fn draw(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
 }
 
 /// The panel beside the network: the feed, with the messages in flight beside or above it when
-/// they are shown; in the history view, what its lower panel (`v`) shows. The space-time
-/// diagram (`widgets::SpaceTime`) and the client timeline (`widgets::timeline`) plug in at the
-/// two marked arms.
+/// they are shown; in the history view, what its lower panel (`v`) shows: the feed, the
+/// space-time diagram of the events up to the cursor, or the client timeline at the cursor.
 pub fn draw_lower(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
-    match screen.history.as_ref().map(|h| h.lower) {
-        // SPACE-TIME: the lead plugs `widgets::SpaceTime` (messages around the cursor) in here.
-        Some(Lower::SpaceTime) => not_built("space-time", "the space-time diagram", area, buf),
-        // TIMELINE: the lead plugs the client timeline widget (`widgets/timeline.rs`) in here.
-        Some(Lower::ClientTimeline) => not_built("client timeline", "the client timeline", area, buf),
-        Some(Lower::Feed) | None => match layout::split_for_flight(area).filter(|_| screen.flight_shown()) {
-            Some((flight, events)) => {
-                FlightPanel { screen }.render(flight, buf);
-                Events { screen }.render(events, buf);
+    let history = screen.history.as_ref();
+    match history.map(|h| (h, h.lower)) {
+        Some((h, Lower::SpaceTime)) => {
+            let cursor = h.window.len().saturating_sub(1);
+            SpaceTime { events: &h.window, members: &screen.members(), cursor }.render(area, buf)
+        }
+        Some((h, Lower::ClientTimeline)) => {
+            // At the newest event the timeline is live; before it, it stands at the cursor.
+            let now = if h.at == h.total { h.time } else { h.time.saturating_add(1) };
+            ClientTimeline { ops: &h.ops, cursor: h.time, now }.render(area, buf)
+        }
+        Some((_, Lower::Feed)) | None => {
+            match layout::split_for_flight(area).filter(|_| screen.flight_shown()) {
+                Some((flight, events)) => {
+                    FlightPanel { screen }.render(flight, buf);
+                    Events { screen }.render(events, buf);
+                }
+                None => Events { screen }.render(area, buf),
             }
-            None => Events { screen }.render(area, buf),
-        },
+        }
     }
-}
-
-/// A panel whose widget is not in this build yet, saying so.
-fn not_built(name: &str, what: &str, area: Rect, buf: &mut Buffer) {
-    let block = super::widgets::panel(super::widgets::title(name, "v: next panel"));
-    let inner = block.inner(area);
-    block.render(area, buf);
-    let text = super::widgets::fit(
-        &format!("{what} is not in this build yet: v shows the feed"),
-        inner.width as usize,
-    );
-    buf.set_string(inner.x + 1, inner.y, text, super::theme::dim());
 }

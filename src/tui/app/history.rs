@@ -76,13 +76,13 @@ impl App {
                 let view = h.view();
                 let i = Mark::ALL.iter().position(|m| *m == view.mark).unwrap_or(0);
                 let mark = Mark::ALL[(i + 1) % Mark::ALL.len()];
-                h.set(mark, view.lower);
+                h.set(&self.timeline, mark, view.lower);
                 self.info(format!("n and N jump to the next and previous {}", mark.name()));
             }
             Action::HistoryLower => {
                 let view = h.view();
                 let lower = view.lower.next();
-                h.set(view.mark, lower);
+                h.set(&self.timeline, view.mark, lower);
                 self.info(format!("the lower panel shows {}", lower.name()));
             }
             Action::HistoryPlay if !h.toggle_play(&self.timeline, Instant::now()) => {

@@ -299,9 +299,9 @@ impl SpaceTime<'_> {
     /// The panel's title: where the cursor is, and what the window holds.
     pub fn title(&self) -> Line<'static> {
         let n = self.events.len();
-        let details = match n {
-            0 => "no events".to_string(),
-            _ => format!("event {} of {n} · time ↓", self.cursor.min(n - 1) + 1),
+        let details = match self.events.get(self.cursor.min(n.saturating_sub(1))) {
+            None => "no events".to_string(),
+            Some(e) => format!("up to event {} · time ↓", e.seq),
         };
         title("space-time", &details)
     }
