@@ -100,6 +100,16 @@ impl Timeline {
         }
     }
 
+    /// Keeps only the first `n` events (a branch forked from this run shares them).
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.events.len() {
+            return;
+        }
+        self.head = self.scene_at(n);
+        self.events.truncate(n);
+        self.checkpoints.retain(|(at, _)| *at <= n);
+    }
+
     /// How many events it holds.
     pub fn len(&self) -> usize {
         self.events.len()
@@ -147,7 +157,7 @@ impl Timeline {
         self.events[..before].iter().rposition(|e| mark.matches(e)).map(|i| i + 1)
     }
 
-    /// The events' memory, roughly: what the checkpoints hold is not counted.
+    /// How many checkpoints it keeps.
     pub fn checkpoints(&self) -> usize {
         self.checkpoints.len()
     }

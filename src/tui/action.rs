@@ -110,6 +110,10 @@ pub enum Action {
     HistorySpeed(i8),
     /// In the history view: the next lower panel (feed, space-time, client timeline).
     HistoryLower,
+    /// Go on from the history view's event as a new branch of the simulated past (`F`).
+    HistoryFork,
+    /// Go back to the next branch of the simulated past, where it was left (`B`).
+    SwitchBranch,
     /// Show the help overlay.
     Help,
     /// Leave the console.
@@ -218,4 +222,8 @@ pub enum Command {
     Thaw,
     /// Export the event log and the client history.
     Export,
+    /// Go on from just after event `seq` of the past as a new branch (the simulator).
+    Fork(u64),
+    /// Go back to another branch where it was left: the next one after the current if `None`.
+    SwitchBranch(Option<u32>),
 }

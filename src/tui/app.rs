@@ -71,6 +71,10 @@ pub struct App {
     timeline: crate::replay::Timeline,
     /// The history view, while it is open.
     history: Option<History>,
+    /// The simulated past's branch running now (1 until a fork).
+    branch: u32,
+    /// The timelines of the other branches, to come back to.
+    branches: std::collections::BTreeMap<u32, crate::replay::Timeline>,
     /// For `quorum replay`: what is replayed (no cluster runs; the view cannot be left).
     replay: Option<String>,
 }
@@ -95,6 +99,8 @@ impl App {
             before_lecture: None,
             timeline: crate::replay::Timeline::new(),
             history: None,
+            branch: 1,
+            branches: std::collections::BTreeMap::new(),
             replay: None,
         }
     }
@@ -205,11 +211,8 @@ impl App {
 
     fn on_poll(&mut self, poll: Poll) {
         let Poll { nodes, network, speed, now, events, applied, held, switches, safety, rebased } = poll;
-        if rebased {
-            // Another branch of the simulated past: what was kept of the old stream goes.
-            self.screen.feed.clear();
-            self.screen.flight = crate::events::InFlight::default();
-            self.screen.safety = crate::safety::Report::default();
+        if let Some(branch) = rebased {
+            self.on_branch(&branch);
         }
         if switches != self.screen.switches {
             self.screen.switches = switches;
@@ -269,8 +272,12 @@ impl App {
         }
         for event in events {
             self.rates.observe(&event);
-            self.screen.flight.observe(&event);
-            self.timeline.push(event.clone());
+            // After a fork the new branch's stream begins with events the timeline (and the
+            // messages in flight, taken from it) hold already.
+            if event.seq >= self.timeline.len() as u64 {
+                self.screen.flight.observe(&event);
+                self.timeline.push(event.clone());
+            }
             self.screen.feed.push(event);
         }
         if let Some(h) = &mut self.history
@@ -284,6 +291,31 @@ impl App {
             self.screen.rates = rates;
             self.dirty = true;
         }
+    }
+
+    /// The simulator went to another branch of its past (a fork, or a switch back): the
+    /// timeline becomes the branch's (a new branch's is its parent's up to the fork), and
+    /// what the screen kept of the old stream goes.
+    fn on_branch(&mut self, branch: &crate::control::Branch) {
+        let timeline = std::mem::take(&mut self.timeline);
+        let left = std::mem::replace(&mut self.branch, branch.number);
+        self.timeline = match (self.branches.remove(&branch.number), branch.parent) {
+            (Some(kept), _) => kept,
+            (None, Some((_, shared))) => {
+                let mut t = timeline.clone();
+                t.truncate(shared as usize + 1);
+                t
+            }
+            (None, None) => crate::replay::Timeline::new(),
+        };
+        self.branches.insert(left, timeline);
+        self.history = None;
+        self.screen.mode = Mode::Normal;
+        self.screen.history = None;
+        self.screen.feed.clear();
+        self.screen.flight = self.timeline.head().in_flight.clone();
+        self.screen.safety = crate::safety::Report::default();
+        self.dirty = true;
     }
 
     fn selected(&self) -> NodeId {

@@ -68,7 +68,7 @@ pub struct Poll {
     /// The event stream went back: the simulator forked its past or switched branches, and
     /// `events` begin the new branch's stream (its latest events) rather than follow the last
     /// poll's. Whatever was kept of the old stream must be dropped.
-    pub rebased: bool,
+    pub rebased: Option<crate::control::Branch>,
 }
 
 /// News for the interface thread.
@@ -114,6 +114,8 @@ pub struct Worker {
     pub check: Sender<()>,
     /// Commands carried out so far (the poller reports it with each status it reads).
     pub applied: Arc<AtomicU64>,
+    /// The client history of each branch of the simulated past not running now.
+    pub branch_histories: Arc<std::sync::Mutex<std::collections::BTreeMap<u32, Vec<HistoryEvent>>>>,
 }
 
 impl Engine {
@@ -128,8 +130,17 @@ impl Engine {
         let options = ClientOptions { attempts: 1, timeout: CLIENT_TIMEOUT, ..ClientOptions::default() };
         let client = Arc::new(backend.client(options));
         let applied = Arc::new(AtomicU64::new(0));
-        let worker =
-            Worker { backend, client, client_ops, session, updates: updates_tx, check: check_tx, applied };
+        let branch_histories = Arc::default();
+        let worker = Worker {
+            backend,
+            client,
+            client_ops,
+            session,
+            updates: updates_tx,
+            check: check_tx,
+            applied,
+            branch_histories,
+        };
         let mut threads = Vec::new();
         for _ in 0..CLIENT_THREADS {
             let (w, ops) = (worker.clone(), client_ops_rx.clone());
@@ -203,7 +214,7 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
     let mut events = w.backend.subscribe();
     let mut first = w.backend.recent_events(FEED_CAPACITY);
     let mut seen = first.last().map(|e| e.seq);
-    let mut rebased = false;
+    let mut rebased = None;
     loop {
         let mut batch = std::mem::take(&mut first);
         if let Some(rx) = &events {
@@ -223,7 +234,7 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
                         batch = w.backend.recent_events(FEED_CAPACITY);
                         seen = batch.last().map(|e| e.seq);
                         checks = Checker::new();
-                        rebased = true;
+                        rebased = w.backend.branches().into_iter().find(|b| b.current);
                         break;
                     }
                 }
@@ -375,6 +386,8 @@ impl Worker {
             | Command::SetSwitches(_)
             | Command::AdvanceTicks(_) => self.apply_by_hand(command),
             Command::Export => self.export(),
+            Command::Fork(seq) => self.fork(seq),
+            Command::SwitchBranch(n) => self.switch_branch(n),
         }
     }
 
@@ -428,7 +441,10 @@ impl Worker {
         self.record("export the event log and the client history".into(), None);
         // Everything recorded so far, the line above included, is in the file before the copy.
         self.backend.flush_events();
-        match self.session.export() {
+        // After a fork the current branch has an event file of its own.
+        let current = self.backend.branches().into_iter().find(|b| b.current).and_then(|b| b.events_file);
+        let events = current.unwrap_or_else(|| self.session.events_path().to_path_buf());
+        match self.session.export(&events) {
             Ok(x) => {
                 let both = x.events.with_file_name(x.events.file_name().map_or_else(String::new, |n| {
                     n.to_string_lossy().replace("-events.jsonl", "-{events,history}.jsonl")
@@ -444,6 +460,64 @@ impl Worker {
             }
             Err(e) => self.notice(format!("export failed: {e}"), true),
         }
+    }
+
+    /// Forks the simulated past just after event `seq`: the new branch re-executes the seed and
+    /// the inputs up to there, then goes on live; the client history keeps what it shares.
+    fn fork(&self, seq: u64) {
+        match self.backend.fork(seq) {
+            Ok(fork) => self.rebased(&fork, &format!("forked at event {}", fork.after_event)),
+            Err(e) => self.notice(format!("cannot fork: {e}"), true),
+        }
+    }
+
+    /// Goes back to branch `n` (the next after the current one if `None`) where it was left.
+    fn switch_branch(&self, n: Option<u32>) {
+        let branches = self.backend.branches();
+        let Some(current) = branches.iter().position(|b| b.current) else {
+            return self.notice("one branch only: fork the past first (v, then F at an event)".into(), true);
+        };
+        let number = n.unwrap_or(branches[(current + 1) % branches.len()].number);
+        match self.backend.switch_branch(number) {
+            Ok(fork) => self.rebased(&fork, "switched"),
+            Err(e) => self.notice(format!("cannot switch branches: {e}"), true),
+        }
+    }
+
+    /// After a fork or a switch: the client history becomes the branch's (a new branch's is its
+    /// parent's up to the fork: an operation invoked by then and answered later stays in flight
+    /// there, its answer unknown, as the checker takes any operation without an answer), and
+    /// the user is told where they are.
+    fn rebased(&self, fork: &crate::control::Fork, what: &str) {
+        let history = {
+            let mut kept = self.branch_histories.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let left = self.session.history();
+            let until = self.session.time(fork.branch.now);
+            let new = kept
+                .remove(&fork.branch.number)
+                .unwrap_or_else(|| left.iter().filter(|e| e.time <= until).cloned().collect());
+            kept.insert(fork.left, left);
+            new
+        };
+        if let Err(e) = self.session.replace(history) {
+            self.notice(format!("the client history cannot be rewritten: {e}"), true);
+        }
+        let branches: Vec<String> = self
+            .backend
+            .branches()
+            .iter()
+            .map(|b| format!("{}{}", b.number, if b.current { "*" } else { "" }))
+            .collect();
+        let text = format!(
+            "{what}: branch {} goes on live from event {} (branch {} is kept; B switches; branches {})",
+            fork.branch.number,
+            fork.after_event + 1,
+            fork.left,
+            branches.join(" ")
+        );
+        self.record(text.clone(), None);
+        self.notice(text, false);
+        let _ = self.check.send(());
     }
 
     /// One client operation, start to end: history invoke, the request, history completion,

@@ -36,6 +36,7 @@ pub struct Session {
     history_path: PathBuf,
     history: Mutex<History>,
     initial: Initial,
+    header: HistoryHeader,
     time_offset: u64,
     process_offset: u64,
 }
@@ -109,6 +110,7 @@ impl Session {
             history_path,
             history: Mutex::new(history),
             initial: header.initial,
+            header,
             time_offset,
             process_offset,
         };
@@ -164,15 +166,31 @@ impl Session {
         self.history.lock().unwrap_or_else(PoisonError::into_inner).error.clone()
     }
 
+    /// Replaces the history (file and memory) with `events`: the simulator went to another
+    /// branch of its past, whose history this is.
+    pub fn replace(&self, events: Vec<HistoryEvent>) -> io::Result<()> {
+        let mut h = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        h.events = events;
+        let mut rewrite = HistoryWriter::new(BufWriter::new(File::create(&self.history_path)?));
+        rewrite.write_header(&self.header)?;
+        for e in &h.events {
+            rewrite.write_event(e)?;
+        }
+        drop(rewrite);
+        h.writer = Some(HistoryWriter::new(OpenOptions::new().append(true).open(&self.history_path)?));
+        Ok(())
+    }
+
     /// A copy of the history so far.
     pub fn history(&self) -> Vec<HistoryEvent> {
         self.history.lock().unwrap_or_else(PoisonError::into_inner).events.clone()
     }
 
-    /// Copies the event log and the history to `export-K-events.jsonl` and
+    /// Copies the event log at `events_path` (the session's, or its current branch's) and the
+    /// history to `export-K-events.jsonl` and
     /// `export-K-history.jsonl` in the session directory, K the first number not used yet.
     /// Only complete lines are copied (the event log may be mid-write).
-    pub fn export(&self) -> io::Result<Export> {
+    pub fn export(&self, events_path: &Path) -> io::Result<Export> {
         let mut k = 1;
         let (events, history) = loop {
             let e = self.dir.join(format!("export-{k}-events.jsonl"));
@@ -182,7 +200,7 @@ impl Session {
             }
             k += 1;
         };
-        let event_lines = copy_lines(&self.events_path, &events)?;
+        let event_lines = copy_lines(events_path, &events)?;
         let history_lines = {
             // Hold the lock so no line is half-written while copying.
             let _h = self.history.lock().unwrap_or_else(PoisonError::into_inner);

@@ -40,6 +40,7 @@ impl App {
             }
             Action::LogCursor => self.open_log_cursor(),
             Action::History => self.open_history(),
+            Action::SwitchBranch => self.send(Command::SwitchBranch(None)),
             Action::Lecture => self.toggle_lecture(),
             Action::Help => self.screen.mode = Mode::Help,
             Action::Quit => self.quit = true,
@@ -65,7 +66,8 @@ impl App {
             | Action::HistoryKind
             | Action::HistoryPlay
             | Action::HistorySpeed(_)
-            | Action::HistoryLower => {}
+            | Action::HistoryLower
+            | Action::HistoryFork => {}
         }
     }
 

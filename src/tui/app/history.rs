@@ -6,7 +6,7 @@
 
 use super::App;
 use crate::replay::{Mark, Timeline};
-use crate::tui::action::Action;
+use crate::tui::action::{Action, Command};
 use crate::tui::history::{History, PLAY_SPEEDS, members_of};
 use crate::tui::keymap::{self, Context};
 use crate::tui::screen::Mode;
@@ -79,6 +79,18 @@ impl App {
                 h.set(&self.timeline, mark, view.lower);
                 self.info(format!("n and N jump to the next and previous {}", mark.name()));
             }
+            Action::HistoryFork if self.replay.is_some() => {
+                self.error(
+                    "a replay has no simulator to fork: fork in a console session (quorum --engine sim)",
+                );
+            }
+            Action::HistoryFork => {
+                let seq = h.view().seq.unwrap_or(0);
+                self.info(format!("forking the past at event {seq}: re-executing the seed and every input…"));
+                self.send(Command::Fork(seq));
+            }
+            Action::SwitchBranch if self.replay.is_some() => self.error("a replay has one branch only"),
+            Action::SwitchBranch => self.send(Command::SwitchBranch(None)),
             Action::HistoryLower => {
                 let view = h.view();
                 let lower = view.lower.next();

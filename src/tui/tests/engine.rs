@@ -204,6 +204,7 @@ fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()
         updates,
         check,
         applied: Arc::default(),
+        branch_histories: Arc::default(),
     };
     let w = worker.clone();
     std::thread::spawn(move || ops.iter().for_each(|(op, via, request)| w.client(op, via, request)));
