@@ -490,6 +490,7 @@ fn run_sim(args: SimArgs) -> Result<u8> {
     let sinks = Sinks {
         events: events.as_mut().map(|w| w as &mut dyn Write),
         history: history.as_mut().map(|w| w as &mut dyn Write),
+        probe: None,
     };
     let report = sim::run(&options(seed), sinks)?;
     if let Some(mut w) = history {
