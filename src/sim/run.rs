@@ -213,8 +213,11 @@ pub struct Sinks<'a> {
     /// (tests: `tests/rebuild.rs` compares the state the events tell with the real one). The
     /// real state can only be seen between steps: a step runs several deliveries and ticks,
     /// each emitting events, under one lock of the world.
-    pub probe: Option<&'a mut dyn FnMut(&[Event], &World)>,
+    pub probe: Option<&'a mut Probe<'a>>,
 }
+
+/// A probe of [`Sinks::probe`]: a step's events, and the world after the step.
+pub type Probe<'a> = dyn FnMut(&[Event], &World) + 'a;
 
 /// How long after healing the cluster gets to settle before every operation must succeed.
 const SETTLE: u64 = 2_000_000_000;
