@@ -347,9 +347,9 @@ pub struct ClientRecord {
 }
 
 impl ClientRecord {
-    /// The `client` event of this operation, which took `latency`: its description in the
+    /// The `client` event of this operation, which took `latency` ns: its description in the
     /// console's words (`c4#2 put color=red via n2 → ok (0.6 ms)`), and the record.
-    pub fn event(self, latency: std::time::Duration) -> EventKind {
+    pub fn event(self, latency: u64) -> EventKind {
         let said = match (self.outcome, &self.op, &self.value, &self.error) {
             (Outcome::Ok, Op::Get { .. }, Some(v), _) => format!("ok {v}"),
             (Outcome::Ok, Op::Get { .. }, None, _) => "ok, not found".to_string(),
@@ -357,7 +357,7 @@ impl ClientRecord {
             (_, _, _, error) => format!("error: {}", error.as_deref().unwrap_or("unknown")),
         };
         let who = self.id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
-        let ms = latency.as_secs_f64() * 1e3;
+        let ms = latency as f64 / 1e6;
         let took = if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1e3) };
         let description = format!("{who} {} via {} → {said} ({took})", self.op, self.via);
         EventKind::Client { description, op: Some(Box::new(self)) }

@@ -183,7 +183,7 @@ fn client_loop(
         record(HistoryEvent::invoke(process, f, &key, value.as_deref(), invoked))?;
         let result = client.call(op.clone(), None);
         let now = cluster.now_nanos();
-        let client_event = client_record(op, invoked, &result).event(began.elapsed());
+        let client_event = client_record(op, invoked, &result).event(began.elapsed().as_nanos() as u64);
         cluster.record(Some(client_event_via(&result)), client_event);
         let event = match result {
             Ok(answer) => {

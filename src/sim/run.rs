@@ -582,7 +582,7 @@ fn client_event(c: &Completion, now: u64) -> EventKind {
         value: if read { c.event.value.clone() } else { None },
         error: c.event.error.clone(),
     };
-    record.event(Duration::from_nanos(now.saturating_sub(c.invoked_at)))
+    record.event(now.saturating_sub(c.invoked_at))
 }
 
 /// A recent event as the violation report shows it.
