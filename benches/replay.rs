@@ -24,7 +24,7 @@ fn log() -> PathBuf {
             hazard: None,
         };
         let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create the log"));
-        run(&options, Sinks { events: Some(&mut file), history: None }).expect("run");
+        run(&options, Sinks { events: Some(&mut file), history: None, probe: None }).expect("run");
     }
     path
 }

@@ -225,6 +225,11 @@ pub struct Start {
     pub network: Network,
     /// `memory` or `disk`.
     pub storage: String,
+    /// The state machines' session limits (they decide which sessions the log's entries
+    /// expire, so what each node's map holds). Left out by the first logs of schema 2, which
+    /// read as the defaults.
+    #[serde(default)]
+    pub sessions: crate::kv::SessionLimits,
 }
 
 impl fmt::Display for Start {
@@ -339,6 +344,24 @@ pub struct ClientRecord {
     /// The error, if it failed or is unknown.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+}
+
+impl ClientRecord {
+    /// The `client` event of this operation, which took `latency` ns: its description in the
+    /// console's words (`c4#2 put color=red via n2 → ok (0.6 ms)`), and the record.
+    pub fn event(self, latency: u64) -> EventKind {
+        let said = match (self.outcome, &self.op, &self.value, &self.error) {
+            (Outcome::Ok, Op::Get { .. }, Some(v), _) => format!("ok {v}"),
+            (Outcome::Ok, Op::Get { .. }, None, _) => "ok, not found".to_string(),
+            (Outcome::Ok, _, _, _) => "ok".to_string(),
+            (_, _, _, error) => format!("error: {}", error.as_deref().unwrap_or("unknown")),
+        };
+        let who = self.id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
+        let ms = latency as f64 / 1e6;
+        let took = if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1e3) };
+        let description = format!("{who} {} via {} → {said} ({took})", self.op, self.via);
+        EventKind::Client { description, op: Some(Box::new(self)) }
+    }
 }
 
 /// One message in flight, as the event stream tells it.

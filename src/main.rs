@@ -544,6 +544,7 @@ fn run_sim(args: SimArgs) -> Result<u8> {
     let sinks = Sinks {
         events: events.as_mut().map(|w| w as &mut dyn Write),
         history: history.as_mut().map(|w| w as &mut dyn Write),
+        probe: None,
     };
     let report = sim::run(&options(seed), sinks)?;
     if let Some(mut w) = history {
@@ -612,7 +613,7 @@ fn run_replay(args: ReplayArgs) -> Result<u8> {
 /// Re-runs a simulator seed headless, its events into memory, and reads them back.
 fn rerun(options: &SimOptions) -> Result<quorum::replay::Log> {
     let mut events = Vec::new();
-    let sinks = Sinks { events: Some(&mut events), history: None };
+    let sinks = Sinks { events: Some(&mut events), history: None, probe: None };
     let report = sim::run(options, sinks)?;
     eprintln!("re-ran {}: {}", options.replay_command(), if report.passed() { "passed" } else { "FAILED" });
     Ok(quorum::replay::read::read(&events[..], &format!("seed {}", options.seed))?)

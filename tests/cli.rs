@@ -55,6 +55,48 @@ fn unsafe_reads_exit_1_with_a_replay_command() {
     assert!(out.contains("replay: quorum sim --seed"), "{out}");
 }
 
+/// A failed run says how to open it in the console at the breaking event: `quorum replay` with
+/// the seed, the event, and exactly the flags that are not defaults; for a history that is not
+/// linearizable, the event is the `client` event of the first operation the excerpt names.
+#[test]
+fn a_failed_run_prints_the_command_that_opens_it_in_the_console_at_the_violation() {
+    let events = temp("open.jsonl");
+    let path = events.to_str().expect("utf-8");
+    for (flags, shown) in
+        [(&[][..], ""), (&["--nodes", "3", "--nemesis", "partition"][..], " --nodes 3 --nemesis partition")]
+    {
+        let mut caught = None;
+        for seed in 1..=20 {
+            let s = seed.to_string();
+            let mut args = vec!["sim", "--seed", &s, "--events", path, "--unsafe", "local-reads"];
+            args.extend_from_slice(flags);
+            let (code, out, _) = quorum(&args);
+            if code == 1 {
+                caught = Some((seed, out));
+                break;
+            }
+        }
+        let (seed, out) = caught.expect("local reads must be caught within 20 seeds");
+        assert!(out.contains("NOT linearizable"), "{out}");
+        let prefix = format!("  open in the console: quorum replay --seed {seed} --at ");
+        let line =
+            out.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no open line:\n{out}"));
+        let (at, rest) = line[prefix.len()..].split_once(' ').expect("more flags");
+        assert_eq!(format!(" {rest}"), format!("{shown} --unsafe local-reads"), "{line}");
+        let at: usize = at.parse().expect("an event number");
+        let log = std::fs::read_to_string(&events).expect("events");
+        let event = log.lines().nth(at).expect("the event is in the log");
+        assert!(event.contains(&format!("\"seq\":{at},")), "{event}");
+        // The first operation of the excerpt, by invoke time: `p5 put k0=5.16 [4747454056, ?]`.
+        let first = out.lines().skip_while(|l| !l.contains("cannot be ordered")).nth(1).expect("an excerpt");
+        let invoked = first.split('[').nth(1).and_then(|t| t.split(',').next()).expect("an invoke time");
+        assert!(
+            event.contains("\"kind\":\"client\"") && event.contains(&format!("\"invoked\":{invoked}")),
+            "{first}\n{event}"
+        );
+    }
+}
+
 #[test]
 fn bad_arguments_exit_2_with_a_clear_message() {
     for args in [

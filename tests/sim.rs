@@ -85,7 +85,7 @@ fn five_nodes_no_faults_all_succeed() {
 /// The fault descriptions of one run, in order.
 fn faults_of(options: &SimOptions) -> (SimReport, Vec<String>) {
     let mut events = Vec::new();
-    let report = sim::run(options, Sinks { events: Some(&mut events), history: None }).expect("sinks");
+    let report = sim::run(options, Sinks { events: Some(&mut events), ..Sinks::default() }).expect("sinks");
     let faults = String::from_utf8(events)
         .expect("utf-8")
         .lines()
@@ -122,8 +122,9 @@ fn short_sessions_expire_under_faults_and_clients_register_again() {
     let mut expired = 0;
     for seed in (8200..8300).filter(|&s| sim::run::short_sessions(s)) {
         let mut events = Vec::new();
-        let report = sim::run(&options(seed, 3, "all"), Sinks { events: Some(&mut events), history: None })
-            .expect("sinks");
+        let report =
+            sim::run(&options(seed, 3, "all"), Sinks { events: Some(&mut events), ..Sinks::default() })
+                .expect("sinks");
         assert!(report.passed(), "{}", report.summary());
         expired += String::from_utf8(events).expect("utf-8").matches("unknown_session").count();
     }
@@ -181,7 +182,7 @@ fn the_figure8_schedule_runs_its_stages_and_the_core_holds() {
 fn same_seed_same_run() {
     let go = || {
         let (mut events, mut history) = (Vec::new(), Vec::new());
-        let sinks = Sinks { events: Some(&mut events), history: Some(&mut history) };
+        let sinks = Sinks { events: Some(&mut events), history: Some(&mut history), probe: None };
         let report = sim::run(&options(42, 5, "all"), sinks).expect("in-memory sinks cannot fail");
         (
             events,
@@ -197,7 +198,8 @@ fn same_seed_same_run() {
     assert_eq!(s1, s2);
     // A different seed gives a different run.
     let (mut e3, mut h3) = (Vec::new(), Vec::new());
-    sim::run(&options(43, 5, "all"), Sinks { events: Some(&mut e3), history: Some(&mut h3) }).expect("sinks");
+    sim::run(&options(43, 5, "all"), Sinks { events: Some(&mut e3), history: Some(&mut h3), probe: None })
+        .expect("sinks");
     assert!(e1 != e3);
 }
 
@@ -205,7 +207,7 @@ fn same_seed_same_run() {
 #[test]
 fn event_log_round_trips() {
     let mut events = Vec::new();
-    sim::run(&options(7, 3, "all"), Sinks { events: Some(&mut events), history: None }).expect("sinks");
+    sim::run(&options(7, 3, "all"), Sinks { events: Some(&mut events), ..Sinks::default() }).expect("sinks");
     let text = String::from_utf8(events).expect("utf-8");
     let mut n = 0;
     for (i, line) in text.lines().enumerate() {
@@ -307,7 +309,7 @@ fn a_real_runs_exported_events_pass_every_check() {
     for (seed, nodes) in [(11, 3), (12, 5), (13, 7)] {
         let mut events = Vec::new();
         let report =
-            sim::run(&options(seed, nodes, "all"), Sinks { events: Some(&mut events), history: None })
+            sim::run(&options(seed, nodes, "all"), Sinks { events: Some(&mut events), ..Sinks::default() })
                 .expect("sinks");
         assert!(report.passed(), "{}", report.summary());
         let mut checker = quorum::safety::Checker::new();

@@ -22,7 +22,7 @@ fn recorded(seed: u64) -> Vec<Event> {
         hazard: None,
     };
     let mut bytes = Vec::new();
-    sim::run(&options, Sinks { events: Some(&mut bytes), history: None }).expect("in memory");
+    sim::run(&options, Sinks { events: Some(&mut bytes), history: None, probe: None }).expect("in memory");
     let text = String::from_utf8(bytes).expect("UTF-8");
     text.lines().map(|l| serde_json::from_str(l).expect("an event")).collect()
 }

@@ -104,10 +104,7 @@ impl LiveCluster {
         config.trace = self.options.trace;
         (self.options.tune)(&mut config);
         // On disk the session limits come with the data (they decide what the log expires).
-        let sessions = match &self.options.storage {
-            StorageOptions::Disk { dir, .. } => dir.meta().map_or(self.options.sessions, |m| m.sessions),
-            StorageOptions::Memory => self.options.sessions,
-        };
+        let sessions = self.sessions();
         let (inbox_tx, inbox_rx) = unbounded();
         let (orders_tx, orders_rx) = unbounded();
         let ctx = NodeContext {

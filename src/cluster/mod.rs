@@ -15,7 +15,7 @@ mod node;
 mod run;
 
 pub use bench::{BenchResult, bench};
-pub use node::{NodeFailure, StopReason};
+pub use node::{NodeFailure, ProbeRecord, StatusProbe, StopReason};
 pub use run::{RunOptions, RunReport, run};
 
 use crate::control::hub::{self, Hub};
@@ -72,6 +72,9 @@ pub struct ClusterOptions {
     pub tune: fn(&mut Config),
     /// The state machines' session limits (on disk, the data directory's own win).
     pub sessions: crate::kv::SessionLimits,
+    /// Tests only: every node records its real state after each batch it handles (off by
+    /// default; `tests/rebuild.rs` compares it with the state the event log tells).
+    pub probe: Option<Arc<StatusProbe>>,
 }
 
 impl Default for ClusterOptions {
@@ -87,6 +90,7 @@ impl Default for ClusterOptions {
             hazard: None,
             tune: |_| {},
             sessions: crate::kv::SessionLimits::default(),
+            probe: None,
         }
     }
 }
@@ -150,6 +154,7 @@ impl LiveCluster {
             next_nonce: AtomicU64::new(1),
             speed: AtomicU64::new(1.0f64.to_bits()),
             frozen: Mutex::new((0, None)),
+            probe: options.probe.clone(),
         });
         let router = {
             let shared = Arc::clone(&shared);
@@ -188,6 +193,16 @@ impl LiveCluster {
                 StorageOptions::Memory => "memory".into(),
                 StorageOptions::Disk { .. } => "disk".into(),
             },
+            sessions: self.sessions(),
+        }
+    }
+
+    /// The state machines' session limits: on disk the data directory's own (they decide what
+    /// its log expires), else the options'.
+    fn sessions(&self) -> crate::kv::SessionLimits {
+        match &self.options.storage {
+            StorageOptions::Disk { dir, .. } => dir.meta().map_or(self.options.sessions, |m| m.sessions),
+            StorageOptions::Memory => self.options.sessions,
         }
     }
 

@@ -7,6 +7,7 @@
 //! it until its time and then judges it again against the fault model as it is *at delivery*
 //! (a partition made meanwhile drops it), exactly as the simulator does.
 
+use super::node::StatusProbe;
 use crate::control::hub::HubMsg;
 use crate::control::{Attempt, Transport};
 use crate::events::{Event, EventKind};
@@ -63,6 +64,8 @@ pub(crate) struct Shared {
     pub(super) speed: AtomicU64,
     /// Time the cluster has spent frozen, in nanoseconds, and since when it is frozen now.
     pub(super) frozen: Mutex<(u64, Option<Instant>)>,
+    /// Tests only: counts each node's events and takes the nodes' records.
+    pub(super) probe: Option<Arc<StatusProbe>>,
 }
 
 impl Shared {
@@ -91,6 +94,11 @@ impl Shared {
 
     pub(crate) fn emit(&self, node: Option<NodeId>, term: Option<Term>, kind: EventKind) {
         if let Some(tx) = &self.events {
+            if let (Some(probe), Some(node)) = (&self.probe, node)
+                && !matches!(kind, EventKind::Client { .. })
+            {
+                probe.count(node, 1);
+            }
             let _ = tx.send(HubMsg::Event(Event { seq: 0, time: self.now_nanos(), node, term, kind }));
         }
     }
@@ -99,6 +107,10 @@ impl Shared {
     pub(crate) fn emit_batch(&self, events: Vec<NodeEvent>) {
         if let Some(tx) = &self.events {
             let time = self.now_nanos();
+            if let (Some(probe), Some(first)) = (&self.probe, events.first()) {
+                // A batch is one node's.
+                probe.count(first.node, events.len() as u64);
+            }
             for e in events {
                 let mut e = Event::from(e);
                 e.time = time;

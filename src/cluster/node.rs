@@ -53,6 +53,49 @@ pub(crate) struct NodeContext {
     pub rng_seed: u64,
 }
 
+/// Tests only ([`super::ClusterOptions::probe`]): every node's real state after each batch it
+/// handled, with how many events of that node's the log held then. A node's events, here, are
+/// those that name it, but for `client` events: its own thread's (what it did, sent and
+/// received) and its life's (restart, crash, a failure), which come while its thread does not
+/// run. So they reach the log in the order they are counted, and a reader of the log finds the
+/// moment of each record: right after that node's `events`-th event.
+#[derive(Debug, Default)]
+pub struct StatusProbe {
+    counts: Mutex<HashMap<NodeId, u64>>,
+    records: Mutex<Vec<ProbeRecord>>,
+}
+
+/// One node's real state after one batch.
+#[derive(Clone, Debug)]
+pub struct ProbeRecord {
+    /// The node.
+    pub node: NodeId,
+    /// How many of its events the log held then (see [`StatusProbe`]).
+    pub events: u64,
+    /// Its state.
+    pub status: NodeStatus,
+}
+
+impl StatusProbe {
+    /// Counts `n` more events of `node`'s.
+    pub(crate) fn count(&self, node: NodeId, n: u64) {
+        *self.counts.lock().unwrap_or_else(PoisonError::into_inner).entry(node).or_default() += n;
+    }
+
+    fn record(&self, node: &KvNode) {
+        let id = node.id();
+        let events = self.counts.lock().unwrap_or_else(PoisonError::into_inner).get(&id).copied();
+        let status = NodeStatus::of(node, RunState::Running);
+        let record = ProbeRecord { node: id, events: events.unwrap_or(0), status };
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).push(record);
+    }
+
+    /// The records so far, in the order each node made them.
+    pub fn records(&self) -> Vec<ProbeRecord> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
 /// Inputs drained per loop iteration at most, so control and ticks are never starved.
 const BATCH: usize = 8192;
 /// Times a node yields, waiting for more input, before it blocks.
@@ -155,6 +198,9 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), StopReason> {
             // Nothing of the failed batch was acknowledged: its messages and replies wait for
             // the write, and `advance()` was not called.
             return Err(StopReason::Storage(Arc::new(e)));
+        }
+        if let Some(probe) = &shared.probe {
+            probe.record(&node);
         }
         // The answer to what was just sent usually comes back within microseconds: yield the
         // core a few times before going to sleep, which saves a wake-up per round trip.

@@ -6,8 +6,8 @@
 use super::{ClusterOptions, LiveCluster, NodeFailure, StorageOptions};
 use crate::check::history::{EventType, HistoryEvent, HistoryHeader, HistoryWriter, Initial, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
-use crate::control::{Client, ClientOptions, Control};
-use crate::events::{EventKind, NodeEventKind};
+use crate::control::{Answer, Client, ClientOptions, Control, OpError};
+use crate::events::{ClientRecord, EventKind, NodeEventKind, Outcome};
 use crate::kv::{Op, Reply};
 use crate::nemesis::{FaultSet, Nemesis};
 use crate::network::LinkRule;
@@ -179,14 +179,18 @@ fn client_loop(
             (Op::Get { key: key.clone() }, OpKind::Get, None)
         };
         let began = Instant::now();
-        record(HistoryEvent::invoke(process, f, &key, value.as_deref(), cluster.now_nanos()))?;
-        let result = client.execute(op);
+        let invoked = cluster.now_nanos();
+        record(HistoryEvent::invoke(process, f, &key, value.as_deref(), invoked))?;
+        let result = client.call(op.clone(), None);
         let now = cluster.now_nanos();
+        let client_event = client_record(op, invoked, &result).event(began.elapsed().as_nanos() as u64);
+        cluster.record(Some(client_event_via(&result)), client_event);
         let event = match result {
-            Ok((reply, node)) => {
+            Ok(answer) => {
                 ok += 1;
                 lat.push(began.elapsed());
-                let read = match reply {
+                let node = answer.node;
+                let read = match answer.reply {
                     Reply::Get { value } => value,
                     _ => value.clone(),
                 };
@@ -211,6 +215,42 @@ fn client_loop(
         record(event)?;
     }
     Ok((ok, fail, info, lat))
+}
+
+/// The node an operation went through last.
+fn client_event_via(result: &Result<Answer, OpError>) -> NodeId {
+    match result {
+        Ok(answer) => answer.node,
+        Err(error) => error.node,
+    }
+}
+
+/// What the client saw of an operation invoked at `invoked`, for its `client` event.
+fn client_record(op: Op, invoked: u64, result: &Result<Answer, OpError>) -> ClientRecord {
+    let via = client_event_via(result);
+    match result {
+        Ok(answer) => ClientRecord {
+            op,
+            via,
+            invoked,
+            outcome: Outcome::Ok,
+            id: Some(answer.id),
+            value: match &answer.reply {
+                Reply::Get { value } => value.clone(),
+                Reply::Put | Reply::Registered { .. } => None,
+            },
+            error: None,
+        },
+        Err(error) => ClientRecord {
+            op,
+            via,
+            invoked,
+            outcome: if error.definite { Outcome::Failed } else { Outcome::Unknown },
+            id: error.id,
+            value: None,
+            error: Some(error.to_string()),
+        },
+    }
 }
 
 /// Runs the cluster with clients and the nemesis; writes the history to `history` as it goes.

@@ -10,7 +10,7 @@
 
 use crate::control::{NodeStatus, RunState};
 use crate::events::{Change, ClientRecord, Event, EventKind, InFlight, NodeEventKind, Recovery, Start};
-use crate::kv::Kv;
+use crate::kv::{Kv, SessionLimits};
 use crate::network::Network;
 use crate::raft::{Command, Entry, EntryId, LogIndex, NodeId, Role, Switches, Term};
 use crate::safety::{Checker, Report};
@@ -55,7 +55,7 @@ pub struct NodeScene {
 }
 
 impl NodeScene {
-    fn new(id: NodeId) -> Self {
+    fn new(id: NodeId, sessions: SessionLimits) -> Self {
         NodeScene {
             id,
             run: RunState::Running,
@@ -65,7 +65,7 @@ impl NodeScene {
             leader: None,
             log: Vec::new(),
             commit: LogIndex(0),
-            kv: Kv::new(),
+            kv: Kv::with_limits(sessions),
         }
     }
 
@@ -276,7 +276,13 @@ impl Scene {
     }
 
     fn node(&mut self, id: NodeId) -> &mut NodeScene {
-        self.nodes.entry(id).or_insert_with(|| NodeScene::new(id))
+        let sessions = self.sessions();
+        self.nodes.entry(id).or_insert_with(|| NodeScene::new(id, sessions))
+    }
+
+    /// The state machines' session limits, as the `start` event tells them.
+    fn sessions(&self) -> SessionLimits {
+        self.start.as_ref().map_or_else(SessionLimits::default, |s| s.sessions)
     }
 
     /// Reads one more event.
@@ -287,12 +293,12 @@ impl Scene {
         self.in_flight.observe(event);
         match &event.kind {
             EventKind::Start(start) => {
+                self.start = Some((**start).clone());
                 for &id in &start.nodes {
                     self.node(id);
                 }
                 self.network = start.network.clone();
                 self.switches = Some(start.switches);
-                self.start = Some((**start).clone());
             }
             EventKind::Fault { description, change: Some(change) } => self.change(change, description),
             EventKind::Client { op: Some(op), .. } => {
@@ -306,12 +312,13 @@ impl Scene {
             }
             EventKind::Restart { recovered } => {
                 if let Some(id) = event.node {
+                    let sessions = self.sessions();
                     let node = self.node(id);
                     node.run = RunState::Running;
                     node.role = Role::Follower;
                     node.leader = None;
                     node.commit = LogIndex(0);
-                    node.kv = Kv::new();
+                    node.kv = Kv::with_limits(sessions);
                     if let Some(r) = recovered {
                         node.recover(r);
                     }

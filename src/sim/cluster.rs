@@ -124,6 +124,7 @@ impl Cluster {
             switches,
             network: cluster.network.clone(),
             storage: "memory".into(),
+            sessions: limits,
         };
         cluster.record(None, EventKind::Start(Box::new(start)));
         cluster
@@ -172,6 +173,18 @@ impl Cluster {
     /// How many events the cluster has recorded since it started (the next event's `seq`).
     pub fn event_count(&self) -> u64 {
         self.next_event_seq
+    }
+
+    /// Copies of each message not yet delivered or dropped, by id: on their way, held by the
+    /// user, or waiting for a paused receiver (the event log's messages in flight).
+    pub fn in_flight_copies(&self) -> BTreeMap<u64, u32> {
+        let mut copies = BTreeMap::new();
+        let waiting = self.paused_inbox.values().flatten().map(|(id, _)| *id);
+        let held = self.hand.list().into_iter().map(|h| h.id);
+        for id in self.in_flight.iter().map(|m| m.id).chain(waiting).chain(held) {
+            *copies.entry(id).or_insert(0) += 1;
+        }
+        copies
     }
 
     /// The events recorded since the last call, stamped.

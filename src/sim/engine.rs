@@ -252,7 +252,8 @@ impl World {
         }
     }
 
-    fn run_state(&self, id: NodeId) -> RunState {
+    /// Whether node `id` runs, is paused, or is down.
+    pub fn run_state(&self, id: NodeId) -> RunState {
         match self.cluster.slot(id) {
             Some(slot) if slot.node.is_none() => RunState::Dead,
             Some(slot) if slot.paused => RunState::Paused,

@@ -8,7 +8,7 @@ use super::workload::{Action, Completion, SimClient};
 use super::{Cluster, TICK_NANOS};
 use crate::check::history::{EventType, HistoryEvent, HistoryWriter, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
-use crate::events::Event;
+use crate::events::{ClientRecord, Event, EventKind, Outcome};
 use crate::kv::SessionLimits;
 use crate::nemesis::{FaultSet, Nemesis};
 use crate::network::LinkRule;
@@ -38,19 +38,57 @@ pub struct SimOptions {
     pub hazard: Option<Hazard>,
 }
 
+/// `quorum sim`'s defaults: the flags a command line may leave out.
+pub const DEFAULT_NODES: usize = 5;
+/// The default number of clients.
+pub const DEFAULT_CLIENTS: usize = 5;
+/// The default number of operations.
+pub const DEFAULT_OPS: usize = 200;
+/// The default size of the key space.
+pub const DEFAULT_KEYS: usize = 5;
+/// The default faults (every one).
+pub const DEFAULT_NEMESIS: &str = "all";
+
 impl SimOptions {
+    /// The command that opens this run in the console at event `at` (`quorum replay`, which
+    /// takes `quorum sim`'s flags): the seed, the event, and every flag that is not a default.
+    pub fn open_command(&self, at: u64) -> String {
+        let mut cmd = format!("quorum replay --seed {} --at {at}", self.seed);
+        let counts = [
+            ("nodes", self.nodes, DEFAULT_NODES),
+            ("clients", self.clients, DEFAULT_CLIENTS),
+            ("ops", self.ops, DEFAULT_OPS),
+            ("keys", self.keys, DEFAULT_KEYS),
+        ];
+        for (flag, value, default) in counts {
+            if value != default {
+                cmd.push_str(&format!(" --{flag} {value}"));
+            }
+        }
+        if self.nemesis.to_string() != DEFAULT_NEMESIS {
+            cmd.push_str(&format!(" --nemesis {}", self.nemesis));
+        }
+        cmd.push_str(hazard_flag(self.hazard));
+        cmd
+    }
+
     /// The command line that replays this run exactly.
     pub fn replay_command(&self) -> String {
         let mut cmd = format!(
             "quorum sim --seed {} --nodes {} --clients {} --ops {} --keys {} --nemesis {}",
             self.seed, self.nodes, self.clients, self.ops, self.keys, self.nemesis
         );
-        match self.hazard {
-            Some(Hazard::LocalReads) => cmd.push_str(" --unsafe local-reads"),
-            Some(Hazard::CommitOldTerm) => cmd.push_str(" --unsafe commit-old-term"),
-            None => {}
-        }
+        cmd.push_str(hazard_flag(self.hazard));
         cmd
+    }
+}
+
+/// The `--unsafe` flag of a hazard (empty for a correct core).
+fn hazard_flag(hazard: Option<Hazard>) -> &'static str {
+    match hazard {
+        Some(Hazard::LocalReads) => " --unsafe local-reads",
+        Some(Hazard::CommitOldTerm) => " --unsafe commit-old-term",
+        None => "",
     }
 }
 
@@ -98,6 +136,8 @@ pub struct SimReport {
     pub failure: Option<Failure>,
     /// The linearizability verdict (`None` if the run stopped on a violation first).
     pub verdict: Option<Verdict>,
+    /// Where the console should open a failed run ([`SimReport::open_at`]).
+    pub open_at: Option<u64>,
 }
 
 impl SimReport {
@@ -155,6 +195,9 @@ impl SimReport {
         if !self.passed() {
             s.push_str(&format!("  replay: {}\n", o.replay_command()));
         }
+        if let Some(at) = self.open_at {
+            s.push_str(&format!("  open in the console: {}\n", o.open_command(at)));
+        }
         s
     }
 }
@@ -166,7 +209,15 @@ pub struct Sinks<'a> {
     pub events: Option<&'a mut dyn Write>,
     /// JSON Lines of the client history.
     pub history: Option<&'a mut dyn Write>,
+    /// Called after every step with the step's events and the world as the step left it
+    /// (tests: `tests/rebuild.rs` compares the state the events tell with the real one). The
+    /// real state can only be seen between steps: a step runs several deliveries and ticks,
+    /// each emitting events, under one lock of the world.
+    pub probe: Option<&'a mut Probe<'a>>,
 }
+
+/// A probe of [`Sinks::probe`]: a step's events, and the world after the step.
+pub type Probe<'a> = dyn FnMut(&[Event], &World) + 'a;
 
 /// How long after healing the cluster gets to settle before every operation must succeed.
 const SETTLE: u64 = 2_000_000_000;
@@ -274,6 +325,10 @@ struct Run<'o, 's> {
     healed_at: Option<u64>,
     completed: usize,
     step: u64,
+    /// The last event's sequence number.
+    last_seq: u64,
+    /// Each completed operation's process, invoke time and `client` event.
+    client_events: Vec<(u64, u64, u64)>,
 }
 
 /// Runs one simulation.
@@ -329,6 +384,8 @@ impl<'o, 's> Run<'o, 's> {
             healed_at: if options.nemesis.0.is_empty() { Some(0) } else { None },
             completed: 0,
             step: 0,
+            last_seq: 0,
+            client_events: Vec::new(),
         }
     }
 }
@@ -355,6 +412,10 @@ impl Run<'_, '_> {
         let completions = self.clients_act(&mut world, now)?;
         let events = world.cluster.take_events();
         drop(world);
+        self.note_client_events(&events, &completions);
+        if let Some(probe) = self.sinks.probe.as_mut() {
+            probe(&events, &engine.world());
+        }
         let mut verdict = self.invariants.check_step(&events);
         write_events(events, &mut self.sinks, &mut self.recent)?;
         for c in completions {
@@ -433,7 +494,37 @@ impl Run<'_, '_> {
                 completions.push(c);
             }
         }
+        for c in &completions {
+            world.cluster.record(Some(c.via), client_event(c, now));
+        }
         Ok(completions)
+    }
+
+    /// Remembers the step's last event, and which `client` event each completed operation got
+    /// (they are the step's `client` events, in the order of the completions).
+    fn note_client_events(&mut self, events: &[Event], completions: &[Completion]) {
+        if let Some(e) = events.last() {
+            self.last_seq = e.seq;
+        }
+        let seqs = events.iter().filter(|e| matches!(e.kind, EventKind::Client { .. })).map(|e| e.seq);
+        for (c, seq) in completions.iter().zip(seqs) {
+            self.client_events.push((c.event.process, c.invoked_at, seq));
+        }
+    }
+
+    /// The event a failed run opens at in the console: the one that broke a safety property
+    /// (the last event for a violation no single event shows); for a history that is not
+    /// linearizable, the `client` event of the first operation the checker's excerpt names
+    /// (the one invoked first: from there the console steps through the whole anomaly), or the
+    /// last event if the excerpt names none this run recorded.
+    fn open_at(&self, failure: Option<&Failure>, verdict: Option<&Verdict>) -> Option<u64> {
+        if let Some(f) = failure {
+            return Some(f.violation.event.as_ref().map_or(self.last_seq, |e| e.seq));
+        }
+        let Some(Verdict::NotLinearizable { excerpt, .. }) = verdict else { return None };
+        let first = excerpt.first().and_then(|line| excerpt_operation(line));
+        let seq = first.and_then(|op| self.client_events.iter().find(|&&(p, i, _)| (p, i) == op));
+        Some(seq.map_or(self.last_seq, |&(_, _, seq)| seq))
     }
 
     /// An acknowledged put must be in every later leader's log; after healing (and a settling
@@ -469,6 +560,7 @@ impl Run<'_, '_> {
             check_history(&self.history, &check)
                 .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") })
         });
+        let open_at = self.open_at(failure.as_ref(), verdict.as_ref());
         let world = self.engine.world();
         let cluster = &world.cluster;
         let max_term =
@@ -486,10 +578,40 @@ impl Run<'_, '_> {
             faults: self.nemesis.injected,
             virtual_time: cluster.now(),
             wall_time: wall.elapsed(),
+            open_at,
             failure,
             verdict,
         }
     }
+}
+
+/// The process and invoke time of an operation as the checker's excerpt renders it
+/// (`p5 put k0=5.16 [4747454056, ?] ...`).
+fn excerpt_operation(line: &str) -> Option<(u64, u64)> {
+    let process = line.trim_start().strip_prefix('p')?.split(' ').next()?.parse().ok()?;
+    let (_, times) = line.split_once('[')?;
+    let invoked = times.split(',').next()?.trim().parse().ok()?;
+    Some((process, invoked))
+}
+
+/// The `client` event of a completed operation, in the console's words, returned at `now`.
+fn client_event(c: &Completion, now: u64) -> EventKind {
+    let outcome = match c.event.kind {
+        EventType::Ok => Outcome::Ok,
+        EventType::Fail => Outcome::Failed,
+        EventType::Info | EventType::Invoke => Outcome::Unknown,
+    };
+    let read = c.event.kind == EventType::Ok && c.event.f == OpKind::Get;
+    let record = ClientRecord {
+        op: c.request.op.clone(),
+        via: c.via,
+        invoked: c.invoked_at,
+        outcome,
+        id: Some(c.request.id),
+        value: if read { c.event.value.clone() } else { None },
+        error: c.event.error.clone(),
+    };
+    record.event(now.saturating_sub(c.invoked_at))
 }
 
 /// A recent event as the violation report shows it.

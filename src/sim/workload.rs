@@ -88,6 +88,8 @@ pub struct Completion {
     pub request: Request,
     /// When the operation was invoked.
     pub invoked_at: u64,
+    /// The node its last attempt went to.
+    pub via: NodeId,
     /// It ended because its session had expired (and carrying it on under a new session could
     /// have applied it twice): an unknown outcome by design, not a lack of progress.
     pub session_expired: bool,
@@ -356,6 +358,6 @@ impl SimClient {
             }
         };
         event.node = Some(op.node.0);
-        Completion { event, request: op.request, invoked_at: op.invoked_at, session_expired }
+        Completion { event, request: op.request, invoked_at: op.invoked_at, via: op.node, session_expired }
     }
 }

@@ -1,8 +1,7 @@
 //! The drawings of a run: the client timeline and the space-time diagram, drawn from a real
-//! recorded simulator run (five nodes, four clients, crashes, partitions and loss), with the
-//! client operations of its history written into its event log as the console writes them.
+//! recorded simulator run (five nodes, five clients, crashes, partitions and loss), whose event
+//! log carries a `client` event per operation.
 
-use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::events::{ClientRecord, Event, EventKind, Outcome};
 use crate::kv::Op;
 use crate::raft::NodeId;
@@ -12,7 +11,6 @@ use crate::tui::widgets::{ClientTimeline, SpaceTime};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::widgets::Widget;
-use std::collections::HashMap;
 
 /// A recorded run: its events (with `client` events) and its members.
 struct Run {
@@ -23,38 +21,6 @@ struct Run {
 fn read_lines<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Vec<T> {
     let text = std::str::from_utf8(bytes).expect("UTF-8");
     text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
-}
-
-/// The history's operations as the `client` events the console would have written.
-fn client_events(history: &[HistoryEvent]) -> Vec<Event> {
-    let mut invoked: HashMap<u64, &HistoryEvent> = HashMap::new();
-    let mut out = Vec::new();
-    for h in history {
-        if h.kind == EventType::Invoke {
-            invoked.insert(h.process, h);
-            continue;
-        }
-        let Some(inv) = invoked.remove(&h.process) else { continue };
-        let op = match h.f {
-            OpKind::Put => Op::Put { key: h.key.clone(), value: inv.value.clone().unwrap_or_default() },
-            _ => Op::Get { key: h.key.clone() },
-        };
-        let outcome = match h.kind {
-            EventType::Ok => Outcome::Ok,
-            EventType::Fail => Outcome::Failed,
-            _ => Outcome::Unknown,
-        };
-        let via = NodeId(h.node.unwrap_or(1));
-        let value = (h.kind == EventType::Ok && h.f == OpKind::Get).then(|| h.value.clone()).flatten();
-        let record =
-            ClientRecord { op, via, invoked: inv.time, outcome, id: None, value, error: h.error.clone() };
-        let description = format!("c{} {} via {via} → {outcome:?}", h.process, record.op);
-        let mut e =
-            Event::new(Some(via), None, EventKind::Client { description, op: Some(Box::new(record)) });
-        e.time = h.time;
-        out.push(e);
-    }
-    out
 }
 
 /// The run of `seed`, recorded.
@@ -68,24 +34,11 @@ fn run(seed: u64) -> Run {
         nemesis: "crash,partition,loss".parse().expect("a fault set"),
         hazard: None,
     };
-    let (mut events, mut history) = (Vec::new(), Vec::new());
-    sim::run(&options, Sinks { events: Some(&mut events), history: Some(&mut history) }).expect("in memory");
+    let mut events = Vec::new();
+    sim::run(&options, Sinks { events: Some(&mut events), history: None, probe: None }).expect("in memory");
     let events: Vec<Event> = read_lines(&events);
-    let clients = client_events(&read_lines(&history));
-    // Each client event goes after every event of its time or before.
-    let mut merged = Vec::with_capacity(events.len() + clients.len());
-    let mut clients = clients.into_iter().peekable();
-    for e in events {
-        while let Some(c) = clients.next_if(|c| c.time < e.time) {
-            merged.push(c);
-        }
-        merged.push(e);
-    }
-    merged.extend(clients);
-    for (i, e) in merged.iter_mut().enumerate() {
-        e.seq = i as u64;
-    }
-    Run { events: merged, members: (1..=5).map(NodeId).collect() }
+    assert!(events.iter().any(|e| matches!(e.kind, EventKind::Client { op: Some(_), .. })), "client events");
+    Run { events, members: (1..=5).map(NodeId).collect() }
 }
 
 fn draw(widget: impl Widget, width: u16, height: u16) -> String {

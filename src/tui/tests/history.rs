@@ -28,7 +28,7 @@ fn run_events() -> Vec<Event> {
         hazard: None,
     };
     let mut out = Vec::new();
-    sim::run(&options, Sinks { events: Some(&mut out), history: None }).expect("the run");
+    sim::run(&options, Sinks { events: Some(&mut out), history: None, probe: None }).expect("the run");
     crate::replay::read::read(&out[..], "seed 3").expect("readable").events
 }
 
