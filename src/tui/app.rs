@@ -214,6 +214,13 @@ impl App {
         if let Some(branch) = rebased {
             self.on_branch(&branch);
         }
+        // The poller's checks start over at a fork with the branch's latest events only; the
+        // timeline's have read every event of the branch.
+        let safety = if self.branch > 1 || !self.branches.is_empty() {
+            self.timeline.head().safety().clone()
+        } else {
+            safety
+        };
         if switches != self.screen.switches {
             self.screen.switches = switches;
             self.dirty = true;
@@ -315,6 +322,12 @@ impl App {
         self.screen.feed.clear();
         self.screen.flight = self.timeline.head().in_flight.clone();
         self.screen.safety = crate::safety::Report::default();
+        // The operations that returned in the branch's past (numbered 0: no answer is due for
+        // them), then the ones still waiting for theirs.
+        let mut clients = crate::tui::history::client_lines(self.timeline.head());
+        clients.iter_mut().for_each(|line| line.op = 0);
+        clients.extend(self.screen.clients.iter().filter(|line| line.outcome.is_none()).cloned());
+        self.screen.clients = clients;
         self.dirty = true;
     }
 

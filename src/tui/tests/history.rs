@@ -212,3 +212,41 @@ fn a_replay_at_80x24_names_its_file() {
     app.resize(80, 24);
     insta::assert_snapshot!("replay_80x24", draw(&app, 80, 24).backend());
 }
+
+/// `F` in the history view forks the past at the cursor's event (the engine decides whether
+/// it can); a replay has no engine and refuses. When the poller says the stream went to the new
+/// branch, the timeline becomes the parent's up to the fork, the view closes, and `B` asks for
+/// the next branch; coming back to a branch gives back its whole timeline.
+#[test]
+fn f_forks_at_the_cursor_and_the_timeline_follows_the_branch() {
+    use crate::control::Branch;
+    use crate::tui::action::Command;
+    let events = run_events();
+    let total = events.len();
+    let mut app = live(events.clone());
+    press(&mut app, &[chr('v'), KeyCode::Home, KeyCode::Right, KeyCode::Right, KeyCode::Right]);
+    press(&mut app, &[chr('F')]);
+    assert_eq!(app.take_commands(), vec![Command::Fork(2)], "the cursor stands after event #2");
+    // The engine forked just after event 5 (the end of that step): the poller starts over.
+    let branch =
+        Branch { number: 2, parent: Some((1, 5)), events: 6, now: 0, current: true, events_file: None };
+    let mut next = events[..6].to_vec();
+    next.push(Event { seq: 6, ..events[6].clone() });
+    let rebased =
+        Poll { events: next, speed: 1.0, applied: u64::MAX, rebased: Some(branch), ..Poll::default() };
+    app.on_update(Update::Poll(rebased));
+    assert!(!app.in_history(), "the new branch goes on live");
+    assert_eq!(app.timeline().len(), 7, "the shared six events, then the new branch's own");
+    press(&mut app, &[chr('B')]);
+    assert_eq!(app.take_commands(), vec![Command::SwitchBranch(None)]);
+    let back =
+        Branch { number: 1, parent: None, events: total as u64, now: 0, current: true, events_file: None };
+    let poll = Poll { speed: 1.0, applied: u64::MAX, rebased: Some(back), ..Poll::default() };
+    app.on_update(Update::Poll(poll));
+    assert_eq!(app.timeline().len(), total, "branch 1's timeline, whole, as it was left");
+
+    let mut replay = App::replay(Timeline::of(events), "run.jsonl", 3, 1.0, &[]);
+    press(&mut replay, &[chr('F')]);
+    assert!(replay.take_commands().is_empty(), "a replay forks nothing");
+    assert!(replay.screen().notice.as_ref().is_some_and(|n| n.error && n.text.contains("no simulator")));
+}
