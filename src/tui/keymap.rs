@@ -221,15 +221,15 @@ pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
 
 /// The status bar's entries for `context`: (keys, word, priority), in table order.
 pub fn bar(context: Context) -> Vec<(&'static str, &'static str, u8)> {
-    bar_without(context, None)
+    bar_without(context, &[])
 }
 
-/// The status bar's entries for `context`, leaving out the key of `action` (a replay has no
-/// live view for Esc to go back to).
-pub fn bar_without(context: Context, action: Option<Action>) -> Vec<(&'static str, &'static str, u8)> {
+/// The status bar's entries for `context`, leaving out the keys of `actions` (a replay has no
+/// live view for Esc to go back to, nor a simulator to fork).
+pub fn bar_without(context: Context, actions: &[Action]) -> Vec<(&'static str, &'static str, u8)> {
     BINDINGS
         .iter()
-        .filter(|b| b.context == context && Some(b.action) != action)
+        .filter(|b| b.context == context && !actions.contains(&b.action))
         .filter_map(|b| b.bar)
         .collect()
 }

@@ -198,7 +198,9 @@ fn flow(widths: &[usize], width: usize, lines: usize) -> Option<Vec<Vec<usize>>>
 impl Widget for KeyBar<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let replay = self.screen.history.as_ref().is_some_and(|h| h.replay.is_some());
-        let skip = replay.then_some(crate::tui::action::Action::Cancel);
+        // A replay cannot be left for a present, nor forked: no engine runs.
+        use crate::tui::action::Action;
+        let skip: &[Action] = if replay { &[Action::Cancel, Action::HistoryFork] } else { &[] };
         let entries = keymap::bar_without(context(&self.screen.mode), skip);
         let chip = |&(k, w, _): &(&str, &str, u8)| {
             vec![Span::styled(format!(" {k} "), theme::key()), Span::raw(format!(" {w}  "))]
