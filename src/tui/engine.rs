@@ -68,7 +68,7 @@ pub struct Poll {
     /// The event stream went back: the simulator forked its past or switched branches, and
     /// `events` begin the new branch's stream (its latest events) rather than follow the last
     /// poll's. Whatever was kept of the old stream must be dropped.
-    pub rebased: Option<crate::control::Branch>,
+    pub rebased: Option<Box<crate::control::Branch>>,
 }
 
 /// News for the interface thread.
@@ -234,7 +234,7 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
                         batch = w.backend.recent_events(FEED_CAPACITY);
                         seen = batch.last().map(|e| e.seq);
                         checks = Checker::new();
-                        rebased = w.backend.branches().into_iter().find(|b| b.current);
+                        rebased = w.backend.branches().into_iter().find(|b| b.current).map(Box::new);
                         break;
                     }
                 }

@@ -232,8 +232,13 @@ fn f_forks_at_the_cursor_and_the_timeline_follows_the_branch() {
         Branch { number: 2, parent: Some((1, 5)), events: 6, now: 0, current: true, events_file: None };
     let mut next = events[..6].to_vec();
     next.push(Event { seq: 6, ..events[6].clone() });
-    let rebased =
-        Poll { events: next, speed: 1.0, applied: u64::MAX, rebased: Some(branch), ..Poll::default() };
+    let rebased = Poll {
+        events: next,
+        speed: 1.0,
+        applied: u64::MAX,
+        rebased: Some(Box::new(branch)),
+        ..Poll::default()
+    };
     app.on_update(Update::Poll(rebased));
     assert!(!app.in_history(), "the new branch goes on live");
     assert_eq!(app.timeline().len(), 7, "the shared six events, then the new branch's own");
@@ -241,7 +246,7 @@ fn f_forks_at_the_cursor_and_the_timeline_follows_the_branch() {
     assert_eq!(app.take_commands(), vec![Command::SwitchBranch(None)]);
     let back =
         Branch { number: 1, parent: None, events: total as u64, now: 0, current: true, events_file: None };
-    let poll = Poll { speed: 1.0, applied: u64::MAX, rebased: Some(back), ..Poll::default() };
+    let poll = Poll { speed: 1.0, applied: u64::MAX, rebased: Some(Box::new(back)), ..Poll::default() };
     app.on_update(Update::Poll(poll));
     assert_eq!(app.timeline().len(), total, "branch 1's timeline, whole, as it was left");
 
