@@ -54,7 +54,7 @@ impl Mark {
 }
 
 /// The events of one run, and checkpoints to stand anywhere in them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Timeline {
     events: Vec<Event>,
     /// `(n, scene after the first n events)`, n ascending, the first at 0.
@@ -62,6 +62,12 @@ pub struct Timeline {
     /// The scene after every event so far.
     head: Scene,
     spacing: usize,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new()
+    }
 }
 
 impl Timeline {
