@@ -292,7 +292,7 @@ const LIVE_AT_ONCE: usize = 4;
 
 #[test]
 fn the_live_clusters_state_is_rebuilt_from_its_events_on_every_node() {
-    let range: Vec<u64> = seeds(1..=40).collect();
+    let range: Vec<u64> = seeds(1..=52).collect();
     let runs = range.len();
     let mut results = Vec::new();
     for chunk in range.chunks(LIVE_AT_ONCE) {
