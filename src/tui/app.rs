@@ -214,23 +214,8 @@ impl App {
         if let Some(branch) = rebased {
             self.on_branch(&branch);
         }
-        // The poller's checks start over at a fork with the branch's latest events only; the
-        // timeline's have read every event of the branch.
-        let safety = if self.branch > 1 || !self.branches.is_empty() {
-            self.timeline.head().safety().clone()
-        } else {
-            safety
-        };
         if switches != self.screen.switches {
             self.screen.switches = switches;
-            self.dirty = true;
-        }
-        if safety != self.screen.safety {
-            // A property broken for the first time is said whole in the status line too.
-            for v in safety.broken.iter().skip(self.screen.safety.broken.len()) {
-                self.error(format!("safety: {} broken: {v}", v.property));
-            }
-            self.screen.safety = safety;
             self.dirty = true;
         }
         // These statuses were read after the engine had carried out `applied` commands.
@@ -293,9 +278,24 @@ impl App {
             h.grown(&self.timeline);
             self.dirty = true;
         }
+        // The poller's checks start over at a fork with the branch's latest events only; the
+        // timeline's have read every event of the branch, these included.
+        let forked = self.branch > 1 || !self.branches.is_empty();
+        self.show_safety(if forked { self.timeline.head().safety().clone() } else { safety });
         let rates = self.rates.per_link(now);
         if rates != self.screen.rates {
             self.screen.rates = rates;
+            self.dirty = true;
+        }
+    }
+
+    fn show_safety(&mut self, safety: crate::safety::Report) {
+        if safety != self.screen.safety {
+            // A property broken for the first time is said whole in the status line too.
+            for v in safety.broken.iter().skip(self.screen.safety.broken.len()) {
+                self.error(format!("safety: {} broken: {v}", v.property));
+            }
+            self.screen.safety = safety;
             self.dirty = true;
         }
     }
