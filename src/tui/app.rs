@@ -210,7 +210,7 @@ impl App {
     }
 
     fn on_poll(&mut self, poll: Poll) {
-        let Poll { nodes, network, speed, now, events, applied, held, switches, safety, rebased } = poll;
+        let Poll { nodes, network, speed, now, events, applied, held, switches, rebased } = poll;
         if let Some(branch) = rebased {
             self.on_branch(&branch);
         }
@@ -278,10 +278,7 @@ impl App {
             h.grown(&self.timeline);
             self.dirty = true;
         }
-        // The poller's checks start over at a fork with the branch's latest events only; the
-        // timeline's have read every event of the branch, these included.
-        let forked = self.branch > 1 || !self.branches.is_empty();
-        self.show_safety(if forked { self.timeline.head().safety().clone() } else { safety });
+        self.show_safety();
         let rates = self.rates.per_link(now);
         if rates != self.screen.rates {
             self.screen.rates = rates;
@@ -289,8 +286,11 @@ impl App {
         }
     }
 
-    fn show_safety(&mut self, safety: crate::safety::Report) {
-        if safety != self.screen.safety {
+    /// The safety checks of every event the timeline holds (the branch's, after a fork).
+    fn show_safety(&mut self) {
+        let safety = self.timeline.head().safety();
+        if *safety != self.screen.safety {
+            let safety = safety.clone();
             // A property broken for the first time is said whole in the status line too.
             for v in safety.broken.iter().skip(self.screen.safety.broken.len()) {
                 self.error(format!("safety: {} broken: {v}", v.property));

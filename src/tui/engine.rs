@@ -1,8 +1,8 @@
 //! The console's worker threads, so the interface thread never waits on the cluster:
 //!
 //! - the **poller** asks for every node's status and the network ten times a second and passes
-//!   them on with the events that arrived meanwhile, and what the safety checks
-//!   (`crate::safety`, the simulator's own) found in them;
+//!   them on with the events that arrived meanwhile (the interface thread folds them into its
+//!   timeline, whose safety checks, `crate::safety`, the simulator's own, the screen shows);
 //! - the **control** thread carries out [`Command`]s in order (kills, restarts, network changes,
 //!   exports), through the engine's [`Control`] interface, whichever engine it is;
 //! - a pool of **client** threads runs client operations, several at a time, all under the
@@ -26,7 +26,6 @@ use crate::events::{Change, ClientRecord, Event, EventKind, Outcome};
 use crate::kv::{Op, Reply};
 use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::{NodeId, Switches};
-use crate::safety::{Checker, Report};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,8 +62,6 @@ pub struct Poll {
     pub held: Vec<Held>,
     /// The protocol's switchable parts, if the engine can switch them.
     pub switches: Option<Switches>,
-    /// The safety checks' findings on every event so far.
-    pub safety: Report,
     /// The event stream went back: the simulator forked its past or switched branches, and
     /// `events` begin the new branch's stream (its latest events) rather than follow the last
     /// poll's. Whatever was kept of the old stream must be dropped.
@@ -209,8 +206,6 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinH
 }
 
 fn poll_loop(w: &Worker, stop: &Receiver<()>) {
-    // The simulator's safety checks, fed every event this poller passes on.
-    let mut checks = Checker::new();
     let mut events = w.backend.subscribe();
     let mut first = w.backend.recent_events(FEED_CAPACITY);
     let mut seen = first.last().map(|e| e.seq);
@@ -233,15 +228,11 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
                         events = w.backend.subscribe();
                         batch = w.backend.recent_events(FEED_CAPACITY);
                         seen = batch.last().map(|e| e.seq);
-                        checks = Checker::new();
                         rebased = w.backend.branches().into_iter().find(|b| b.current).map(Box::new);
                         break;
                     }
                 }
             }
-        }
-        for e in &batch {
-            checks.observe(e);
         }
         // Read before the statuses: they reflect at least these commands.
         let applied = w.applied.load(Ordering::SeqCst);
@@ -255,7 +246,6 @@ fn poll_loop(w: &Worker, stop: &Receiver<()>) {
             speed: w.backend.speed(),
             now: w.backend.now_nanos(),
             events: batch,
-            safety: checks.report().clone(),
             rebased: std::mem::take(&mut rebased),
         };
         if w.updates.send(Update::Poll(poll)).is_err() {

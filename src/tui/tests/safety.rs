@@ -21,10 +21,8 @@ fn rows(t: &Terminal<TestBackend>) -> Vec<String> {
     (0..buf.area.height).map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect()).collect()
 }
 
-/// The demo screen after two nodes applied different puts at 7@4: events #1233 and #1234.
-fn broken() -> ScreenState {
-    let mut state = demo(5);
-    let mut checker = Checker::new();
+/// Two nodes applying different puts at 7@4: events #1233 and #1234.
+fn diverging() -> [Event; 2] {
     let apply = |seq, node, value: &str, request| {
         let id = RequestId { client: ClientId(1), seq: request };
         let command = Command::Put { id, ack: request, key: "x".into(), value: value.into(), time: 0 };
@@ -32,8 +30,16 @@ fn broken() -> ScreenState {
         let kind = EventKind::Node(NodeEventKind::Apply { entry, command: Some(command) });
         Event { seq, time: 0, node: Some(NodeId(node)), term: Some(Term(4)), kind }
     };
-    assert!(checker.observe(&apply(1233, 1, "1", 1)).is_empty());
-    let found = checker.observe(&apply(1234, 3, "2", 2));
+    [apply(1233, 1, "1", 1), apply(1234, 3, "2", 2)]
+}
+
+/// The demo screen after [`diverging`].
+fn broken() -> ScreenState {
+    let mut state = demo(5);
+    let mut checker = Checker::new();
+    let [first, second] = diverging();
+    assert!(checker.observe(&first).is_empty());
+    let found = checker.observe(&second);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].property, STATE_MACHINE);
     state.safety.broken = checker.report().broken.clone();
@@ -90,20 +96,20 @@ fn a_new_breach_is_said_whole_in_the_status_line() {
     use crate::tui::engine::{Poll, Update};
     let members: Vec<NodeId> = (1..=5).map(NodeId).collect();
     let mut app = App::new(members.clone(), "in memory");
-    let report = broken().safety;
-    let poll = |safety| {
+    let poll = |events: Vec<Event>| {
         Update::Poll(Poll {
             nodes: demo(5).nodes,
             network: Network::new(LinkRule::default()),
             speed: 1.0,
             now: 1,
             applied: u64::MAX,
-            safety,
+            events,
             ..Poll::default()
         })
     };
-    app.on_update(poll(report.clone()));
-    assert_eq!(app.screen().safety, report);
+    // The console checks the events it receives (its timeline's checks).
+    app.on_update(poll(diverging().to_vec()));
+    assert_eq!(app.screen().safety.broken, broken().safety.broken);
     let notice = app.screen().notice.clone().expect("a notice");
     assert!(notice.error);
     assert_eq!(
@@ -111,6 +117,6 @@ fn a_new_breach_is_said_whole_in_the_status_line() {
         "safety: state machine safety broken: #1234 n3@4 apply 7@4 c1#2 put x=2 (n1 applied c1#1 put x=1)"
     );
     app.on_update(Update::Notice(crate::tui::screen::Notice { text: "later".into(), error: false }));
-    app.on_update(poll(report));
+    app.on_update(poll(Vec::new()));
     assert_eq!(app.screen().notice.as_ref().map(|n| n.text.as_str()), Some("later"), "said once");
 }
