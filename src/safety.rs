@@ -1,7 +1,7 @@
 //! Raft's safety properties (paper Figure 3), checked from the event stream alone, as it goes.
 //! The simulator feeds it every step's events (and stops at the first violation); the console
-//! feeds it every event it receives, on either engine (in the scene of its timeline,
-//! the replay layer's scene). One checker, no second copy.
+//! feeds it every event it receives, on either engine (in its timeline's scene, in the replay
+//! layer). One checker, no second copy.
 //!
 //! It reads only [`Event`]s: a node's `role`, `append` (with `term_starts`), `truncate`,
 //! `commit` and `apply` events, its term, and `crash` and `restart`. From them it follows every
