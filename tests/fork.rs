@@ -3,6 +3,8 @@
 //! be returned to. Every engine here moves time by hand (`Clock::Manual`), so each test is
 //! deterministic.
 
+mod common;
+
 use quorum::cluster::{ClusterOptions, LiveCluster};
 use quorum::control::{Client, ClientOptions, Control, ControlError, NodeStatus};
 use quorum::events::{Event, EventKind};
@@ -12,7 +14,7 @@ use quorum::raft::{NodeId, Switches};
 use quorum::sim::{self, Clock, EngineOptions, SimEngine, WorldSpec};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -29,31 +31,10 @@ fn temp_file(name: &str) -> PathBuf {
     dir.join("events.jsonl")
 }
 
-/// Runs `op` on a client thread and moves time until it is answered (see tests/sim_engine.rs:
-/// time never moves while the client is between requests, so this is deterministic). With
-/// `by_hand`, the network is held and every held message is delivered by hand instead.
+/// Runs `op` and moves time until it is answered (`common::operate`); with `by_hand`, every
+/// held message is delivered by hand.
 fn operate(engine: &SimEngine, client: &Arc<Client>, op: Op, by_hand: bool) {
-    let waiting = engine.waiting_clients();
-    let thread = {
-        let client = Arc::clone(client);
-        std::thread::spawn(move || client.call(op, None))
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while engine.waiting_clients() == waiting && !thread.is_finished() {
-        assert!(Instant::now() < deadline, "the client never sent its request");
-        std::thread::yield_now();
-    }
-    for step in 0.. {
-        assert!(step < 300, "the operation did not end within 30 s of virtual time");
-        if by_hand {
-            while engine.act_on_held(None, HeldAction::Deliver) {}
-        }
-        engine.advance(Duration::from_millis(100));
-        if engine.waiting_clients() == waiting {
-            break;
-        }
-    }
-    thread.join().expect("client thread").expect("the operation succeeds");
+    common::operate(engine, client, op, None, by_hand).expect("the operation succeeds");
 }
 
 fn put(key: &str, value: &str) -> Op {

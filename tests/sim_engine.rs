@@ -2,9 +2,11 @@
 //! a session of puts, gets, kills, partitions and heals, given at fixed virtual times, plays
 //! exactly the same twice with the same seed, whatever the threads' scheduling.
 
+mod common;
+
 use quorum::control::{ClientOptions, Control};
 use quorum::events::{Event, EventKind};
-use quorum::kv::{Op, Reply, SessionLimits};
+use quorum::kv::{Op, SessionLimits};
 use quorum::network::HeldAction;
 use quorum::raft::{Body, NodeId};
 use quorum::sim::{self, Clock, EngineOptions, SimEngine};
@@ -19,41 +21,14 @@ fn engine(seed: u64) -> SimEngine {
     SimEngine::start(world, options).expect("engine")
 }
 
-/// Runs `op` through `via` on a client thread, lets it enter the world, moves time until it is
-/// answered, and returns what it read (`Ok(None)` for a put).
+/// Runs `op` through `via` and moves time until it is answered (`common::operate`).
 fn operate(
     engine: &SimEngine,
     client: &Arc<quorum::control::Client>,
     op: Op,
     via: Option<NodeId>,
 ) -> Result<Option<String>, String> {
-    let waiting = engine.waiting_clients();
-    let thread = {
-        let client = Arc::clone(client);
-        std::thread::spawn(move || client.call(op, via))
-    };
-    // The request is in the world (time does not move while the client is between requests,
-    // but the test must not move it before the client has sent anything).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while engine.waiting_clients() == waiting && !thread.is_finished() {
-        assert!(Instant::now() < deadline, "the client never sent its request");
-        std::thread::yield_now();
-    }
-    // Time never moves while the client is between requests, so once an advance returns the
-    // client is either waiting in the world again or done: the operation ends at a fixed
-    // virtual time, whatever the threads' scheduling.
-    for step in 0.. {
-        assert!(step < 300, "the operation did not end within 30 s of virtual time");
-        engine.advance(Duration::from_millis(100));
-        if engine.waiting_clients() == waiting {
-            break;
-        }
-    }
-    let answer = thread.join().expect("client thread").map_err(|e| e.to_string())?;
-    Ok(match answer.reply {
-        Reply::Get { value } => value,
-        Reply::Put | Reply::Registered { .. } => None,
-    })
+    common::operate(engine, client, op, via, false)
 }
 
 fn fault(engine: &SimEngine, description: &str) {
