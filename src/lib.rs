@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod control;
 pub mod events;
 pub mod kv;
+pub mod lesson;
 pub mod nemesis;
 pub mod network;
 pub mod raft;

@@ -161,6 +161,7 @@ fn run_console(args: ConsoleArgs) -> Result<u8> {
             speed: args.speed,
             delay: args.delay,
             lecture: args.lecture,
+            lesson: None,
         },
         |setup| start_engine(engine, switches, setup),
     )?;
@@ -181,11 +182,31 @@ enum Command {
     /// Open the console's history view on an event log, read-only (space plays it), or on a
     /// simulator seed re-run headless; or draw a picture of it (--svg).
     Replay(ReplayArgs),
+    /// Play a narrated lesson on the simulator: list them, open one in the console (n plays
+    /// the next step, b goes back), check it headless, or make one from a golden script.
+    Lesson(LessonArgs),
     /// Check a history file (JSON Lines, Jepsen's format) for linearizability.
     Check {
         /// The history file.
         file: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct LessonArgs {
+    /// A shipped lesson's name (`quorum lesson` lists them) or the path of a lesson file.
+    lesson: Option<String>,
+    /// Play it headless and exit 0 only if every step's conditions hold (1 if one does not,
+    /// 2 if the lesson cannot be read).
+    #[arg(long, requires = "lesson")]
+    check: bool,
+    /// Print a lesson skeleton made from a golden script (tests/scripts/NAME): its commands
+    /// as steps, its comments as narration.
+    #[arg(long, conflicts_with_all = ["lesson", "check"], value_name = "SCRIPT")]
+    from_script: Option<PathBuf>,
+    /// Console: directory for the session's event log and history (default: a fresh one).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -610,6 +631,90 @@ fn run_replay(args: ReplayArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// The simulator a lesson plays on: its set-up's world, forkable (a lesson goes back by
+/// re-execution), its time moved by the lesson only (`Manual`) or, in the console, by the wall
+/// clock once the user lets it run.
+fn lesson_engine(
+    setup: &quorum::lesson::format::Setup,
+    clock: sim::Clock,
+    events_file: Option<PathBuf>,
+    ring: usize,
+) -> Result<sim::SimEngine> {
+    let spec = sim::WorldSpec {
+        seed: setup.seed,
+        nodes: setup.nodes,
+        switches: setup.switches,
+        sessions: Default::default(),
+    };
+    let options = sim::EngineOptions { clock, events_file, ring };
+    Ok(sim::SimEngine::start_from(spec.factory(), options)?)
+}
+
+/// `quorum lesson`: lists the lessons, checks one headless, opens one in the console, or makes
+/// a skeleton from a golden script.
+fn run_lesson(args: LessonArgs) -> Result<u8> {
+    use quorum::lesson;
+    if let Some(script) = &args.from_script {
+        let text =
+            std::fs::read_to_string(script).with_context(|| format!("cannot read {}", script.display()))?;
+        let name = script.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        print!("{}", lesson::script::skeleton(&name, &text));
+        return Ok(0);
+    }
+    let Some(name) = args.lesson else {
+        println!("Lessons (quorum lesson NAME opens one; n plays the next step, b goes back):");
+        for read in lesson::shipped() {
+            match read {
+                Ok(l) => println!("  {:<28} {} ({} steps)", l.name, l.title, l.steps.len()),
+                Err(e) => println!("  {e}"),
+            }
+        }
+        return Ok(0);
+    };
+    let lesson = lesson::find(&name).map_err(anyhow::Error::msg)?;
+    if args.check {
+        let engine = std::sync::Arc::new(lesson_engine(&lesson.setup, sim::Clock::Manual, None, 64)?);
+        let steps = lesson.steps.len();
+        let title = lesson.title.clone();
+        let mut player =
+            lesson::Player::start(lesson, engine.clone(), std::sync::Arc::new(lesson::play::Quiet), false)
+                .map_err(anyhow::Error::msg)?;
+        let result = player.play_all();
+        drop(player);
+        let _ = quorum::control::Control::finish(engine.as_ref());
+        return Ok(match result {
+            Ok(()) => {
+                println!("{name}: {title}: {steps} steps, every condition held");
+                0
+            }
+            Err(e) => {
+                println!("FAILED {e}");
+                1
+            }
+        });
+    }
+    let setup = lesson.setup.clone();
+    let farewell = quorum::tui::run(
+        quorum::tui::ConsoleOptions {
+            nodes: setup.nodes,
+            seed: setup.seed,
+            data_dir: args.data_dir,
+            disk: false,
+            speed: setup.speed,
+            delay: None,
+            lecture: false,
+            lesson: Some(lesson),
+        },
+        |s| {
+            let engine = lesson_engine(&setup, sim::Clock::Wall, Some(s.events_file), s.ring)?;
+            let label = format!("lesson · simulated · seed {}", setup.seed);
+            Ok(quorum::tui::Started { engine: std::sync::Arc::new(engine), label })
+        },
+    )?;
+    let _ = write!(std::io::stdout(), "{farewell}");
+    Ok(0)
+}
+
 /// Re-runs a simulator seed headless, its events into memory, and reads them back.
 fn rerun(options: &SimOptions) -> Result<quorum::replay::Log> {
     let mut events = Vec::new();
@@ -620,7 +725,7 @@ fn rerun(options: &SimOptions) -> Result<quorum::replay::Log> {
 }
 
 /// The commands `quorum` knows.
-const COMMANDS: [&str; 5] = ["sim", "run", "bench", "replay", "check"];
+const COMMANDS: [&str; 6] = ["sim", "run", "bench", "replay", "lesson", "check"];
 
 /// What is wrong, in the user's words, when console flags are followed by a word: clap's "the
 /// subcommand 'extra' cannot be used with '--nodes'" says neither that `extra` is no command
@@ -671,6 +776,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => run_bench(args),
         Some(Command::Run(args)) => run_live(args),
         Some(Command::Replay(args)) => run_replay(args),
+        Some(Command::Lesson(args)) => run_lesson(args),
         Some(Command::Check { file }) => {
             let mut out = std::io::stdout().lock();
             let code = quorum::check::check_file_command(&file, &mut out);

@@ -72,10 +72,17 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("storage", &["storage", "raft", "kv"]),
     ("control", &["control", "raft", "kv", "events", "network"]),
     ("nemesis.rs", &["control", "events", "network", "raft"]),
+    ("lesson", &["lesson", "control", "events", "network", "raft", "kv", "check", "safety"]),
     ("replay", &["replay", "control", "raft", "kv", "events", "network", "safety"]),
     ("sim", &["sim", "raft", "kv", "events", "network", "storage", "control", "nemesis", "check", "safety"]),
     ("cluster", &["cluster", "raft", "kv", "events", "network", "storage", "control", "nemesis", "check"]),
-    ("tui", &["tui", "raft", "kv", "events", "network", "storage", "control", "check", "safety", "replay"]),
+    (
+        "tui",
+        &[
+            "tui", "raft", "kv", "events", "network", "storage", "control", "check", "safety", "replay",
+            "lesson",
+        ],
+    ),
     ("check", &["check"]),
 ];
 

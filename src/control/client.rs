@@ -16,6 +16,7 @@
 //! waiting takes, is the engine's [`Transport`]: channels and real time in the live cluster,
 //! the simulated world and virtual time in the simulator.
 
+use crate::events::{ClientRecord, EventKind, Outcome};
 use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId};
 use crate::raft::NodeId;
 use std::collections::BTreeSet;
@@ -218,7 +219,32 @@ impl Client {
     /// most once. If the session turns out to have expired and no attempt can have taken effect,
     /// the client registers again and carries on under the new session.
     pub fn call(&self, op: Op, via: Option<NodeId>) -> Result<Answer, OpError> {
-        let _op = Operation::enter(&*self.transport);
+        self.call_reserved(op, via, self.options.attempts, self.reserve()).0
+    }
+
+    /// Marks an operation of this session as begun before the thread that runs it does, so
+    /// the simulator holds time still from now until that thread waits for its answer: what
+    /// a lesson sends enters the world at the moment it was sent, whatever the threads'
+    /// scheduling. Hand it to [`Client::call_reserved`] on the operation's thread.
+    pub fn reserve(&self) -> Reserved {
+        self.transport.enter();
+        Reserved(Arc::clone(&self.transport))
+    }
+
+    /// [`Client::call`] with `attempts` attempts, inside the stay `reserved` began. The stay
+    /// is handed back with the result: the simulator holds time still until the caller drops
+    /// it, so what the caller records of the answer comes at the moment the answer came.
+    pub fn call_reserved(
+        &self,
+        op: Op,
+        via: Option<NodeId>,
+        attempts: u32,
+        reserved: Reserved,
+    ) -> (Result<Answer, OpError>, Reserved) {
+        (self.attempts(op, via, attempts), reserved)
+    }
+
+    fn attempts(&self, op: Op, via: Option<NodeId>, attempts: u32) -> Result<Answer, OpError> {
         let mut session = self.session(None)?;
         let mut renewed = false;
         let mut seq = self.begin(session);
@@ -226,7 +252,7 @@ impl Client {
         let mut last = OpError { failure: OpFailure::NoAttempt, definite: true, node: NodeId(0), id: None };
         let mut attempt = 0;
         let result = loop {
-            if attempt >= self.options.attempts.max(1) {
+            if attempt >= attempts.max(1) {
                 last.definite = !uncertain;
                 break Err(last);
             }
@@ -237,7 +263,7 @@ impl Client {
             last.node = node;
             last.id = Some(id);
             // Back-offs are for the attempts to come: the last one returns at once.
-            let more = attempt < self.options.attempts.max(1);
+            let more = attempt < attempts.max(1);
             match self.transport.attempt(node, &request, self.options.timeout) {
                 Attempt::Down => {
                     last.failure = OpFailure::Down;
@@ -427,6 +453,45 @@ impl Client {
     }
 }
 
+/// An operation's stay in its session, begun on one thread for another ([`Client::reserve`]):
+/// left when dropped.
+pub struct Reserved(Arc<dyn Transport>);
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// What a session remembers between operations: its id, its next sequence number and where it
+/// sends next. A lesson saves it with each step and puts it back when it goes back a step, so
+/// the step plays again with the same requests ([`Client::save`], [`Client::restore`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionState {
+    session: Option<ClientId>,
+    next_seq: u64,
+    preferred: Option<NodeId>,
+    next: usize,
+}
+
+impl Client {
+    /// The session's state now (operations in flight are not part of it).
+    pub fn save(&self) -> SessionState {
+        let s = self.state();
+        SessionState { session: s.session, next_seq: s.next_seq, preferred: s.preferred, next: s.next }
+    }
+
+    /// Puts back a state [`Client::save`] returned; forgets the operations in flight.
+    pub fn restore(&self, saved: &SessionState) {
+        let mut s = self.state();
+        s.session = saved.session;
+        s.next_seq = saved.next_seq;
+        s.preferred = saved.preferred;
+        s.next = saved.next;
+        s.in_flight.clear();
+    }
+}
+
 /// One operation's stay in the session: entered on creation, left when dropped (even when the
 /// operation's thread unwinds).
 struct Operation<'a>(&'a dyn Transport);
@@ -442,4 +507,52 @@ impl Drop for Operation<'_> {
     fn drop(&mut self) {
         self.0.leave();
     }
+}
+
+/// A duration as the console shows latencies: `3.1 ms`, `1.25 s`.
+pub fn latency(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1e3) }
+}
+
+/// The `client` event of an operation sent through `via` at `invoked` (engine ns) that took
+/// `took`: in words (`c2#1 put x=1 via n1 → ok (3.1 ms)`) and structured, for a reader.
+pub fn client_event(
+    request: Op,
+    via: NodeId,
+    invoked: u64,
+    took: Duration,
+    result: &Result<Answer, OpError>,
+) -> EventKind {
+    let value = match result {
+        Ok(Answer { reply: Reply::Get { value }, .. }) => value.clone(),
+        _ => None,
+    };
+    let said = match (result, &request) {
+        (Ok(_), Op::Get { .. }) => {
+            value.as_ref().map_or_else(|| "ok, not found".to_string(), |v| format!("ok {v}"))
+        }
+        (Ok(_), _) => "ok".to_string(),
+        (Err(e), _) => format!("error: {e}"),
+    };
+    let id = match result {
+        Ok(a) => Some(a.id),
+        Err(e) => e.id,
+    };
+    let who = id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
+    let description = format!("{who} {request} via {via} → {said} ({})", latency(took));
+    let record = ClientRecord {
+        op: request,
+        via,
+        invoked,
+        outcome: match result {
+            Ok(_) => Outcome::Ok,
+            Err(e) if e.definite => Outcome::Failed,
+            Err(_) => Outcome::Unknown,
+        },
+        id,
+        value,
+        error: result.as_ref().err().map(ToString::to_string),
+    };
+    EventKind::Client { description, op: Some(Box::new(record)) }
 }

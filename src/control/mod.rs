@@ -12,7 +12,9 @@ pub mod client;
 pub mod hub;
 mod status;
 
-pub use client::{Answer, Attempt, Client, ClientOptions, OpError, OpFailure, Transport};
+pub use client::{
+    Answer, Attempt, Client, ClientOptions, OpError, OpFailure, Reserved, SessionState, Transport,
+};
 pub use status::{NodeStatus, RunState};
 
 use crate::events::{Event, EventKind};
@@ -80,6 +82,19 @@ pub struct Fork {
     /// deliveries and ticks) or an input (a request, a kill, ...) emits several events, and
     /// re-execution never stops inside one.
     pub after_event: u64,
+}
+
+/// A place in a simulated run to come back to ([`Control::bookmark`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bookmark {
+    /// The engine's number for it.
+    pub id: u64,
+    /// The branch it is on.
+    pub branch: u32,
+    /// How many events the run had.
+    pub events: u64,
+    /// The virtual time, in ns.
+    pub now: u64,
 }
 
 /// What can be done to a running cluster, by the console or the nemesis, on either engine.
@@ -170,6 +185,20 @@ pub trait Control: Send + Sync {
     fn switch_branch(&self, number: u32) -> Result<Fork, ControlError> {
         let _ = number;
         Err(ControlError::Unsupported("only the simulator forks a run"))
+    }
+    /// Remembers where the run is now, to come back to exactly with [`Control::rewind`] (the
+    /// simulator only). A lesson takes one after every step.
+    fn bookmark(&self) -> Result<Bookmark, ControlError> {
+        Err(ControlError::Unsupported("only the simulator goes back to a bookmark"))
+    }
+    /// Takes the current branch back to `bookmark`, by re-executing it from the seed as
+    /// [`Control::fork`] does, but keeps no branch of what is left: the steps after the
+    /// bookmark are undone, not put aside (a lesson's `b`). The world is as it was then, to its
+    /// clock and its counters, so what is done next plays as it did the first time. Client
+    /// operations waiting end with a timeout; subscriptions end.
+    fn rewind(&self, bookmark: &Bookmark) -> Result<Fork, ControlError> {
+        let _ = bookmark;
+        Err(ControlError::Unsupported("only the simulator goes back to a bookmark"))
     }
     /// A channel that receives every event from now on (`None` if events are not recorded).
     ///

@@ -18,7 +18,7 @@
 
 use super::engine::{SimEngine, World, WorldFactory};
 use crate::control::hub;
-use crate::control::{Branch, Control, ControlError, Fork};
+use crate::control::{Bookmark, Branch, Control, ControlError, Fork};
 use crate::events::{Event, EventKind};
 use crate::kv::Request;
 use crate::network::{HeldAction, Network};
@@ -295,6 +295,21 @@ struct Branches {
     kept: Vec<Kept>,
 }
 
+/// How many bookmarks an engine keeps (the oldest go first).
+pub const MAX_BOOKMARKS: usize = 1024;
+
+/// A place to come back to ([`Control::bookmark`]): the branch's inputs so far and where it
+/// was, and the nonce counter (what re-execution does not rebuild).
+struct Saved {
+    id: u64,
+    branch: u32,
+    log: Vec<Logged>,
+    moments: u64,
+    now: u64,
+    events: u64,
+    nonce: u64,
+}
+
 /// What an engine needs to fork: how to rebuild its world, where its events go, and its
 /// branches (see the module documentation).
 pub(crate) struct Forks {
@@ -303,13 +318,64 @@ pub(crate) struct Forks {
     ring: usize,
     /// Also keeps two forks or switches from running at once.
     branches: Mutex<Branches>,
+    /// The bookmarks, oldest first, and the next one's id.
+    bookmarks: Mutex<(VecDeque<Saved>, u64)>,
 }
 
 impl Forks {
     /// The branches of an engine whose world `factory` builds; branch 1 is running.
     pub(crate) fn new(factory: WorldFactory, events_file: Option<PathBuf>, ring: usize) -> Forks {
         let branches = Branches { current: (1, None), next: 2, kept: Vec::new() };
-        Forks { factory, events_file, ring, branches: Mutex::new(branches) }
+        Forks { factory, events_file, ring, branches: Mutex::new(branches), bookmarks: Mutex::default() }
+    }
+
+    /// [`Control::bookmark`] on `engine`.
+    pub(crate) fn bookmark(&self, engine: &SimEngine) -> Bookmark {
+        let branch = self.branches.lock().unwrap_or_else(PoisonError::into_inner).current.0;
+        let mut marks = self.bookmarks.lock().unwrap_or_else(PoisonError::into_inner);
+        let world = engine.world();
+        let id = marks.1;
+        marks.1 += 1;
+        let saved = Saved {
+            id,
+            branch,
+            log: world.inputs().to_vec(),
+            moments: world.moments(),
+            now: world.cluster.now(),
+            events: world.cluster.event_count(),
+            nonce: world.nonce(),
+        };
+        let bookmark = Bookmark { id, branch, events: saved.events, now: saved.now };
+        if marks.0.len() >= MAX_BOOKMARKS {
+            marks.0.pop_front();
+        }
+        marks.0.push_back(saved);
+        bookmark
+    }
+
+    /// [`Control::rewind`] on `engine`: re-executes the bookmark's inputs to where it was and
+    /// installs that world as the current branch, keeping nothing of the one it replaces.
+    pub(crate) fn rewind(&self, engine: &SimEngine, bookmark: &Bookmark) -> Result<Fork, ControlError> {
+        let branches = self.branches.lock().unwrap_or_else(PoisonError::into_inner);
+        let number = branches.current.0;
+        let (log, until, nonce) = {
+            let marks = self.bookmarks.lock().unwrap_or_else(PoisonError::into_inner);
+            let saved =
+                marks.0.iter().find(|m| m.id == bookmark.id).ok_or(ControlError::Unsupported(
+                    "that bookmark is forgotten (only the latest are kept)",
+                ))?;
+            if saved.branch != number {
+                return Err(ControlError::NoSuchBranch(saved.branch));
+            }
+            let until =
+                Until { moments: saved.moments, now: saved.now, events: saved.events, after_event: None };
+            (saved.log.clone(), until, saved.nonce)
+        };
+        let world = self.run(&log, &until, number, Vec::new())?;
+        engine.install(world.0, world.1, self.file(number))?;
+        engine.world().set_nonce(nonce);
+        let branch = self.current(engine, &branches);
+        Ok(Fork { after_event: branch.events.saturating_sub(1), branch, left: number })
     }
 
     /// Branch `number`'s event file: the engine's for branch 1, else `<stem>-branch<n>.<ext>`

@@ -13,7 +13,8 @@ use super::branch::{self, Forks, Input, Logged};
 use super::cluster::{Cluster, TICK_NANOS};
 use crate::control::hub::{self, Hub, HubMsg};
 use crate::control::{
-    Attempt, Branch, Client, ClientOptions, Control, ControlError, Fork, NodeStatus, RunState, Transport,
+    Attempt, Bookmark, Branch, Client, ClientOptions, Control, ControlError, Fork, NodeStatus, RunState,
+    Transport,
 };
 use crate::events::{Event, EventKind};
 use crate::kv::{Request, RequestId};
@@ -199,6 +200,16 @@ impl World {
     /// The input log itself, to test that re-execution notices a log that does not match.
     pub fn inputs_mut(&mut self) -> &mut Vec<Logged> {
         &mut self.inputs
+    }
+
+    /// The next nonce a client's registration will get.
+    pub(super) fn nonce(&self) -> u64 {
+        self.next_nonce
+    }
+
+    /// Puts the nonce counter back where a bookmark found it ([`Control::rewind`]).
+    pub(super) fn set_nonce(&mut self, nonce: u64) {
+        self.next_nonce = nonce;
     }
 
     /// How many steps have run something (a delivery or a tick).
@@ -728,6 +739,16 @@ impl Control for SimEngine {
     fn switch_branch(&self, number: u32) -> Result<Fork, ControlError> {
         let forks = self.forks.as_ref().ok_or(ControlError::Unsupported(branch::NOT_FORKABLE))?;
         forks.switch(self, number)
+    }
+
+    fn bookmark(&self) -> Result<Bookmark, ControlError> {
+        let forks = self.forks.as_ref().ok_or(ControlError::Unsupported(branch::NOT_FORKABLE))?;
+        Ok(forks.bookmark(self))
+    }
+
+    fn rewind(&self, bookmark: &Bookmark) -> Result<Fork, ControlError> {
+        let forks = self.forks.as_ref().ok_or(ControlError::Unsupported(branch::NOT_FORKABLE))?;
+        forks.rewind(self, bookmark)
     }
 
     fn subscribe(&self) -> Option<Receiver<Event>> {

@@ -18,11 +18,10 @@ use super::feed::FEED_CAPACITY;
 use super::netview;
 use super::screen::{ClientOutcome, Notice, VerdictView};
 use super::session::Session;
-use super::widgets::latency;
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
-use crate::control::{Client, ClientOptions, Control, NodeStatus};
-use crate::events::{Change, ClientRecord, Event, EventKind, Outcome};
+use crate::control::{Answer, Client, ClientOptions, Control, NodeStatus};
+use crate::events::{Change, Event, EventKind};
 use crate::kv::{Op, Reply};
 use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::{NodeId, Switches};
@@ -530,19 +529,17 @@ impl Worker {
         // Measured on the engine's clock: virtual time on the simulator, real time on the live
         // cluster.
         let began = self.backend.now_nanos();
-        let result = self.client.call(request.clone(), Some(via)).map(|answer| {
-            let read = match answer.reply {
-                Reply::Get { value } => value,
-                Reply::Put | Reply::Registered { .. } => None,
-            };
-            (read, answer.node, answer.id)
-        });
+        let result = self.client.call(request.clone(), Some(via));
         let took = Duration::from_nanos(self.backend.now_nanos().saturating_sub(began));
+        let read = match &result {
+            Ok(Answer { reply: Reply::Get { value }, .. }) => value.clone(),
+            _ => None,
+        };
         let done = match &result {
-            Ok((read, node, _)) => {
+            Ok(answer) => {
                 let shown = if f == OpKind::Get { read.as_deref() } else { value.as_deref() };
                 let mut e = HistoryEvent::complete(EventType::Ok, process, f, &key, shown, now(self));
-                e.node = Some(node.0);
+                e.node = Some(answer.node.0);
                 e
             }
             Err(error) => {
@@ -554,38 +551,14 @@ impl Worker {
             }
         };
         self.session.record(done);
-        let id = match &result {
-            Ok((_, _, id)) => Some(*id),
-            Err(e) => e.id,
-        };
         let outcome = ClientOutcome {
-            id,
-            result: result.as_ref().map(|(read, _, _)| read.clone()).map_err(ToString::to_string),
+            id: result.as_ref().map_or_else(|e| e.id, |a| Some(a.id)),
+            result: result.as_ref().map(|_| read).map_err(ToString::to_string),
             definite: result.as_ref().err().is_some_and(|e| e.definite),
             latency: took,
         };
-        let said = match (&outcome.result, f) {
-            (Ok(_), OpKind::Put) => "ok".to_string(),
-            (Ok(Some(v)), OpKind::Get) => format!("ok {v}"),
-            (Ok(None), OpKind::Get) => "ok, not found".to_string(),
-            (Err(e), _) => format!("error: {e}"),
-        };
-        let who = id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
-        let description = format!("{who} {request} via {via} → {said} ({})", latency(took));
-        let record = ClientRecord {
-            op: request,
-            via,
-            invoked: began,
-            outcome: match &result {
-                Ok(_) => Outcome::Ok,
-                Err(e) if e.definite => Outcome::Failed,
-                Err(_) => Outcome::Unknown,
-            },
-            id,
-            value: outcome.result.as_ref().ok().cloned().flatten(),
-            error: outcome.result.as_ref().err().cloned(),
-        };
-        self.backend.record(Some(via), EventKind::Client { description, op: Some(Box::new(record)) });
+        let event = crate::control::client::client_event(request, via, began, took, &result);
+        self.backend.record(Some(via), event);
         if let Some(e) = self.session.write_error() {
             self.notice(e, true);
         }

@@ -73,6 +73,8 @@ pub struct ConsoleOptions {
     pub delay: Option<(u64, u64)>,
     /// Start at the lecture pace ([`lecture`]), instead of `speed` and `delay`.
     pub lecture: bool,
+    /// A lesson to play (on the simulator): the narration panel, `n` and `b`.
+    pub lesson: Option<crate::lesson::Lesson>,
 }
 
 /// The shortest gap between two frames (about 30 frames a second at most).

@@ -18,10 +18,7 @@ pub struct Clients<'a> {
 }
 
 /// `3.1 ms`, `1.20 s`.
-pub fn latency(d: std::time::Duration) -> String {
-    let ms = d.as_secs_f64() * 1e3;
-    if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1e3) }
-}
+pub use crate::control::client::latency;
 
 /// One client operation as a line: `c7#3 put color=blue via n2 → ok · 3.1 ms`.
 pub fn client_line(line: &ClientLine) -> Line<'static> {

@@ -1,0 +1,114 @@
+//! The lessons: every shipped lesson plays to its end with every condition holding (so a
+//! lesson that drifts from the code fails here), each file of `assets/lessons/` is shipped,
+//! and going back a step and playing it again gives exactly the same run.
+
+use quorum::control::Control;
+use quorum::events::Event;
+use quorum::lesson::{self, Lesson, Player};
+use quorum::sim::{Clock, EngineOptions, SimEngine, WorldSpec};
+use std::sync::Arc;
+
+/// Keeps every event of a lesson in the engine's ring, to compare runs.
+const RING: usize = 1 << 20;
+
+fn engine(lesson: &Lesson) -> Arc<SimEngine> {
+    let s = &lesson.setup;
+    let spec = WorldSpec { seed: s.seed, nodes: s.nodes, switches: s.switches, sessions: Default::default() };
+    let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: RING };
+    Arc::new(SimEngine::start_from(spec.factory(), options).expect("engine"))
+}
+
+fn player(lesson: &Lesson) -> (Arc<SimEngine>, Player) {
+    let engine = engine(lesson);
+    let player = Player::start(lesson.clone(), engine.clone(), Arc::new(lesson::play::Quiet), false)
+        .expect("the lesson starts");
+    (engine, player)
+}
+
+fn shipped() -> Vec<Lesson> {
+    lesson::shipped().into_iter().map(|l| l.unwrap_or_else(|e| panic!("{e}"))).collect()
+}
+
+/// The events so far, without the ones that say the lesson's own progress (a step's number).
+fn events(engine: &SimEngine) -> Vec<Event> {
+    engine.flush_events();
+    engine.recent_events(RING)
+}
+
+#[test]
+fn every_shipped_lesson_plays_to_its_end_with_every_condition_holding() {
+    let mut failed = Vec::new();
+    for lesson in shipped() {
+        let (engine, mut player) = player(&lesson);
+        if let Err(e) = player.play_all() {
+            failed.push(format!("{e}\n  replay: quorum lesson {} --check", lesson.name));
+        }
+        drop(player);
+        let _ = engine.finish();
+    }
+    assert!(failed.is_empty(), "lessons that fail:\n{}", failed.join("\n"));
+}
+
+#[test]
+fn every_lesson_file_is_shipped_and_there_are_ten_at_least() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/lessons");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("assets/lessons")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".lesson").map(str::to_string))
+        .collect();
+    files.sort();
+    let mut shipped: Vec<String> = lesson::SHIPPED.iter().map(|(n, _)| n.to_string()).collect();
+    shipped.sort();
+    assert_eq!(files, shipped, "every file of assets/lessons must be in lesson::SHIPPED, and only those");
+    assert!(shipped.len() > 10, "ten lessons and the example at least: {shipped:?}");
+}
+
+/// Going back a step and playing it again gives the same events, the same statuses and the
+/// same clock, for every step of every lesson; and going back to the start and playing on
+/// gives the whole lesson again.
+#[test]
+fn going_back_a_step_and_playing_it_again_gives_the_same_run() {
+    for lesson in shipped() {
+        let (engine, mut player) = player(&lesson);
+        for step in 1..=lesson.steps.len() {
+            let first = player.next().map(|_| ()).map_err(|e| e.to_string());
+            let (events_first, status_first, now_first) =
+                (events(&engine), engine.status(), engine.now_nanos());
+            assert_eq!(player.back(), Ok(step - 1), "{}: back from step {step}", lesson.name);
+            let again = player.next().map(|_| ()).map_err(|e| e.to_string());
+            assert_eq!(again, first, "{}: step {step} played twice", lesson.name);
+            let events_again = events(&engine);
+            assert_eq!(events_again.len(), events_first.len(), "{}: step {step}: event count", lesson.name);
+            if let Some(i) = events_first.iter().zip(&events_again).position(|(a, b)| a != b) {
+                panic!(
+                    "{}: step {step} played again differs at event {i}:\n  first: {}\n  again: {}",
+                    lesson.name, events_first[i], events_again[i]
+                );
+            }
+            assert_eq!(engine.status(), status_first, "{}: step {step}: statuses", lesson.name);
+            assert_eq!(engine.now_nanos(), now_first, "{}: step {step}: clock", lesson.name);
+        }
+        drop(player);
+        let _ = engine.finish();
+    }
+}
+
+/// After the user changes the cluster between steps, `b` first returns to the lesson's own
+/// state at that step, then goes back a step as usual.
+#[test]
+fn back_after_a_take_over_returns_to_the_lesson_first() {
+    let lesson = lesson::find("example").expect("example");
+    let (engine, mut player) = player(&lesson);
+    player.next().expect("step 1");
+    let after_step = (engine.status(), engine.now_nanos());
+    assert!(!player.diverged());
+    engine.kill(quorum::raft::NodeId(2));
+    engine.advance_ticks(50);
+    assert!(player.diverged());
+    assert_eq!(player.back(), Ok(1), "back to the lesson at step 1");
+    assert_eq!((engine.status(), engine.now_nanos()), after_step);
+    assert!(!player.diverged());
+    assert_eq!(player.back(), Ok(0), "then back a step");
+    drop(player);
+    let _ = engine.finish();
+}
