@@ -531,3 +531,40 @@ fn rewind(engine: &str) {
     replay.wait_for("the shell again", |s| s.contains("DONE"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A lesson in the console: `n` plays every step to the end, `b` goes back a step (the
+/// cluster is as it was: the leader back up), a kill takes the lesson over, and `n` plays on
+/// from the changed cluster.
+#[test]
+fn play_a_lesson_go_back_take_over_and_continue() {
+    let dir = fresh_dir("lesson");
+    let bin = env!("CARGO_BIN_EXE_quorum");
+    let command =
+        format!("sh -c '\"{bin}\" lesson example --data-dir \"{}\"; echo DONE; sleep 600'", dir.display());
+    let tmux = Tmux::start("lesson", &command);
+    tmux.wait_for("the lesson's introduction", |s| s.contains("before step 1 of 3") && s.contains("FROZEN"));
+    // Each step, to its end: the panel names the step and offers the next.
+    // (The cards follow the panel within a poll, a tenth of a second: wait for both.)
+    let steps = [("step 1/3", "n  step 2"), ("step 2/3", "n  step 3"), ("step 3/3", "the end of the lesson")];
+    for (shown, offered) in steps {
+        tmux.keys(&["n"]);
+        tmux.wait_for(shown, |s| s.contains(shown) && s.contains(offered) && leader(s).is_some());
+    }
+    tmux.wait_for("another leader than n1, which step 3 killed", |s| matches!(leader(s), Some(2 | 3)));
+    // Back a step: n1 leads again.
+    tmux.keys(&["b"]);
+    let back = tmux.wait_for("back at step 2, n1 leading as it did", |s| {
+        s.contains("step 2/3") && s.contains("n  step 3") && leader(s) == Some(1)
+    });
+    assert!(back.contains("back at the end of step 2"), "{back}");
+    // Take over: kill the leader by hand.
+    tmux.keys(&["1", "k"]);
+    tmux.wait_for("the take-over noticed", |s| s.contains("you changed the cluster"));
+    // And play on from there: step 3 elects a leader among the others.
+    tmux.keys(&["n"]);
+    tmux.wait_for("step 3 from the changed cluster: n2 or n3 leads", |s| {
+        s.contains("step 3/3") && s.contains("the end of the lesson") && matches!(leader(s), Some(2 | 3))
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell again", |s| s.contains("DONE"));
+}

@@ -71,11 +71,11 @@ fn going_back_a_step_and_playing_it_again_gives_the_same_run() {
     for lesson in shipped() {
         let (engine, mut player) = player(&lesson);
         for step in 1..=lesson.steps.len() {
-            let first = player.next().map(|_| ()).map_err(|e| e.to_string());
+            let first = player.play_next().map(|_| ()).map_err(|e| e.to_string());
             let (events_first, status_first, now_first) =
                 (events(&engine), engine.status(), engine.now_nanos());
             assert_eq!(player.back(), Ok(step - 1), "{}: back from step {step}", lesson.name);
-            let again = player.next().map(|_| ()).map_err(|e| e.to_string());
+            let again = player.play_next().map(|_| ()).map_err(|e| e.to_string());
             assert_eq!(again, first, "{}: step {step} played twice", lesson.name);
             let events_again = events(&engine);
             assert_eq!(events_again.len(), events_first.len(), "{}: step {step}: event count", lesson.name);
@@ -99,7 +99,7 @@ fn going_back_a_step_and_playing_it_again_gives_the_same_run() {
 fn back_after_a_take_over_returns_to_the_lesson_first() {
     let lesson = lesson::find("example").expect("example");
     let (engine, mut player) = player(&lesson);
-    player.next().expect("step 1");
+    player.play_next().expect("step 1");
     let after_step = (engine.status(), engine.now_nanos());
     assert!(!player.diverged());
     engine.kill(quorum::raft::NodeId(2));

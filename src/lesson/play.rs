@@ -74,6 +74,43 @@ pub struct LessonOp {
     pub done: Option<(Result<Answer, OpError>, u64)>,
 }
 
+impl LessonOp {
+    /// Its invocation in a client history, as `process`, at `time` (the history's clock).
+    pub fn invoke_event(&self, process: u64, time: u64) -> Option<HistoryEvent> {
+        let (f, key, value) = self.parts()?;
+        Some(HistoryEvent::invoke(process, f, key, value, time))
+    }
+
+    /// Its completion in a client history, once it has returned, at `time`.
+    pub fn complete_event(&self, process: u64, time: u64) -> Option<HistoryEvent> {
+        let (f, key, value) = self.parts()?;
+        let (result, _) = self.done.as_ref()?;
+        let (kind, shown) = match result {
+            Ok(Answer { reply: Reply::Get { value: read }, .. }) => (EventType::Ok, read.as_deref()),
+            Ok(_) => (EventType::Ok, value),
+            Err(e) if e.definite => (EventType::Fail, value),
+            Err(_) => (EventType::Info, value),
+        };
+        let mut e = HistoryEvent::complete(kind, process, f, key, shown, time);
+        match result {
+            Ok(answer) => e.node = Some(answer.node.0),
+            Err(error) => {
+                e.node = Some(error.node.0);
+                e.error = Some(error.to_string());
+            }
+        }
+        Some(e)
+    }
+
+    fn parts(&self) -> Option<(OpKind, &str, Option<&str>)> {
+        match &self.op {
+            Op::Put { key, value } => Some((OpKind::Put, key, Some(value))),
+            Op::Get { key } => Some((OpKind::Get, key, None)),
+            Op::Register => None,
+        }
+    }
+}
+
 /// Where the console shows a lesson's operations (the headless check shows none).
 pub trait Host: Send + Sync {
     /// An operation was sent.
@@ -117,6 +154,8 @@ pub struct Player {
     paced: bool,
     /// Set to finish the step playing now without pacing it.
     hurry: Arc<AtomicBool>,
+    /// How the last step played failed, if it did.
+    failed: Option<StepError>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -149,6 +188,7 @@ impl Player {
             events,
             paced,
             hurry: Arc::default(),
+            failed: None,
         };
         let c = &player.control;
         c.freeze();
@@ -185,6 +225,11 @@ impl Player {
         lock(&self.ops).clone()
     }
 
+    /// How the last step played failed, if it did (until the next step or going back).
+    pub fn failed(&self) -> Option<&StepError> {
+        self.failed.as_ref()
+    }
+
     /// A flag that, set, makes the step playing now finish at once (without pacing).
     pub fn hurry(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.hurry)
@@ -193,18 +238,18 @@ impl Player {
     /// True if the cluster changed since the lesson's last step (the user took over).
     pub fn diverged(&self) -> bool {
         self.marks.last().is_some_and(|m| {
-            let now = self.control.bookmark().map(|b| (b.events, b.now));
-            now.is_ok_and(|(events, now)| (events, now) != (m.bookmark.events, m.bookmark.now))
+            self.control.flush_events();
+            let events = self.control.recent_events(1).last().map_or(0, |e| e.seq + 1);
+            (events, self.control.now_nanos()) != (m.bookmark.events, m.bookmark.now)
         })
     }
 
     /// Plays the next step; returns its number. The step is played even if it fails (the
     /// cluster is where it stopped, and [`Player::back`] undoes it).
-    pub fn next(&mut self) -> Result<usize, StepError> {
+    pub fn play_next(&mut self) -> Result<usize, StepError> {
         let Some(step) = self.lesson.steps.get(self.position).cloned() else {
             return Err(self.error(self.position, None, "the lesson is over: b goes back a step".into()));
         };
-        self.hurry.store(false, Ordering::SeqCst);
         self.position += 1;
         let number = self.position;
         let total = self.lesson.steps.len();
@@ -212,6 +257,8 @@ impl Player {
         let text = format!("lesson step {number}/{total}: {}", step.title);
         self.control.record(None, EventKind::fault(text, Some(Change::Freeze)));
         let result = self.play(number, &step);
+        self.hurry.store(false, Ordering::SeqCst);
+        self.failed = result.as_ref().err().cloned();
         let mark =
             self.mark().map_err(|e| self.error(number, None, format!("cannot bookmark the step: {e}")));
         match mark {
@@ -241,13 +288,14 @@ impl Player {
         self.events = self.control.subscribe();
         self.marks.truncate(to + 1);
         self.position = to;
+        self.failed = None;
         Ok(to)
     }
 
     /// Plays every step to the end, stopping at the first that fails.
     pub fn play_all(&mut self) -> Result<(), StepError> {
         while self.position < self.lesson.steps.len() {
-            self.next()?;
+            self.play_next()?;
         }
         Ok(())
     }
@@ -661,24 +709,13 @@ impl Player {
     /// The lesson's operations as a client history (each its own process), for the checker.
     pub fn history(&self) -> Vec<HistoryEvent> {
         let ops = lock(&self.ops);
-        let mut history = Vec::new();
-        for o in ops.iter() {
-            let (f, key, value) = match &o.op {
-                Op::Put { key, value } => (OpKind::Put, key.as_str(), Some(value.as_str())),
-                Op::Get { key } => (OpKind::Get, key.as_str(), None),
-                Op::Register => continue,
-            };
-            history.push(HistoryEvent::invoke(o.number, f, key, value, o.invoked));
-            if let Some((result, at)) = &o.done {
-                let (kind, shown) = match result {
-                    Ok(Answer { reply: Reply::Get { value: read }, .. }) => (EventType::Ok, read.as_deref()),
-                    Ok(_) => (EventType::Ok, value),
-                    Err(e) if e.definite => (EventType::Fail, value),
-                    Err(_) => (EventType::Info, value),
-                };
-                history.push(HistoryEvent::complete(kind, o.number, f, key, shown, *at));
-            }
-        }
+        let mut history: Vec<HistoryEvent> = ops
+            .iter()
+            .flat_map(|o| {
+                let done = o.done.as_ref().and_then(|(_, at)| o.complete_event(o.number, *at));
+                o.invoke_event(o.number, o.invoked).into_iter().chain(done)
+            })
+            .collect();
         history.sort_by_key(|e| e.time);
         history
     }

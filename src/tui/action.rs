@@ -114,6 +114,10 @@ pub enum Action {
     HistoryFork,
     /// Go back to the next branch of the simulated past, where it was left (`B`).
     SwitchBranch,
+    /// In a lesson: play the next step (`n`); while a step plays, finish it at once.
+    LessonNext,
+    /// In a lesson: go back a step, or to the lesson's state if the user changed the cluster.
+    LessonBack,
     /// Show the help overlay.
     Help,
     /// Leave the console.
@@ -226,4 +230,10 @@ pub enum Command {
     Fork(u64),
     /// Go back to another branch where it was left: the next one after the current if `None`.
     SwitchBranch(Option<u32>),
+    /// Play the lesson's next step.
+    LessonNext,
+    /// Go back a step of the lesson (or to its state, if the user changed the cluster).
+    LessonBack,
+    /// Finish the step playing now at once (carried out at once, ahead of the queue).
+    LessonHurry,
 }

@@ -14,7 +14,7 @@ use super::engine::{Poll, Update};
 use super::feed::Rates;
 use super::history::History;
 use super::layout;
-use super::screen::{Mode, Notice, ScreenState};
+use super::screen::{ClientLine, Mode, Notice, ScreenState};
 use crate::control::RunState;
 use crate::raft::NodeId;
 use ratatui::layout::Rect;
@@ -206,13 +206,26 @@ impl App {
                 self.notice(n.text, n.error);
                 self.dirty = true;
             }
+            Update::ClientSent { op, via, request } => {
+                self.add_client_line(ClientLine { op, via, request, outcome: None });
+                self.dirty = true;
+            }
+            Update::Lesson(view) => {
+                // A lesson's step plays on a frozen cluster; going back leaves it frozen too.
+                if view.playing || !view.diverged {
+                    self.screen.frozen = true;
+                }
+                self.screen.lesson = Some(view);
+                self.dirty = true;
+            }
         }
     }
 
     fn on_poll(&mut self, poll: Poll) {
         let Poll { nodes, network, speed, now, events, applied, held, switches, rebased } = poll;
         if let Some(branch) = rebased {
-            self.on_branch(&branch);
+            let first = events.first().map_or(0, |e| e.seq);
+            self.on_branch(&branch, first);
         }
         if switches != self.screen.switches {
             self.screen.switches = switches;
@@ -303,19 +316,25 @@ impl App {
     /// The simulator went to another branch of its past (a fork, or a switch back): the
     /// timeline becomes the branch's (a new branch's is its parent's up to the fork), and
     /// what the screen kept of the old stream goes.
-    fn on_branch(&mut self, branch: &crate::control::Branch) {
-        let timeline = std::mem::take(&mut self.timeline);
-        let left = std::mem::replace(&mut self.branch, branch.number);
-        self.timeline = match (self.branches.remove(&branch.number), branch.parent) {
-            (Some(kept), _) => kept,
-            (None, Some((_, shared))) => {
-                let mut t = timeline.clone();
-                t.truncate(shared as usize + 1);
-                t
-            }
-            (None, None) => crate::replay::Timeline::new(),
-        };
-        self.branches.insert(left, timeline);
+    fn on_branch(&mut self, branch: &crate::control::Branch, first: u64) {
+        if branch.number == self.branch {
+            // The same branch, taken back (a lesson's `b`): the events before the first of the
+            // new stream are the same as before (re-executed), the rest go.
+            self.timeline.truncate(first as usize);
+        } else {
+            let timeline = std::mem::take(&mut self.timeline);
+            let left = std::mem::replace(&mut self.branch, branch.number);
+            self.timeline = match (self.branches.remove(&branch.number), branch.parent) {
+                (Some(kept), _) => kept,
+                (None, Some((_, shared))) => {
+                    let mut t = timeline.clone();
+                    t.truncate(shared as usize + 1);
+                    t
+                }
+                (None, None) => crate::replay::Timeline::new(),
+            };
+            self.branches.insert(left, timeline);
+        }
         self.history = None;
         self.screen.mode = Mode::Normal;
         self.screen.history = None;

@@ -16,18 +16,20 @@
 use super::action::Command;
 use super::feed::FEED_CAPACITY;
 use super::netview;
-use super::screen::{ClientOutcome, Notice, VerdictView};
+use super::screen::{ClientOutcome, LessonView, Notice, VerdictView};
 use super::session::Session;
 use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::control::{Answer, Client, ClientOptions, Control, NodeStatus};
 use crate::events::{Change, Event, EventKind};
 use crate::kv::{Op, Reply};
+use crate::lesson::Player;
+use crate::lesson::play::LessonOp;
 use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::{NodeId, Switches};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded, unbounded};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -83,10 +85,66 @@ pub enum Update {
     Verdict(VerdictView),
     /// Something to say in the status line.
     Notice(Notice),
+    /// A client operation that the console did not send began (a lesson's): a line for it.
+    ClientSent {
+        /// The console's number for it.
+        op: u64,
+        /// The node it goes through.
+        via: NodeId,
+        /// What it asks.
+        request: Op,
+    },
+    /// Where the lesson is: the narration panel.
+    Lesson(LessonView),
+}
+
+/// The console's numbers of a lesson's operations start here (the console's own count from 1).
+pub const LESSON_OPS: u64 = 1 << 40;
+
+/// Where a lesson's operations show in the console: the clients panel and the session's
+/// client history (so the checker's verdict covers them).
+struct LessonHost {
+    session: Arc<Session>,
+    updates: Sender<Update>,
+    check: Sender<()>,
+}
+
+impl crate::lesson::play::Host for LessonHost {
+    fn sent(&self, op: &LessonOp) {
+        let number = LESSON_OPS + op.number;
+        if let Some(e) = op.invoke_event(self.session.process(number), self.session.time(op.invoked)) {
+            self.session.record(e);
+        }
+        let _ = self.updates.send(Update::ClientSent { op: number, via: op.via, request: op.op.clone() });
+    }
+
+    fn returned(&self, op: &LessonOp) {
+        let number = LESSON_OPS + op.number;
+        let Some((result, at)) = &op.done else { return };
+        if let Some(e) = op.complete_event(self.session.process(number), self.session.time(*at)) {
+            self.session.record(e);
+        }
+        let outcome = ClientOutcome {
+            id: result.as_ref().map_or_else(|e| e.id, |a| Some(a.id)),
+            result: result
+                .as_ref()
+                .map(|a| match &a.reply {
+                    Reply::Get { value } => value.clone(),
+                    _ => None,
+                })
+                .map_err(ToString::to_string),
+            definite: result.as_ref().err().is_some_and(|e| e.definite),
+            latency: Duration::from_nanos(at.saturating_sub(op.invoked)),
+        };
+        let _ = self.updates.send(Update::Client { op: number, outcome });
+        let _ = self.check.send(());
+    }
 }
 
 /// The running worker threads.
 pub struct Engine {
+    /// Set to finish the lesson's step playing now at once.
+    hurry: Option<Arc<AtomicBool>>,
     commands: Option<Sender<Command>>,
     updates: Receiver<Update>,
     stop: Option<Sender<()>>,
@@ -112,11 +170,18 @@ pub struct Worker {
     pub applied: Arc<AtomicU64>,
     /// The client history of each branch of the simulated past not running now.
     pub branch_histories: Arc<std::sync::Mutex<std::collections::BTreeMap<u32, Vec<HistoryEvent>>>>,
+    /// The lesson being played, if any.
+    pub lesson: Option<Arc<std::sync::Mutex<Player>>>,
 }
 
 impl Engine {
-    /// Starts the poller, the control thread and the checker.
-    pub fn start(backend: Arc<dyn Control>, session: Arc<Session>) -> std::io::Result<Engine> {
+    /// Starts the poller, the control thread and the checker; with a lesson, sets the cluster
+    /// up for it (frozen, at the start).
+    pub fn start(
+        backend: Arc<dyn Control>,
+        session: Arc<Session>,
+        lesson: Option<crate::lesson::Lesson>,
+    ) -> anyhow::Result<Engine> {
         let (updates_tx, updates) = unbounded();
         let (commands, commands_rx) = unbounded::<Command>();
         let (stop, stop_rx) = bounded::<()>(0);
@@ -127,6 +192,20 @@ impl Engine {
         let client = Arc::new(backend.client(options));
         let applied = Arc::new(AtomicU64::new(0));
         let branch_histories = Arc::default();
+        let player = match lesson {
+            Some(lesson) => {
+                let host = LessonHost {
+                    session: Arc::clone(&session),
+                    updates: updates_tx.clone(),
+                    check: check_tx.clone(),
+                };
+                let player = Player::start(lesson, Arc::clone(&backend), Arc::new(host), true)
+                    .map_err(anyhow::Error::msg)?;
+                Some(Arc::new(std::sync::Mutex::new(player)))
+            }
+            None => None,
+        };
+        let hurry = player.as_ref().map(|p| lock(p).hurry());
         let worker = Worker {
             backend,
             client,
@@ -136,7 +215,9 @@ impl Engine {
             check: check_tx,
             applied,
             branch_histories,
+            lesson: player,
         };
+        worker.show_lesson(false);
         let mut threads = Vec::new();
         for _ in 0..CLIENT_THREADS {
             let (w, ops) = (worker.clone(), client_ops_rx.clone());
@@ -167,11 +248,18 @@ impl Engine {
         if !worker.session.history().is_empty() {
             let _ = worker.check.send(());
         }
-        Ok(Engine { commands: Some(commands), updates, stop: Some(stop), threads })
+        Ok(Engine { hurry, commands: Some(commands), updates, stop: Some(stop), threads })
     }
 
-    /// Queues a command.
+    /// Queues a command (a lesson's hurry takes effect at once: the step playing is what the
+    /// queue waits for).
     pub fn send(&self, command: Command) {
+        if command == Command::LessonHurry {
+            if let Some(h) = &self.hurry {
+                h.store(true, Ordering::SeqCst);
+            }
+            return;
+        }
         if let Some(tx) = &self.commands {
             let _ = tx.send(command);
         }
@@ -198,6 +286,10 @@ impl Engine {
             }
         }
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
@@ -377,6 +469,82 @@ impl Worker {
             Command::Export => self.export(),
             Command::Fork(seq) => self.fork(seq),
             Command::SwitchBranch(n) => self.switch_branch(n),
+            Command::LessonNext => self.lesson_next(),
+            Command::LessonBack => self.lesson_back(),
+            Command::LessonHurry => {}
+        }
+        // Whether the user changed the cluster since the lesson's step shows in its panel.
+        self.show_lesson(false);
+    }
+
+    /// Tells the interface where the lesson is (`playing`: the next step is being played).
+    fn show_lesson(&self, playing: bool) {
+        let Some(player) = &self.lesson else { return };
+        let player = lock(player);
+        let error = player.failed().filter(|_| !playing).map(|e| format!("line {}: {}", e.line, e.reason));
+        let lesson = player.lesson();
+        let shown = player.position() + usize::from(playing);
+        let step = shown.checked_sub(1).and_then(|i| lesson.steps.get(i));
+        let view = LessonView {
+            title: lesson.title.clone(),
+            position: shown,
+            total: lesson.steps.len(),
+            step: step.map(|s| s.title.clone()),
+            narration: step.map_or_else(|| lesson.intro.clone(), |s| s.narration.clone()),
+            next: lesson.steps.get(shown).map(|s| s.title.clone()),
+            playing,
+            error,
+            diverged: !playing && player.diverged(),
+        };
+        let _ = self.updates.send(Update::Lesson(view));
+    }
+
+    /// Plays the lesson's next step (paced at the console's speed; `n` again hurries it).
+    fn lesson_next(&self) {
+        let Some(player) = &self.lesson else {
+            return self.notice("no lesson is playing: quorum lesson lists them".into(), true);
+        };
+        self.show_lesson(true);
+        let result = lock(player).play_next();
+        if let Err(e) = result {
+            self.notice(format!("lesson: {e}"), true);
+        }
+    }
+
+    /// Goes back a step of the lesson by re-execution (or to its state at this step, if the user
+    /// changed the cluster since): the client history goes back with it.
+    fn lesson_back(&self) {
+        let Some(player) = &self.lesson else { return };
+        let result = {
+            let mut player = lock(player);
+            player.back().map(|position| (position, player.ops().len() as u64))
+        };
+        match result {
+            Ok((position, kept)) => {
+                // What happened after the bookmark goes: by its time, and the lesson's own
+                // operations after the ones kept (a step's first one starts at the bookmark's
+                // time). Nothing is recorded: the lesson plays on as the first time.
+                let until = self.session.time(self.backend.now_nanos());
+                let first_gone = self.session.process(LESSON_OPS + kept + 1);
+                let lesson_op = |p: u64| p >= self.session.process(LESSON_OPS);
+                let history: Vec<HistoryEvent> = self
+                    .session
+                    .history()
+                    .into_iter()
+                    .filter(|e| e.time <= until && !(lesson_op(e.process) && e.process >= first_gone))
+                    .collect();
+                if let Err(e) = self.session.replace(history) {
+                    self.notice(format!("the client history cannot be rewritten: {e}"), true);
+                }
+                let at = if position == 0 {
+                    "the start".to_string()
+                } else {
+                    format!("the end of step {position}")
+                };
+                self.notice(format!("lesson: back at {at} (re-executed from the seed)"), false);
+                let _ = self.check.send(());
+            }
+            Err(e) => self.notice(format!("lesson: {e}"), true),
         }
     }
 

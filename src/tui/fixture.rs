@@ -265,5 +265,6 @@ pub fn demo(nodes: usize) -> ScreenState {
         show_flight: false,
         switches: None,
         history: None,
+        lesson: None,
     }
 }

@@ -24,6 +24,8 @@ pub enum Context {
     Log,
     /// The history view: the past, read-only.
     History,
+    /// The dashboard during a lesson: these keys come before the dashboard's.
+    Lesson,
     /// The help overlay.
     Help,
     /// Everywhere.
@@ -78,7 +80,7 @@ const fn bind(
     Binding { context, keys, label, action, help, bar }
 }
 
-use Context::{Any, Bugs, Editor, Flight, Help, History, Log, Main, Pick, Prompt};
+use Context::{Any, Bugs, Editor, Flight, Help, History, Lesson, Log, Main, Pick, Prompt};
 
 /// Every binding, in the order the help and the status bar show them. One row per line, as a
 /// table, which rustfmt would break up.
@@ -125,6 +127,10 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Char('B'), "B", Action::SwitchBranch, "the next branch of the past (after a fork, F in v)", None),
     bind(Main, Keys::Char('?'), "?", Action::Help, "this help", Some(("?", "help", 0))),
     bind(Main, Keys::Char('q'), "q", Action::Quit, "quit (nodes stop cleanly)", Some(("q", "quit", 0))),
+    bind(Lesson, Keys::Char('n'), "n", Action::LessonNext, "the lesson's next step (while one plays: finish it)", Some(("n", "next step", 0))),
+    bind(Lesson, Keys::Char('b'), "b", Action::LessonBack, "back a step (or to the lesson, after you changed things)", Some(("b", "back", 0))),
+    bind(Lesson, Keys::Char('N'), "N", Action::FeedNode, "feed: selected node / all (n outside a lesson)", None),
+    bind(Lesson, Keys::Char('!'), "!", Action::Bugs, "switchable bugs (b outside a lesson)", None),
     bind(Prompt, Keys::Code(KeyCode::Enter), "Enter", Action::Submit, "send", Some(("Enter", "send", 0))),
     bind(Prompt, Keys::Code(KeyCode::Esc), "Esc", Action::Cancel, "cancel", Some(("Esc", "cancel", 0))),
     bind(Prompt, Keys::Code(KeyCode::Backspace), "⌫", Action::Backspace, "delete", Some(("⌫", "delete", 1))),
@@ -198,6 +204,12 @@ fn matches(keys: Keys, key: &KeyEvent) -> Option<Option<u8>> {
 /// The action a key press means in `context`, if any. Key releases and repeats of modifier keys
 /// mean nothing.
 pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
+    lookup_in(&[context], key)
+}
+
+/// The action a key press means in the first of `contexts` that binds it (after the global
+/// bindings): a lesson's keys come before the dashboard's.
+pub fn lookup_in(contexts: &[Context], key: &KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
@@ -205,7 +217,7 @@ pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
         return None;
     }
     // Global bindings first (Ctrl-C must quit from anywhere, even the help overlay).
-    for pass in [Any, context] {
+    for &pass in std::iter::once(&Any).chain(contexts) {
         for b in BINDINGS.iter().filter(|b| b.context == pass) {
             if let Some(digit) = matches(b.keys, key) {
                 return Some(match (b.action, digit, key.code) {
@@ -253,6 +265,7 @@ pub fn help_lines() -> HelpText {
         (Bugs, "bugs (b)"),
         (Log, "log cursor (o)"),
         (History, "rewind (v)"),
+        (Lesson, "in a lesson"),
         (Any, "anywhere"),
     ];
     let others = contexts

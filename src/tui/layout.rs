@@ -186,6 +186,21 @@ pub fn split_for_flight(events: Rect) -> Option<(Rect, Rect)> {
     }
 }
 
+/// The narration panel's place during a lesson: the left part of the feed's area where it is
+/// wide, the top part where it is tall, else all of it (the feed then shows in `v`). Returns the
+/// panel and what is left for the feed, if anything.
+pub fn split_for_lesson(events: Rect) -> (Rect, Option<Rect>) {
+    if events.width >= 90 {
+        let w = events.width * 3 / 5;
+        (Rect { width: w, ..events }, Some(Rect { x: events.x + w, width: events.width - w, ..events }))
+    } else if events.height >= 12 {
+        let h = events.height * 3 / 5;
+        (Rect { height: h, ..events }, Some(Rect { y: events.y + h, height: events.height - h, ..events }))
+    } else {
+        (events, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,7 +135,7 @@ pub fn run(
     };
     let Started { engine: backend, label } = start(setup).context("cannot start the cluster")?;
     prepare(backend.as_ref(), &options, warnings);
-    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session))?;
+    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session), options.lesson.clone())?;
     let app = app::App::new(backend.members(), &label);
     let result = interface(app, engine.updates(), &|command| engine.send(command));
     let signalled = result.as_ref().ok().copied().flatten();
@@ -153,6 +153,10 @@ fn prepare(backend: &dyn Control, options: &ConsoleOptions, warnings: Vec<String
     let record = |description: String| backend.record(None, EventKind::fault(description, None));
     for w in warnings {
         record(format!("warning: {w}"));
+    }
+    // A lesson sets its own pace and network (`crate::lesson::Player::start`).
+    if options.lesson.is_some() {
+        return;
     }
     if options.lecture {
         lecture::apply(backend);

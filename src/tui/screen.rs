@@ -56,6 +56,31 @@ pub struct ScreenState {
     pub show_flight: bool,
     /// In the history view, where in the past this screen stands (`None`: the present).
     pub history: Option<HistoryView>,
+    /// The lesson being played, if any: the narration panel.
+    pub lesson: Option<LessonView>,
+}
+
+/// What the narration panel shows of the lesson being played (`quorum lesson NAME`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LessonView {
+    /// The lesson's title.
+    pub title: String,
+    /// Steps played (0: before the first).
+    pub position: usize,
+    /// Steps in all.
+    pub total: usize,
+    /// The title of the step shown (the one played last, or playing); `None` before the first.
+    pub step: Option<String>,
+    /// The narration shown: the step's, or the introduction before the first step.
+    pub narration: Vec<String>,
+    /// The next step's title, if there is one.
+    pub next: Option<String>,
+    /// The step is playing now.
+    pub playing: bool,
+    /// Why the last step failed, if it did.
+    pub error: Option<String>,
+    /// The user changed the cluster since the step (`b` returns to the lesson's state).
+    pub diverged: bool,
 }
 
 impl ScreenState {
@@ -83,6 +108,7 @@ impl ScreenState {
             show_flight: false,
             switches: None,
             history: None,
+            lesson: None,
         }
     }
 

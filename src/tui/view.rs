@@ -5,7 +5,7 @@ use super::layout;
 use super::screen::{Lower, Mode, ScreenState};
 use super::widgets::{
     ClientTimeline, Clients, EditorOverlay, EntryPanel, Events, FlightPanel, Header, HelpOverlay, KeyBar,
-    Logs, Maps, NetworkPanel, Nodes, SafetyLine, SpaceTime, StatusLine, TooSmall,
+    Logs, Maps, Narration, NetworkPanel, Nodes, SafetyLine, SpaceTime, StatusLine, TooSmall,
 };
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -76,14 +76,26 @@ pub fn draw_lower(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
             let now = if h.at == h.total { h.time } else { h.time.saturating_add(1) };
             ClientTimeline { ops: &h.ops, cursor: h.time, now }.render(area, buf)
         }
-        Some((_, Lower::Feed)) | None => {
-            match layout::split_for_flight(area).filter(|_| screen.flight_shown()) {
-                Some((flight, events)) => {
-                    FlightPanel { screen }.render(flight, buf);
-                    Events { screen }.render(events, buf);
-                }
-                None => Events { screen }.render(area, buf),
+        None if screen.lesson.is_some() => {
+            let (narration, rest) = layout::split_for_lesson(area);
+            if let Some(lesson) = &screen.lesson {
+                Narration { lesson }.render(narration, buf);
+            }
+            if let Some(rest) = rest {
+                draw_feed(screen, rest, buf);
             }
         }
+        Some((_, Lower::Feed)) | None => draw_feed(screen, area, buf),
+    }
+}
+
+/// The feed, with the messages in flight beside or above it when they are shown.
+fn draw_feed(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
+    match layout::split_for_flight(area).filter(|_| screen.flight_shown()) {
+        Some((flight, events)) => {
+            FlightPanel { screen }.render(flight, buf);
+            Events { screen }.render(events, buf);
+        }
+        None => Events { screen }.render(area, buf),
     }
 }

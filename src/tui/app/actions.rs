@@ -42,6 +42,7 @@ impl App {
             Action::History => self.open_history(),
             Action::SwitchBranch => self.send(Command::SwitchBranch(None)),
             Action::Lecture => self.toggle_lecture(),
+            Action::LessonNext | Action::LessonBack => self.lesson_action(action),
             Action::Help => self.screen.mode = Mode::Help,
             Action::Quit => self.quit = true,
             // Prompt and editor actions mean nothing here.
@@ -68,6 +69,35 @@ impl App {
             | Action::HistorySpeed(_)
             | Action::HistoryLower
             | Action::HistoryFork => {}
+        }
+    }
+
+    /// `n` and `b` in a lesson: the next step (or hurry the one playing), back a step.
+    fn lesson_action(&mut self, action: Action) {
+        let Some(lesson) = &mut self.screen.lesson else {
+            return self.error("no lesson is playing: quorum lesson lists them");
+        };
+        match action {
+            Action::LessonNext if lesson.playing => self.send(Command::LessonHurry),
+            Action::LessonNext if lesson.next.is_none() => {
+                self.info("the end of the lesson: b goes back a step, and every key works");
+            }
+            Action::LessonNext => {
+                // Shown at once; the engine's news confirms it.
+                lesson.playing = true;
+                self.screen.frozen = true;
+                self.send(Command::LessonNext);
+            }
+            Action::LessonBack if lesson.playing => {
+                self.error("a step is playing: wait for it (n finishes it at once), then b");
+            }
+            Action::LessonBack if lesson.position == 0 && !lesson.diverged => {
+                self.error("the lesson is at its start: n plays the first step");
+            }
+            _ => {
+                self.info("going back: re-executing the lesson from its seed…");
+                self.send(Command::LessonBack);
+            }
         }
     }
 

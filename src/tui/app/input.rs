@@ -67,7 +67,9 @@ impl App {
             }
             return;
         }
-        match keymap::lookup(context, &key) {
+        let lesson = self.screen.lesson.is_some() && context == Context::Main;
+        let contexts: &[Context] = if lesson { &[Context::Lesson, Context::Main] } else { &[context] };
+        match keymap::lookup_in(contexts, &key) {
             Some(action) => {
                 self.dirty = true;
                 self.perform(action);

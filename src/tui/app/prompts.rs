@@ -105,15 +105,21 @@ impl App {
         }
         let op = self.next_op;
         self.next_op += 1;
+        self.add_client_line(ClientLine { op, via, request: request.clone(), outcome: None });
+        self.send(Command::Client { op, via, request: request.clone() });
+        self.info(format!("{request} sent via {via}"));
+        Ok(())
+    }
+
+    /// A line in the clients panel for an operation just sent (the oldest finished one goes
+    /// when the panel is full).
+    pub(super) fn add_client_line(&mut self, line: ClientLine) {
         if self.screen.clients.len() >= CLIENT_LINES
             && let Some(i) = self.screen.clients.iter().position(|l| l.outcome.is_some())
         {
             self.screen.clients.remove(i);
         }
-        self.screen.clients.push_back(ClientLine { op, via, request: request.clone(), outcome: None });
-        self.send(Command::Client { op, via, request: request.clone() });
-        self.info(format!("{request} sent via {via}"));
-        Ok(())
+        self.screen.clients.push_back(line);
     }
 
     /// A key in the partition editor: move a node to the next group, apply, or leave.

@@ -205,6 +205,7 @@ fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()
         check,
         applied: Arc::default(),
         branch_histories: Arc::default(),
+        lesson: None,
     };
     let w = worker.clone();
     std::thread::spawn(move || ops.iter().for_each(|(op, via, request)| w.client(op, via, request)));
@@ -310,7 +311,7 @@ fn the_engine_polls_runs_clients_and_checks_the_history() {
     let fake: Arc<dyn Control> = Arc::new(Fake::default());
     let dir = temp_dir("engine");
     let (session, _) = Session::open(&dir, &Origin::default()).expect("session");
-    let engine = Engine::start(fake, Arc::new(session)).expect("engine");
+    let engine = Engine::start(fake, Arc::new(session), None).expect("engine");
     engine.send(Command::Client {
         op: 1,
         via: n(1),

@@ -201,7 +201,13 @@ impl Widget for KeyBar<'_> {
         // A replay cannot be left for a present, nor forked: no engine runs.
         use crate::tui::action::Action;
         let skip: &[Action] = if replay { &[Action::Cancel, Action::HistoryFork] } else { &[] };
-        let entries = keymap::bar_without(context(&self.screen.mode), skip);
+        let mut entries = keymap::bar_without(context(&self.screen.mode), skip);
+        if self.screen.lesson.is_some() && self.screen.mode == crate::tui::screen::Mode::Normal {
+            // A lesson's keys first; `n` and `b` are theirs, so the dashboard's go.
+            let lesson = keymap::bar(Context::Lesson);
+            entries.retain(|e| !lesson.iter().any(|l| l.0 == e.0));
+            entries.splice(0..0, lesson);
+        }
         let chip = |&(k, w, _): &(&str, &str, u8)| {
             vec![Span::styled(format!(" {k} "), theme::key()), Span::raw(format!(" {w}  "))]
         };

@@ -1,0 +1,64 @@
+//! The narration panel of a lesson (`quorum lesson NAME`): the lesson's title, the step number
+//! and title, the step's narration, wrapped, and what `n` does next.
+
+use super::{panel, theme, title};
+use crate::tui::screen::LessonView;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+/// The narration panel.
+pub struct Narration<'a> {
+    /// The lesson.
+    pub lesson: &'a LessonView,
+}
+
+impl Narration<'_> {
+    /// The panel's title: `Lesson · step 2/7: A write through the leader`.
+    pub fn heading(&self) -> String {
+        let l = self.lesson;
+        match &l.step {
+            Some(step) => format!("step {}/{}: {step}", l.position, l.total),
+            None => format!("before step 1 of {}", l.total),
+        }
+    }
+}
+
+impl Widget for Narration<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let l = self.lesson;
+        let heading = self.heading();
+        let block = panel(title("Lesson", &heading));
+        let mut lines: Vec<Line> = vec![Line::styled(l.title.clone(), theme::title())];
+        // The author's lines make paragraphs (an empty one breaks them), wrapped to the panel.
+        for (i, paragraph) in l.narration.split(String::is_empty).enumerate() {
+            if i > 0 {
+                lines.push(Line::raw(""));
+            }
+            lines.push(Line::raw(paragraph.join(" ")));
+        }
+        lines.push(Line::raw(""));
+        let state = if l.playing {
+            Line::styled("▶ playing… (n: finish it at once)", theme::warn())
+        } else if let Some(e) = &l.error {
+            Line::styled(format!("✗ the step did not go as written: {e}"), theme::bad())
+        } else if l.diverged {
+            Line::styled(
+                "you changed the cluster: n plays on from here, b returns to the lesson",
+                theme::warn(),
+            )
+        } else {
+            match &l.next {
+                Some(next) => Line::from(vec![
+                    Span::styled(" n ", theme::key()),
+                    Span::raw(format!(" step {}: {next}", l.position + 1)),
+                    Span::styled(if l.position > 0 { "   b back" } else { "" }, theme::dim()),
+                ]),
+                None => Line::styled("the end of the lesson · b goes back a step", theme::dim()),
+            }
+        };
+        lines.push(state);
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block).render(area, buf);
+    }
+}
