@@ -647,7 +647,8 @@ fn lesson_engine(
         sessions: Default::default(),
     };
     let options = sim::EngineOptions { clock, events_file, ring };
-    Ok(sim::SimEngine::start_from(spec.factory(), options)?)
+    // Frozen from time 0: the wall clock never runs before the lesson's first step.
+    Ok(sim::SimEngine::start_from(spec.frozen_factory(), options)?)
 }
 
 /// `quorum lesson`: lists the lessons, checks one headless, opens one in the console, or makes

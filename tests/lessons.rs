@@ -15,7 +15,7 @@ fn engine(lesson: &Lesson) -> Arc<SimEngine> {
     let s = &lesson.setup;
     let spec = WorldSpec { seed: s.seed, nodes: s.nodes, switches: s.switches, sessions: Default::default() };
     let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: RING };
-    Arc::new(SimEngine::start_from(spec.factory(), options).expect("engine"))
+    Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"))
 }
 
 fn player(lesson: &Lesson) -> (Arc<SimEngine>, Player) {

@@ -186,6 +186,11 @@ pub trait Control: Send + Sync {
         let _ = number;
         Err(ControlError::Unsupported("only the simulator forks a run"))
     }
+    /// Waits until no client thread is deciding what to do next: every one the engine woke (an
+    /// answer came, a back-off ended) has sent its next request, parked or left (the
+    /// simulator; a few seconds at most). A lesson calls it after each action, so that what a
+    /// client does about an answer comes before whatever the lesson does next, every time.
+    fn settle(&self) {}
     /// Remembers where the run is now, to come back to exactly with [`Control::rewind`] (the
     /// simulator only). A lesson takes one after every step.
     fn bookmark(&self) -> Result<Bookmark, ControlError> {

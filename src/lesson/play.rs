@@ -38,6 +38,8 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
 const STABILIZE_ROUNDS: usize = 1_000;
 /// Wall time of one tick at speed 1 when the console paces a step.
 const TICK_WALL: Duration = Duration::from_millis(10);
+/// The console's pause after each action, in ticks of wall time (a second at 1/20 speed).
+const ACTION_PAUSE_TICKS: u32 = 5;
 
 /// Why a step failed: where, and what did not hold.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -330,7 +332,14 @@ impl Player {
         for instruction in &step.instructions {
             let fail = |p: &Player, reason: String| p.error(number, Some(instruction), reason);
             match &instruction.kind {
-                Kind::Do(action) => self.act(number, action).map_err(|r| fail(self, r))?,
+                Kind::Do(action) => {
+                    self.act(number, action).map_err(|r| fail(self, r))?;
+                    // What a client does about what the action caused comes first, every time.
+                    self.control.settle();
+                    if !matches!(action, Action::Ticks(_)) {
+                        self.pause();
+                    }
+                }
                 Kind::Expect(condition) => match self.judge(condition, first_op) {
                     Judged::Holds => {}
                     Judged::NotYet(why) | Judged::Never(why) => {
@@ -357,13 +366,25 @@ impl Player {
         Ok(())
     }
 
-    /// Moves time one tick (paced in the console).
-    fn tick(&self) {
+    /// Sleeps `ticks` ticks of wall time at the engine's speed, when paced and not hurried.
+    fn sleep(&self, ticks: u32) {
         if self.paced && !self.hurry.load(Ordering::SeqCst) {
             let speed = self.control.speed().max(0.05);
-            std::thread::sleep(TICK_WALL.div_f64(speed));
+            std::thread::sleep((TICK_WALL * ticks).div_f64(speed));
         }
+    }
+
+    /// After an action in the console, a pause to see what it did (a message delivered by
+    /// hand, a kill) before the next one.
+    fn pause(&self) {
+        self.sleep(ACTION_PAUSE_TICKS);
+    }
+
+    /// Moves time one tick (paced in the console).
+    fn tick(&self) {
+        self.sleep(1);
         self.control.advance_ticks(1);
+        self.control.settle();
     }
 
     fn wait(&mut self, condition: &Condition, within: u32, first_op: usize) -> Result<(), String> {
@@ -457,6 +478,7 @@ impl Player {
                     }
                     self.record("deliver every held message".into(), Some(Change::ReleaseHeld));
                     c.release_held();
+                    c.settle();
                 }
                 return Err(format!("messages still held after {STABILIZE_ROUNDS} rounds"));
             }
@@ -497,12 +519,9 @@ impl Player {
             HeldAction::Duplicate => "duplicate",
         };
         for id in chosen {
-            if self.control.act_on_held(Some(id), action) {
-                self.record(
-                    format!("{what} m{id}"),
-                    Some(Change::Held { id: Some(id), action: what.into() }),
-                );
-            }
+            self.record(format!("{what} m{id}"), Some(Change::Held { id: Some(id), action: what.into() }));
+            self.control.act_on_held(Some(id), action);
+            self.control.settle();
         }
         Ok(())
     }

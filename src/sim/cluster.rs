@@ -26,6 +26,10 @@ pub struct Slot {
     pub config: Config,
     /// A paused node neither ticks nor receives; messages to it wait until it resumes.
     pub paused: bool,
+    /// How many times it has restarted: each incarnation draws its own election timeouts
+    /// from it (not from anything an observer can add to, such as the events recorded: the
+    /// console's speed change must not change a lesson's run).
+    pub restarts: u64,
 }
 
 /// A message on its way, ordered by delivery time, then by send order (deterministic).
@@ -98,7 +102,7 @@ impl Cluster {
             let mut storage = MemStorage::new();
             let recovered = storage.recover().unwrap_or_default();
             let node = KvNode::new(config.clone(), recovered, Kv::with_limits(limits));
-            slots.insert(config.id, Slot { node: Some(node), storage, config, paused: false });
+            slots.insert(config.id, Slot { node: Some(node), storage, config, paused: false, restarts: 0 });
         }
         let mut cluster = Cluster {
             slots,
@@ -440,8 +444,9 @@ impl Cluster {
         };
         let recovery = crate::events::Recovery::of(&recovered);
         // A new incarnation draws new election timeouts, deterministically.
+        slot.restarts += 1;
         let mut config = slot.config.clone();
-        config.seed = config.seed.wrapping_add(self.next_event_seq.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        config.seed = config.seed.wrapping_add(slot.restarts.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         slot.node = Some(KvNode::new(config, recovered, Kv::with_limits(self.limits)));
         self.record(Some(id), EventKind::Restart { recovered: recovery });
     }

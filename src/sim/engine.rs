@@ -105,6 +105,12 @@ impl World {
         }
     }
 
+    /// Stops time before the engine starts: a wall-clock engine around this world waits for
+    /// [`Control::thaw`] or time by hand (a lesson starts so, at time 0 exactly).
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
     /// The next virtual time at which anything happens: a tick, a delivery, a client's deadline.
     pub fn next_time(&self) -> u64 {
         let tick = self.next_tick.iter().copied().min().unwrap_or(u64::MAX);
@@ -739,6 +745,18 @@ impl Control for SimEngine {
     fn switch_branch(&self, number: u32) -> Result<Fork, ControlError> {
         let forks = self.forks.as_ref().ok_or(ControlError::Unsupported(branch::NOT_FORKABLE))?;
         forks.switch(self, number)
+    }
+
+    fn settle(&self) {
+        let mut world = self.world();
+        let waited = Instant::now();
+        while world.busy > 0 && waited.elapsed() < CLIENT_WAIT {
+            world =
+                self.inner.parked.wait_timeout(world, CLIENT_WAIT).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        drop(world);
+        // What the woken clients did (their `client` events) goes to the hub.
+        self.inner.with(|_| {});
     }
 
     fn bookmark(&self) -> Result<Bookmark, ControlError> {

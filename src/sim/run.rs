@@ -305,6 +305,16 @@ impl WorldSpec {
     pub fn factory(self) -> WorldFactory {
         std::sync::Arc::new(move || self.build())
     }
+
+    /// A factory of this spec's world frozen at time 0 ([`World::freeze`]): an engine around it
+    /// moves time only by hand until it is thawed (a lesson's engine).
+    pub fn frozen_factory(self) -> WorldFactory {
+        std::sync::Arc::new(move || {
+            let mut world = self.build();
+            world.freeze();
+            world
+        })
+    }
 }
 
 /// One run in progress: the engine (the world behind the control interface the nemesis
