@@ -204,8 +204,11 @@ struct LessonArgs {
     /// as steps, its comments as narration.
     #[arg(long, conflicts_with_all = ["lesson", "check"], value_name = "SCRIPT")]
     from_script: Option<PathBuf>,
+    /// With --check: write the run's event log here (JSON Lines), to read or `quorum replay`.
+    #[arg(long, requires = "check")]
+    events: Option<PathBuf>,
     /// Console: directory for the session's event log and history (default: a fresh one).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "check")]
     data_dir: Option<PathBuf>,
 }
 
@@ -674,7 +677,8 @@ fn run_lesson(args: LessonArgs) -> Result<u8> {
     };
     let lesson = lesson::find(&name).map_err(anyhow::Error::msg)?;
     if args.check {
-        let engine = std::sync::Arc::new(lesson_engine(&lesson.setup, sim::Clock::Manual, None, 64)?);
+        let engine =
+            std::sync::Arc::new(lesson_engine(&lesson.setup, sim::Clock::Manual, args.events.clone(), 64)?);
         let steps = lesson.steps.len();
         let title = lesson.title.clone();
         let mut player =
@@ -682,7 +686,7 @@ fn run_lesson(args: LessonArgs) -> Result<u8> {
                 .map_err(anyhow::Error::msg)?;
         let result = player.play_all();
         drop(player);
-        let _ = quorum::control::Control::finish(engine.as_ref());
+        quorum::control::Control::finish(engine.as_ref()).context("writing the event log")?;
         return Ok(match result {
             Ok(()) => {
                 println!("{name}: {title}: {steps} steps, every condition held");

@@ -175,8 +175,35 @@ pub enum Action {
     Held(HeldAction, Filter),
     /// Let time run this many ticks.
     Ticks(u32),
-    /// Switch hazards, PreVote or CheckQuorum.
-    Set(Switches),
+    /// Switch hazards, PreVote or CheckQuorum: the ones named, the others stay.
+    Set(SwitchChange),
+}
+
+/// The switches a `set` line names (`None`: left as they are).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwitchChange {
+    /// The hazard (`Some(None)`: no hazard).
+    pub hazard: Option<Option<Hazard>>,
+    /// PreVote.
+    pub pre_vote: Option<bool>,
+    /// CheckQuorum.
+    pub check_quorum: Option<bool>,
+}
+
+impl SwitchChange {
+    /// `switches` with this change.
+    pub fn apply(&self, mut switches: Switches) -> Switches {
+        if let Some(h) = self.hazard {
+            switches.hazard = h;
+        }
+        if let Some(p) = self.pre_vote {
+            switches.pre_vote = p;
+        }
+        if let Some(c) = self.check_quorum {
+            switches.check_quorum = c;
+        }
+        switches
+    }
 }
 
 /// A condition a step waits for or expects.
@@ -199,8 +226,12 @@ pub enum Condition {
     Held(Filter),
     /// The safety checks: all hold (`true`) or one is broken (`false`).
     Safety(bool),
-    /// The lesson's client history is linearizable (`true`) or not (`false`).
-    Linearizable(bool),
+    /// The lesson's client history is linearizable.
+    Linearizable,
+    /// The node's last log entry has this index.
+    Last(NodeId, LogIndex),
+    /// The condition does not hold (`not committed 4`, `not linearizable`).
+    Not(Box<Condition>),
 }
 
 /// How a client operation ended.
@@ -530,14 +561,14 @@ fn parse_action(word: &str, rest: &str, nodes: usize) -> Result<Action, String> 
             Action::Ticks(ticks)
         }
         "set" => {
-            let mut s = Switches::CORRECT;
+            let mut s = SwitchChange::default();
             let mut given = false;
             for (k, v) in pairs(rest)? {
                 given = true;
                 match k {
-                    "prevote" => s.pre_vote = on_off(k, v)?,
-                    "checkquorum" => s.check_quorum = on_off(k, v)?,
-                    "hazard" => s.hazard = hazard(v)?,
+                    "prevote" => s.pre_vote = Some(on_off(k, v)?),
+                    "checkquorum" => s.check_quorum = Some(on_off(k, v)?),
+                    "hazard" => s.hazard = Some(hazard(v)?),
                     _ => {
                         return Err(format!("unknown switch `{k}`: expected hazard, prevote or checkquorum"));
                     }
@@ -629,15 +660,17 @@ fn parse_condition(text: &str, nodes: usize) -> Result<Condition, String> {
             Condition::Returned(outcome, value)
         }
         ("held", _) => Condition::Held(filter(rest, nodes)?),
+        ("last", [n, index]) => Condition::Last(node(n, nodes)?, LogIndex(number("last", index)?)),
+        ("not", [_, ..]) => Condition::Not(Box::new(parse_condition(rest, nodes)?)),
         ("safety", ["ok"]) => Condition::Safety(true),
         ("safety", ["broken"]) => Condition::Safety(false),
-        ("linearizable", []) => Condition::Linearizable(true),
-        ("not", ["linearizable"]) => Condition::Linearizable(false),
+        ("linearizable", []) => Condition::Linearizable,
         _ => {
             return Err(format!(
                 "unknown condition `{text}`: expected leader [NODE], role NODE ROLE, term NODE T, committed \
                  INDEX [on NODE…], value NODE KEY=VALUE, missing NODE KEY, returned [ok|failed|unknown] \
-                 [value=V], held [type=T from=A to=B], safety ok|broken, linearizable or not linearizable"
+                 [value=V], held [type=T from=A to=B], last NODE INDEX, safety ok|broken, linearizable, or \
+                 not CONDITION"
             ));
         }
     })
@@ -718,6 +751,20 @@ mod tests {
         );
         assert_eq!(err("title T\ncluster nodes=3"), "t.lesson:0: no steps: add `step TITLE` lines");
         assert!(err("title T\ncluster nodes=3 colour=red").contains(":2: unknown cluster setting `colour`"));
+    }
+
+    #[test]
+    fn not_negates_any_condition_and_set_changes_only_what_it_names() {
+        let text = "title T\ncluster nodes=3\nstep S\nexpect not committed 4\nexpect not linearizable\nset prevote=off\n";
+        let l = parse("t", "t", text).expect("parses");
+        let kinds: Vec<&Kind> = l.steps[0].instructions.iter().map(|i| &i.kind).collect();
+        let not = |c| Kind::Expect(Condition::Not(Box::new(c)));
+        assert_eq!(kinds[0], &not(Condition::Committed(LogIndex(4), Vec::new())));
+        assert_eq!(kinds[1], &not(Condition::Linearizable));
+        let Kind::Do(Action::Set(change)) = kinds[2] else { panic!("{:?}", kinds[2]) };
+        let before = Switches { hazard: Some(Hazard::LocalReads), pre_vote: true, check_quorum: false };
+        let after = change.apply(before);
+        assert_eq!(after, Switches { pre_vote: false, ..before });
     }
 
     #[test]

@@ -34,6 +34,8 @@ use std::time::Duration;
 
 /// How long one attempt of a lesson's client operation waits for its answer (virtual time).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the checker may take over a lesson's history (a few operations: milliseconds).
+const CHECK_LIMIT: Duration = Duration::from_secs(10);
 /// Rounds of `stabilize` before it gives up (a livelock in the lesson).
 const STABILIZE_ROUNDS: usize = 1_000;
 /// Wall time of one tick at speed 1 when the console paces a step.
@@ -342,7 +344,7 @@ impl Player {
                 }
                 Kind::Expect(condition) => match self.judge(condition, first_op) {
                     Judged::Holds => {}
-                    Judged::NotYet(why) | Judged::Never(why) => {
+                    Judged::NotYet(why) | Judged::Never(why) | Judged::Error(why) => {
                         return Err(fail(self, format!("{why}; {}", self.describe())));
                     }
                 },
@@ -391,7 +393,7 @@ impl Player {
         for waited in 0..=within {
             match self.judge(condition, first_op) {
                 Judged::Holds => return Ok(()),
-                Judged::Never(why) => return Err(format!("{why}; {}", self.describe())),
+                Judged::Never(why) | Judged::Error(why) => return Err(format!("{why}; {}", self.describe())),
                 Judged::NotYet(why) if waited == within => {
                     return Err(format!("{why} after {within} ticks; {}", self.describe()));
                 }
@@ -488,7 +490,8 @@ impl Player {
                     self.tick();
                 }
             }
-            Action::Set(switches) => {
+            Action::Set(change) => {
+                let switches = &change.apply(c.switches().ok_or("this engine has no switches")?);
                 c.set_switches(*switches).map_err(|e| e.to_string())?;
                 let bugs = switches.describe();
                 let now = if bugs.is_empty() { "correct Raft".to_string() } else { bugs.join(", ") };
@@ -649,6 +652,18 @@ impl Player {
                 }
             }
             Condition::Returned(outcome, value) => self.returned(*outcome, value.as_ref(), first_op),
+            Condition::Last(id, index) => match node(*id) {
+                Some(s) if s.last.index == *index => Judged::Holds,
+                s => Judged::NotYet(format!(
+                    "{id}'s last entry is {}, not index {index}",
+                    s.map_or_else(|| "unknown".into(), |s| s.last.to_string())
+                )),
+            },
+            Condition::Not(inner) => match self.judge(inner, first_op) {
+                Judged::Holds => Judged::NotYet(format!("`{}` holds", describe_condition(inner))),
+                Judged::NotYet(_) | Judged::Never(_) => Judged::Holds,
+                Judged::Error(why) => Judged::Error(why),
+            },
             Condition::Held(filter) => {
                 if self.control.held().iter().any(|h| matches(filter, h)) {
                     Judged::Holds
@@ -665,26 +680,18 @@ impl Player {
                     (false, None) => Judged::NotYet("every safety property holds".into()),
                 }
             }
-            Condition::Linearizable(want) => {
+            Condition::Linearizable => {
                 let history = self.history();
-                let verdict = check_history(
-                    &history,
-                    &CheckOptions { time_limit: Some(Duration::from_secs(10)), ..CheckOptions::default() },
-                );
-                let is = match verdict {
-                    Ok(Verdict::Linearizable { .. }) => true,
-                    Ok(Verdict::NotLinearizable { .. }) => false,
+                let options = CheckOptions { time_limit: Some(CHECK_LIMIT), ..CheckOptions::default() };
+                match check_history(&history, &options) {
+                    Ok(Verdict::Linearizable { .. }) => Judged::Holds,
+                    Ok(Verdict::NotLinearizable { key, reason, .. }) => Judged::NotYet(format!(
+                        "the lesson's operations are not linearizable (key {key}: {reason})"
+                    )),
                     Ok(Verdict::Unknown { reason }) => {
-                        return Judged::Never(format!("the checker could not decide: {reason}"));
+                        Judged::Error(format!("the checker could not decide: {reason}"))
                     }
-                    Err(e) => return Judged::Never(format!("the lesson's history cannot be read: {e}")),
-                };
-                if is == *want {
-                    Judged::Holds
-                } else if is {
-                    Judged::NotYet("the lesson's operations are linearizable".into())
-                } else {
-                    Judged::NotYet("the lesson's operations are not linearizable".into())
+                    Err(e) => Judged::Error(format!("the lesson's history cannot be read: {e}")),
                 }
             }
         }
@@ -693,7 +700,7 @@ impl Player {
     fn returned(&self, outcome: Option<Outcome>, value: Option<&Option<String>>, first_op: usize) -> Judged {
         let ops = lock(&self.ops);
         let Some(last) = ops[first_op.min(ops.len())..].last() else {
-            return Judged::Never("this step sent no client operation".into());
+            return Judged::Error("this step sent no client operation".into());
         };
         let Some((result, _)) = &last.done else {
             return Judged::NotYet(format!("{} via {} has not returned", last.op, last.via));
@@ -753,12 +760,36 @@ enum Judged {
     NotYet(String),
     /// It cannot hold any more (an operation returned otherwise).
     Never(String),
+    /// It cannot be judged (the checker could not decide): neither it nor its negation holds.
+    Error(String),
 }
 
 fn matches(filter: &Filter, held: &crate::network::Held) -> bool {
     filter.kind.as_deref().is_none_or(|k| held.message.body.kind() == k)
         && filter.from.is_none_or(|n| held.message.from == n)
         && filter.to.is_none_or(|n| held.message.to == n)
+}
+
+/// A condition in the lesson's words, for a failure message.
+fn describe_condition(c: &Condition) -> String {
+    match c {
+        Condition::Leader(None) => "leader".into(),
+        Condition::Leader(Some(n)) => format!("leader {n}"),
+        Condition::Role(n, r) => format!("role {n} {r}"),
+        Condition::Term(n, t) => format!("term {n} {t}"),
+        Condition::Committed(i, on) if on.is_empty() => format!("committed {i}"),
+        Condition::Committed(i, on) => {
+            format!("committed {i} on {}", on.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+        }
+        Condition::Value(n, k, Some(v)) => format!("value {n} {k}={v}"),
+        Condition::Value(n, k, None) => format!("missing {n} {k}"),
+        Condition::Returned(..) => "returned".into(),
+        Condition::Held(f) => format!("held {f}"),
+        Condition::Safety(ok) => format!("safety {}", if *ok { "ok" } else { "broken" }),
+        Condition::Linearizable => "linearizable".into(),
+        Condition::Last(n, i) => format!("last {n} {i}"),
+        Condition::Not(inner) => format!("not {}", describe_condition(inner)),
+    }
 }
 
 fn describe_node(s: &NodeStatus) -> String {
