@@ -425,3 +425,56 @@ fn replay_skips_a_torn_last_line_with_a_warning_and_checks_its_flags() {
         quorum(&["replay", file, "--svg", svg.to_str().expect("utf-8"), "--from", "5", "--to", "3"]);
     assert!(code == 2 && err.contains("nothing to draw"), "{err}");
 }
+
+#[test]
+fn lesson_lists_checks_and_explains_bad_lessons() {
+    let (code, out, _) = quorum(&["lesson"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("leader-election") && out.contains("figure8-hazard") && out.contains("steps)"),
+        "{out}"
+    );
+    let (code, out, err) = quorum(&["lesson", "example", "--check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("every condition held"), "{out}");
+    // A lesson that drifts from what the cluster does fails its check, naming the line.
+    let drifted = temp("drifted.lesson");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/lessons/example.lesson"))
+        .expect("the example")
+        .replace("until leader n1 within 100 ticks", "until leader n2 within 100 ticks");
+    std::fs::write(&drifted, text).expect("write");
+    let (code, out, _) = quorum(&["lesson", drifted.to_str().expect("utf-8"), "--check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("drifted.lesson:") && out.contains("step 1") && out.contains("n1 leads, not n2"),
+        "{out}"
+    );
+    // A malformed lesson: the file, the line and what is wrong; exit 2.
+    let bad = temp("bad.lesson");
+    std::fs::write(&bad, "title T\ncluster nodes=3\nstep S\nkil n1\n").expect("write");
+    let (code, _, err) = quorum(&["lesson", bad.to_str().expect("utf-8"), "--check"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.lesson:4: unknown instruction `kil`"), "{err}");
+    let (code, _, err) = quorum(&["lesson", "no-such-lesson"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no lesson \"no-such-lesson\"") && err.contains("leader-election"), "{err}");
+    // --check --events writes the run, which replay reads.
+    let events = temp("lesson-events.jsonl");
+    let (code, out, err) =
+        quorum(&["lesson", "example", "--check", "--events", events.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let log = std::fs::read_to_string(&events).expect("the event log");
+    assert!(log.contains("lesson step 3/3"), "the steps are marked in the log");
+}
+
+#[test]
+fn a_golden_script_becomes_a_lesson_skeleton_that_reads() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/split_vote_resolves");
+    let (code, out, err) = quorum(&["lesson", "--from-script", script]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("title Split vote resolves") && out.contains("campaign n1"), "{out}");
+    let skeleton = temp("skeleton.lesson");
+    std::fs::write(&skeleton, &out).expect("write");
+    let (code, out, err) = quorum(&["lesson", skeleton.to_str().expect("utf-8"), "--check"]);
+    assert_ne!(code, 2, "the skeleton reads as a lesson: {out}{err}");
+}

@@ -112,3 +112,20 @@ fn back_after_a_take_over_returns_to_the_lesson_first() {
     drop(player);
     let _ = engine.finish();
 }
+
+/// Every golden script of the core becomes a skeleton that reads as a lesson.
+#[test]
+fn every_golden_script_becomes_a_lesson_that_reads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/scripts") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("a name").to_string();
+        let text = std::fs::read_to_string(&path).expect("the script");
+        let skeleton = lesson::script::skeleton(&name, &text);
+        let read = lesson::parse(&name, &name, &skeleton);
+        assert!(read.as_ref().is_ok_and(|l| !l.steps.is_empty()), "{name}: {read:?}\n{skeleton}");
+        count += 1;
+    }
+    assert!(count > 30, "{count} scripts");
+}

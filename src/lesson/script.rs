@@ -56,7 +56,11 @@ pub fn skeleton(name: &str, text: &str) -> String {
     for c in &setup {
         let bare = c.trim_start_matches('(').trim_end_matches(')');
         if let Some(rest) = bare.strip_prefix("cluster") {
-            cluster_line = format!("cluster{}", setting(rest));
+            let (settings, dropped) = setting(rest);
+            for d in dropped {
+                let _ = writeln!(head, "# script: cluster {d} (not a lesson setting)");
+            }
+            cluster_line = format!("cluster{settings}");
         } else {
             first.push(c.clone());
         }
@@ -82,9 +86,10 @@ fn title(name: &str) -> String {
     chars.next().map_or_else(String::new, |c| c.to_uppercase().collect::<String>() + chars.as_str())
 }
 
-/// The script's `cluster` settings as a lesson's.
-fn setting(rest: &str) -> String {
+/// The script's `cluster` settings as a lesson's, and those a lesson does not have.
+fn setting(rest: &str) -> (String, Vec<String>) {
     let mut out = String::new();
+    let mut dropped = Vec::new();
     for w in rest.split_whitespace() {
         let Some((k, v)) = w.split_once('=') else { continue };
         let v = match v {
@@ -98,13 +103,10 @@ fn setting(rest: &str) -> String {
             "nodes" | "seed" | "prevote" | "checkquorum" | "hazard" => {
                 let _ = write!(out, " {k}={v}");
             }
-            _ => {
-                let _ = write!(out, " # ({k}={v} is not a lesson setting)");
-                break;
-            }
+            _ => dropped.push(format!("{k}={v}")),
         }
     }
-    out
+    (out, dropped)
 }
 
 fn write_step(out: &mut String, number: usize, narration: &[String], commands: &[String]) {

@@ -190,7 +190,7 @@ pub fn split_for_flight(events: Rect) -> Option<(Rect, Rect)> {
 /// wide, the top part where it is tall, else all of it (the feed then shows in `v`). Returns the
 /// panel and what is left for the feed, if anything.
 pub fn split_for_lesson(events: Rect) -> (Rect, Option<Rect>) {
-    if events.width >= 90 {
+    if events.width >= 80 {
         let w = events.width * 3 / 5;
         (Rect { width: w, ..events }, Some(Rect { x: events.x + w, width: events.width - w, ..events }))
     } else if events.height >= 12 {

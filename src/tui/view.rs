@@ -12,6 +12,9 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 
+/// Below this height the lower row is too short to share with a lesson's narration.
+const SHORT_LOWER: u16 = 8;
+
 /// Draws the screen state on a frame.
 pub fn render(frame: &mut Frame<'_>, screen: &ScreenState) {
     let area = frame.area();
@@ -32,8 +35,16 @@ pub fn draw(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
         Mode::Log { index } => EntryPanel { screen, index }.render(areas.maps, buf),
         _ => Maps { screen }.render(areas.maps, buf),
     }
-    NetworkPanel { screen }.render(areas.network, buf);
-    draw_lower(screen, areas.events, buf);
+    match &screen.lesson {
+        // On a short screen a lesson's narration takes the network panel's place too.
+        Some(lesson) if screen.history.is_none() && areas.events.height < SHORT_LOWER => {
+            Narration { lesson }.render(areas.network.union(areas.events), buf);
+        }
+        _ => {
+            NetworkPanel { screen }.render(areas.network, buf);
+            draw_lower(screen, areas.events, buf);
+        }
+    }
     if let Some(rect) = areas.clients {
         Clients { screen }.render(rect, buf);
     }

@@ -755,3 +755,61 @@ fn fast_hold_keys_follow_the_keys_not_a_stale_poll() {
     type_str(&mut a, "m");
     assert_eq!(a.take_commands(), vec![Command::Hold(true), Command::Hold(false)]);
 }
+
+fn lesson_view(position: usize, playing: bool) -> crate::tui::screen::LessonView {
+    crate::tui::screen::LessonView {
+        title: "Leader election".into(),
+        position,
+        total: 3,
+        step: (position > 0).then(|| format!("step title {position}")),
+        narration: vec!["Said.".into()],
+        next: (position < 3).then(|| format!("step title {}", position + 1)),
+        playing,
+        error: None,
+        diverged: false,
+    }
+}
+
+#[test]
+fn in_a_lesson_n_plays_the_next_step_b_goes_back_and_the_dashboard_keys_move() {
+    let mut app = app();
+    // Outside a lesson, n filters the feed and b opens the bugs (or says why not).
+    app.on_key(key(KeyCode::Char('n')));
+    assert!(app.take_commands().is_empty());
+    app.on_update(Update::Lesson(lesson_view(0, false)));
+    assert!(app.screen().frozen, "a lesson plays on a frozen cluster");
+    app.on_key(key(KeyCode::Char('b')));
+    assert_eq!(notice(&app), ("the lesson is at its start: n plays the first step".into(), true));
+    app.on_key(key(KeyCode::Char('n')));
+    assert_eq!(app.take_commands(), vec![Command::LessonNext]);
+    assert!(app.screen().lesson.as_ref().is_some_and(|l| l.playing), "shown playing at once");
+    // A second n while it plays hurries it; b waits for it.
+    app.on_key(key(KeyCode::Char('n')));
+    assert_eq!(app.take_commands(), vec![Command::LessonHurry]);
+    app.on_key(key(KeyCode::Char('b')));
+    assert!(notice(&app).0.contains("a step is playing"), "{:?}", notice(&app));
+    assert!(app.take_commands().is_empty());
+    app.on_update(Update::Lesson(lesson_view(1, false)));
+    app.on_key(key(KeyCode::Char('b')));
+    assert_eq!(app.take_commands(), vec![Command::LessonBack]);
+    // At the end, n says so.
+    app.on_update(Update::Lesson(lesson_view(3, false)));
+    app.on_key(key(KeyCode::Char('n')));
+    assert!(app.take_commands().is_empty());
+    assert!(notice(&app).0.contains("the end of the lesson"));
+    // The dashboard's n and b are N and ! in a lesson.
+    app.on_key(key(KeyCode::Char('!')));
+    assert!(notice(&app).0.contains("simulator only"), "{:?}", notice(&app));
+}
+
+#[test]
+fn a_lessons_operations_get_lines_in_the_clients_panel() {
+    let mut app = app();
+    let op = crate::tui::engine::LESSON_OPS + 1;
+    let request = Op::Put { key: "x".into(), value: "1".into() };
+    app.on_update(Update::ClientSent { op, via: n(2), request: request.clone() });
+    assert_eq!(
+        app.screen().clients.back().map(|l| (l.op, l.via, l.request.clone())),
+        Some((op, n(2), request))
+    );
+}

@@ -308,3 +308,43 @@ fn held_messages_in_the_in_flight_panel() {
     insta::assert_snapshot!("held_in_flight_120x40", wide);
     insta::assert_snapshot!("held_in_flight_80x24", draw(&state, 80, 24).backend());
 }
+
+fn lesson_screen(nodes: usize) -> ScreenState {
+    let mut state = demo(nodes);
+    state.frozen = true;
+    state.lesson = Some(crate::tui::screen::LessonView {
+        title: "Log replication: append, replicate, commit on a majority, apply".into(),
+        position: 2,
+        total: 5,
+        step: Some("One write, one message at a time".into()),
+        narration: vec![
+            "The client's put reaches the leader, which appends it and sends AppendEntries".into(),
+            "to each follower (§5.3). Nothing is committed yet.".into(),
+            String::new(),
+            "We deliver the messages by hand.".into(),
+        ],
+        next: Some("A majority is enough".into()),
+        playing: false,
+        error: None,
+        diverged: false,
+    });
+    state
+}
+
+#[test]
+fn the_narration_panel_at_120x40_and_80x24() {
+    let state = lesson_screen(5);
+    let wide = draw(&state, 120, 40);
+    let screen = text(wide.backend().buffer());
+    assert!(
+        screen.contains("step 2/5 · Log replication")
+            && screen.contains("2. One write, one message at a time"),
+        "{screen}"
+    );
+    assert!(screen.contains(" n  step 3: A majority is enough"), "{screen}");
+    assert!(screen.contains("n  next step"), "the key bar offers the lesson's keys first:\n{screen}");
+    insta::assert_snapshot!("lesson_120x40", wide.backend());
+    let small = draw(&state, 80, 24);
+    assert!(text(small.backend().buffer()).contains("step 2/5"), "the step is visible at 80x24");
+    insta::assert_snapshot!("lesson_80x24", small.backend());
+}

@@ -41,7 +41,7 @@ pub fn page(area: Rect) -> usize {
 impl Widget for Events<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let f = &self.screen.feed;
-        let block = feed_block(f, self.screen.rebuilt());
+        let block = feed_block(f, self.screen.rebuilt(), self.screen.lesson.is_some());
         let inner = block.inner(area);
         block.render(area, buf);
         let lines = feed_lines(f, inner.width as usize, inner.height as usize);
@@ -59,7 +59,7 @@ impl Widget for Events<'_> {
 }
 
 /// The panel's frame: the filters, freeze and scroll in the title, the feed's keys at the bottom.
-fn feed_block(f: &Feed, past: bool) -> Block<'static> {
+fn feed_block(f: &Feed, past: bool, lesson: bool) -> Block<'static> {
     let mut details = vec![
         f.node.map_or_else(|| "all nodes".to_string(), |n| format!("{n} only")),
         f.kind.name().to_string(),
@@ -85,7 +85,11 @@ fn feed_block(f: &Feed, past: bool) -> Block<'static> {
         let hint = " up to the cursor · f kind ";
         return panel(Line::from(title)).title_bottom(Line::styled(hint, theme::dim()).right_aligned());
     }
-    let label = |a: Action| keymap::label_of(keymap::Context::Main, a).unwrap_or("?");
+    // A lesson's keys come first (its `n` is the next step; the feed's is `N` then).
+    let label = |a: Action| {
+        let lesson = lesson.then(|| keymap::label_of(keymap::Context::Lesson, a)).flatten();
+        lesson.or_else(|| keymap::label_of(keymap::Context::Main, a)).unwrap_or("?")
+    };
     let hint = format!(
         "{} freeze · {} kind · {} node · {}{} scroll",
         label(Action::FeedFreeze),

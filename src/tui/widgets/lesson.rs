@@ -15,11 +15,11 @@ pub struct Narration<'a> {
 }
 
 impl Narration<'_> {
-    /// The panel's title: `Lesson · step 2/7: A write through the leader`.
-    pub fn heading(&self) -> String {
+    /// Where the lesson is: `step 2/7`, or `before step 1 of 7`.
+    pub fn position(&self) -> String {
         let l = self.lesson;
         match &l.step {
-            Some(step) => format!("step {}/{}: {step}", l.position, l.total),
+            Some(_) => format!("step {}/{}", l.position, l.total),
             None => format!("before step 1 of {}", l.total),
         }
     }
@@ -28,9 +28,13 @@ impl Narration<'_> {
 impl Widget for Narration<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let l = self.lesson;
-        let heading = self.heading();
-        let block = panel(title("Lesson", &heading));
-        let mut lines: Vec<Line> = vec![Line::styled(l.title.clone(), theme::title())];
+        // The position first, so that it shows however narrow the panel; the lesson's title
+        // after it, as far as it fits; the step's title in bold inside, wrapped.
+        let block = panel(title("Lesson", &format!("{} · {}", self.position(), l.title)));
+        let mut lines: Vec<Line> = Vec::new();
+        if let Some(step) = &l.step {
+            lines.push(Line::styled(format!("{}. {step}", l.position), theme::title()));
+        }
         // The author's lines make paragraphs (an empty one breaks them), wrapped to the panel.
         for (i, paragraph) in l.narration.split(String::is_empty).enumerate() {
             if i > 0 {

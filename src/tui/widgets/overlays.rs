@@ -32,7 +32,7 @@ impl Widget for HelpOverlay {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let keymap::HelpText { main, others } = keymap::help_lines();
         let per_col = main.len().div_ceil(2);
-        let col_w = (area.width.saturating_sub(6) / 2).min(46) as usize;
+        let col_w = (area.width.saturating_sub(6) / 2).min(56) as usize;
         let width = (col_w * 2 + 4) as u16;
         let inner_w = (width as usize).saturating_sub(3).max(1);
         let wrapped = |s: &str| s.chars().count().div_ceil(inner_w);
