@@ -129,3 +129,30 @@ fn every_golden_script_becomes_a_lesson_that_reads() {
     }
     assert!(count > 30, "{count} scripts");
 }
+
+/// A remark (a change of speed, an export's note) is no take-over; time moving is. And a step
+/// that failed with an operation still waiting goes back cleanly: the operation's end, which
+/// comes when going back answers it, is recorded nowhere.
+#[test]
+fn remarks_are_no_take_over_and_a_failed_step_goes_back_cleanly() {
+    let text = "title T\ncluster nodes=3 delay=10\nstep Elect\ncampaign n1\nuntil leader n1 within 100 ticks\n\
+                step Stuck\npartition n1 | n2 n3\nput n1 x=1\nuntil returned within 5 ticks\n";
+    let lesson = lesson::parse("t", "t.lesson", text).expect("reads");
+    let (engine, mut player) = player(&lesson);
+    player.play_next().expect("step 1");
+    let after_step = (engine.status(), engine.now_nanos());
+    engine.set_speed(0.1);
+    engine.record(
+        None,
+        quorum::events::EventKind::fault("speed 0.1x", Some(quorum::events::Change::Speed(0.1))),
+    );
+    assert!(!player.diverged(), "a change of speed changes nothing in the cluster");
+    let failed = player.play_next().expect_err("the put cannot return in 5 ticks");
+    assert!(failed.reason.contains("has not returned after 5 ticks"), "{failed}");
+    assert_eq!(player.back(), Ok(1));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!player.diverged(), "nothing was recorded after going back");
+    assert_eq!((engine.status(), engine.now_nanos()), after_step);
+    drop(player);
+    let _ = engine.finish();
+}

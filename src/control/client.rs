@@ -168,6 +168,8 @@ pub struct Client {
     state: Mutex<State>,
     /// One registration at a time.
     registering: Mutex<()>,
+    /// Set by [`Client::cancel`]: no more attempts.
+    cancelled: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -176,11 +178,38 @@ impl Client {
         let members = transport.members();
         let next = start % members.len().max(1);
         let state = State { session: None, next_seq: 1, in_flight: BTreeSet::new(), preferred: None, next };
-        Client { transport, members, options, state: Mutex::new(state), registering: Mutex::new(()) }
+        Client {
+            transport,
+            members,
+            options,
+            state: Mutex::new(state),
+            registering: Mutex::new(()),
+            cancelled: Default::default(),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends every operation of this handle at its next attempt or back-off, which it no longer
+    /// makes (it fails with nothing tried since): a lesson going back drops the handle whose
+    /// operations belong to a run undone, so that none of them enters the run that replaces it.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// One attempt through the transport, unless the handle is cancelled (then a timeout,
+    /// without sending: the operation's loop ends at its next turn).
+    fn attempt(&self, node: NodeId, request: &Request) -> Attempt {
+        if self.cancelled() {
+            return Attempt::Timeout;
+        }
+        self.transport.attempt(node, request, self.options.timeout)
     }
 
     /// This session's client id, once it has registered.
@@ -252,7 +281,7 @@ impl Client {
         let mut last = OpError { failure: OpFailure::NoAttempt, definite: true, node: NodeId(0), id: None };
         let mut attempt = 0;
         let result = loop {
-            if attempt >= attempts.max(1) {
+            if attempt >= attempts.max(1) || (attempt > 0 && self.cancelled()) {
                 last.definite = !uncertain;
                 break Err(last);
             }
@@ -264,7 +293,7 @@ impl Client {
             last.id = Some(id);
             // Back-offs are for the attempts to come: the last one returns at once.
             let more = attempt < attempts.max(1);
-            match self.transport.attempt(node, &request, self.options.timeout) {
+            match self.attempt(node, &request) {
                 Attempt::Down => {
                     last.failure = OpFailure::Down;
                     self.state().preferred = None;
@@ -350,8 +379,11 @@ impl Client {
         let mut node = NodeId(0);
         let attempts = self.options.attempts.max(self.members.len() as u32);
         for attempt in 1..=attempts {
+            if attempt > 1 && self.cancelled() {
+                break;
+            }
             node = self.pick(None);
-            match self.transport.attempt(node, &request, self.options.timeout) {
+            match self.attempt(node, &request) {
                 Attempt::Answered(Ok(Reply::Registered { client }), leader) => {
                     let mut state = self.state();
                     state.session = Some(client);
@@ -421,6 +453,9 @@ impl Client {
 
     /// Waits the back-off (engine time at normal speed).
     fn backoff(&self) {
+        if self.cancelled() {
+            return;
+        }
         self.transport.wait(self.options.backoff);
     }
 

@@ -1,5 +1,5 @@
 //! The lesson file format: plain text, one instruction per line, easy to write and to diff.
-//! `assets/lessons/example.lesson` is the commented example; DESIGN.md §13 describes it whole.
+//! `assets/lessons/example.lesson` is the commented example; DESIGN.md §10.1 describes it whole.
 //!
 //! ```text
 //! # A comment.

@@ -34,6 +34,8 @@ use std::time::Duration;
 
 /// How long one attempt of a lesson's client operation waits for its answer (virtual time).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How many recent events [`Player::diverged`] reads to tell remarks from changes.
+const DIVERGED_LOOKBACK: usize = 256;
 /// How long the checker may take over a lesson's history (a few operations: milliseconds).
 const CHECK_LIMIT: Duration = Duration::from_secs(10);
 /// Rounds of `stabilize` before it gives up (a livelock in the lesson).
@@ -127,6 +129,11 @@ pub trait Host: Send + Sync {
     }
 }
 
+/// The lesson's client session: one attempt through the node named, [`CLIENT_TIMEOUT`] each.
+fn client_options() -> ClientOptions {
+    ClientOptions { attempts: 1, timeout: CLIENT_TIMEOUT, ..ClientOptions::default() }
+}
+
 /// The headless host: shows nothing.
 pub struct Quiet;
 impl Host for Quiet {}
@@ -160,6 +167,9 @@ pub struct Player {
     hurry: Arc<AtomicBool>,
     /// How the last step played failed, if it did.
     failed: Option<StepError>,
+    /// How many times the lesson went back: an operation sent before the last time ends
+    /// without a word (its run was undone; what it would record belongs to no run).
+    epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -176,8 +186,7 @@ impl Player {
         host: Arc<dyn Host>,
         paced: bool,
     ) -> Result<Player, String> {
-        let options = ClientOptions { attempts: 1, timeout: CLIENT_TIMEOUT, ..ClientOptions::default() };
-        let client = Arc::new(control.client(options));
+        let client = Arc::new(control.client(client_options()));
         let events = control.subscribe();
         let mut player = Player {
             lesson,
@@ -193,6 +202,7 @@ impl Player {
             paced,
             hurry: Arc::default(),
             failed: None,
+            epoch: Arc::default(),
         };
         let c = &player.control;
         c.freeze();
@@ -240,12 +250,20 @@ impl Player {
     }
 
     /// True if the cluster changed since the lesson's last step (the user took over).
+    /// Remarks (an export's note, a change of speed, a freeze) change nothing in the cluster;
+    /// anything else since the step does, and so does time moving.
     pub fn diverged(&self) -> bool {
-        self.marks.last().is_some_and(|m| {
-            self.control.flush_events();
-            let events = self.control.recent_events(1).last().map_or(0, |e| e.seq + 1);
-            (events, self.control.now_nanos()) != (m.bookmark.events, m.bookmark.now)
-        })
+        let Some(m) = self.marks.last() else { return false };
+        if self.control.now_nanos() != m.bookmark.now {
+            return true;
+        }
+        self.control.flush_events();
+        let recent = self.control.recent_events(DIVERGED_LOOKBACK);
+        let count = recent.last().map_or(0, |e| e.seq + 1);
+        let since: Vec<&Event> = recent.iter().filter(|e| e.seq >= m.bookmark.events).collect();
+        count != m.bookmark.events
+            && (since.len() as u64 != count.saturating_sub(m.bookmark.events)
+                || !since.iter().all(|e| remark(e)))
     }
 
     /// Plays the next step; returns its number. The step is played even if it fails (the
@@ -281,11 +299,16 @@ impl Player {
             self.position.checked_sub(1).ok_or("already at the start")?
         };
         let mark = self.marks[to].clone();
-        self.control.rewind(&mark.bookmark).map_err(|e| format!("cannot go back: {e}"))?;
-        // The operations still waiting ended with a timeout: let them finish first.
+        // The operations still waiting belong to the run undone: their handle is cancelled (no
+        // more attempts), going back answers what they wait for, and they end without a word.
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.client.cancel();
+        let rewound = self.control.rewind(&mark.bookmark).map_err(|e| format!("cannot go back: {e}"));
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        self.client = Arc::new(self.control.client(client_options()));
+        rewound?;
         self.client.restore(&mark.client);
         self.safety = mark.safety;
         lock(&self.ops).truncate(mark.ops);
@@ -541,14 +564,19 @@ impl Player {
             record
         };
         self.host.sent(&record);
-        let (client, control, ops, host) = (
+        let (client, control, ops, host, epoch) = (
             Arc::clone(&self.client),
             Arc::clone(&self.control),
             Arc::clone(&self.ops),
             Arc::clone(&self.host),
+            Arc::clone(&self.epoch),
         );
+        let sent_in = epoch.load(Ordering::SeqCst);
         let spawned = std::thread::Builder::new().name("lesson-client".into()).spawn(move || {
             let (result, still) = client.call_reserved(op.clone(), Some(via), attempts, reserved);
+            if epoch.load(Ordering::SeqCst) != sent_in {
+                return;
+            }
             let now = control.now_nanos();
             let took = Duration::from_nanos(now.saturating_sub(record.invoked));
             control.record(Some(via), client_event(op, via, record.invoked, took, &result));
@@ -762,6 +790,15 @@ enum Judged {
     Never(String),
     /// It cannot be judged (the checker could not decide): neither it nor its negation holds.
     Error(String),
+}
+
+/// An event that changes nothing in the cluster: a note of the console's, a change of speed, a
+/// freeze or a thaw (until time moves).
+fn remark(event: &Event) -> bool {
+    matches!(
+        &event.kind,
+        EventKind::Fault { change: None | Some(Change::Speed(_) | Change::Freeze | Change::Thaw), .. }
+    )
 }
 
 fn matches(filter: &Filter, held: &crate::network::Held) -> bool {
