@@ -161,9 +161,9 @@ pub enum ClientError {
     /// known; it may or may not take effect.
     #[error("leadership lost before the outcome was known")]
     LeadershipLost,
-    /// A forwarded request was abandoned because the leader changed while it was in flight; a
-    /// put may or may not take effect.
-    #[error("leader changed while the request was forwarded")]
+    /// A forwarded request was given up: the leader changed while it was in flight, or did not
+    /// answer within two election timeouts; a put may or may not take effect.
+    #[error("forward given up: no answer from the leader")]
     Abandoned,
     /// The client had already seen the answers below this sequence number; this old copy of a
     /// request was not applied.

@@ -223,10 +223,10 @@ impl App {
 
     fn on_poll(&mut self, poll: Poll) {
         let Poll { nodes, network, speed, now, events, applied, held, switches, rebased } = poll;
-        if let Some(branch) = rebased {
+        let rebased = rebased.map(|branch| {
             let first = events.first().map_or(0, |e| e.seq);
             self.on_branch(&branch, first);
-        }
+        });
         if switches != self.screen.switches {
             self.screen.switches = switches;
             self.dirty = true;
@@ -276,14 +276,17 @@ impl App {
             self.dirty = true;
         }
         for event in events {
-            self.rates.observe(&event);
-            // After a fork the new branch's stream begins with events the timeline (and the
-            // messages in flight, taken from it) hold already.
+            // After a fork or going back, the new stream begins with events the timeline (and
+            // the messages in flight and the rates, taken from it) hold already.
             if event.seq >= self.timeline.len() as u64 {
+                self.rates.observe(&event);
                 self.screen.flight.observe(&event);
                 self.timeline.push(event.clone());
             }
             self.screen.feed.push(event);
+        }
+        if rebased.is_some() {
+            self.clients_from_timeline();
         }
         if let Some(h) = &mut self.history
             && h.view().total != self.timeline.len()
@@ -341,13 +344,17 @@ impl App {
         self.screen.feed.clear();
         self.screen.flight = self.timeline.head().in_flight.clone();
         self.screen.safety = crate::safety::Report::default();
-        // The operations that returned in the branch's past (numbered 0: no answer is due for
-        // them), then the ones still waiting for theirs.
+        self.dirty = true;
+    }
+
+    /// After a fork or going back, once the new stream's first events are in: the operations
+    /// that returned in the branch's past (numbered 0: no answer is due for them), then the
+    /// ones still waiting for theirs.
+    fn clients_from_timeline(&mut self) {
         let mut clients = crate::tui::history::client_lines(self.timeline.head());
         clients.iter_mut().for_each(|line| line.op = 0);
         clients.extend(self.screen.clients.iter().filter(|line| line.outcome.is_none()).cloned());
         self.screen.clients = clients;
-        self.dirty = true;
     }
 
     fn selected(&self) -> NodeId {

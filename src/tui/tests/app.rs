@@ -813,3 +813,50 @@ fn a_lessons_operations_get_lines_in_the_clients_panel() {
         Some((op, n(2), request))
     );
 }
+
+/// Going back (a lesson's `b`) re-sends the same branch's latest events: the clients panel is
+/// rebuilt from them, once they are in the timeline.
+#[test]
+fn going_back_rebuilds_the_clients_panel_from_the_resent_events() {
+    let mut app = app();
+    let record = crate::events::ClientRecord {
+        op: Op::Put { key: "x".into(), value: "1".into() },
+        via: n(1),
+        invoked: 10,
+        outcome: crate::events::Outcome::Ok,
+        id: Some(RequestId { client: ClientId(2), seq: 1 }),
+        value: None,
+        error: None,
+    };
+    let client = |seq: u64| Event {
+        seq,
+        time: 20,
+        node: Some(n(1)),
+        term: None,
+        kind: EventKind::Client {
+            description: "c2#1 put x=1 via n1 → ok".into(),
+            op: Some(Box::new(record.clone())),
+        },
+    };
+    let fault =
+        |seq: u64| Event { seq, time: 30, node: None, term: None, kind: EventKind::fault("later", None) };
+    poll(&mut app, statuses(), Network::new(LinkRule::default()), vec![client(0), fault(1), fault(2)]);
+    let branch = crate::control::Branch {
+        number: 1,
+        parent: None,
+        events: 2,
+        now: 30,
+        current: true,
+        events_file: None,
+    };
+    app.on_update(Update::Poll(Poll {
+        nodes: statuses(),
+        network: Network::new(LinkRule::default()),
+        events: vec![client(0), fault(1)],
+        applied: u64::MAX,
+        rebased: Some(Box::new(branch)),
+        ..Poll::default()
+    }));
+    let lines: Vec<String> = app.screen().clients.iter().map(|l| l.request.to_string()).collect();
+    assert_eq!(lines, vec!["put x=1"], "the operation of the branch's past is listed");
+}

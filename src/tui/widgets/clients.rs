@@ -38,7 +38,8 @@ pub fn client_line(line: &ClientLine) -> Line<'static> {
                 (Ok(None), Op::Get { .. }) => spans.push(Span::styled("not found", theme::good())),
                 (Err(e), _) => {
                     spans.push(Span::styled(format!("error: {e}"), theme::bad()));
-                    if !o.definite {
+                    // A get has no effect to take: its outcome is only unknown.
+                    if !o.definite && matches!(line.request, Op::Put { .. }) {
                         spans.push(Span::styled(" (may still take effect)", theme::warn()));
                     }
                 }

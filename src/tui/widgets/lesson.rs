@@ -42,7 +42,6 @@ impl Widget for Narration<'_> {
             }
             lines.push(Line::raw(paragraph.join(" ")));
         }
-        lines.push(Line::raw(""));
         let state = if l.playing {
             Line::styled("▶ playing… (n: finish it at once)", theme::warn())
         } else if let Some(e) = &l.error {
@@ -62,7 +61,19 @@ impl Widget for Narration<'_> {
                 None => Line::styled("the end of the lesson · b goes back a step", theme::dim()),
             }
         };
-        lines.push(state);
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block).render(area, buf);
+        // The state is pinned to the bottom, so that a long narration never hides what `n`
+        // does next or why a step failed; the narration gets the rows above it.
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let state_w: usize = state.spans.iter().map(|s| super::width_of(&s.content)).sum();
+        let state_h =
+            (state_w.div_ceil(inner.width.max(1) as usize) as u16).clamp(1, inner.height.div_ceil(2).max(1));
+        let gap = u16::from(inner.height >= 6);
+        let text_h = inner.height.saturating_sub(state_h + gap);
+        let text = Rect { height: text_h, ..inner };
+        let pinned =
+            Rect { y: inner.bottom().saturating_sub(state_h), height: state_h.min(inner.height), ..inner };
+        Paragraph::new(lines).wrap(Wrap { trim: false }).render(text, buf);
+        Paragraph::new(state).wrap(Wrap { trim: false }).render(pinned, buf);
     }
 }
