@@ -187,10 +187,11 @@ pub fn split_for_flight(events: Rect) -> Option<(Rect, Rect)> {
 }
 
 /// The narration panel's place during a lesson: the left part of the feed's area where it is
-/// wide, the top part where it is tall, else all of it (the feed then shows in `v`). Returns the
+/// wide (from 100 columns: a terminal of 135), the top part where it is tall, else all of it
+/// (the feed then shows in `v`; at 120x40 the narration has the feed's whole place). Returns the
 /// panel and what is left for the feed, if anything.
 pub fn split_for_lesson(events: Rect) -> (Rect, Option<Rect>) {
-    if events.width >= 80 {
+    if events.width >= 100 {
         let w = events.width * 3 / 5;
         (Rect { width: w, ..events }, Some(Rect { x: events.x + w, width: events.width - w, ..events }))
     } else if events.height >= 12 {
