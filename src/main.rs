@@ -196,8 +196,8 @@ enum Command {
 struct LessonArgs {
     /// A shipped lesson's name (`quorum lesson` lists them) or the path of a lesson file.
     lesson: Option<String>,
-    /// Play it headless and exit 0 only if every step's conditions hold (1 if one does not,
-    /// 2 if the lesson cannot be read).
+    /// Play it headless and exit 0 only if every step's conditions hold: 1 if one does not, 3
+    /// if the checker could not decide one, 2 if the lesson cannot be read (as `quorum sim`).
     #[arg(long, requires = "lesson")]
     check: bool,
     /// Print a lesson skeleton made from a golden script (tests/scripts/NAME): its commands
@@ -694,7 +694,7 @@ fn run_lesson(args: LessonArgs) -> Result<u8> {
             }
             Err(e) => {
                 println!("FAILED {e}");
-                1
+                if e.undecided { 3 } else { 1 }
             }
         });
     }

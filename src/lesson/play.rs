@@ -61,6 +61,8 @@ pub struct StepError {
     pub text: String,
     /// What did not hold, and the cluster's state then.
     pub reason: String,
+    /// The linearizability checker could not decide (exit code 3, as for `quorum sim`).
+    pub undecided: bool,
 }
 
 /// One client operation of the lesson.
@@ -167,6 +169,8 @@ pub struct Player {
     hurry: Arc<AtomicBool>,
     /// How the last step played failed, if it did.
     failed: Option<StepError>,
+    /// The checker could not decide a condition of the step playing.
+    undecided: bool,
     /// How many times the lesson went back: an operation sent before the last time ends
     /// without a word (its run was undone; what it would record belongs to no run).
     epoch: Arc<std::sync::atomic::AtomicU64>,
@@ -202,6 +206,7 @@ impl Player {
             paced,
             hurry: Arc::default(),
             failed: None,
+            undecided: false,
             epoch: Arc::default(),
         };
         let c = &player.control;
@@ -273,6 +278,7 @@ impl Player {
             return Err(self.error(self.position, None, "the lesson is over: b goes back a step".into()));
         };
         self.position += 1;
+        self.undecided = false;
         let number = self.position;
         let total = self.lesson.steps.len();
         self.control.freeze();
@@ -349,6 +355,7 @@ impl Player {
                 |i| i.text.clone(),
             ),
             reason,
+            undecided: self.undecided,
         }
     }
 
@@ -717,6 +724,7 @@ impl Player {
                         "the lesson's operations are not linearizable (key {key}: {reason})"
                     )),
                     Ok(Verdict::Unknown { reason }) => {
+                        self.undecided = true;
                         Judged::Error(format!("the checker could not decide: {reason}"))
                     }
                     Err(e) => Judged::Error(format!("the lesson's history cannot be read: {e}")),
