@@ -199,14 +199,15 @@ impl Client {
         self.cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn cancelled(&self) -> bool {
+    /// Whether [`Client::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// One attempt through the transport, unless the handle is cancelled (then a timeout,
     /// without sending: the operation's loop ends at its next turn).
     fn attempt(&self, node: NodeId, request: &Request) -> Attempt {
-        if self.cancelled() {
+        if self.is_cancelled() {
             return Attempt::Timeout;
         }
         self.transport.attempt(node, request, self.options.timeout)
@@ -281,7 +282,7 @@ impl Client {
         let mut last = OpError { failure: OpFailure::NoAttempt, definite: true, node: NodeId(0), id: None };
         let mut attempt = 0;
         let result = loop {
-            if attempt >= attempts.max(1) || (attempt > 0 && self.cancelled()) {
+            if attempt >= attempts.max(1) || (attempt > 0 && self.is_cancelled()) {
                 last.definite = !uncertain;
                 break Err(last);
             }
@@ -379,7 +380,7 @@ impl Client {
         let mut node = NodeId(0);
         let attempts = self.options.attempts.max(self.members.len() as u32);
         for attempt in 1..=attempts {
-            if attempt > 1 && self.cancelled() {
+            if attempt > 1 && self.is_cancelled() {
                 break;
             }
             node = self.pick(None);
@@ -453,7 +454,7 @@ impl Client {
 
     /// Waits the back-off (engine time at normal speed).
     fn backoff(&self) {
-        if self.cancelled() {
+        if self.is_cancelled() {
             return;
         }
         self.transport.wait(self.options.backoff);

@@ -98,6 +98,12 @@ pub enum Update {
     Lesson(LessonView),
 }
 
+/// The console's client session: one attempt per operation, pinned (the console shows what the
+/// chosen node does).
+pub fn client_options() -> ClientOptions {
+    ClientOptions { attempts: 1, timeout: CLIENT_TIMEOUT, ..ClientOptions::default() }
+}
+
 /// The console's numbers of a lesson's operations start here (the console's own count from 1).
 pub const LESSON_OPS: u64 = 1 << 40;
 
@@ -156,10 +162,13 @@ pub struct Engine {
 pub struct Worker {
     /// The cluster, on either engine.
     pub backend: Arc<dyn Control>,
-    /// The console's one client session, shared by every operation.
-    pub client: Arc<Client>,
+    /// The console's one client session, shared by every operation (a lesson going back
+    /// replaces it: [`Worker::lesson_back`]).
+    pub client: Arc<std::sync::Mutex<Arc<Client>>>,
     /// Client operations waiting for a client thread.
-    pub client_ops: Sender<(u64, NodeId, Op)>,
+    /// (with the session current when the command was carried out: an operation sent before a
+    /// lesson went back belongs to the run undone, whenever its thread starts).
+    pub client_ops: Sender<(u64, NodeId, Op, Arc<Client>)>,
     /// The session's files.
     pub session: Arc<Session>,
     /// Where news goes.
@@ -187,9 +196,7 @@ impl Engine {
         let (stop, stop_rx) = bounded::<()>(0);
         let (check_tx, check_rx) = unbounded::<()>();
         let (client_ops, client_ops_rx) = unbounded();
-        // One attempt per operation, pinned: the console shows what the chosen node does.
-        let options = ClientOptions { attempts: 1, timeout: CLIENT_TIMEOUT, ..ClientOptions::default() };
-        let client = Arc::new(backend.client(options));
+        let client = Arc::new(std::sync::Mutex::new(Arc::new(backend.client(client_options()))));
         let applied = Arc::new(AtomicU64::new(0));
         let branch_histories = Arc::default();
         let player = match lesson {
@@ -223,7 +230,7 @@ impl Engine {
             let (w, ops) = (worker.clone(), client_ops_rx.clone());
             // Not joined: an operation in progress ends on its own, by its timeout.
             spawn("console-client", move || {
-                ops.iter().for_each(|(op, via, request)| w.client(op, via, request))
+                ops.iter().for_each(|(op, via, request, client)| w.client(op, via, request, &client))
             })?;
         }
         {
@@ -398,7 +405,8 @@ impl Worker {
         let b = &self.backend;
         match command {
             Command::Client { op, via, request } => {
-                let _ = self.client_ops.send((op, via, request));
+                let client = Arc::clone(&*lock(&self.client));
+                let _ = self.client_ops.send((op, via, request, client));
             }
             Command::Kill(id) => {
                 self.record(format!("kill {id}"), Some(Change::Kill(id)));
@@ -515,6 +523,12 @@ impl Worker {
     /// changed the cluster since): the client history goes back with it.
     fn lesson_back(&self) {
         let Some(player) = &self.lesson else { return };
+        // The console's own operations still waiting belong to the run undone too: their
+        // session is cancelled (no retry enters the run that replaces it; their ends are not
+        // recorded) and a new one serves what comes next.
+        let undone =
+            std::mem::replace(&mut *lock(&self.client), Arc::new(self.backend.client(client_options())));
+        undone.cancel();
         let result = {
             let mut player = lock(player);
             player.back().map(|position| (position, player.ops().len() as u64))
@@ -681,7 +695,7 @@ impl Worker {
     /// a line in the event log, the outcome to the interface, a nudge to the checker. Each
     /// operation is its own process in the history (several may be in flight at once), all
     /// under the console's one session.
-    pub(crate) fn client(&self, op: u64, via: NodeId, request: Op) {
+    pub(crate) fn client(&self, op: u64, via: NodeId, request: Op, client: &Client) {
         let process = self.session.process(op);
         let (f, key, value) = match &request {
             Op::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
@@ -697,7 +711,7 @@ impl Worker {
         // Measured on the engine's clock: virtual time on the simulator, real time on the live
         // cluster.
         let began = self.backend.now_nanos();
-        let result = self.client.call(request.clone(), Some(via));
+        let result = client.call(request.clone(), Some(via));
         let took = Duration::from_nanos(self.backend.now_nanos().saturating_sub(began));
         let read = match &result {
             Ok(Answer { reply: Reply::Get { value }, .. }) => value.clone(),
@@ -725,8 +739,12 @@ impl Worker {
             definite: result.as_ref().err().is_some_and(|e| e.definite),
             latency: took,
         };
-        let event = crate::control::client::client_event(request, via, began, took, &result);
-        self.backend.record(Some(via), event);
+        // An operation of a run a lesson undid (its session was cancelled) leaves no event in
+        // the run that replaced it.
+        if !client.is_cancelled() {
+            let event = crate::control::client::client_event(request, via, began, took, &result);
+            self.backend.record(Some(via), event);
+        }
         if let Some(e) = self.session.write_error() {
             self.notice(e, true);
         }

@@ -194,7 +194,9 @@ fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()
     assert!(warnings.is_empty());
     let (updates, updates_rx) = unbounded();
     let (check, check_rx) = unbounded();
-    let client = Arc::new(fake.client(ClientOptions { attempts: 1, ..ClientOptions::default() }));
+    let client = Arc::new(Mutex::new(Arc::new(
+        fake.client(ClientOptions { attempts: 1, ..ClientOptions::default() }),
+    )));
     let (client_ops, ops) = unbounded();
     let worker = Worker {
         backend: fake,
@@ -208,7 +210,9 @@ fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()
         lesson: None,
     };
     let w = worker.clone();
-    std::thread::spawn(move || ops.iter().for_each(|(op, via, request)| w.client(op, via, request)));
+    std::thread::spawn(move || {
+        ops.iter().for_each(|(op, via, request, client)| w.client(op, via, request, &client))
+    });
     (worker, updates_rx, check_rx)
 }
 
@@ -418,4 +422,61 @@ fn a_session_on_disk_carries_its_history_on() {
     let (s, _) = Session::open(&dir, &Origin::default()).expect("fourth");
     assert!(s.history().is_empty());
     assert_eq!(s.initial(), Initial::Empty);
+}
+
+/// Waits for the lesson's view that `done` accepts, for ten seconds at most.
+fn lesson_view(
+    updates: &Receiver<Update>,
+    done: impl Fn(&crate::tui::screen::LessonView) -> bool,
+) -> crate::tui::screen::LessonView {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match updates.recv_timeout(left) {
+            Ok(Update::Lesson(view)) if done(&view) => return view,
+            Ok(_) => {}
+            Err(e) => panic!("no such lesson view: {e}"),
+        }
+    }
+}
+
+/// Going back in a lesson while an operation of the console's own waits: that operation
+/// belongs to the run undone, and enters the run that replaces it neither with a retry nor with
+/// its end, so the lesson is exactly where it was (no take-over shown).
+#[test]
+fn going_back_a_lesson_leaves_nothing_of_the_consoles_waiting_operation() {
+    use crate::sim::{Clock, EngineOptions, SimEngine, WorldSpec};
+    let dir = temp_dir("lesson-back");
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let text =
+        "title T\ncluster nodes=3 delay=10\nstep Elect\ncampaign n1\nuntil leader n1 within 100 ticks\n";
+    let lesson = crate::lesson::parse("t", "t.lesson", text).expect("reads");
+    let spec = WorldSpec { seed: 1, nodes: 3, switches: Switches::CORRECT, sessions: Default::default() };
+    let options =
+        EngineOptions { clock: Clock::Manual, events_file: Some(dir.0.join("events.jsonl")), ring: 4096 };
+    let engine = Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"));
+    let (session, _) = Session::open(&dir.0, &Origin::default()).expect("session");
+    let console = Engine::start(engine.clone(), Arc::new(session), Some(lesson)).expect("console engine");
+    lesson_view(console.updates(), |v| v.position == 0);
+    console.send(Command::LessonNext);
+    lesson_view(console.updates(), |v| v.position == 1 && !v.playing);
+    // Take over: cut n2 off and put through it; frozen, nothing answers, its registration waits.
+    console.send(Command::Partition(vec![vec![n(2)], vec![n(1), n(3)]]));
+    console.send(Command::Client {
+        op: 1,
+        via: n(2),
+        request: Op::Put { key: "x".into(), value: "1".into() },
+    });
+    let view = lesson_view(console.updates(), |v| v.diverged);
+    assert_eq!(view.position, 1);
+    console.send(Command::LessonBack);
+    lesson_view(console.updates(), |v| v.position == 1 && !v.diverged);
+    std::thread::sleep(Duration::from_millis(300));
+    // A remark changes nothing, and makes the console look again.
+    console.send(Command::SetSpeed(0.5));
+    let view = lesson_view(console.updates(), |_| true);
+    let recent: Vec<String> = engine.recent_events(12).iter().map(ToString::to_string).collect();
+    assert!(!view.diverged, "after going back the lesson is where it was: {view:?}\n{}", recent.join("\n"));
+    console.stop();
+    let _ = engine.finish();
 }
