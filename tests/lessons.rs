@@ -29,7 +29,7 @@ fn shipped() -> Vec<Lesson> {
     lesson::shipped().into_iter().map(|l| l.unwrap_or_else(|e| panic!("{e}"))).collect()
 }
 
-/// The events so far, without the ones that say the lesson's own progress (a step's number).
+/// Every event so far.
 fn events(engine: &SimEngine) -> Vec<Event> {
     engine.flush_events();
     engine.recent_events(RING)

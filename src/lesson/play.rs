@@ -85,37 +85,53 @@ pub struct LessonOp {
 impl LessonOp {
     /// Its invocation in a client history, as `process`, at `time` (the history's clock).
     pub fn invoke_event(&self, process: u64, time: u64) -> Option<HistoryEvent> {
-        let (f, key, value) = self.parts()?;
-        Some(HistoryEvent::invoke(process, f, key, value, time))
+        invocation(process, &self.op, time)
     }
 
     /// Its completion in a client history, once it has returned, at `time`.
     pub fn complete_event(&self, process: u64, time: u64) -> Option<HistoryEvent> {
-        let (f, key, value) = self.parts()?;
-        let (result, _) = self.done.as_ref()?;
-        let (kind, shown) = match result {
-            Ok(Answer { reply: Reply::Get { value: read }, .. }) => (EventType::Ok, read.as_deref()),
-            Ok(_) => (EventType::Ok, value),
-            Err(e) if e.definite => (EventType::Fail, value),
-            Err(_) => (EventType::Info, value),
-        };
-        let mut e = HistoryEvent::complete(kind, process, f, key, shown, time);
-        match result {
-            Ok(answer) => e.node = Some(answer.node.0),
-            Err(error) => {
-                e.node = Some(error.node.0);
-                e.error = Some(error.to_string());
-            }
-        }
-        Some(e)
+        completion(process, &self.op, &self.done.as_ref()?.0, time)
     }
+}
 
-    fn parts(&self) -> Option<(OpKind, &str, Option<&str>)> {
-        match &self.op {
-            Op::Put { key, value } => Some((OpKind::Put, key, Some(value))),
-            Op::Get { key } => Some((OpKind::Get, key, None)),
-            Op::Register => None,
+/// A client operation's invocation in a client history (`None` for a register, which is no
+/// operation of a history); the console's own operations go through here too.
+pub fn invocation(process: u64, op: &Op, time: u64) -> Option<HistoryEvent> {
+    let (f, key, value) = parts(op)?;
+    Some(HistoryEvent::invoke(process, f, key, value, time))
+}
+
+/// Its completion, with `result`: ok with the value read or written, failed (certainly no
+/// effect) or info (unknown), with the node that answered and the error.
+pub fn completion(
+    process: u64,
+    op: &Op,
+    result: &Result<Answer, OpError>,
+    time: u64,
+) -> Option<HistoryEvent> {
+    let (f, key, value) = parts(op)?;
+    let (kind, shown) = match result {
+        Ok(Answer { reply: Reply::Get { value: read }, .. }) => (EventType::Ok, read.as_deref()),
+        Ok(_) => (EventType::Ok, value),
+        Err(e) if e.definite => (EventType::Fail, value),
+        Err(_) => (EventType::Info, value),
+    };
+    let mut e = HistoryEvent::complete(kind, process, f, key, shown, time);
+    match result {
+        Ok(answer) => e.node = Some(answer.node.0),
+        Err(error) => {
+            e.node = Some(error.node.0);
+            e.error = Some(error.to_string());
         }
+    }
+    Some(e)
+}
+
+fn parts(op: &Op) -> Option<(OpKind, &str, Option<&str>)> {
+    match op {
+        Op::Put { key, value } => Some((OpKind::Put, key, Some(value))),
+        Op::Get { key } => Some((OpKind::Get, key, None)),
+        Op::Register => None,
     }
 }
 
@@ -288,11 +304,8 @@ impl Player {
         self.hurry.store(false, Ordering::SeqCst);
         self.failed = result.as_ref().err().cloned();
         let mark =
-            self.mark().map_err(|e| self.error(number, None, format!("cannot bookmark the step: {e}")));
-        match mark {
-            Ok(mark) => self.marks.push(mark),
-            Err(e) => return Err(e),
-        }
+            self.mark().map_err(|e| self.error(number, None, format!("cannot bookmark the step: {e}")))?;
+        self.marks.push(mark);
         result.map(|()| number)
     }
 

@@ -18,13 +18,13 @@ use super::feed::FEED_CAPACITY;
 use super::netview;
 use super::screen::{ClientOutcome, LessonView, Notice, VerdictView};
 use super::session::Session;
-use crate::check::history::{EventType, HistoryEvent, OpKind};
+use crate::check::history::{EventType, HistoryEvent};
 use crate::check::{CheckOptions, Verdict, check_history};
-use crate::control::{Answer, Client, ClientOptions, Control, NodeStatus};
+use crate::control::{Client, ClientOptions, Control, NodeStatus};
 use crate::events::{Change, Event, EventKind};
-use crate::kv::{Op, Reply};
+use crate::kv::Op;
 use crate::lesson::Player;
-use crate::lesson::play::LessonOp;
+use crate::lesson::play::{LessonOp, completion, invocation};
 use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::{NodeId, Switches};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded, unbounded};
@@ -130,18 +130,7 @@ impl crate::lesson::play::Host for LessonHost {
         if let Some(e) = op.complete_event(self.session.process(number), self.session.time(*at)) {
             self.session.record(e);
         }
-        let outcome = ClientOutcome {
-            id: result.as_ref().map_or_else(|e| e.id, |a| Some(a.id)),
-            result: result
-                .as_ref()
-                .map(|a| match &a.reply {
-                    Reply::Get { value } => value.clone(),
-                    _ => None,
-                })
-                .map_err(ToString::to_string),
-            definite: result.as_ref().err().is_some_and(|e| e.definite),
-            latency: Duration::from_nanos(at.saturating_sub(op.invoked)),
-        };
+        let outcome = ClientOutcome::of(result, Duration::from_nanos(at.saturating_sub(op.invoked)));
         let _ = self.updates.send(Update::Client { op: number, outcome });
         let _ = self.check.send(());
     }
@@ -697,48 +686,22 @@ impl Worker {
     /// under the console's one session.
     pub(crate) fn client(&self, op: u64, via: NodeId, request: Op, client: &Client) {
         let process = self.session.process(op);
-        let (f, key, value) = match &request {
-            Op::Put { key, value } => (OpKind::Put, key.clone(), Some(value.clone())),
-            Op::Get { key } => (OpKind::Get, key.clone(), None),
-            // The console's one session registers itself: a register is never one of its operations.
-            Op::Register => {
-                self.notice(format!("{request} is not a console operation: not sent"), true);
-                return;
-            }
-        };
         let now = |w: &Worker| w.session.time(w.backend.now_nanos());
-        self.session.record(HistoryEvent::invoke(process, f, &key, value.as_deref(), now(self)));
+        // The console's one session registers itself: a register is never one of its operations.
+        let Some(invoked) = invocation(process, &request, now(self)) else {
+            self.notice(format!("{request} is not a console operation: not sent"), true);
+            return;
+        };
+        self.session.record(invoked);
         // Measured on the engine's clock: virtual time on the simulator, real time on the live
         // cluster.
         let began = self.backend.now_nanos();
         let result = client.call(request.clone(), Some(via));
         let took = Duration::from_nanos(self.backend.now_nanos().saturating_sub(began));
-        let read = match &result {
-            Ok(Answer { reply: Reply::Get { value }, .. }) => value.clone(),
-            _ => None,
-        };
-        let done = match &result {
-            Ok(answer) => {
-                let shown = if f == OpKind::Get { read.as_deref() } else { value.as_deref() };
-                let mut e = HistoryEvent::complete(EventType::Ok, process, f, &key, shown, now(self));
-                e.node = Some(answer.node.0);
-                e
-            }
-            Err(error) => {
-                let kind = if error.definite { EventType::Fail } else { EventType::Info };
-                let mut e = HistoryEvent::complete(kind, process, f, &key, value.as_deref(), now(self));
-                e.error = Some(error.to_string());
-                e.node = Some(error.node.0);
-                e
-            }
-        };
-        self.session.record(done);
-        let outcome = ClientOutcome {
-            id: result.as_ref().map_or_else(|e| e.id, |a| Some(a.id)),
-            result: result.as_ref().map(|_| read).map_err(ToString::to_string),
-            definite: result.as_ref().err().is_some_and(|e| e.definite),
-            latency: took,
-        };
+        if let Some(done) = completion(process, &request, &result, now(self)) {
+            self.session.record(done);
+        }
+        let outcome = ClientOutcome::of(&result, took);
         // An operation of a run a lesson undid (its session was cancelled) leaves no event in
         // the run that replaced it.
         if !client.is_cancelled() {

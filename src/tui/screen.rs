@@ -314,6 +314,24 @@ pub struct ClientOutcome {
     pub latency: Duration,
 }
 
+impl ClientOutcome {
+    /// The outcome of an operation that came to `result` after `latency`.
+    pub fn of(result: &Result<crate::control::Answer, crate::control::OpError>, latency: Duration) -> Self {
+        ClientOutcome {
+            id: result.as_ref().map_or_else(|e| e.id, |a| Some(a.id)),
+            result: result
+                .as_ref()
+                .map(|a| match &a.reply {
+                    crate::kv::Reply::Get { value } => value.clone(),
+                    _ => None,
+                })
+                .map_err(ToString::to_string),
+            definite: result.as_ref().err().is_some_and(|e| e.definite),
+            latency,
+        }
+    }
+}
+
 /// The checker's verdict, for display.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VerdictView {
