@@ -72,6 +72,89 @@ impl StateMachine for Kv {
     fn applied(&self) -> LogIndex {
         Kv::applied(self)
     }
+    fn snapshot(&self) -> Vec<u8> {
+        Kv::snapshot(self)
+    }
+    fn restore(&mut self, applied: LogIndex, data: &[u8]) -> Result<(), String> {
+        let kv = Kv::from_snapshot(self.limits, data)?;
+        if kv.applied != applied {
+            return Err(format!("the snapshot holds the state at {}, not at {applied}", kv.applied));
+        }
+        *self = kv;
+        Ok(())
+    }
+    fn clock(&self) -> u64 {
+        Kv::clock(self)
+    }
+}
+
+/// The version of the snapshot layout ([`Kv::snapshot`]).
+const SNAPSHOT_FORMAT: u8 = 1;
+
+/// Little-endian encoding helpers shared by the snapshot layout here and the disk store's
+/// records: numbers are fixed-width little-endian, strings a u32 length then UTF-8.
+pub(crate) mod codec {
+    /// Appends a u64.
+    pub(crate) fn put_u64(out: &mut Vec<u8>, n: u64) {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+
+    /// Appends a string: its length as a u32, then its bytes.
+    pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// A cursor over bytes that fails cleanly on short or bad data.
+    pub(crate) struct Reader<'a> {
+        bytes: &'a [u8],
+        pos: usize,
+    }
+
+    impl<'a> Reader<'a> {
+        /// A reader at the start of `bytes`.
+        pub(crate) fn new(bytes: &'a [u8]) -> Self {
+            Reader { bytes, pos: 0 }
+        }
+        /// Where the cursor is.
+        pub(crate) fn pos(&self) -> usize {
+            self.pos
+        }
+        pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+            let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or("ends too early")?;
+            let slice = &self.bytes[self.pos..end];
+            self.pos = end;
+            Ok(slice)
+        }
+        pub(crate) fn u64(&mut self) -> Result<u64, String> {
+            let b = self.take(8)?;
+            Ok(u64::from_le_bytes(b.try_into().map_err(|_| "short u64")?))
+        }
+        pub(crate) fn u32(&mut self) -> Result<u32, String> {
+            let b = self.take(4)?;
+            Ok(u32::from_le_bytes(b.try_into().map_err(|_| "short u32")?))
+        }
+        pub(crate) fn u8(&mut self) -> Result<u8, String> {
+            Ok(self.take(1)?[0])
+        }
+        pub(crate) fn string(&mut self) -> Result<String, String> {
+            let len = self.u32()? as usize;
+            String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "string is not UTF-8".to_string())
+        }
+        /// A count of items that each take at least `min_item` bytes: refused when the bytes
+        /// left cannot hold that many (so a damaged count never allocates wildly).
+        pub(crate) fn count(&mut self, min_item: usize) -> Result<usize, String> {
+            let n = self.u64()?;
+            let left = (self.bytes.len() - self.pos) as u64;
+            if n.saturating_mul(min_item.max(1) as u64) > left {
+                return Err(format!("a count of {n} that the {left} bytes left cannot hold"));
+            }
+            Ok(n as usize)
+        }
+        pub(crate) fn done(&self) -> bool {
+            self.pos == self.bytes.len()
+        }
+    }
 }
 
 /// A 64-bit fingerprint of a put's key and value (FNV-1a, a fixed and simple function, so every
@@ -222,6 +305,74 @@ impl Kv {
         if let Some(s) = self.sessions.remove(&client) {
             self.by_activity.remove(&(s.active, client));
         }
+    }
+
+    /// The whole state as bytes, for a snapshot (paper §7): the applied index, the clock, the
+    /// map sorted by key, and the sessions sorted by id, so two replicas at one index give the
+    /// same bytes. The session limits are configuration, not state: they are not included.
+    pub fn snapshot(&self) -> Vec<u8> {
+        use codec::{put_str, put_u64};
+        let mut out = vec![SNAPSHOT_FORMAT];
+        put_u64(&mut out, self.applied.0);
+        put_u64(&mut out, self.clock);
+        let mut keys: Vec<(&String, &String)> = self.data.iter().collect();
+        keys.sort();
+        put_u64(&mut out, keys.len() as u64);
+        for (k, v) in keys {
+            put_str(&mut out, k);
+            put_str(&mut out, v);
+        }
+        let mut sessions: Vec<(&ClientId, &Session)> = self.sessions.iter().collect();
+        sessions.sort_by_key(|(id, _)| **id);
+        put_u64(&mut out, sessions.len() as u64);
+        for (id, s) in sessions {
+            for n in [id.0, s.floor, s.active, s.applied.len() as u64] {
+                put_u64(&mut out, n);
+            }
+            for &(seq, fp) in &s.applied {
+                put_u64(&mut out, seq);
+                put_u64(&mut out, fp);
+            }
+        }
+        out
+    }
+
+    /// The state a snapshot holds ([`Kv::snapshot`]), under these limits; an error names what
+    /// in the bytes is wrong (with its offset).
+    pub fn from_snapshot(limits: SessionLimits, data: &[u8]) -> Result<Kv, String> {
+        let mut r = codec::Reader::new(data);
+        Kv::decode(limits, &mut r).map_err(|e| format!("snapshot byte {}: {e}", r.pos()))
+    }
+
+    fn decode(limits: SessionLimits, r: &mut codec::Reader<'_>) -> Result<Kv, String> {
+        let format = r.u8()?;
+        if format != SNAPSHOT_FORMAT {
+            return Err(format!("snapshot format {format}, but this quorum reads {SNAPSHOT_FORMAT}"));
+        }
+        let mut kv = Kv::with_limits(limits);
+        kv.applied = LogIndex(r.u64()?);
+        kv.clock = r.u64()?;
+        for _ in 0..r.count(8)? {
+            let (k, v) = (r.string()?, r.string()?);
+            if kv.data.insert(k.clone(), v).is_some() {
+                return Err(format!("key {k:?} twice"));
+            }
+        }
+        for _ in 0..r.count(32)? {
+            let (id, floor, active) = (ClientId(r.u64()?), r.u64()?, r.u64()?);
+            let mut applied = VecDeque::new();
+            for _ in 0..r.count(16)? {
+                applied.push_back((r.u64()?, r.u64()?));
+            }
+            if kv.sessions.insert(id, Session { floor, applied, active }).is_some() {
+                return Err(format!("session {id} twice"));
+            }
+            kv.by_activity.insert((active, id));
+        }
+        if !r.done() {
+            return Err("trailing bytes".into());
+        }
+        Ok(kv)
     }
 
     /// Reads a key from the applied state. Callers must have proved it is fresh enough.
@@ -397,6 +548,36 @@ mod tests {
         step(&mut kv, &put_at(1, 1, 1, "k", "a", 3)).expect("c1 active again");
         step(&mut kv, &register(3, 4)).expect("c4");
         assert_eq!(kv.sessions(), [ClientId(1), ClientId(4)], "c2 was the least recently active");
+    }
+
+    /// Paper §7: a snapshot restores exactly the state it was taken of, sessions included, and
+    /// the replica goes on from it as the original does.
+    #[test]
+    fn a_snapshot_restores_the_whole_state_and_refuses_damage() {
+        let limits = SessionLimits { timeout: 100, ..SessionLimits::default() };
+        let mut kv = Kv::with_limits(limits);
+        step(&mut kv, &register(1, 10)).expect("c1");
+        step(&mut kv, &put_at(1, 1, 1, "k", "a", 20)).expect("c1#1");
+        step(&mut kv, &put_at(1, 2, 1, "é", "b", 30)).expect("c1#2");
+        let bytes = kv.snapshot();
+        let mut copy = Kv::with_limits(limits);
+        StateMachine::restore(&mut copy, kv.applied(), &bytes).expect("restore");
+        assert_eq!(copy, kv);
+        for c in [put_at(1, 1, 1, "k", "a", 40), put_at(1, 3, 3, "k", "c", 200)] {
+            assert_eq!(step(&mut copy, &c), step(&mut kv, &c), "a restored replica answers as the original");
+        }
+        assert_eq!(copy, kv);
+        // At the wrong index, or damaged: refused, the state unchanged.
+        let err = StateMachine::restore(&mut copy, LogIndex(9), &bytes);
+        assert!(err.expect_err("wrong index").contains("not at 9"));
+        assert_eq!(copy, kv, "a refused snapshot changes nothing");
+        let mut cut = bytes.clone();
+        cut.truncate(bytes.len() - 3);
+        let err = Kv::from_snapshot(limits, &cut).expect_err("cut");
+        assert!(err.starts_with("snapshot byte "), "{err}");
+        let mut huge = bytes.clone();
+        huge[17..25].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Kv::from_snapshot(limits, &huge).expect_err("count").contains("cannot hold"));
     }
 
     #[test]

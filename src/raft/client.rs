@@ -172,6 +172,13 @@ pub enum ClientError {
         /// The session's floor: answers below it are forgotten.
         floor: u64,
     },
+    /// The leader is handing its leadership to another node (thesis §3.10) and accepts no new
+    /// writes meanwhile, for at most an election timeout. Nothing was proposed.
+    #[error("leadership is being transferred to {target}: nothing was proposed, retry shortly")]
+    Transferring {
+        /// The node that should become leader.
+        target: NodeId,
+    },
     /// The session is not in the table: it expired, was evicted, or never existed. This request
     /// was not applied; register a new session.
     #[error("unknown session {client}: it expired or was never registered")]
@@ -210,6 +217,7 @@ impl ClientError {
             self,
             ClientError::NotLeader { .. }
                 | ClientError::NoLeader
+                | ClientError::Transferring { .. }
                 | ClientError::Stale { .. }
                 | ClientError::UnknownSession { .. }
                 | ClientError::SeqReused { .. }

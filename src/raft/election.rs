@@ -39,7 +39,8 @@ impl<S: StateMachine> RaftNode<S> {
     }
 
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>, reason: Option<String>) {
-        if term > self.term {
+        let higher_term = term > self.term;
+        if higher_term {
             self.term = term;
             self.vote = None;
             self.hard_state_dirty = true;
@@ -56,13 +57,14 @@ impl<S: StateMachine> RaftNode<S> {
             self.abandon_forwarded();
         }
         self.emit(NodeEventKind::Role { role: Role::Follower, leader, reason });
+        self.end_transfer(higher_term);
     }
 
     pub(super) fn start_election(&mut self) {
         if self.config.pre_vote {
             self.become_pre_candidate();
         } else {
-            self.become_candidate();
+            self.become_candidate(false);
         }
     }
 
@@ -79,6 +81,7 @@ impl<S: StateMachine> RaftNode<S> {
         self.votes.clear();
         self.votes.insert(self.id(), true);
         self.emit(NodeEventKind::Role { role: Role::PreCandidate, leader: None, reason: None });
+        self.end_transfer(false);
         let last = self.log.last();
         let term = self.term.next();
         for peer in self.peers.clone() {
@@ -87,8 +90,9 @@ impl<S: StateMachine> RaftNode<S> {
         self.poll_votes();
     }
 
-    /// Paper §5.2: increment the term, vote for yourself, ask everyone for votes.
-    fn become_candidate(&mut self) {
+    /// Paper §5.2: increment the term, vote for yourself, ask everyone for votes. `transfer`:
+    /// the leader asked for this election (thesis §3.10), which the vote requests say.
+    pub(super) fn become_candidate(&mut self, transfer: bool) {
         self.term = self.term.next();
         self.vote = Some(self.id());
         self.hard_state_dirty = true;
@@ -102,7 +106,7 @@ impl<S: StateMachine> RaftNode<S> {
         self.emit(NodeEventKind::Vote { candidate: self.id() });
         let last = self.log.last();
         for peer in self.peers.clone() {
-            self.send(peer, Body::RequestVote { last });
+            self.send(peer, Body::RequestVote { last, transfer });
         }
         self.poll_votes();
     }
@@ -139,7 +143,7 @@ impl<S: StateMachine> RaftNode<S> {
         let rejected = self.votes.len() - granted;
         if quorum::has_majority(granted, voters) {
             match self.role {
-                Role::PreCandidate => self.become_candidate(),
+                Role::PreCandidate => self.become_candidate(false),
                 Role::Candidate => self.become_leader(),
                 _ => {}
             }

@@ -96,6 +96,51 @@ pub enum NodeEventKind {
         /// The answer.
         response: Response,
     },
+    /// The node took a snapshot of its state machine and dropped its log up to it (paper §7).
+    SnapshotTaken {
+        /// The last entry the snapshot includes (the log's new base).
+        snapshot: EntryId,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// A leader began sending its snapshot to a follower that needs entries it no longer has
+    /// (paper §7); the chunks are the `InstallSnapshot` messages that follow.
+    SnapshotSend {
+        /// The follower.
+        to: NodeId,
+        /// The snapshot's last entry.
+        snapshot: EntryId,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// The node replaced its state machine by a leader's snapshot (paper §7, Figure 13).
+    SnapshotInstalled {
+        /// The snapshot's last entry (the log's new base, and the commit and applied index).
+        snapshot: EntryId,
+        /// The leader it came from.
+        from: NodeId,
+        /// True if the node's log held the snapshot's last entry, so the entries after it were
+        /// kept; false if the whole log was discarded.
+        kept_log: bool,
+    },
+    /// A leader began transferring its leadership (thesis §3.10): it refuses new writes until
+    /// the transfer finishes or is abandoned.
+    TransferStarted {
+        /// The node that should become leader.
+        target: NodeId,
+    },
+    /// The leader stepped down for a higher term while transferring: the transfer did its work.
+    TransferFinished {
+        /// The target.
+        target: NodeId,
+    },
+    /// A transfer was given up, and the leader accepts writes again.
+    TransferAbandoned {
+        /// The target.
+        target: NodeId,
+        /// Why.
+        reason: String,
+    },
     /// A leader registered a read at a read index (thesis §6.4).
     ReadIndex {
         /// The read's request.
@@ -122,6 +167,12 @@ impl NodeEventKind {
             NodeEventKind::ClientRequest { .. } => "client_request",
             NodeEventKind::ClientReply { .. } => "client_reply",
             NodeEventKind::ReadIndex { .. } => "read_index",
+            NodeEventKind::SnapshotTaken { .. } => "snapshot_taken",
+            NodeEventKind::SnapshotSend { .. } => "snapshot_send",
+            NodeEventKind::SnapshotInstalled { .. } => "snapshot_installed",
+            NodeEventKind::TransferStarted { .. } => "transfer_started",
+            NodeEventKind::TransferFinished { .. } => "transfer_finished",
+            NodeEventKind::TransferAbandoned { .. } => "transfer_abandoned",
         }
     }
 }
@@ -167,6 +218,25 @@ impl fmt::Display for NodeEventKind {
             NodeEventKind::ClientReply { response } => write!(f, "reply {response}"),
             NodeEventKind::ReadIndex { request, index, round } => {
                 write!(f, "read {} at index {index} round {round}", request.id)
+            }
+            NodeEventKind::SnapshotTaken { snapshot, bytes } => {
+                write!(f, "snapshot {snapshot} taken ({bytes} bytes), log compacted through {}", snapshot.index)
+            }
+            NodeEventKind::SnapshotSend { to, snapshot, bytes } => {
+                write!(f, "sends snapshot {snapshot} ({bytes} bytes) to {to}")
+            }
+            NodeEventKind::SnapshotInstalled { snapshot, from, kept_log } => {
+                let log = if *kept_log { "kept the log after it" } else { "discarded the log" };
+                write!(f, "installed snapshot {snapshot} from {from}, {log}")
+            }
+            NodeEventKind::TransferStarted { target } => {
+                write!(f, "transfers leadership to {target}: refuses writes meanwhile")
+            }
+            NodeEventKind::TransferFinished { target } => {
+                write!(f, "leadership transfer to {target} done: steps down")
+            }
+            NodeEventKind::TransferAbandoned { target, reason } => {
+                write!(f, "leadership transfer to {target} abandoned ({reason})")
             }
         }
     }

@@ -1,8 +1,9 @@
 //! The in-memory replicated log of one node, with the bookkeeping of which suffix still has to
 //! reach durable storage.
 //!
-//! The log starts after `base` (index 0, term 0 until log compaction exists), so the first index
-//! is a variable, never the constant 1.
+//! The log starts after `base`: 0@0 for a log that was never compacted, else the last entry of
+//! the node's snapshot (paper §7). The first index is a variable, never the constant 1, and it
+//! moves forward at every snapshot.
 
 use super::{Entry, EntryId, LogIndex, Term};
 
@@ -10,7 +11,7 @@ use super::{Entry, EntryId, LogIndex, Term};
 /// along the log (a leader only appends entries of its own, current term).
 #[derive(Clone, Debug, Default)]
 pub struct Log {
-    /// The entry just before the first held entry (0@0 until compaction exists).
+    /// The entry just before the first held entry: 0@0, or the snapshot's last entry.
     base: EntryId,
     entries: Vec<Entry>,
     /// The lowest index changed since the last hand-over to storage: everything from here on
@@ -25,6 +26,11 @@ impl Log {
             assert_eq!(e.index.0, base.index.0 + 1 + i as u64, "recovered log has a gap");
         }
         Log { base, entries, unstable_from: None }
+    }
+
+    /// The entry just before the first held entry (0@0, or the snapshot's last entry).
+    pub fn base(&self) -> EntryId {
+        self.base
     }
 
     /// The index of the first entry held (one past the base).
@@ -116,6 +122,28 @@ impl Log {
         removed
     }
 
+    /// Paper §7: drops every entry up to and including `upto`, which the log must hold (or be
+    /// its base); `upto` becomes the base. Entries after it stay, and so does what of them is
+    /// still to be written.
+    pub fn compact(&mut self, upto: EntryId) {
+        assert!(self.matches(upto), "compacting to {upto}, which the log does not hold");
+        if upto.index <= self.base.index {
+            return;
+        }
+        let drop = (upto.index.0 - self.base.index.0) as usize;
+        self.entries.drain(..drop);
+        self.base = upto;
+        self.unstable_from = self.unstable_from.map(|u| u.max(upto.index.next()));
+    }
+
+    /// Paper §7, a snapshot that does not match the log: every entry goes and `base` becomes the
+    /// log's start. Storage must drop every entry it holds after the base too.
+    pub fn reset(&mut self, base: EntryId) {
+        self.entries.clear();
+        self.base = base;
+        self.unstable_from = Some(base.index.next());
+    }
+
     fn mark_unstable(&mut self, index: LogIndex) {
         self.unstable_from = Some(self.unstable_from.map_or(index, |u| u.min(index)));
     }
@@ -156,6 +184,29 @@ mod tests {
         assert_eq!(log.first_index_of_term(Term(1), LogIndex(2)), LogIndex(1));
         assert_eq!(log.last_index_with_term_at_most(Term(1), LogIndex(3)), LogIndex(2));
         assert_eq!(log.last_index_with_term_at_most(Term(0), LogIndex(3)), LogIndex(0));
+    }
+
+    #[test]
+    fn compacting_keeps_the_suffix_and_resetting_drops_everything() {
+        let mut log = log_of(&[1, 1, 2, 2]);
+        log.compact(EntryId { index: LogIndex(2), term: Term(1) });
+        assert_eq!((log.first_index(), log.last_index()), (LogIndex(3), LogIndex(4)));
+        assert_eq!(log.term(LogIndex(2)), Some(Term(1)), "the base answers for its term");
+        assert_eq!(log.term(LogIndex(1)), None, "compacted away");
+        assert_eq!(log.slice(LogIndex(1), 10), Vec::new());
+        log.append(Entry { index: LogIndex(5), term: Term(3), command: None });
+        log.compact(EntryId { index: LogIndex(4), term: Term(2) });
+        let (from, entries) = log.take_unstable().unwrap();
+        assert_eq!((from, entries.len()), (LogIndex(5), 1), "what was unstable after the base stays so");
+        log.reset(EntryId { index: LogIndex(9), term: Term(4) });
+        assert_eq!((log.first_index(), log.last_index(), log.entries().len()), (LogIndex(10), LogIndex(9), 0));
+        assert_eq!(log.take_unstable(), Some((LogIndex(10), Vec::new())), "storage drops what follows the base");
+    }
+
+    #[test]
+    #[should_panic(expected = "does not hold")]
+    fn compacting_to_an_entry_the_log_lacks_is_a_bug() {
+        log_of(&[1, 1]).compact(EntryId { index: LogIndex(2), term: Term(5) });
     }
 
     #[test]

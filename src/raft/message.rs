@@ -90,6 +90,11 @@ pub enum Body {
     RequestVote {
         /// The candidate's last entry, for the up-to-date check (paper §5.4.1).
         last: EntryId,
+        /// The candidate campaigns because the leader told it to (leadership transfer, thesis
+        /// §3.10), so a voter that has just heard from that leader must not ignore it under the
+        /// leader lease (thesis §6.2).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        transfer: bool,
     },
     /// The answer to a RequestVote; sent only after the vote is durable.
     RequestVoteResponse {
@@ -126,6 +131,37 @@ pub enum Body {
         /// The read round being acknowledged.
         read_round: u64,
     },
+    /// Paper §7 and Figure 13: the leader sends a follower that needs entries it has compacted
+    /// away its snapshot instead, one chunk at a time (the next chunk when this one is answered).
+    InstallSnapshot {
+        /// The snapshot's last entry: identifies the snapshot (every replica's state machine at
+        /// one committed index is the same, so two leaders' snapshots of one entry are too).
+        last: EntryId,
+        /// The whole snapshot's size in bytes.
+        size: u64,
+        /// Where this chunk starts in the snapshot.
+        offset: u64,
+        /// The chunk's length (said apart from the bytes, which the event log leaves out).
+        len: u64,
+        /// The chunk's bytes. Not written to the event log: a reader learns the contents from
+        /// the state machine's own events (the replay module keeps the snapshots it saw taken).
+        #[serde(skip)]
+        chunk: Vec<u8>,
+    },
+    /// The answer to an InstallSnapshot.
+    InstallSnapshotResponse {
+        /// The snapshot answered.
+        last: EntryId,
+        /// The bytes received so far, in order: the offset of the chunk wanted next.
+        received: u64,
+        /// Set once the follower holds everything up to this index (the snapshot was
+        /// installed, or the follower had already committed past it): the leader's new match
+        /// point.
+        matched: Option<LogIndex>,
+    },
+    /// Thesis §3.10: the leader tells the target of a leadership transfer, whose log it has
+    /// brought up to date, to start an election at once.
+    TimeoutNow,
     /// A client request forwarded by a follower to the leader, so a client may contact any node.
     ClientRequest {
         /// The request.
@@ -150,6 +186,9 @@ impl Body {
             Body::AppendEntriesResponse { .. } => "AppendEntriesResponse",
             Body::Heartbeat { .. } => "Heartbeat",
             Body::HeartbeatResponse { .. } => "HeartbeatResponse",
+            Body::InstallSnapshot { .. } => "InstallSnapshot",
+            Body::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
+            Body::TimeoutNow => "TimeoutNow",
             Body::ClientRequest { .. } => "ClientRequest",
             Body::ClientResponse { .. } => "ClientResponse",
         }
@@ -190,7 +229,10 @@ impl fmt::Display for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = self.kind();
         match self {
-            Body::PreVote { last } | Body::RequestVote { last } => write!(f, "{kind} last={last}"),
+            Body::PreVote { last } | Body::RequestVote { last, transfer: false } => {
+                write!(f, "{kind} last={last}")
+            }
+            Body::RequestVote { last, transfer: true } => write!(f, "{kind} last={last} (transfer)"),
             Body::PreVoteResponse { granted, .. } | Body::RequestVoteResponse { granted } => {
                 write!(f, "{kind} {}", if *granted { "granted" } else { "rejected" })
             }
@@ -215,6 +257,16 @@ impl fmt::Display for Body {
             }
             Body::Heartbeat { commit, read_round } => write!(f, "{kind} commit={commit} read={read_round}"),
             Body::HeartbeatResponse { read_round } => write!(f, "{kind} read={read_round}"),
+            Body::InstallSnapshot { last, size, offset, len, .. } => {
+                write!(f, "{kind} {last} bytes {offset}..{} of {size}", offset + len)
+            }
+            Body::InstallSnapshotResponse { last, matched: Some(m), .. } => {
+                write!(f, "{kind} {last} ok match={m}")
+            }
+            Body::InstallSnapshotResponse { last, received, matched: None } => {
+                write!(f, "{kind} {last} received {received}")
+            }
+            Body::TimeoutNow => write!(f, "{kind}"),
             Body::ClientRequest { request } => write!(f, "{kind} {request}"),
             Body::ClientResponse { response } => write!(f, "{kind} {response}"),
         }
@@ -241,7 +293,7 @@ mod tests {
         assert_eq!(granted.to_string(), "n2@8 -> n1 PreVote granted for term 10");
         let rejected = message(12, Body::PreVoteResponse { granted: false, voter_term: Term(12) });
         assert_eq!(rejected.to_string(), "n2@12 -> n1 PreVote rejected");
-        let vote = message(10, Body::RequestVote { last });
+        let vote = message(10, Body::RequestVote { last, transfer: false });
         assert_eq!(
             (vote.sender_term(), vote.to_string()),
             (Term(10), "n2@10 -> n1 RequestVote last=7@9".into())

@@ -12,8 +12,10 @@ use super::log::Log;
 use super::message::{Body, Entry, Message, RejectHint};
 use super::progress::Progress;
 use super::requests::{Origin, PendingRead, PendingWrite};
-use super::state::{HardState, Recovered, StateMachine};
-use super::{LogIndex, NodeId, Term};
+use super::snapshot::Incoming;
+use super::state::{HardState, Recovered, Snapshot, StateMachine};
+use super::transfer::Transfer;
+use super::{EntryId, LogIndex, NodeId, Term};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
@@ -53,6 +55,9 @@ impl fmt::Display for Role {
 pub struct Ready {
     /// New term and vote to make durable, if they changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot to make durable before the entries below (paper §7): one the node took, or
+    /// one a leader sent it. Storage then drops its entries up to the snapshot's last one.
+    pub snapshot: Option<Snapshot>,
     /// Log entries to make durable: drop stored entries from this index on, then write these.
     pub entries: Option<(LogIndex, Vec<Entry>)>,
     /// Messages that may go out before the writes above are durable (a leader's appends and
@@ -109,6 +114,15 @@ pub struct RaftNode<S> {
     /// late answer from an earlier leader is never taken for the answer to a retry) and the
     /// tick it left at (a lost forward is abandoned after a while).
     pub(super) forwarded: BTreeMap<RequestId, (NodeId, u64)>,
+    /// The newest snapshot this node holds (taken, installed or recovered): what a leader sends a
+    /// follower that needs compacted entries. Present exactly when the log's base is not 0@0.
+    pub(super) snapshot: Option<Snapshot>,
+    /// A snapshot to hand over for persistence in the next `Ready`.
+    pub(super) snapshot_unstable: Option<Snapshot>,
+    /// A snapshot being received from the leader, chunk by chunk.
+    pub(super) incoming: Option<Incoming>,
+    /// A leadership transfer under way (thesis §3.10).
+    pub(super) transfer: Option<Transfer>,
     pub(super) rng: Xoshiro256PlusPlus,
     // Output accumulated until the next `ready()`.
     pub(super) hard_state_dirty: bool,
@@ -129,9 +143,24 @@ impl<S: StateMachine> RaftNode<S> {
         let mut peers: Vec<NodeId> = config.members.iter().copied().filter(|&m| m != config.id).collect();
         peers.sort();
         peers.dedup();
+        let mut state = state;
+        if let Some(snapshot) = &recovered.snapshot {
+            assert_eq!(snapshot.last, recovered.base, "the recovered log must start at its snapshot");
+            if let Err(e) = state.restore(snapshot.last.index, &snapshot.data) {
+                panic!("the recovered snapshot {} does not decode ({e}); storage must check it", snapshot.last);
+            }
+        } else {
+            assert_eq!(recovered.base, EntryId::default(), "a compacted log needs its snapshot");
+        }
         let log = Log::recover(recovered.base, recovered.entries);
-        // Times never decrease along the log: the last command holds the highest.
-        let clock = log.entries().iter().rev().find_map(|e| e.command.as_ref()).map_or(0, |c| c.time());
+        // Times never decrease along the log: the last command holds the highest (or the
+        // snapshot, if the log holds none).
+        let clock = log
+            .entries()
+            .iter()
+            .rev()
+            .find_map(|e| e.command.as_ref())
+            .map_or(state.clock(), |c| c.time());
         let mut node = RaftNode {
             rng: Xoshiro256PlusPlus::seed_from_u64(config.seed),
             peers,
@@ -157,6 +186,10 @@ impl<S: StateMachine> RaftNode<S> {
             append_wanted: false,
             pending_writes: BTreeMap::new(),
             forwarded: BTreeMap::new(),
+            snapshot: recovered.snapshot,
+            snapshot_unstable: None,
+            incoming: None,
+            transfer: None,
             hard_state_dirty: false,
             out: Ready::default(),
             persisting: None,
@@ -230,6 +263,14 @@ impl<S: StateMachine> RaftNode<S> {
         }
         left.max(1)
     }
+    /// The last entry of the newest snapshot this node holds (the log's base), if any.
+    pub fn snapshot_index(&self) -> Option<EntryId> {
+        self.snapshot.as_ref().map(|s| s.last)
+    }
+    /// The target of the leadership transfer this leader is making, if any.
+    pub fn transferring_to(&self) -> Option<NodeId> {
+        self.transfer.as_ref().map(|t| t.target)
+    }
     /// The leader's view of each follower: (follower, match index, next index).
     pub fn replication(&self) -> Vec<(NodeId, LogIndex, LogIndex)> {
         self.progress.iter().map(|(&id, p)| (id, p.match_index, p.next_index)).collect()
@@ -256,6 +297,7 @@ impl<S: StateMachine> RaftNode<S> {
                 self.heartbeat_elapsed = 0;
                 self.broadcast_heartbeat();
             }
+            self.tick_transfer();
         } else if self.election_elapsed >= self.randomized_timeout {
             self.emit(NodeEventKind::Timeout);
             self.start_election();
@@ -298,7 +340,10 @@ impl<S: StateMachine> RaftNode<S> {
             return;
         }
         if self.role == Role::Leader
-            && matches!(msg.body, Body::AppendEntries { .. } | Body::Heartbeat { .. })
+            && matches!(
+                msg.body,
+                Body::AppendEntries { .. } | Body::Heartbeat { .. } | Body::InstallSnapshot { .. }
+            )
         {
             // Two leaders in one term would break Election Safety (paper §5.2); never follow.
             self.ignore(&msg, "a second leader in this term: election safety violated");
@@ -312,7 +357,7 @@ impl<S: StateMachine> RaftNode<S> {
                     self.record_vote(from, granted);
                 }
             }
-            Body::RequestVote { last } => self.handle_request_vote(from, last),
+            Body::RequestVote { last, .. } => self.handle_request_vote(from, last),
             Body::RequestVoteResponse { granted } => {
                 if self.role == Role::Candidate {
                     self.record_vote(from, granted);
@@ -336,6 +381,16 @@ impl<S: StateMachine> RaftNode<S> {
                     self.handle_heartbeat_response(from, read_round);
                 }
             }
+            Body::InstallSnapshot { last, size, offset, chunk, .. } => {
+                self.follow(from);
+                self.handle_install_snapshot(from, last, size, offset, chunk);
+            }
+            Body::InstallSnapshotResponse { last, received, matched } => {
+                if self.role == Role::Leader {
+                    self.handle_snapshot_response(from, last, received, matched);
+                }
+            }
+            Body::TimeoutNow => self.handle_timeout_now(from),
             Body::ClientRequest { .. } | Body::ClientResponse { .. } => unreachable!("handled above"),
         }
         self.maybe_apply();
@@ -353,6 +408,7 @@ impl<S: StateMachine> RaftNode<S> {
     /// True if [`RaftNode::ready`] has anything to hand over.
     pub fn has_ready(&self) -> bool {
         self.hard_state_dirty
+            || self.snapshot_unstable.is_some()
             || self.append_wanted
             || self.read_round_wanted
             || self.log_unstable()
@@ -376,6 +432,7 @@ impl<S: StateMachine> RaftNode<S> {
             ready.hard_state = Some(HardState { term: self.term, vote: self.vote });
             self.hard_state_dirty = false;
         }
+        ready.snapshot = self.snapshot_unstable.take();
         ready.entries = self.log.take_unstable();
         self.persisting = Some(self.log.last_index());
         ready
@@ -396,7 +453,7 @@ impl<S: StateMachine> RaftNode<S> {
         self.maybe_apply();
     }
 
-    fn assert_not_persisting(&self) {
+    pub(super) fn assert_not_persisting(&self) {
         assert!(self.persisting.is_none(), "input fed between ready() and advance()");
     }
 
@@ -412,11 +469,11 @@ impl<S: StateMachine> RaftNode<S> {
         if msg.term > self.term {
             match &msg.body {
                 Body::PreVote { .. } | Body::PreVoteResponse { granted: true, .. } => {}
-                Body::RequestVote { .. } if self.in_lease() => {
+                Body::RequestVote { transfer: false, .. } if self.in_lease() => {
                     self.ignore(msg, "leader lease: heard from the leader within the election timeout");
                     return false;
                 }
-                Body::AppendEntries { .. } | Body::Heartbeat { .. } => {
+                Body::AppendEntries { .. } | Body::Heartbeat { .. } | Body::InstallSnapshot { .. } => {
                     self.become_follower(msg.term, Some(msg.from), None);
                 }
                 _ => self.become_follower(msg.term, None, None),
@@ -432,6 +489,10 @@ impl<S: StateMachine> RaftNode<S> {
                     );
                 }
                 Body::Heartbeat { .. } => self.send(msg.from, Body::HeartbeatResponse { read_round: 0 }),
+                Body::InstallSnapshot { last, .. } => self.send(
+                    msg.from,
+                    Body::InstallSnapshotResponse { last: *last, received: 0, matched: None },
+                ),
                 Body::PreVote { .. } => {
                     self.send(msg.from, Body::PreVoteResponse { granted: false, voter_term: self.term })
                 }
@@ -453,7 +514,10 @@ impl<S: StateMachine> RaftNode<S> {
     pub(super) fn send_with_term(&mut self, to: NodeId, term: Term, body: Body) {
         let immediate = self.role == Role::Leader
             && !self.hard_state_dirty
-            && matches!(body, Body::AppendEntries { .. } | Body::Heartbeat { .. });
+            && matches!(
+                body,
+                Body::AppendEntries { .. } | Body::Heartbeat { .. } | Body::InstallSnapshot { .. }
+            );
         let message = Message { from: self.id(), to, term, body };
         if immediate {
             self.out.messages.push(message);

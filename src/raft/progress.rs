@@ -13,6 +13,21 @@ pub enum ReplicationState {
     Probe,
     /// The follower is known to match: send ahead optimistically (pipelining).
     Replicate,
+    /// The follower needs entries the leader has compacted away: its snapshot goes instead,
+    /// one chunk at a time (paper §7). `probe_sent` says a chunk is outstanding.
+    Snapshot,
+}
+
+/// A snapshot on its way to one follower: the one the transfer began with, even if the leader
+/// takes a newer one meanwhile (the follower is answered for the one it is receiving).
+#[derive(Clone, Debug)]
+pub struct SnapshotSend {
+    /// The snapshot.
+    pub snapshot: super::Snapshot,
+    /// The follower has acknowledged the bytes before this offset.
+    pub offset: u64,
+    /// The tick the outstanding chunk left at (a lost chunk is sent again after a while).
+    pub sent_at: u64,
 }
 
 /// Replication progress of one follower. Invariant: `match_index < next_index`.
@@ -32,6 +47,8 @@ pub struct Progress {
     pub recent_active: bool,
     /// Highest read round this follower acknowledged (thesis §6.4).
     pub read_round: u64,
+    /// In Snapshot: the snapshot being sent.
+    pub snapshot: Option<SnapshotSend>,
 }
 
 impl Progress {
@@ -46,6 +63,7 @@ impl Progress {
             inflight: VecDeque::new(),
             recent_active: false,
             read_round: 0,
+            snapshot: None,
         }
     }
 
@@ -55,6 +73,7 @@ impl Progress {
         self.next_index = next_index.max(self.match_index.next());
         self.probe_sent = false;
         self.inflight.clear();
+        self.snapshot = None;
     }
 
     /// Records a successful append up to `index`. Returns true if the match point advanced.

@@ -34,6 +34,12 @@ impl<S: StateMachine> RaftNode<S> {
         entries: Vec<Entry>,
         commit: LogIndex,
     ) {
+        if prev.index < self.log.base().index {
+            // Paper §7: this reaches back before the snapshot (a late or duplicated append).
+            // Everything up to the commit index is committed, so it is the leader's too.
+            self.send(from, Body::AppendEntriesResponse { index: self.commit, reject: None });
+            return;
+        }
         if !self.log.matches(prev) {
             let last_index = self.log.last_index();
             let conflict = self
@@ -138,10 +144,22 @@ impl<S: StateMachine> RaftNode<S> {
 
     /// Sends to `to` as many AppendEntries as flow control allows (paper §5.3; pipelining and
     /// batching as in etcd's and raft-rs's progress tracking).
-    fn send_appends(&mut self, to: NodeId) {
+    pub(super) fn send_appends(&mut self, to: NodeId) {
         loop {
             let Some(pr) = self.progress.get(&to) else { return };
             let last_index = self.log.last_index();
+            if pr.state == ReplicationState::Snapshot {
+                if pr.match_index < self.log.base().index {
+                    self.send_snapshot_chunk(to);
+                    return;
+                }
+                // Appends answered meanwhile reached the log: the snapshot is not needed.
+                let next = pr.match_index.next();
+                if let Some(pr) = self.progress.get_mut(&to) {
+                    pr.become_probe(next);
+                }
+                continue;
+            }
             match pr.state {
                 ReplicationState::Probe if pr.probe_sent => return,
                 ReplicationState::Replicate
@@ -154,7 +172,9 @@ impl<S: StateMachine> RaftNode<S> {
             let next = pr.next_index;
             let prev_index = next.prev();
             let Some(prev_term) = self.log.term(prev_index) else {
-                panic!("leader lacks entry {prev_index} that it needs to replicate (no snapshots yet)");
+                // Paper §7: compacted away; the snapshot goes instead.
+                self.send_snapshot_chunk(to);
+                return;
             };
             let entries = self.log.slice(next, self.config.max_entries_per_append);
             let ticks = self.ticks;
@@ -191,7 +211,9 @@ impl<S: StateMachine> RaftNode<S> {
                 if pr.record_match(index) {
                     self.maybe_commit();
                 }
+                self.maybe_timeout_now();
             }
+            Some(_) if pr.state == ReplicationState::Snapshot => return,
             Some(hint) => {
                 // Stale: an answer to something older than what we already know matches, or a
                 // probe other than the one outstanding.
@@ -212,7 +234,8 @@ impl<S: StateMachine> RaftNode<S> {
                 } else {
                     index
                 };
-                let next = next.min(index).min(last_index.next()).max(self.log.first_index());
+                // May reach back before the log's base: then the snapshot goes.
+                let next = next.min(index).min(last_index.next()).max(LogIndex(1));
                 if let Some(pr) = self.progress.get_mut(&from) {
                     pr.become_probe(next);
                 }
@@ -234,6 +257,12 @@ impl<S: StateMachine> RaftNode<S> {
         if pr.match_index < last_index {
             match pr.state {
                 ReplicationState::Probe => pr.probe_sent = false,
+                ReplicationState::Snapshot => {
+                    // A chunk unanswered for two heartbeat intervals was probably lost.
+                    if pr.snapshot.as_ref().is_some_and(|s| ticks.saturating_sub(s.sent_at) >= stall) {
+                        pr.probe_sent = false;
+                    }
+                }
                 ReplicationState::Replicate => {
                     // An append in flight for two heartbeat intervals was probably lost.
                     if pr.inflight.front().is_some_and(|&(_, sent)| ticks.saturating_sub(sent) >= stall) {
@@ -275,7 +304,7 @@ impl<S: StateMachine> RaftNode<S> {
         }
     }
 
-    fn commit_to(&mut self, index: LogIndex) {
+    pub(super) fn commit_to(&mut self, index: LogIndex) {
         assert!(index >= self.commit, "the commit index never decreases");
         self.commit = index;
         let term = self.log.term(index).unwrap_or_default();
@@ -307,6 +336,7 @@ impl<S: StateMachine> RaftNode<S> {
                 self.reply(pending.origin, response);
             }
         }
+        self.maybe_snapshot();
         self.serve_reads();
     }
 }

@@ -62,6 +62,13 @@ impl<S: StateMachine> RaftNode<S> {
             self.forward_or_refuse(request, origin);
             return;
         }
+        if let Some(target) = self.transferring_to()
+            && !matches!(request.op, Op::Get { .. })
+        {
+            // Thesis §3.10: no new writes while leadership is handed over.
+            self.reply(origin, Response { id: request.id, result: Err(ClientError::Transferring { target }) });
+            return;
+        }
         match request.op {
             Op::Put { .. } | Op::Register => {
                 let id = request.id;

@@ -19,6 +19,27 @@ pub trait StateMachine {
     fn read(&self, key: &str) -> Option<String>;
     /// The index of the last entry applied.
     fn applied(&self) -> LogIndex;
+    /// The whole state as of [`StateMachine::applied`], as bytes (paper §7: the snapshot's
+    /// contents). Must be deterministic: two replicas at one applied index give the same bytes.
+    fn snapshot(&self) -> Vec<u8>;
+    /// Replaces the whole state with a snapshot's, taken at `applied`. An error names what in
+    /// the bytes is wrong; the state is then unchanged.
+    fn restore(&mut self, applied: LogIndex, data: &[u8]) -> Result<(), String>;
+    /// The highest command time applied (the session clock of thesis §6.3), so a node that
+    /// starts from a snapshot with an empty log stamps no command earlier than those it holds.
+    fn clock(&self) -> u64;
+}
+
+/// A snapshot of the state machine (paper §7): everything the log held up to and including
+/// `last`, which is the last entry it replaces, with that entry's term (for the consistency check
+/// of the AppendEntries that follow it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The last entry the snapshot includes.
+    pub last: EntryId,
+    /// The state machine's bytes ([`StateMachine::snapshot`]); shared, so keeping it, sending it
+    /// in chunks and persisting it copies nothing.
+    pub data: Arc<Vec<u8>>,
 }
 
 /// The durable scalars of a node: current term and the vote cast in it.
@@ -35,9 +56,12 @@ pub struct HardState {
 pub struct Recovered {
     /// Term and vote.
     pub hard_state: HardState,
-    /// The entry just before the first stored entry (0@0 until log compaction exists).
+    /// The entry just before the first stored entry: 0@0, or the snapshot's last entry.
     pub base: EntryId,
-    /// The stored log entries, in order.
+    /// The newest durable snapshot, if the node has taken or installed one. Invariant: present
+    /// exactly when `base` is not 0@0, and then `snapshot.last == base`.
+    pub snapshot: Option<Snapshot>,
+    /// The stored log entries after `base`, in order.
     pub entries: Vec<Entry>,
 }
 
@@ -61,10 +85,19 @@ pub trait Storage {
     fn write_entries(&mut self, from: LogIndex, entries: &[Entry]) -> Result<(), Self::Error>;
     /// Makes every earlier write durable.
     fn sync(&mut self) -> Result<(), Self::Error>;
+    /// Makes `snapshot` durable and drops every stored entry up to and including its last
+    /// entry; entries after it stay (a node that discarded its log follows this with a
+    /// [`Storage::write_entries`] that drops them). Durable when it returns, whatever else is
+    /// buffered: a store that cannot replace its files atomically must not implement it by
+    /// halves (paper §7; the disk store's crash-safety argument is in its module docs).
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Self::Error>;
 
     /// Writes what a [`Ready`] asks to persist, without syncing. Drivers batch several of these
     /// and sync once (group commit, thesis §10.2.1), then send the messages that waited.
     fn write_ready(&mut self, ready: &Ready) -> Result<(), Self::Error> {
+        if let Some(snapshot) = &ready.snapshot {
+            self.save_snapshot(snapshot)?;
+        }
         if let Some(hs) = ready.hard_state {
             self.save_hard_state(hs)?;
         }

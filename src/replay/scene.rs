@@ -199,6 +199,13 @@ impl NodeScene {
             | NodeEventKind::ClientRequest { .. }
             | NodeEventKind::ClientReply { .. }
             | NodeEventKind::ReadIndex { .. } => {}
+            // TODO(snapshots): the scene's log base and state machine.
+            NodeEventKind::SnapshotTaken { .. }
+            | NodeEventKind::SnapshotSend { .. }
+            | NodeEventKind::SnapshotInstalled { .. }
+            | NodeEventKind::TransferStarted { .. }
+            | NodeEventKind::TransferFinished { .. }
+            | NodeEventKind::TransferAbandoned { .. } => {}
         }
     }
 }

@@ -47,6 +47,7 @@
 //! written later, so a restarted node never finds bytes appended behind its back.
 
 use super::{HardState, Recovered, Storage, StorageError};
+use crate::kv::codec::{Reader, put_str};
 use crate::kv::{ClientId, Command, RequestId};
 use crate::raft::{Entry, EntryId, LogIndex, NodeId, Term};
 use std::fs::{File, OpenOptions};
@@ -283,6 +284,14 @@ impl Storage for DiskStorage {
         Ok(())
     }
 
+    fn save_snapshot(&mut self, snapshot: &crate::raft::Snapshot) -> Result<(), StorageError> {
+        let _ = snapshot;
+        Err(StorageError::Io {
+            path: self.path.display().to_string(),
+            error: std::io::Error::other("TODO snapshot files"),
+        })
+    }
+
     fn sync(&mut self) -> Result<(), StorageError> {
         if !self.dirty {
             return Ok(());
@@ -326,10 +335,6 @@ fn apply_entries(state: &mut Recovered, from: LogIndex, entries: Vec<Entry>) {
     state.entries.extend(entries);
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
 
 fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     out.extend_from_slice(&e.index.0.to_le_bytes());
@@ -352,40 +357,6 @@ fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     }
 }
 
-/// A cursor over one record's payload that fails cleanly on short or bad data.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end =
-            self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or("record ends too early")?;
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(slice)
-    }
-    fn u64(&mut self) -> Result<u64, String> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes(b.try_into().map_err(|_| "short u64")?))
-    }
-    fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes(b.try_into().map_err(|_| "short u32")?))
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn string(&mut self) -> Result<String, String> {
-        let len = self.u32()? as usize;
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "string is not UTF-8".to_string())
-    }
-    fn done(&self) -> bool {
-        self.pos == self.bytes.len()
-    }
-}
-
 fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, String> {
     let index = LogIndex(r.u64()?);
     let term = Term(r.u64()?);
@@ -405,7 +376,7 @@ fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, String> {
 /// Applies one record's payload to the state being rebuilt. The file header is checked by
 /// [`replay`]; here it is out of place.
 fn apply_record(state: &mut Recovered, payload: &[u8]) -> Result<(), String> {
-    let mut r = Reader { bytes: payload, pos: 0 };
+    let mut r = Reader::new(payload);
     match r.u8()? {
         HARD_STATE => {
             let term = Term(r.u64()?);
@@ -444,7 +415,7 @@ fn apply_record(state: &mut Recovered, payload: &[u8]) -> Result<(), String> {
 
 /// Checks the file header record's payload: format, node and cluster.
 fn check_file_header(payload: &[u8], node: NodeId, cluster: u64) -> Result<(), String> {
-    let mut r = Reader { bytes: payload, pos: 0 };
+    let mut r = Reader::new(payload);
     if r.u8()? != FILE_HEADER {
         return Err("the first record is not a file header".into());
     }

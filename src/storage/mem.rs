@@ -2,13 +2,14 @@
 //! the node's volatile state away), not across a process exit.
 
 use super::{HardState, Recovered, Storage, StorageError};
-use crate::raft::{Entry, EntryId, LogIndex};
+use crate::raft::{Entry, EntryId, LogIndex, Snapshot};
 
 /// Keeps the durable state in memory. Writes are "durable" at once.
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {
     hard_state: HardState,
     base: EntryId,
+    snapshot: Option<Snapshot>,
     entries: Vec<Entry>,
 }
 
@@ -23,6 +24,11 @@ impl MemStorage {
         &self.entries
     }
 
+    /// The stored snapshot, if any.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
     /// The stored term and vote.
     pub fn hard_state(&self) -> HardState {
         self.hard_state
@@ -33,7 +39,12 @@ impl Storage for MemStorage {
     type Error = StorageError;
 
     fn recover(&mut self) -> Result<Recovered, StorageError> {
-        Ok(Recovered { hard_state: self.hard_state, base: self.base, entries: self.entries.clone() })
+        Ok(Recovered {
+            hard_state: self.hard_state,
+            base: self.base,
+            snapshot: self.snapshot.clone(),
+            entries: self.entries.clone(),
+        })
     }
 
     fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError> {
@@ -56,6 +67,18 @@ impl Storage for MemStorage {
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let last = snapshot.last;
+        if last.index <= self.base.index {
+            return Ok(());
+        }
+        let drop = (last.index.0 - self.base.index.0) as usize;
+        self.entries.drain(..drop.min(self.entries.len()));
+        self.base = last;
+        self.snapshot = Some(snapshot.clone());
         Ok(())
     }
 }

@@ -37,8 +37,12 @@ fn message_category(message: &Message) -> Category {
         Body::PreVote { .. }
         | Body::PreVoteResponse { .. }
         | Body::RequestVote { .. }
-        | Body::RequestVoteResponse { .. } => Category::Election,
-        Body::AppendEntries { .. } | Body::AppendEntriesResponse { .. } => Category::Replication,
+        | Body::RequestVoteResponse { .. }
+        | Body::TimeoutNow => Category::Election,
+        Body::AppendEntries { .. }
+        | Body::AppendEntriesResponse { .. }
+        | Body::InstallSnapshot { .. }
+        | Body::InstallSnapshotResponse { .. } => Category::Replication,
         Body::Heartbeat { .. } | Body::HeartbeatResponse { .. } => Category::Heartbeat,
         Body::ClientRequest { .. } | Body::ClientResponse { .. } => Category::Client,
     }
@@ -57,9 +61,15 @@ pub fn category(event: &Event) -> Category {
         },
         EventKind::Node(NodeEventKind::Timeout)
         | EventKind::Node(NodeEventKind::Role { .. })
-        | EventKind::Node(NodeEventKind::Vote { .. }) => Category::Election,
+        | EventKind::Node(NodeEventKind::Vote { .. })
+        | EventKind::Node(NodeEventKind::TransferStarted { .. })
+        | EventKind::Node(NodeEventKind::TransferFinished { .. })
+        | EventKind::Node(NodeEventKind::TransferAbandoned { .. }) => Category::Election,
         EventKind::Node(NodeEventKind::Append { .. })
         | EventKind::Node(NodeEventKind::Truncate { .. })
+        | EventKind::Node(NodeEventKind::SnapshotTaken { .. })
+        | EventKind::Node(NodeEventKind::SnapshotSend { .. })
+        | EventKind::Node(NodeEventKind::SnapshotInstalled { .. })
         | EventKind::Node(NodeEventKind::Commit { .. })
         | EventKind::Node(NodeEventKind::Apply { .. }) => Category::Replication,
         EventKind::Node(NodeEventKind::ClientRequest { .. })

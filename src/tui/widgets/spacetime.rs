@@ -55,6 +55,10 @@ pub fn short_kind(body: &Body) -> String {
         Body::HeartbeatResponse { .. } => "Heartbeat✓".into(),
         Body::ClientRequest { .. } => "Request".into(),
         Body::ClientResponse { .. } => "Response".into(),
+        Body::InstallSnapshot { offset, len, size, .. } if offset + len >= *size => "Snap.".into(),
+        Body::InstallSnapshot { .. } => "Snap".into(),
+        Body::InstallSnapshotResponse { matched, .. } => format!("Snap{}", yes(matched.is_some())),
+        Body::TimeoutNow => "TimeoutNow".into(),
     }
 }
 
@@ -62,8 +66,11 @@ pub fn short_kind(body: &Body) -> String {
 fn kind_style(body: &Body) -> Style {
     let colour = match body {
         Body::PreVote { .. } | Body::PreVoteResponse { .. } => Color::Magenta,
-        Body::RequestVote { .. } | Body::RequestVoteResponse { .. } => Color::Yellow,
-        Body::AppendEntries { .. } | Body::AppendEntriesResponse { .. } => Color::Cyan,
+        Body::RequestVote { .. } | Body::RequestVoteResponse { .. } | Body::TimeoutNow => Color::Yellow,
+        Body::AppendEntries { .. }
+        | Body::AppendEntriesResponse { .. }
+        | Body::InstallSnapshot { .. }
+        | Body::InstallSnapshotResponse { .. } => Color::Cyan,
         Body::Heartbeat { .. } | Body::HeartbeatResponse { .. } => Color::Blue,
         Body::ClientRequest { .. } | Body::ClientResponse { .. } => Color::Green,
     };
