@@ -186,7 +186,11 @@ impl fmt::Display for Event {
             EventKind::Crash => write!(f, "crashed"),
             EventKind::Restart { recovered: None } => write!(f, "restarted"),
             EventKind::Restart { recovered: Some(r) } => {
-                write!(f, "restarted at term {}, log to {}", r.term, r.last)
+                write!(f, "restarted at term {}, log to {}", r.term, r.last)?;
+                match r.snapshot {
+                    Some(s) => write!(f, " after snapshot {s}"),
+                    None => Ok(()),
+                }
             }
             EventKind::Start(_)
             | EventKind::Send { .. }
@@ -230,6 +234,10 @@ pub struct Start {
     /// read as the defaults.
     #[serde(default)]
     pub sessions: crate::kv::SessionLimits,
+    /// When the nodes snapshot (paper §7). Left out by logs written before snapshots existed,
+    /// which read as never.
+    #[serde(default = "crate::raft::SnapshotPolicy::off")]
+    pub snapshots: crate::raft::SnapshotPolicy,
 }
 
 impl fmt::Display for Start {
@@ -260,8 +268,13 @@ pub struct Recovery {
     /// Its vote in that term.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vote: Option<NodeId>,
-    /// Its last log entry (0@0 for an empty log).
+    /// Its last log entry (0@0 for an empty log; the snapshot's last entry if it holds no
+    /// entry after its snapshot).
     pub last: EntryId,
+    /// The last entry of the snapshot it recovered, if any (paper §7): its state machine starts
+    /// from there, and its log after it. Left out when there is none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub snapshot: Option<EntryId>,
 }
 
 impl Recovery {
@@ -269,7 +282,8 @@ impl Recovery {
     pub fn of(r: &crate::raft::Recovered) -> Option<Recovery> {
         let last = r.entries.last().map_or(r.base, crate::raft::Entry::id);
         let fresh = r.hard_state.term == Term(0) && r.hard_state.vote.is_none() && last.index.0 == 0;
-        (!fresh).then_some(Recovery { term: r.hard_state.term, vote: r.hard_state.vote, last })
+        let snapshot = r.snapshot.as_ref().map(|s| s.last);
+        (!fresh).then_some(Recovery { term: r.hard_state.term, vote: r.hard_state.vote, last, snapshot })
     }
 }
 

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quorum::cluster::{ClusterOptions, StorageOptions};
 use quorum::nemesis::FaultSet;
-use quorum::raft::{Hazard, Switches};
+use quorum::raft::{Hazard, SnapshotPolicy, Switches};
 use quorum::sim::{self, SimOptions, Sinks};
 use quorum::storage::{DataDir, FsyncPolicy};
 use std::fs::File;
@@ -75,6 +75,27 @@ struct ConsoleArgs {
     /// Console, with --engine sim: turn CheckQuorum and the leader lease off (thesis §6.2).
     #[arg(long)]
     no_check_quorum: bool,
+    #[command(flatten)]
+    snapshots: SnapshotArgs,
+}
+
+/// When nodes snapshot and compact their logs, and the size of a snapshot's chunks (paper §7).
+#[derive(clap::Args, Clone, Copy)]
+struct SnapshotArgs {
+    /// Snapshot a node's state machine and drop its log once the log holds more than this many
+    /// applied entries (0: never).
+    #[arg(long, default_value_t = quorum::raft::DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
+    /// Most bytes of a snapshot in one InstallSnapshot message (1 to 16,777,216).
+    #[arg(long, default_value_t = quorum::raft::DEFAULT_SNAPSHOT_CHUNK as u64,
+          value_parser = clap::value_parser!(u64).range(1..=16 * 1024 * 1024))]
+    snapshot_chunk: u64,
+}
+
+impl SnapshotArgs {
+    fn policy(self) -> SnapshotPolicy {
+        SnapshotPolicy { every: self.snapshot_every, chunk: self.snapshot_chunk as usize }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,6 +109,7 @@ enum EngineKind {
 fn start_engine(
     kind: EngineKind,
     switches: Switches,
+    snapshots: SnapshotPolicy,
     setup: quorum::tui::EngineSetup,
 ) -> Result<quorum::tui::Started> {
     use quorum::tui::Started;
@@ -105,6 +127,7 @@ fn start_engine(
                 storage,
                 events_file: Some(setup.events_file),
                 ring: setup.ring,
+                snapshots,
                 ..ClusterOptions::default()
             })?;
             let label = if setup.disk { "live · on disk" } else { "live · in memory" };
@@ -118,6 +141,7 @@ fn start_engine(
                 nodes: setup.nodes,
                 switches,
                 sessions: Default::default(),
+                snapshots,
             };
             let options = sim::EngineOptions {
                 clock: sim::Clock::Wall,
@@ -163,7 +187,7 @@ fn run_console(args: ConsoleArgs) -> Result<u8> {
             lecture: args.lecture,
             lesson: None,
         },
-        |setup| start_engine(engine, switches, setup),
+        |setup| start_engine(engine, switches, args.snapshots.policy(), setup),
     )?;
     // After a hang-up there may be no terminal to print to: that must not turn a clean stop
     // into a panic.
@@ -253,6 +277,8 @@ struct SimShape {
     /// Break safety on purpose to see the checks catch it: local-reads or commit-old-term.
     #[arg(long = "unsafe", value_parser = parse_hazard)]
     hazard: Option<Hazard>,
+    #[command(flatten)]
+    snapshots: SnapshotArgs,
 }
 
 impl SimShape {
@@ -266,6 +292,7 @@ impl SimShape {
             keys: self.keys as usize,
             nemesis: self.nemesis.clone(),
             hazard: self.hazard,
+            snapshots: self.snapshots.policy(),
         }
     }
 }
@@ -336,6 +363,8 @@ struct RunArgs {
     /// Seed of election jitter, network draws, client choices and the nemesis.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    #[command(flatten)]
+    snapshots: SnapshotArgs,
 }
 
 fn run_live(args: RunArgs) -> Result<u8> {
@@ -352,6 +381,7 @@ fn run_live(args: RunArgs) -> Result<u8> {
             storage,
             seed: args.seed,
             events_file: args.events.clone(),
+            snapshots: args.snapshots.policy(),
             ..ClusterOptions::default()
         },
         clients: args.clients as usize,
@@ -388,6 +418,8 @@ struct BenchArgs {
     /// fsync policy for disk storage: always, or never (for speed experiments only).
     #[arg(long, default_value = "always")]
     fsync: FsyncArg,
+    #[command(flatten)]
+    snapshots: SnapshotArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -472,7 +504,12 @@ fn run_bench(args: BenchArgs) -> Result<u8> {
     for (i, clients) in counts.into_iter().enumerate() {
         let dir = base.as_ref().map(|b| b.join(format!("point{i}")));
         let storage = storage_options(args.storage, dir, args.fsync, args.nodes as usize)?;
-        let options = ClusterOptions { nodes: args.nodes as usize, storage, ..ClusterOptions::default() };
+        let options = ClusterOptions {
+            nodes: args.nodes as usize,
+            storage,
+            snapshots: args.snapshots.policy(),
+            ..ClusterOptions::default()
+        };
         let r = quorum::cluster::bench(&options, clients, std::time::Duration::from_secs_f64(args.duration))?;
         println!(
             "{:>8} {:>12.0} {:>8.2}ms {:>8.2}ms",
@@ -648,6 +685,7 @@ fn lesson_engine(
         nodes: setup.nodes,
         switches: setup.switches,
         sessions: Default::default(),
+        snapshots: SnapshotPolicy::default(),
     };
     let options = sim::EngineOptions { clock, events_file, ring };
     // Frozen from time 0: the wall clock never runs before the lesson's first step.

@@ -261,6 +261,9 @@ impl Checker {
             EventKind::Node(NodeEventKind::Apply { entry, command }) => {
                 self.on_apply(node, event, *entry, command.as_ref(), &mut found)
             }
+            EventKind::Node(NodeEventKind::SnapshotInstalled { snapshot, kept_log, .. }) => {
+                self.on_install(node, event, *snapshot, *kept_log, &mut found)
+            }
             EventKind::Crash | EventKind::Restart { recovered: None } => view.forget_volatile(),
             // What the node recovered is its log now: entries it appended but had not yet
             // written when it stopped are gone (they were never acknowledged).
@@ -381,6 +384,34 @@ impl Checker {
             if let Some(v) = self.note_committed(node, event, id, reporter, None) {
                 found.push(v);
             }
+        }
+    }
+
+    /// Paper §7: a node installed a leader's snapshot. A snapshot holds committed entries only,
+    /// so its last entry must be the one committed at its index (State Machine Safety); a node
+    /// that discarded its log now holds exactly the committed entries up to it (their terms
+    /// where known).
+    fn on_install(
+        &mut self,
+        node: NodeId,
+        event: &Event,
+        snapshot: EntryId,
+        kept_log: bool,
+        found: &mut Vec<Violation>,
+    ) {
+        let reporter = event.term.unwrap_or_default();
+        if let Some(v) = self.note_committed(node, event, snapshot, reporter, None) {
+            found.push(v);
+        }
+        let Some(view) = self.nodes.get_mut(&node) else { return };
+        if kept_log {
+            view.learn(snapshot);
+            return;
+        }
+        let len = usize::try_from(snapshot.index.0).unwrap_or(usize::MAX);
+        view.log = (0..len).map(|i| self.chosen.get(i).and_then(|c| c.as_ref()).map(|c| c.term)).collect();
+        if let Some(last) = view.log.last_mut() {
+            *last = Some(snapshot.term);
         }
     }
 

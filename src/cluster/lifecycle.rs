@@ -102,6 +102,7 @@ impl LiveCluster {
         config.seed = self.options.seed.wrapping_mul(1_000_003).wrapping_add(id.0 * 7919 + slot.incarnation);
         config.hazard = self.options.hazard;
         config.trace = self.options.trace;
+        config.snapshots = self.options.snapshots;
         (self.options.tune)(&mut config);
         // On disk the session limits come with the data (they decide what the log expires).
         let sessions = self.sessions();

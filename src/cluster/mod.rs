@@ -72,6 +72,8 @@ pub struct ClusterOptions {
     pub tune: fn(&mut Config),
     /// The state machines' session limits (on disk, the data directory's own win).
     pub sessions: crate::kv::SessionLimits,
+    /// When nodes snapshot and compact their logs (paper §7).
+    pub snapshots: crate::raft::SnapshotPolicy,
     /// Tests only: every node records its real state after each batch it handles (off by
     /// default; `tests/rebuild.rs` compares it with the state the event log tells).
     pub probe: Option<Arc<StatusProbe>>,
@@ -90,6 +92,7 @@ impl Default for ClusterOptions {
             hazard: None,
             tune: |_| {},
             sessions: crate::kv::SessionLimits::default(),
+            snapshots: crate::raft::SnapshotPolicy::default(),
             probe: None,
         }
     }
@@ -181,6 +184,7 @@ impl LiveCluster {
     fn start_event(&self) -> crate::events::Start {
         let mut config = Config::new(NodeId(1), self.members.clone());
         config.hazard = self.options.hazard;
+        config.snapshots = self.options.snapshots;
         (self.options.tune)(&mut config);
         crate::events::Start {
             schema: crate::events::SCHEMA,
@@ -194,6 +198,7 @@ impl LiveCluster {
                 StorageOptions::Disk { .. } => "disk".into(),
             },
             sessions: self.sessions(),
+            snapshots: config.snapshots,
         }
     }
 

@@ -52,11 +52,36 @@ impl Switches {
     }
 }
 
-/// The default of [`Config::snapshot_every`]: etcd's raft example snapshots every 10,000
+/// When a node snapshots its state machine and compacts its log, and how big the pieces of a
+/// snapshot sent to a follower are (paper §7). Every node of a cluster uses the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPolicy {
+    /// Take a snapshot and compact the log once it holds more than this many applied entries.
+    /// 0: never.
+    pub every: u64,
+    /// Most bytes of a snapshot carried by one InstallSnapshot message, so a large state
+    /// machine does not hold a link for long (paper §7, Figure 13's `offset`).
+    pub chunk: usize,
+}
+
+impl SnapshotPolicy {
+    /// Never snapshot (what a log written before snapshots existed reads as).
+    pub fn off() -> Self {
+        SnapshotPolicy { every: 0, ..SnapshotPolicy::default() }
+    }
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        SnapshotPolicy { every: DEFAULT_SNAPSHOT_EVERY, chunk: DEFAULT_SNAPSHOT_CHUNK }
+    }
+}
+
+/// The default of [`SnapshotPolicy::every`]: etcd's raft example snapshots every 10,000
 /// entries; quorum's entries are small and a lecture's log should show a compaction within a few
 /// minutes of puts, so a thousand.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1000;
-/// The default of [`Config::snapshot_chunk`], in bytes.
+/// The default of [`SnapshotPolicy::chunk`], in bytes.
 pub const DEFAULT_SNAPSHOT_CHUNK: usize = 32 * 1024;
 
 /// Configuration of one node.
@@ -86,12 +111,8 @@ pub struct Config {
     pub seed: u64,
     /// A deliberately unsafe mode, for tests and demonstrations. `None` is the correct Raft.
     pub hazard: Option<Hazard>,
-    /// Take a snapshot and compact the log once it holds more than this many applied entries
-    /// (paper §7). 0: never.
-    pub snapshot_every: u64,
-    /// Most bytes of a snapshot carried by one InstallSnapshot message, so a large state
-    /// machine does not hold a link for long (paper §7, Figure 13's `offset`).
-    pub snapshot_chunk: usize,
+    /// When to snapshot and how to send snapshots (paper §7).
+    pub snapshots: SnapshotPolicy,
     /// Record events (the narration) in each `Ready`. Benchmarks turn it off: building the
     /// events costs more than the protocol itself at hundreds of thousands of operations a second.
     pub trace: bool,
@@ -125,8 +146,7 @@ impl Config {
             check_quorum: true,
             seed: id.0,
             hazard: None,
-            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
-            snapshot_chunk: DEFAULT_SNAPSHOT_CHUNK,
+            snapshots: SnapshotPolicy::default(),
             trace: true,
         }
     }
@@ -145,7 +165,7 @@ impl Config {
         if self.election_timeout_max <= self.election_timeout_min {
             return Err("election timeout max must exceed min".into());
         }
-        if self.snapshot_chunk == 0 {
+        if self.snapshots.chunk == 0 {
             return Err("snapshot chunk must be at least one byte".into());
         }
         if self.max_entries_per_append == 0 || self.max_inflight == 0 {

@@ -71,7 +71,7 @@ mod transfer;
 mod types;
 
 pub use client::{ClientError, ClientId, Command, Op, Reply, Request, RequestId, Response};
-pub use config::{Config, DEFAULT_SNAPSHOT_CHUNK, DEFAULT_SNAPSHOT_EVERY, Hazard, Switches};
+pub use config::{Config, DEFAULT_SNAPSHOT_CHUNK, DEFAULT_SNAPSHOT_EVERY, Hazard, SnapshotPolicy, Switches};
 pub use event::{NodeEvent, NodeEventKind};
 pub use log::Log;
 pub use message::{Body, Entry, Message, RejectHint};

@@ -3,13 +3,13 @@
 //! longer holds, and installing it on that follower.
 //!
 //! Rules implemented here:
-//! - **Taking.** Once the log holds more than `snapshot_every` applied entries, the node
+//! - **Taking.** Once the log holds more than `snapshots.every` applied entries, the node
 //!   snapshots its state machine at the applied index and drops the log through it. Only applied
 //!   entries go, and applied entries are committed and durable, so nothing a node may still need
 //!   to send as an entry, or to apply, is lost; the snapshot is persisted before the store drops
 //!   its entries (the driver writes `Ready::snapshot` first).
 //! - **Sending.** A leader whose follower needs an entry at or before its log's base sends its
-//!   newest snapshot instead, in chunks of `snapshot_chunk` bytes, one at a time: the next chunk
+//!   newest snapshot instead, in chunks of `snapshots.chunk` bytes, one at a time: the next chunk
 //!   leaves when the follower says how much it holds, and a chunk unanswered for two heartbeat
 //!   intervals is sent again. The transfer keeps the snapshot it began with.
 //! - **Installing** (Figure 13, receiver steps 6-8). A snapshot no newer than the follower's
@@ -43,10 +43,10 @@ pub(super) struct Incoming {
 }
 
 impl<S: StateMachine> RaftNode<S> {
-    /// Paper §7: once the log holds more than `snapshot_every` applied entries, snapshot the
+    /// Paper §7: once the log holds more than `snapshots.every` applied entries, snapshot the
     /// state machine at the applied index and drop the log through it.
     pub(super) fn maybe_snapshot(&mut self) {
-        let every = self.config.snapshot_every;
+        let every = self.config.snapshots.every;
         let applied = self.state.applied();
         if every == 0 || applied.0.saturating_sub(self.log.base().index.0) <= every {
             return;
@@ -79,7 +79,7 @@ impl<S: StateMachine> RaftNode<S> {
             pr.snapshot = Some(SnapshotSend { snapshot, offset: 0, sent_at: ticks });
             self.emit(NodeEventKind::SnapshotSend { to, snapshot: last, bytes });
         }
-        let chunk_size = self.config.snapshot_chunk;
+        let chunk_size = self.config.snapshots.chunk;
         let Some(pr) = self.progress.get_mut(&to) else { return };
         let Some(send) = pr.snapshot.as_mut() else { return };
         if pr.probe_sent {

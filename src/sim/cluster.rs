@@ -98,6 +98,7 @@ impl Cluster {
     pub fn with_sessions(configs: Vec<Config>, link: LinkRule, seed: u64, limits: SessionLimits) -> Self {
         let mut slots = BTreeMap::new();
         let switches = configs.first().map_or(crate::raft::Switches::CORRECT, Config::switches);
+        let snapshots = configs.first().map_or_else(Default::default, |c| c.snapshots);
         for config in configs {
             let mut storage = MemStorage::new();
             let recovered = storage.recover().unwrap_or_default();
@@ -129,6 +130,7 @@ impl Cluster {
             network: cluster.network.clone(),
             storage: "memory".into(),
             sessions: limits,
+            snapshots,
         };
         cluster.record(None, EventKind::Start(Box::new(start)));
         cluster

@@ -12,7 +12,7 @@ use crate::events::{ClientRecord, Event, EventKind, Outcome};
 use crate::kv::SessionLimits;
 use crate::nemesis::{FaultSet, Nemesis};
 use crate::network::LinkRule;
-use crate::raft::{Config, Hazard, NodeId, Switches, Term};
+use crate::raft::{Config, Hazard, NodeId, Switches, Term, SnapshotPolicy};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use std::collections::VecDeque;
@@ -36,6 +36,8 @@ pub struct SimOptions {
     pub nemesis: FaultSet,
     /// A deliberately unsafe core, to prove the checks bite.
     pub hazard: Option<Hazard>,
+    /// When nodes snapshot and compact their logs (paper §7).
+    pub snapshots: SnapshotPolicy,
 }
 
 /// `quorum sim`'s defaults: the flags a command line may leave out.
@@ -261,7 +263,7 @@ pub const MAX_ENTRIES_PER_APPEND: usize = 4;
 /// `hazard`; [`WorldSpec`] sets every switch).
 pub fn world(seed: u64, nodes: usize, hazard: Option<Hazard>, sessions: SessionLimits) -> World {
     let switches = Switches { hazard, ..Switches::CORRECT };
-    WorldSpec { seed, nodes, switches, sessions }.build()
+    WorldSpec { seed, nodes, switches, sessions, snapshots: SnapshotPolicy::default() }.build()
 }
 
 /// Everything a simulated world is built from: the same spec always builds the same world,
@@ -277,6 +279,8 @@ pub struct WorldSpec {
     pub switches: Switches,
     /// The session table's bounds.
     pub sessions: SessionLimits,
+    /// When nodes snapshot and compact their logs (paper §7).
+    pub snapshots: SnapshotPolicy,
 }
 
 impl WorldSpec {
@@ -291,6 +295,7 @@ impl WorldSpec {
                 c.seed = seeds.random();
                 c.set_switches(self.switches);
                 c.max_entries_per_append = MAX_ENTRIES_PER_APPEND;
+                c.snapshots = self.snapshots;
                 c
             })
             .collect();
@@ -362,7 +367,15 @@ fn engine(options: &SimOptions) -> SimEngine {
     if short_sessions(options.seed) {
         sessions.timeout = SHORT_SESSIONS;
     }
-    SimEngine::headless(world(options.seed, options.nodes, options.hazard, sessions))
+    let switches = Switches { hazard: options.hazard, ..Switches::CORRECT };
+    let spec = WorldSpec {
+        seed: options.seed,
+        nodes: options.nodes,
+        switches,
+        sessions,
+        snapshots: options.snapshots,
+    };
+    SimEngine::headless(spec.build())
 }
 
 impl<'o, 's> Run<'o, 's> {
