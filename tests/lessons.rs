@@ -13,7 +13,7 @@ const RING: usize = 1 << 20;
 
 fn engine(lesson: &Lesson) -> Arc<SimEngine> {
     let s = &lesson.setup;
-    let spec = WorldSpec { seed: s.seed, nodes: s.nodes, switches: s.switches, sessions: Default::default() };
+    let spec = WorldSpec { seed: s.seed, nodes: s.nodes, switches: s.switches, sessions: Default::default(), snapshots: Default::default() };
     let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: RING };
     Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"))
 }

@@ -242,7 +242,7 @@ fn vote_is_durable_before_the_answer_and_survives_restart() {
         from: NodeId(from),
         to: NodeId(1),
         term: Term(1),
-        body: Body::RequestVote { last: EntryId::default() },
+        body: Body::RequestVote { last: EntryId::default(), transfer: false },
     };
     solo.node.step(ask(2));
     let ready = solo.ready();
@@ -301,13 +301,13 @@ fn up_to_date_check_compares_term_before_index() {
         .map(|(i, &t)| quorum::raft::Entry { index: LogIndex(i as u64 + 1), term: Term(t), command: None })
         .collect();
     let recovered =
-        Recovered { hard_state: HardState { term: Term(3), vote: None }, base: EntryId::default(), entries };
+        Recovered { hard_state: HardState { term: Term(3), vote: None }, base: EntryId::default(), snapshot: None, entries };
     solo.node = KvNode::new(Config::new(NodeId(1), members(3)), recovered, Kv::new());
     let ask = |from: u64, index: u64, term: u64| Message {
         from: NodeId(from),
         to: NodeId(1),
         term: Term(4),
-        body: Body::RequestVote { last: EntryId { index: LogIndex(index), term: Term(term) } },
+        body: Body::RequestVote { last: EntryId { index: LogIndex(index), term: Term(term) }, transfer: false },
     };
     // Longer log (index 9) but older last term (2): refused.
     solo.node.step(ask(2, 9, 2));

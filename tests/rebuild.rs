@@ -67,6 +67,7 @@ fn sim_options(seed: u64) -> SimOptions {
         keys: 3,
         nemesis: "all".parse().expect("a fault set"),
         hazard: None,
+        snapshots: Default::default(),
     }
 }
 

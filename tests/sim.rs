@@ -16,6 +16,7 @@ fn options(seed: u64, nodes: usize, nemesis: &str) -> SimOptions {
         keys: 5,
         nemesis: nemesis.parse().expect("valid nemesis list"),
         hazard: None,
+        snapshots: Default::default(),
     }
 }
 

@@ -20,6 +20,7 @@ fn recorded(seed: u64) -> Vec<Event> {
         keys: 3,
         nemesis: "all".parse().expect("a fault set"),
         hazard: None,
+        snapshots: Default::default(),
     };
     let mut bytes = Vec::new();
     sim::run(&options, Sinks { events: Some(&mut bytes), history: None, probe: None }).expect("in memory");

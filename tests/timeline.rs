@@ -17,6 +17,7 @@ fn events() -> Vec<Event> {
         keys: 5,
         nemesis: "all".parse().expect("faults"),
         hazard: None,
+        snapshots: Default::default(),
     };
     let mut out = Vec::new();
     run(&options, Sinks { events: Some(&mut out), history: None, probe: None }).expect("the run");

@@ -406,6 +406,15 @@ impl Cluster {
         }
     }
 
+    /// Asks node `id` to transfer its leadership to `target` (thesis §3.10); the events say
+    /// whether it started, and how it ends.
+    pub fn transfer_leadership(&mut self, id: NodeId, target: NodeId) {
+        if let Some(node) = self.slots.get_mut(&id).and_then(|s| s.node.as_mut()) {
+            node.transfer_leadership(target);
+            self.process(id);
+        }
+    }
+
     /// A client request arriving at node `id`. Returns false if the node is down or paused
     /// (the client gets no answer, as with a dead server).
     pub fn client_request(&mut self, id: NodeId, request: Request) -> bool {

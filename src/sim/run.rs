@@ -71,6 +71,7 @@ impl SimOptions {
             cmd.push_str(&format!(" --nemesis {}", self.nemesis));
         }
         cmd.push_str(hazard_flag(self.hazard));
+        cmd.push_str(&snapshot_flags(self.snapshots));
         cmd
     }
 
@@ -81,8 +82,22 @@ impl SimOptions {
             self.seed, self.nodes, self.clients, self.ops, self.keys, self.nemesis
         );
         cmd.push_str(hazard_flag(self.hazard));
+        cmd.push_str(&snapshot_flags(self.snapshots));
         cmd
     }
+}
+
+/// The snapshot flags that differ from the defaults (empty for the defaults).
+fn snapshot_flags(snapshots: SnapshotPolicy) -> String {
+    let default = SnapshotPolicy::default();
+    let mut flags = String::new();
+    if snapshots.every != default.every {
+        flags.push_str(&format!(" --snapshot-every {}", snapshots.every));
+    }
+    if snapshots.chunk != default.chunk {
+        flags.push_str(&format!(" --snapshot-chunk {}", snapshots.chunk));
+    }
+    flags
 }
 
 /// The `--unsafe` flag of a hazard (empty for a correct core).
@@ -681,6 +696,7 @@ mod tests {
                 keys: 5,
                 nemesis: nemesis.clone(),
                 hazard: None,
+                snapshots: Default::default(),
             };
             let engine = engine(&options);
             let mut run = Run::new(&options, &engine, Sinks::default());

@@ -33,6 +33,7 @@ fn run(seed: u64) -> Run {
         keys: 3,
         nemesis: "crash,partition,loss".parse().expect("a fault set"),
         hazard: None,
+        snapshots: Default::default(),
     };
     let mut events = Vec::new();
     sim::run(&options, Sinks { events: Some(&mut events), history: None, probe: None }).expect("in memory");

@@ -451,7 +451,7 @@ fn going_back_a_lesson_leaves_nothing_of_the_consoles_waiting_operation() {
     let text =
         "title T\ncluster nodes=3 delay=10\nstep Elect\ncampaign n1\nuntil leader n1 within 100 ticks\n";
     let lesson = crate::lesson::parse("t", "t.lesson", text).expect("reads");
-    let spec = WorldSpec { seed: 1, nodes: 3, switches: Switches::CORRECT, sessions: Default::default() };
+    let spec = WorldSpec { seed: 1, nodes: 3, switches: Switches::CORRECT, sessions: Default::default(), snapshots: Default::default() };
     let options =
         EngineOptions { clock: Clock::Manual, events_file: Some(dir.0.join("events.jsonl")), ring: 4096 };
     let engine = Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"));

@@ -26,6 +26,7 @@ fn run_events() -> Vec<Event> {
         keys: 3,
         nemesis: "partition,crash".parse::<FaultSet>().expect("a fault set"),
         hazard: None,
+        snapshots: Default::default(),
     };
     let mut out = Vec::new();
     sim::run(&options, Sinks { events: Some(&mut out), history: None, probe: None }).expect("the run");
