@@ -425,3 +425,95 @@ fn a_frozen_held_cluster_keeps_its_clients_waiting_and_runs_on_messages_delivere
     cluster.thaw();
     cluster.finish().expect("finish");
 }
+
+/// Paper §7, the "done when": a node killed and left down while the others take several
+/// snapshots is restarted and catches up by InstallSnapshot (its event log says so), on disk,
+/// and the history of the puts and gets around it is linearizable.
+#[test]
+fn a_node_down_while_the_others_compact_catches_up_by_install_snapshot() {
+    use quorum::check::history::{EventType, HistoryEvent, OpKind};
+    use quorum::check::{CheckOptions, check_history};
+    use quorum::events::{Event, EventKind};
+    use quorum::raft::{NodeEventKind, SnapshotPolicy};
+
+    let dir = temp_dir("catch-up");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let events_file = dir.join("events.jsonl");
+    let snapshots = SnapshotPolicy { every: 10, chunk: 48 };
+    let cluster = LiveCluster::start(ClusterOptions {
+        snapshots,
+        events_file: Some(events_file.clone()),
+        ..options(3)
+    })
+    .expect("start");
+    let (l, _) = wait_for("a leader", || leader(&cluster));
+    let down = cluster.members().into_iter().find(|&n| n != l).expect("a follower");
+    cluster.kill(down);
+
+    let start = Instant::now();
+    let now = || start.elapsed().as_nanos() as u64;
+    let mut history = Vec::new();
+    let client = cluster.client(ClientOptions::default());
+    let record = |history: &mut Vec<HistoryEvent>, f: OpKind, key: &str, value: Option<String>| {
+        let invoked = now();
+        let (kind, shown) = match f {
+            OpKind::Put => match client.put(key, value.as_deref().unwrap_or_default()) {
+                Ok(_) => (EventType::Ok, value.clone()),
+                Err(e) if e.definite => (EventType::Fail, value.clone()),
+                Err(_) => (EventType::Info, value.clone()),
+            },
+            OpKind::Get => match client.get(key) {
+                Ok((read, _)) => (EventType::Ok, read),
+                Err(e) if e.definite => (EventType::Fail, None),
+                Err(_) => (EventType::Info, None),
+            },
+        };
+        history.push(HistoryEvent::invoke(1, f, key, value.as_deref(), invoked));
+        history.push(HistoryEvent::complete(kind, 1, f, key, shown.as_deref(), now()));
+    };
+    // Forty puts: the two live nodes take several snapshots while `down` is away.
+    for i in 0..40 {
+        record(&mut history, OpKind::Put, &format!("k{}", i % 4), Some(format!("v{i}")));
+    }
+    cluster.restart(down).expect("restart");
+    let target = wait_for("the live nodes' commit index", || {
+        let s = cluster.status();
+        s.iter().find(|n| n.id == l && n.commit.0 > 40).map(|n| n.commit)
+    });
+    wait_for("the restarted node to catch up", || {
+        cluster.status().iter().find(|n| n.id == down && n.applied >= target).map(|_| ())
+    });
+    // Reads through the restarted node, and more puts after it is back.
+    let via = cluster.client(ClientOptions { via: Some(down), ..ClientOptions::default() });
+    for i in 0..4 {
+        let invoked = now();
+        let key = format!("k{i}");
+        let read = via.get(&key).expect("a read through the restarted node").0;
+        history.push(HistoryEvent::invoke(2, OpKind::Get, &key, None, invoked));
+        history.push(HistoryEvent::complete(EventType::Ok, 2, OpKind::Get, &key, read.as_deref(), now()));
+    }
+    for i in 40..44 {
+        record(&mut history, OpKind::Put, &format!("k{}", i % 4), Some(format!("v{i}")));
+    }
+    let kv = |id| cluster.status().into_iter().find(|n| n.id == id).map(|n| n.kv);
+    wait_for("the same map everywhere", || (kv(down) == kv(l)).then_some(()));
+    cluster.finish().expect("finish");
+
+    let events: Vec<Event> = std::fs::read_to_string(&events_file)
+        .expect("the event log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an event"))
+        .collect();
+    let taken = events
+        .iter()
+        .filter(|e| e.node == Some(l) && matches!(e.kind, EventKind::Node(NodeEventKind::SnapshotTaken { .. })))
+        .count();
+    assert!(taken >= 3, "the leader took {taken} snapshots");
+    let installed = events.iter().any(|e| {
+        e.node == Some(down) && matches!(e.kind, EventKind::Node(NodeEventKind::SnapshotInstalled { .. }))
+    });
+    assert!(installed, "{down} caught up without installing a snapshot");
+    let verdict = check_history(&history, &CheckOptions::default()).expect("a well-formed history");
+    assert!(verdict.is_linearizable(), "{verdict:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
