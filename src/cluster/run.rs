@@ -44,8 +44,8 @@ pub struct RunReport {
     pub info: usize,
     /// Wall time of the client phase.
     pub elapsed: Duration,
-    /// Latencies of successful operations, sorted.
-    pub latencies: Vec<Duration>,
+    /// Latencies of successful operations.
+    pub latencies: Latencies,
     /// Each leader change: (new leader, term, how long the cluster had no working leader).
     pub failovers: Vec<(NodeId, u64, Duration)>,
     /// Faults injected.
@@ -59,12 +59,98 @@ pub struct RunReport {
     pub failures: Vec<NodeFailure>,
 }
 
-impl RunReport {
-    fn percentile(&self, q: f64) -> Duration {
-        if self.latencies.is_empty() {
+/// Latencies kept in a fixed number of buckets of three significant digits of microseconds, so
+/// a run of any length keeps the same few kilobytes (a run of ten minutes has millions of
+/// operations).
+#[derive(Clone, Debug)]
+pub struct Latencies {
+    counts: Vec<u64>,
+    total: u64,
+    max: Duration,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies { counts: vec![0; Latencies::BUCKETS], total: 0, max: Duration::ZERO }
+    }
+}
+
+impl Latencies {
+    /// Below 1,000 µs one bucket per µs; then 900 per decade up to 10^16 µs.
+    const BUCKETS: usize = 1000 + 900 * 14;
+
+    fn bucket(us: u64) -> usize {
+        if us < 1000 {
+            return us as usize;
+        }
+        let digits = us.ilog10() as usize; // 3 or more
+        let mantissa = (us / 10u64.pow(digits as u32 - 2)) as usize; // 100..=999
+        (1000 + (digits - 3) * 900 + (mantissa - 100)).min(Self::BUCKETS - 1)
+    }
+
+    fn lower_bound(bucket: usize) -> u64 {
+        if bucket < 1000 {
+            return bucket as u64;
+        }
+        let (decade, m) = ((bucket - 1000) / 900, (bucket - 1000) % 900);
+        (m as u64 + 100) * 10u64.pow(decade as u32 + 1)
+    }
+
+    /// Records one latency.
+    pub fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.counts[Self::bucket(us)] += 1;
+        self.total += 1;
+        self.max = self.max.max(d);
+    }
+
+    /// Adds another set.
+    pub fn merge(&mut self, other: &Latencies) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+    }
+
+    /// The latency at quantile `q` (0 to 1), to three significant digits; zero if none.
+    pub fn percentile(&self, q: f64) -> Duration {
+        if self.total == 0 {
             return Duration::ZERO;
         }
-        self.latencies[((self.latencies.len() as f64 * q) as usize).min(self.latencies.len() - 1)]
+        let rank = ((self.total as f64 * q) as u64).min(self.total - 1);
+        if rank == self.total - 1 {
+            return self.max;
+        }
+        let mut seen = 0;
+        for (bucket, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen > rank {
+                return Duration::from_micros(Self::lower_bound(bucket)).min(self.max);
+            }
+        }
+        self.max
+    }
+
+    /// The largest latency recorded.
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+
+    /// How many were recorded.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// True if none was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+impl RunReport {
+    fn percentile(&self, q: f64) -> Duration {
+        self.latencies.percentile(q)
     }
 
     /// Exit code: 2 if a node could not start or stopped on an error, whatever the verdict
@@ -91,7 +177,7 @@ impl RunReport {
             "latency: p50 {:.2} ms · p99 {:.2} ms · max {:.2} ms\n",
             ms(self.percentile(0.5)),
             ms(self.percentile(0.99)),
-            ms(self.latencies.last().copied().unwrap_or_default())
+            ms(self.latencies.max())
         ));
         s.push_str(&format!("leader changes: {}\n", self.failovers.len()));
         for (node, term, gap) in &self.failovers {
@@ -109,7 +195,7 @@ impl RunReport {
 }
 
 /// One client thread's counts: ok, fail, info, and the latencies of its successes.
-type ClientTally = (usize, usize, usize, Vec<Duration>);
+type ClientTally = (usize, usize, usize, Latencies);
 
 /// Watches the event stream for leader changes and measures each gap: from the old leader's
 /// last heartbeat or append sent to the new leader's election.
@@ -141,6 +227,20 @@ fn watch_leaders(events: crossbeam_channel::Receiver<crate::events::Event>) -> V
     out
 }
 
+/// A temporary file removed when dropped, however the run ends.
+struct SpillFile(std::path::PathBuf);
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Nanoseconds of the wall clock, to tell two runs of one process apart.
+fn start_stamp() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
 /// The history's process number of client thread `c`.
 fn process_of(c: usize) -> u64 {
     c as u64 + 1
@@ -158,7 +258,7 @@ fn client_loop(
     record: &(dyn Fn(HistoryEvent) -> std::io::Result<()> + Sync),
 ) -> std::io::Result<ClientTally> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let (mut ok, mut fail, mut info, mut lat) = (0, 0, 0, Vec::new());
+    let (mut ok, mut fail, mut info, mut lat) = (0, 0, 0, Latencies::default());
     // Values are `<session>.<n>`: the session's id is unique for the life of the data, so no
     // value of this run repeats one of an earlier run on the same data.
     let tag = loop {
@@ -188,7 +288,7 @@ fn client_loop(
         let event = match result {
             Ok(answer) => {
                 ok += 1;
-                lat.push(began.elapsed());
+                lat.record(began.elapsed());
                 let node = answer.node;
                 let read = match answer.reply {
                     Reply::Get { value } => value,
@@ -267,18 +367,25 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
         ),
         StorageOptions::Memory => (Initial::Empty, None),
     };
+    let header = HistoryHeader { initial, cluster: cluster_id };
     let mut history = history.map(HistoryWriter::new);
     if let Some(w) = history.as_mut() {
-        w.write_header(&HistoryHeader { initial, cluster: cluster_id })?;
+        w.write_header(&header)?;
     }
-    let writer = Arc::new(Mutex::new((history, Vec::<HistoryEvent>::new())));
+    // The history waits for the check in a file of its own, not in memory: a run of ten
+    // minutes has millions of operations, and the run's memory must not grow with them.
+    let spill_path = std::env::temp_dir()
+        .join(format!("quorum-run-{}-{}.jsonl", std::process::id(), start_stamp()));
+    let spill = SpillFile(spill_path);
+    let mut spill_writer = HistoryWriter::new(std::io::BufWriter::new(std::fs::File::create(&spill.0)?));
+    spill_writer.write_header(&header)?;
+    let writer = Arc::new(Mutex::new((history, spill_writer)));
     let record = |e: HistoryEvent| -> std::io::Result<()> {
         let mut guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(w) = guard.0.as_mut() {
             w.write_event(&e)?;
         }
-        guard.1.push(e);
-        Ok(())
+        guard.1.write_event(&e)
     };
     let start = Instant::now();
     let deadline = start + options.duration;
@@ -318,18 +425,50 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
     // After the shutdown: a node that stopped on an error while being stopped counts too.
     let failures = cluster.failures();
     let failovers = leader_watch.and_then(|h| h.join().ok()).unwrap_or_default();
-    let (mut ok, mut fail, mut info, mut latencies) = (0, 0, 0, Vec::new());
+    let (mut ok, mut fail, mut info, mut latencies) = (0, 0, 0, Latencies::default());
     for r in results {
         let (o, f, i, l) = r?;
         ok += o;
         fail += f;
         info += i;
-        latencies.extend(l);
+        latencies.merge(&l);
     }
-    latencies.sort_unstable();
-    let events = std::mem::take(&mut writer.lock().unwrap_or_else(PoisonError::into_inner).1);
+    drop(writer);
+    let events = crate::check::history::parse_history(std::io::BufReader::new(std::fs::File::open(&spill.0)?))
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", spill.0.display())))?;
     let verdict =
         check_history(&events, &CheckOptions { time_limit: Some(Duration::from_secs(60)), initial })
             .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") });
     Ok(RunReport { ok, fail, info, elapsed, latencies, failovers, faults, verdict, initial, failures })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The buckets keep three significant digits, the median and the tail come out right, and
+    /// the maximum is exact.
+    #[test]
+    fn latencies_keep_three_significant_digits_in_fixed_memory() {
+        let mut l = Latencies::default();
+        for us in 1..=1000u64 {
+            l.record(Duration::from_micros(us * 10));
+        }
+        l.record(Duration::from_nanos(1_412_860_123));
+        assert_eq!(l.len(), 1001);
+        assert_eq!(l.percentile(0.5), Duration::from_micros(5010));
+        assert_eq!(l.percentile(0.99), Duration::from_micros(9910));
+        assert_eq!(l.max(), Duration::from_nanos(1_412_860_123));
+        assert_eq!(l.percentile(1.0), l.max(), "the top quantile is the maximum, never above it");
+        for us in [0u64, 7, 999, 1000, 1234, 98_765, 10u64.pow(15) + 1] {
+            let b = Latencies::bucket(us);
+            let low = Latencies::lower_bound(b);
+            assert!(low <= us && us - low <= us / 100, "{us} µs in bucket {b} from {low}");
+        }
+        let mut merged = Latencies::default();
+        merged.merge(&l);
+        merged.merge(&l);
+        assert_eq!((merged.len(), merged.percentile(0.5)), (2002, Duration::from_micros(5010)));
+        assert_eq!(Latencies::default().percentile(0.5), Duration::ZERO);
+    }
 }
