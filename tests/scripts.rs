@@ -587,6 +587,8 @@ scripts!(
     sessions_registered_refused_and_expired,
     reused_index_answers_old_write,
     single_node_cluster,
+    snapshot_chunk_duplicated,
+    snapshot_stale_chunk_during_transfer,
     split_vote_resolves,
     stale_candidate_refused,
     stale_read_hazard,
