@@ -4,11 +4,14 @@
 //!
 //! Commands (nodes are written `n1`, `n2`, ...; "nodes" means a list, empty = all):
 //! - `cluster nodes=N [prevote=BOOL] [checkquorum=BOOL] [hazard=local_reads|commit_old_term]
-//!   [maxappend=N] [maxinflight=N] [sessiontimeout=T] [maxsessions=N] [seed=S]`: a fresh
-//!   cluster; election timeouts are 15-30 ticks, heartbeats every 5; at most `maxappend` entries
-//!   per AppendEntries (default 64) and `maxinflight` AppendEntries in flight per follower
-//!   (default 16); client sessions expire after `sessiontimeout` ticks of the leader's clock
-//!   without a put, and at most `maxsessions` are kept (defaults: one hour, 4,096).
+//!   [maxappend=N] [maxinflight=N] [sessiontimeout=T] [maxsessions=N] [snapshot=N] [chunk=B]
+//!   [seed=S]`: a fresh cluster; election timeouts are 15-30 ticks, heartbeats every 5; at most
+//!   `maxappend` entries per AppendEntries (default 64) and `maxinflight` AppendEntries in flight
+//!   per follower (default 16); client sessions expire after `sessiontimeout` ticks of the
+//!   leader's clock without a put, and at most `maxsessions` are kept (defaults: one hour,
+//!   4,096); a node snapshots once its log holds more than `snapshot` applied entries, and sends
+//!   snapshots in InstallSnapshot chunks of `chunk` bytes (paper §7; defaults: the core's,
+//!   1,000 entries and 32 KiB, far beyond what a script reaches; `snapshot=0`: never).
 //! - `tick [nodes] [count=N] [deliver=BOOL]`: advance time on the nodes; with `deliver=true`,
 //!   deliver every message until nothing is in flight after each tick (a healthy network).
 //! - `campaign NODE`: make the node time out now.
@@ -17,9 +20,10 @@
 //! - `drop [from=NODE] [to=NODE] [type=KIND]`: drop matching messages in flight.
 //! - `partition nodes`: cut the nodes off from the others; `cut A B`: one-way A->B;
 //!   `heal`: restore the network (this also resets every `link` delay).
-//! - `link A B delay=MS`: messages sent from now on from A to B take exactly MS milliseconds
-//!   (the default is 1-3). `deliver` and `stabilize` ignore delays, except for the order within
-//!   a round (earliest arrival first); use `wait` to leave slow messages in flight.
+//! - `link A B delay=MS [duplicate=BOOL]`: messages sent from now on from A to B take exactly
+//!   MS milliseconds (the default is 1-3), and with `duplicate=true` each arrives twice (both
+//!   copies after MS). `deliver` and `stabilize` ignore delays, except for the order within a
+//!   round (earliest arrival first); use `wait` to leave slow messages in flight.
 //! - `wait MS`: advance virtual time by MS milliseconds and deliver the messages due by then
 //!   (one round: what they provoke arrives at least 1 ms later).
 //! - `crash NODE`, `restart NODE`, `pause NODE`, `resume NODE`.
@@ -29,9 +33,14 @@
 //!   client request through the node by the K-th session registered in the script (default:
 //!   the first); the sequence number counts up per client unless given, and `ack` (the lowest
 //!   sequence number still in flight) is the sequence number unless given.
+//! - `transfer NODE TARGET`: ask NODE to hand its leadership to TARGET (thesis §3.10); the
+//!   events say whether the transfer started and how it ends.
 //! - `setlog NODE TERM... [term=T]`: crash the node, replace its stored log by no-op entries of
 //!   those terms (and its term by T), restart it. For the paper's Figure 7 and 8 shapes.
-//! - `status [nodes]`, `log [nodes]`, `kv [nodes]`, `sessions [nodes]`: print state.
+//! - `status [nodes]`, `log [nodes]`, `kv [nodes]`, `sessions [nodes]`: print state. A node
+//!   that holds a snapshot shows it: `snap=21@2` in `status` (before `last`), `snap 21@2 |`
+//!   before the entries after it in `log`; a leader transferring its leadership shows
+//!   `transfer=n2` in `status`.
 
 use goldenscript::{Argument, Command, Context};
 use quorum::events::EventKind;
@@ -180,6 +189,7 @@ impl goldenscript::Runner for Runner {
             "link" => self.link(command)?,
             "wait" => self.wait(command)?,
             "heal" => self.heal()?,
+            "transfer" => self.transfer(command)?,
             "crash" | "restart" | "pause" | "resume" => self.lifecycle(command)?,
             "register" => self.register(command, &mut out)?,
             "put" | "get" => self.client_request(command, &mut out)?,
@@ -239,6 +249,12 @@ impl Runner {
         }
         if let Some(v) = Self::key(command, "maxinflight") {
             c.max_inflight = v.parse()?;
+        }
+        if let Some(v) = Self::key(command, "snapshot") {
+            c.snapshots.every = v.parse()?;
+        }
+        if let Some(v) = Self::key(command, "chunk") {
+            c.snapshots.chunk = v.parse()?;
         }
         c.hazard = match Self::key(command, "hazard").as_deref() {
             None => None,
@@ -329,7 +345,7 @@ impl Runner {
         Ok(())
     }
 
-    /// `link A B delay=MS`.
+    /// `link A B delay=MS [duplicate=BOOL]`.
     fn link(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
         let args = Self::positionals(command);
         let (a, b) = match args.as_slice() {
@@ -337,10 +353,13 @@ impl Runner {
             _ => return Err("link needs two nodes: link n1 n2 delay=MS".into()),
         };
         let ms: u64 = Self::key(command, "delay").ok_or("link needs delay=MS")?.parse()?;
+        let duplicate = Self::key(command, "duplicate").map_or(Ok(false), |v| bool_arg(&v))?;
         let delay = (ms * 1_000_000, ms * 1_000_000);
+        let rule = LinkRule { delay, duplicate: if duplicate { 1.0 } else { 0.0 }, ..LinkRule::default() };
         let cluster = self.cluster()?;
-        cluster.network.set_rule(a, b, LinkRule { delay, ..LinkRule::default() });
-        cluster.record(None, EventKind::fault(format!("link {a} -> {b} delay {ms}ms"), None));
+        cluster.network.set_rule(a, b, rule);
+        let twice = if duplicate { ", every message twice" } else { "" };
+        cluster.record(None, EventKind::fault(format!("link {a} -> {b} delay {ms}ms{twice}"), None));
         Ok(())
     }
 
@@ -360,6 +379,17 @@ impl Runner {
         let cluster = self.cluster()?;
         cluster.network.heal(LinkRule::default());
         cluster.record(None, EventKind::fault("heal", None));
+        Ok(())
+    }
+
+    /// `transfer NODE TARGET`.
+    fn transfer(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let (node, target) = match args.as_slice() {
+            [a, b] => (node_id(a)?, node_id(b)?),
+            _ => return Err("transfer needs two nodes: transfer n1 n2".into()),
+        };
+        self.cluster()?.transfer_leadership(node, target);
         Ok(())
     }
 
@@ -434,6 +464,12 @@ impl Runner {
                     if let Some(v) = n.vote() {
                         write!(out, " vote={v}")?;
                     }
+                    if let Some(t) = n.transferring_to() {
+                        write!(out, " transfer={t}")?;
+                    }
+                    if let Some(s) = n.snapshot_index() {
+                        write!(out, " snap={s}")?;
+                    }
                     write!(
                         out,
                         " last={} commit={} applied={}",
@@ -456,13 +492,23 @@ impl Runner {
         let nodes = self.nodes(command)?;
         let cluster = self.cluster()?;
         match command.name.as_str() {
-            "log" => list(
-                out,
-                cluster,
-                &nodes,
-                |n| n.log().entries().iter().map(|e| e.to_string()).collect(),
-                ", ",
-            ),
+            "log" => {
+                for &id in &nodes {
+                    let Some(n) = cluster.node(id) else {
+                        writeln!(out, "{id} down")?;
+                        continue;
+                    };
+                    let entries: Vec<String> = n.log().entries().iter().map(|e| e.to_string()).collect();
+                    let entries = entries.join(", ");
+                    match (n.snapshot_index(), entries.is_empty()) {
+                        (Some(s), true) => writeln!(out, "{id}: snap {s}")?,
+                        (Some(s), false) => writeln!(out, "{id}: snap {s} | {entries}")?,
+                        (None, true) => writeln!(out, "{id}: empty")?,
+                        (None, false) => writeln!(out, "{id}: {entries}")?,
+                    }
+                }
+                Ok(())
+            }
             "kv" => list(
                 out,
                 cluster,
@@ -537,6 +583,20 @@ scripts!(
     rejoin_without_prevote_disrupts,
     reordered_append_no_truncate,
     restart_keeps_term_vote_log,
+    restart_from_own_snapshot,
+    snapshot_catch_up_in_chunks,
+    snapshot_chunk_duplicated,
+    snapshot_chunk_from_the_future,
+    snapshot_chunk_lost_resent,
+    snapshot_keeps_longer_log,
+    snapshot_late_append_before_base,
+    snapshot_older_than_commit_ignored,
+    snapshot_stale_chunk_during_transfer,
+    transfer_abandoned_target_down,
+    transfer_late_timeout_now_disrupts,
+    transfer_leadership,
+    transfer_refused_requests,
+    transfer_refuses_writes,
     retried_put_applied_once,
     sessions_registered_refused_and_expired,
     reused_index_answers_old_write,

@@ -20,8 +20,10 @@
 //!   machine is replaced and the commit index moves to the snapshot. The answer waits until the
 //!   snapshot is durable.
 //! - **Races.** Chunks are taken only in order (`offset` equal to what is held); a duplicate or
-//!   a chunk from the future is answered with what is held, so the leader resends from there; a
-//!   chunk of another snapshot restarts the buffer only at offset 0. AppendEntries that arrive
+//!   a chunk from the future is answered with what is held, so the leader resends from there,
+//!   except that an answer holding exactly the start of the chunk outstanding is not about that
+//!   chunk (it answers a copy of an earlier one) and is ignored; a chunk of another snapshot
+//!   restarts the buffer only at offset 0. AppendEntries that arrive
 //!   after the snapshot and reach back before the log's base are answered with the commit index
 //!   (they carry nothing the follower lacks, and it must not reject what it has compacted).
 
@@ -110,8 +112,11 @@ impl<S: StateMachine> RaftNode<S> {
         chunk: Vec<u8>,
     ) {
         if last.index <= self.commit {
-            // Older than what is committed here: nothing to install.
-            self.incoming = None;
+            // Older than what is committed here: nothing to install, and a newer snapshot
+            // being received stays (this may be a late copy from an earlier transfer).
+            if self.incoming.as_ref().is_some_and(|i| i.last.index <= self.commit) {
+                self.incoming = None;
+            }
             let matched = Some(self.commit);
             self.send(from, Body::InstallSnapshotResponse { last, received: size, matched });
             return;
@@ -180,8 +185,11 @@ impl<S: StateMachine> RaftNode<S> {
         pr.recent_active = true;
         match matched {
             Some(index) => {
-                // True whichever snapshot it answers: the follower matches up to there.
-                if pr.state == ReplicationState::Snapshot {
+                // True whichever snapshot it answers: the follower matches up to there. The
+                // transfer under way ends only if that covers its snapshot: a late answer about
+                // an older snapshot leaves it going (the follower keeps its chunks too).
+                let covered = pr.snapshot.as_ref().is_none_or(|s| index >= s.snapshot.last.index);
+                if pr.state == ReplicationState::Snapshot && covered {
                     pr.become_probe(index.next());
                 }
                 if pr.record_match(index) {
@@ -192,6 +200,14 @@ impl<S: StateMachine> RaftNode<S> {
             None => {
                 let current = pr.snapshot.as_mut().filter(|s| s.snapshot.last == last);
                 let Some(send) = current else { return };
+                if pr.probe_sent && received == send.offset {
+                    // The chunk outstanding starts at `offset`: had it arrived, the follower
+                    // would hold more. This answers a copy of an earlier chunk; sending again
+                    // now would put a second copy of the outstanding chunk on the wire, each
+                    // of whose answers would do the same, doubling the rest of the transfer.
+                    // A lost chunk is resent after two heartbeat intervals.
+                    return;
+                }
                 send.offset = received;
                 pr.probe_sent = false;
             }
