@@ -593,7 +593,7 @@ scripts!(
     snapshot_older_than_commit_ignored,
     snapshot_stale_chunk_during_transfer,
     transfer_abandoned_target_down,
-    transfer_late_timeout_now_disrupts,
+    transfer_late_timeout_now_ignored,
     transfer_leadership,
     transfer_refused_requests,
     transfer_refuses_writes,

@@ -62,14 +62,15 @@ impl<S: StateMachine> RaftNode<S> {
 
     pub(super) fn start_election(&mut self) {
         if self.config.pre_vote {
-            self.become_pre_candidate();
+            self.become_pre_candidate(false);
         } else {
             self.become_candidate(false);
         }
     }
 
     /// Thesis §9.6: ask for pre-votes for term+1 without changing any durable state.
-    fn become_pre_candidate(&mut self) {
+    /// `transfer`: the leader asked for this election (thesis §3.10).
+    pub(super) fn become_pre_candidate(&mut self, transfer: bool) {
         let was_leader = self.role == Role::Leader;
         self.role = Role::PreCandidate;
         self.leader = None;
@@ -82,10 +83,11 @@ impl<S: StateMachine> RaftNode<S> {
         self.votes.insert(self.id(), true);
         self.emit(NodeEventKind::Role { role: Role::PreCandidate, leader: None, reason: None });
         self.end_transfer(false);
+        self.campaign_transfer = transfer;
         let last = self.log.last();
         let term = self.term.next();
         for peer in self.peers.clone() {
-            self.send_with_term(peer, term, Body::PreVote { last });
+            self.send_with_term(peer, term, Body::PreVote { last, transfer });
         }
         self.poll_votes();
     }
@@ -143,7 +145,7 @@ impl<S: StateMachine> RaftNode<S> {
         let rejected = self.votes.len() - granted;
         if quorum::has_majority(granted, voters) {
             match self.role {
-                Role::PreCandidate => self.become_candidate(false),
+                Role::PreCandidate => self.become_candidate(self.campaign_transfer),
                 Role::Candidate => self.become_leader(),
                 _ => {}
             }
@@ -161,9 +163,11 @@ impl<S: StateMachine> RaftNode<S> {
     }
 
     /// Thesis §9.6: grant a pre-vote for a higher term if the candidate's log is up to date
-    /// and we have not heard from a live leader recently. Nothing durable changes.
-    pub(super) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last: EntryId) {
-        let granted = term > self.term && self.log_up_to_date(last) && !self.heard_from_leader();
+    /// and we have not heard from a live leader recently (or that leader asked for this
+    /// election: a transfer, thesis §3.10). Nothing durable changes.
+    pub(super) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last: EntryId, transfer: bool) {
+        let granted =
+            term > self.term && self.log_up_to_date(last) && (transfer || !self.heard_from_leader());
         let reply_term = if granted { term } else { self.term };
         self.send_with_term(from, reply_term, Body::PreVoteResponse { granted, voter_term: self.term });
     }

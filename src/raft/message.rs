@@ -74,6 +74,10 @@ pub enum Body {
     PreVote {
         /// The candidate's last entry, for the up-to-date check (paper §5.4.1).
         last: EntryId,
+        /// The leader asked for this election (leadership transfer, thesis §3.10): a voter
+        /// that has just heard from the leader grants it all the same, if the log is up to date.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        transfer: bool,
     },
     /// The answer to a PreVote. Its term is the proposed term when granted, the responder's own
     /// when refused (so a pre-candidate behind the times learns the higher term).
@@ -215,7 +219,10 @@ impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{} -> {} ", self.from, self.sender_term(), self.to)?;
         match &self.body {
-            Body::PreVote { last } => write!(f, "PreVote for term {} last={last}", self.term),
+            Body::PreVote { last, transfer } => {
+                write!(f, "PreVote for term {} last={last}", self.term)?;
+                if *transfer { write!(f, " (transfer)") } else { Ok(()) }
+            }
             Body::PreVoteResponse { granted: true, .. } => {
                 write!(f, "PreVote granted for term {}", self.term)
             }
@@ -229,10 +236,12 @@ impl fmt::Display for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = self.kind();
         match self {
-            Body::PreVote { last } | Body::RequestVote { last, transfer: false } => {
+            Body::PreVote { last, transfer: false } | Body::RequestVote { last, transfer: false } => {
                 write!(f, "{kind} last={last}")
             }
-            Body::RequestVote { last, transfer: true } => write!(f, "{kind} last={last} (transfer)"),
+            Body::PreVote { last, transfer: true } | Body::RequestVote { last, transfer: true } => {
+                write!(f, "{kind} last={last} (transfer)")
+            }
             Body::PreVoteResponse { granted, .. } | Body::RequestVoteResponse { granted } => {
                 write!(f, "{kind} {}", if *granted { "granted" } else { "rejected" })
             }
@@ -286,7 +295,7 @@ mod tests {
     #[test]
     fn a_pre_vote_never_reads_as_a_term_taken() {
         let last = EntryId { index: LogIndex(7), term: Term(9) };
-        let ask = message(10, Body::PreVote { last });
+        let ask = message(10, Body::PreVote { last, transfer: false });
         assert_eq!(ask.sender_term(), Term(9));
         assert_eq!(ask.to_string(), "n2@9 -> n1 PreVote for term 10 last=7@9");
         let granted = message(10, Body::PreVoteResponse { granted: true, voter_term: Term(8) });

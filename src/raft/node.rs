@@ -123,6 +123,9 @@ pub struct RaftNode<S> {
     pub(super) incoming: Option<Incoming>,
     /// A leadership transfer under way (thesis §3.10).
     pub(super) transfer: Option<Transfer>,
+    /// This node campaigns because a leader told it to (thesis §3.10): its pre-votes and votes
+    /// say so.
+    pub(super) campaign_transfer: bool,
     pub(super) rng: Xoshiro256PlusPlus,
     // Output accumulated until the next `ready()`.
     pub(super) hard_state_dirty: bool,
@@ -190,6 +193,7 @@ impl<S: StateMachine> RaftNode<S> {
             snapshot_unstable: None,
             incoming: None,
             transfer: None,
+            campaign_transfer: false,
             hard_state_dirty: false,
             out: Ready::default(),
             persisting: None,
@@ -351,7 +355,7 @@ impl<S: StateMachine> RaftNode<S> {
         }
         let from = msg.from;
         match msg.body {
-            Body::PreVote { last } => self.handle_pre_vote(from, msg.term, last),
+            Body::PreVote { last, transfer } => self.handle_pre_vote(from, msg.term, last, transfer),
             Body::PreVoteResponse { granted, .. } => {
                 if self.role == Role::PreCandidate && msg.term == self.term.next() {
                     self.record_vote(from, granted);

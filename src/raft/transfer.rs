@@ -6,17 +6,21 @@
 //! 1. The leader stops accepting new writes (they are refused at once, nothing proposed), so
 //!    its log stops growing and the target can catch up.
 //! 2. It replicates to the target as usual until the target's match index is its last index.
-//! 3. It sends the target `TimeoutNow`. The target starts an election at once, without a
-//!    pre-vote (the leader asked for it), and marks its vote requests as a transfer so that
-//!    voters that have just heard from the leader do not ignore them under the leader lease
-//!    (thesis §6.2). Its log is as up to date as any, so it can win; its higher term makes the
-//!    old leader step down, which ends the transfer.
+//! 3. It sends the target `TimeoutNow`. The target starts an election at once, marking its
+//!    pre-votes and vote requests as a transfer so that voters that have just heard from the
+//!    leader do not refuse them for that (PreVote, thesis §9.6) or ignore them under the
+//!    leader lease (thesis §6.2). Its log is as up to date as any, so it can win; its higher
+//!    term makes the old leader step down, which ends the transfer. The pre-vote round (when
+//!    PreVote is on) still checks the log: a `TimeoutNow` that arrives late, after the leader
+//!    abandoned the transfer and committed more, finds no majority and changes no term, so it
+//!    cannot depose the healthy leader (script `transfer_late_timeout_now_ignored`).
 //! 4. If the transfer does not end within an election timeout (the target is down, cut off, or
 //!    lost the election), the leader abandons it and accepts writes again.
 
 use super::event::NodeEventKind;
 use super::message::Body;
 use super::node::{RaftNode, Role};
+use super::progress::ReplicationState;
 use super::state::StateMachine;
 use super::NodeId;
 
@@ -64,6 +68,13 @@ impl<S: StateMachine> RaftNode<S> {
         self.transfer = Some(Transfer { target, elapsed: 0, told: false });
         self.emit(NodeEventKind::TransferStarted { target });
         self.maybe_timeout_now();
+        // Step 2 starts now: a probe the target has not answered is sent again at once rather
+        // than at the next heartbeat answer, since the transfer has an election timeout only.
+        if let Some(pr) = self.progress.get_mut(&target)
+            && pr.state == ReplicationState::Probe
+        {
+            pr.probe_sent = false;
+        }
         self.append_wanted = true;
     }
 
@@ -111,6 +122,10 @@ impl<S: StateMachine> RaftNode<S> {
         }
         let _ = from;
         self.emit(NodeEventKind::Timeout);
-        self.become_candidate(true);
+        if self.config.pre_vote {
+            self.become_pre_candidate(true);
+        } else {
+            self.become_candidate(true);
+        }
     }
 }
