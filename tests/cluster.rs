@@ -517,3 +517,66 @@ fn a_node_down_while_the_others_compact_catches_up_by_install_snapshot() {
     assert!(verdict.is_linearizable(), "{verdict:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Measured restart times with and without snapshots (DESIGN.md §13), not a check:
+/// `cargo test --release --test cluster restart_time -- --ignored --nocapture`. Fills a data
+/// directory with `quorum bench`'s closed-loop puts for a few seconds, then times what a
+/// restarted node does before it can take part: open and replay its files (`DiskStorage::open`)
+/// and rebuild its state machine (`KvNode::new`, which restores the snapshot). Re-applying the
+/// log after the snapshot happens once the commit index is learned, and is timed too.
+#[test]
+#[ignore]
+fn restart_time_with_and_without_snapshots() {
+    use quorum::kv::{Kv, KvNode};
+    use quorum::raft::{Config, SnapshotPolicy, Storage};
+    use quorum::storage::DiskStorage;
+    let seconds: u64 = std::env::var("QUORUM_FILL_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    for every in [0u64, 1000] {
+        let dir = temp_dir(&format!("restart-time-{every}"));
+        let options = ClusterOptions {
+            snapshots: SnapshotPolicy { every, ..SnapshotPolicy::default() },
+            ..disk_options(&dir, 3)
+        };
+        let StorageOptions::Disk { dir: data, .. } = &options.storage else { unreachable!() };
+        let data = Arc::clone(data);
+        let r = quorum::cluster::bench(&options, 64, Duration::from_secs(seconds)).expect("bench");
+        drop(options);
+        let cluster = data.cluster_id().expect("cluster id");
+        let bytes: u64 = std::fs::read_dir(&dir)
+            .expect("dir")
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        let mut times = Vec::new();
+        let mut applied = Duration::ZERO;
+        for _ in 0..5 {
+            let began = Instant::now();
+            let mut store = DiskStorage::open(&dir, NodeId(1), cluster, FsyncPolicy::Never).expect("open");
+            let recovered = store.recover().expect("recover");
+            let entries = recovered.entries.len();
+            let node = KvNode::new(Config::new(NodeId(1), (1..=3).map(NodeId).collect()), recovered, Kv::new());
+            times.push(began.elapsed());
+            // Re-applying what follows the snapshot, as the node will once it learns the
+            // commit index: a fresh state machine fed the same entries.
+            let mut kv = node.state_machine().clone();
+            let began = Instant::now();
+            for e in store.recover().expect("recover").entries {
+                kv.apply(e.index, e.command.as_ref());
+            }
+            applied = began.elapsed();
+            eprintln!("  every {every}: {entries} entries after the snapshot");
+            drop(store);
+        }
+        times.sort();
+        eprintln!(
+            "snapshot every {every}: {:.0} puts/s for {seconds} s, data directory {:.1} MB, \
+             open + recover + rebuild median {:.1} ms, then re-applying the log {:.1} ms",
+            r.ops_per_sec,
+            bytes as f64 / 1e6,
+            times[2].as_secs_f64() * 1e3,
+            applied.as_secs_f64() * 1e3
+        );
+        drop(data);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
