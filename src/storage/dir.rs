@@ -1,7 +1,7 @@
 //! The data directory: one process at a time, and it knows its cluster.
 //!
-//! A data directory holds the nodes' write-ahead logs (`n1.wal`, …), the console's session
-//! files, and two files of its own:
+//! A data directory holds the nodes' write-ahead logs (`n1.wal`, …) and snapshots (`n1.snap`,
+//! …, once a node has one), the console's session files, and two files of its own:
 //! - `quorum.lock`: opening the directory takes an exclusive lock on it ([`File::try_lock`],
 //!   released by the operating system when the process ends, however it ends), and writes the
 //!   process id into it so a second process can say who holds it. Two processes writing one
@@ -15,7 +15,9 @@
 //!
 //! Initialisation creates every node's WAL (each atomically, with its file header) and only
 //! then the metadata, atomically; so a directory with metadata has every log, and a missing log
-//! is reported, never silently started empty.
+//! is reported, never silently started empty. A directory without metadata that holds a
+//! snapshot file (even a temporary `n1.snap.new`) or a log with records is refused: a cluster
+//! ran there.
 
 use super::disk::{self, DiskStorage};
 use crate::kv::SessionLimits;
@@ -210,31 +212,32 @@ impl DataDir {
         Ok(dir)
     }
 
-    /// A directory without metadata must hold no log with records in it: those are the data of
-    /// a cluster whose size is unknown. Logs holding only their file header (left by an
-    /// initialisation that crashed before writing the metadata) hold nothing and are removed.
+    /// A directory without metadata must hold no log with records in it and no snapshot: those
+    /// are the data of a cluster whose size is unknown. Logs holding only their file header
+    /// (left by an initialisation that crashed before writing the metadata) hold nothing and
+    /// are removed.
     fn clear_unfinished_init(&self) -> Result<(), DirError> {
         let io = io_at(&self.path);
         let mut empty_logs = Vec::new();
         for entry in std::fs::read_dir(&self.path).map_err(&io)? {
             let entry = entry.map_err(&io)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stem = name.strip_suffix(".wal").or_else(|| name.strip_suffix(".wal.new"));
-            let is_log = stem
-                .and_then(|s| s.strip_prefix('n'))
-                .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
-            if !is_log {
-                continue;
+            let Some(kind) = node_file(&name) else { continue };
+            let unknown_cluster = |what: &str| DirError::Invalid {
+                path: self.path.display().to_string(),
+                reason: format!(
+                    "holds the {what} {name} but no {META_FILE}: it was written by an older quorum, \
+                     or its metadata was lost; quorum will not guess the cluster's size and identity"
+                ),
+            };
+            // Any snapshot file, even one never renamed into place, was written by a node
+            // that ran: the directory held a cluster.
+            if kind == NodeFile::Snapshot {
+                return Err(unknown_cluster("snapshot"));
             }
             let bytes = std::fs::read(entry.path()).map_err(io_at(&entry.path()))?;
             if !disk::is_empty_log(&bytes) {
-                return Err(DirError::Invalid {
-                    path: self.path.display().to_string(),
-                    reason: format!(
-                        "holds the log {name} but no {META_FILE}: it was written by an older quorum, \
-                         or its metadata was lost; quorum will not guess the cluster's size and identity"
-                    ),
-                });
+                return Err(unknown_cluster("log"));
             }
             empty_logs.push(entry.path());
         }
@@ -270,6 +273,30 @@ impl DataDir {
     pub fn opens(&self) -> Option<u64> {
         self.meta.as_ref().map(|m| m.opens)
     }
+}
+
+/// What a node's file in a data directory is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeFile {
+    /// `nN.wal`, or `nN.wal.new` (a log being written under its temporary name).
+    Log,
+    /// `nN.snap`, or `nN.snap.new`.
+    Snapshot,
+}
+
+/// The kind of a node's file named `name` (`n1.wal`, `n2.snap.new`, ...), or `None` for any
+/// other file.
+fn node_file(name: &str) -> Option<NodeFile> {
+    let (stem, kind) = [
+        (".wal", NodeFile::Log),
+        (".wal.new", NodeFile::Log),
+        (".snap", NodeFile::Snapshot),
+        (".snap.new", NodeFile::Snapshot),
+    ]
+    .into_iter()
+    .find_map(|(suffix, kind)| name.strip_suffix(suffix).map(|stem| (stem, kind)))?;
+    let id = stem.strip_prefix('n')?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(kind)
 }
 
 fn read_meta(path: &Path) -> Result<Meta, DirError> {
@@ -409,6 +436,24 @@ mod tests {
         std::fs::remove_file(path.join(META_FILE)).expect("as if the crash came first");
         let dir = DataDir::open(&path, 3).expect("header-only logs hold nothing: start over");
         assert!(!dir.held_data());
+        let _ = std::fs::remove_dir_all(&path);
+    }
+
+    /// A snapshot file, even one never renamed into place, means a node ran: without the
+    /// metadata the directory is refused, never started over.
+    #[test]
+    fn a_snapshot_without_metadata_is_refused() {
+        let path = temp("snapshot");
+        drop(DataDir::open(&path, 3).expect("open"));
+        std::fs::remove_file(path.join(META_FILE)).expect("as if the metadata were lost");
+        for name in ["n2.snap", "n2.snap.new"] {
+            std::fs::write(path.join(name), b"QSNP").expect("write");
+            let msg = DataDir::open(&path, 3).expect_err("a snapshot").to_string();
+            assert!(msg.contains(&format!("holds the snapshot {name} but no quorum.meta")), "{msg}");
+            assert!(path.join("n1.wal").exists(), "nothing removed");
+            std::fs::remove_file(path.join(name)).expect("rm");
+        }
+        DataDir::open(&path, 3).expect("header-only logs alone hold nothing: start over");
         let _ = std::fs::remove_dir_all(&path);
     }
 

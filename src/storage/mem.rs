@@ -70,13 +70,20 @@ impl Storage for MemStorage {
         Ok(())
     }
 
+    /// Paper §7 (Figure 13, step 6): the entries after the snapshot stay only if the store holds
+    /// its last entry with the same term; otherwise they followed another history and all go
+    /// (as in the disk store, whose module docs say why the store applies the rule itself).
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         let last = snapshot.last;
         if last.index <= self.base.index {
             return Ok(());
         }
-        let drop = (last.index.0 - self.base.index.0) as usize;
-        self.entries.drain(..drop.min(self.entries.len()));
+        let at = (last.index.0 - self.base.index.0 - 1) as usize;
+        if self.entries.get(at).is_some_and(|e| e.term == last.term) {
+            self.entries.drain(..=at);
+        } else {
+            self.entries.clear();
+        }
         self.base = last;
         self.snapshot = Some(snapshot.clone());
         Ok(())

@@ -3,7 +3,7 @@
 //! Everything else (commit index, applied state, leader state) is volatile and rebuilt.
 //!
 //! On disk, a [`DataDir`] holds one process's cluster: a lock, the cluster's identity and size,
-//! and one write-ahead log ([`DiskStorage`]) per node.
+//! and per node a write-ahead log and, once the node has one, a snapshot file ([`DiskStorage`]).
 
 mod dir;
 mod disk;
@@ -26,7 +26,8 @@ pub enum StorageError {
         /// The underlying error (in the message, not a `source`: an error chain does not repeat it).
         error: std::io::Error,
     },
-    /// A record failed its checksum or could not be decoded.
+    /// A record (or a snapshot file) failed its checksum, could not be decoded, or does not
+    /// fit the other files.
     #[error("{path}: corrupt record at offset {offset}: {reason}")]
     Corrupt {
         /// The file involved.
