@@ -437,13 +437,12 @@ fn a_node_down_while_the_others_compact_catches_up_by_install_snapshot() {
     use quorum::raft::{NodeEventKind, SnapshotPolicy};
 
     let dir = temp_dir("catch-up");
-    std::fs::create_dir_all(&dir).expect("mkdir");
     let events_file = dir.join("events.jsonl");
     let snapshots = SnapshotPolicy { every: 10, chunk: 48 };
     let cluster = LiveCluster::start(ClusterOptions {
         snapshots,
         events_file: Some(events_file.clone()),
-        ..options(3)
+        ..disk_options(&dir, 3)
     })
     .expect("start");
     let (l, _) = wait_for("a leader", || leader(&cluster));
@@ -497,6 +496,14 @@ fn a_node_down_while_the_others_compact_catches_up_by_install_snapshot() {
     }
     let kv = |id| cluster.status().into_iter().find(|n| n.id == id).map(|n| n.kv);
     wait_for("the same map everywhere", || (kv(down) == kv(l)).then_some(()));
+    // The leader's own snapshots reached its disk: restarted, it recovers from one.
+    cluster.kill(l);
+    cluster.restart(l).expect("restart the leader");
+    wait_for("the old leader to rejoin", || {
+        let s = cluster.status();
+        let target = s.iter().map(|n| n.commit).max()?;
+        s.iter().find(|n| n.id == l && n.run == RunState::Running && n.applied >= target).map(|_| ())
+    });
     cluster.finish().expect("finish");
 
     let events: Vec<Event> = std::fs::read_to_string(&events_file)
@@ -513,6 +520,10 @@ fn a_node_down_while_the_others_compact_catches_up_by_install_snapshot() {
         e.node == Some(down) && matches!(e.kind, EventKind::Node(NodeEventKind::SnapshotInstalled { .. }))
     });
     assert!(installed, "{down} caught up without installing a snapshot");
+    let recovered = events.iter().any(|e| {
+        e.node == Some(l) && matches!(&e.kind, EventKind::Restart { recovered: Some(r) } if r.snapshot.is_some())
+    });
+    assert!(recovered, "{l} restarted without the snapshots it took");
     let verdict = check_history(&history, &CheckOptions::default()).expect("a well-formed history");
     assert!(verdict.is_linearizable(), "{verdict:?}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -256,7 +256,7 @@ fn drive(
         for message in std::mem::take(&mut ready.messages) {
             shared.send(message, term, rng);
         }
-        if ready.hard_state.is_some() || ready.entries.is_some() {
+        if ready.snapshot.is_some() || ready.hard_state.is_some() || ready.entries.is_some() {
             let mut storage = storage.lock().unwrap_or_else(PoisonError::into_inner);
             storage.write_ready(&ready)?;
             storage.sync()?;

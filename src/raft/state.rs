@@ -86,10 +86,13 @@ pub trait Storage {
     /// Makes every earlier write durable.
     fn sync(&mut self) -> Result<(), Self::Error>;
     /// Makes `snapshot` durable and drops every stored entry up to and including its last
-    /// entry; entries after it stay (a node that discarded its log follows this with a
-    /// [`Storage::write_entries`] that drops them). Durable when it returns, whatever else is
+    /// entry. The entries after it stay only if the store holds the snapshot's last entry with
+    /// the same term (paper §7: they then follow the same history); otherwise they are dropped
+    /// too, in the same durable step, so no crash can leave a snapshot followed by entries of
+    /// another history. (A node that discarded its log also follows this with a
+    /// [`Storage::write_entries`] that drops them.) Durable when it returns, whatever else is
     /// buffered: a store that cannot replace its files atomically must not implement it by
-    /// halves (paper §7; the disk store's crash-safety argument is in its module docs).
+    /// halves (the disk store's crash-safety argument is in its module docs).
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Self::Error>;
 
     /// Writes what a [`Ready`] asks to persist, without syncing. Drivers batch several of these
