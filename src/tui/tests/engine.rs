@@ -113,6 +113,11 @@ impl Control for Fake {
     fn campaign(&self, id: NodeId) {
         self.call(format!("campaign {id}"));
     }
+    /// n1 leads; a transfer to it is refused.
+    fn transfer_leadership(&self, target: NodeId) -> Result<NodeId, ControlError> {
+        self.call(format!("transfer to {target}"));
+        if target == NodeId(1) { Err(ControlError::AlreadyLeads(target)) } else { Ok(NodeId(1)) }
+    }
     fn freeze(&self) {
         self.call("freeze".into());
     }
