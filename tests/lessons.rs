@@ -13,7 +13,13 @@ const RING: usize = 1 << 20;
 
 fn engine(lesson: &Lesson) -> Arc<SimEngine> {
     let s = &lesson.setup;
-    let spec = WorldSpec { seed: s.seed, nodes: s.nodes, switches: s.switches, sessions: Default::default(), snapshots: Default::default() };
+    let spec = WorldSpec {
+        seed: s.seed,
+        nodes: s.nodes,
+        switches: s.switches,
+        sessions: Default::default(),
+        snapshots: Default::default(),
+    };
     let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: RING };
     Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"))
 }
@@ -171,7 +177,10 @@ fn a_transfer_nobody_can_make_fails_its_step_and_says_why() {
     let failed = player.play_next().expect_err("n1 leads already");
     assert!(failed.reason.contains("n1 is the leader already"), "{failed}");
     let recorded = events(&engine).iter().any(|e| {
-        matches!(&e.kind, quorum::events::EventKind::Fault { change: Some(quorum::events::Change::Transfer(_)), .. })
+        matches!(
+            &e.kind,
+            quorum::events::EventKind::Fault { change: Some(quorum::events::Change::Transfer(_)), .. }
+        )
     });
     assert!(!recorded, "a refused transfer is recorded nowhere");
     drop(player);

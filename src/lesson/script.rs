@@ -201,7 +201,8 @@ mod tests {
 
     #[test]
     fn a_transfer_asks_whoever_leads_with_messages_held() {
-        let script = "cluster nodes=3\n(campaign n1)\n---\nstart: …\n\n# Hand over.\ntransfer n1 n3\n---\nx\n";
+        let script =
+            "cluster nodes=3\n(campaign n1)\n---\nstart: …\n\n# Hand over.\ntransfer n1 n3\n---\nx\n";
         let lesson = skeleton("leadership_transfer", script);
         let parsed = crate::lesson::parse("s", "s", &lesson).expect(&lesson);
         // Step 1 is the set-up's campaign; the transfer is the script's first block.

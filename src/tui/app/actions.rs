@@ -184,7 +184,8 @@ impl App {
             return self.error(format!("{target} is paused: it cannot take over until resumed (z)"));
         }
         if self.is_paused(leader) {
-            return self.error(format!("the leader {leader} is paused: it cannot hand over until resumed (z)"));
+            return self
+                .error(format!("the leader {leader} is paused: it cannot hand over until resumed (z)"));
         }
         self.send(Command::Transfer(target));
         self.info(format!("{leader} transfers leadership to {target}: writes wait until it is done"));

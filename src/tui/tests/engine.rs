@@ -505,9 +505,7 @@ fn t_on_the_simulator_makes_the_selected_node_the_leader() {
     for c in commands {
         console.send(c);
     }
-    let recorded = |e: &Event| {
-        matches!(&e.kind, EventKind::Fault { change: Some(Change::Transfer(t)), .. } if *t == target)
-    };
+    let recorded = |e: &Event| matches!(&e.kind, EventKind::Fault { change: Some(Change::Transfer(t)), .. } if *t == target);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !engine.recent_events(usize::MAX).iter().any(recorded) {
         assert!(std::time::Instant::now() < deadline, "the transfer was not recorded");
@@ -535,7 +533,13 @@ fn going_back_a_lesson_leaves_nothing_of_the_consoles_waiting_operation() {
     let text =
         "title T\ncluster nodes=3 delay=10\nstep Elect\ncampaign n1\nuntil leader n1 within 100 ticks\n";
     let lesson = crate::lesson::parse("t", "t.lesson", text).expect("reads");
-    let spec = WorldSpec { seed: 1, nodes: 3, switches: Switches::CORRECT, sessions: Default::default(), snapshots: Default::default() };
+    let spec = WorldSpec {
+        seed: 1,
+        nodes: 3,
+        switches: Switches::CORRECT,
+        sessions: Default::default(),
+        snapshots: Default::default(),
+    };
     let options =
         EngineOptions { clock: Clock::Manual, events_file: Some(dir.0.join("events.jsonl")), ring: 4096 };
     let engine = Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"));
