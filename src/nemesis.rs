@@ -1,7 +1,7 @@
 //! The nemesis: from the seed, it injects and repairs faults during a run (partitions of many
-//! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts, and the
-//! leadership sequence of the paper's Figure 8, leadership transfers), then heals everything so the run can check that
-//! the cluster recovers. It acts through [`Control`]
+//! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts, the
+//! leadership sequence of the paper's Figure 8, leadership transfers), then heals everything so
+//! the run can check that the cluster recovers. It acts through [`Control`]
 //! alone, so the same nemesis breaks the simulated cluster (`quorum sim`) and the live one
 //! (`quorum run`).
 

@@ -188,7 +188,7 @@ impl App {
                 .error(format!("the leader {leader} is paused: it cannot hand over until resumed (z)"));
         }
         self.send(Command::Transfer(target));
-        self.info(format!("{leader} transfers leadership to {target}: writes wait until it is done"));
+        self.info(format!("{leader} transfers leadership to {target} (it refuses writes meanwhile)"));
     }
 
     /// Opens the partition editor (with the current groups) or the link picker, or heals the

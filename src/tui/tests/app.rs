@@ -230,7 +230,7 @@ fn t_transfers_leadership_to_the_selected_node_or_says_why_not() {
     type_str(&mut a, "3");
     a.on_key(shift_t);
     assert_eq!(a.take_commands(), vec![Command::Transfer(n(3))]);
-    assert_eq!(notice(&a), ("n1 transfers leadership to n3: writes wait until it is done".into(), false));
+    assert_eq!(notice(&a), ("n1 transfers leadership to n3 (it refuses writes meanwhile)".into(), false));
     type_str(&mut a, "1T");
     assert_eq!(notice(&a), ("n1 is the leader already: select the node to hand over to".into(), true));
     type_str(&mut a, "2zT");
