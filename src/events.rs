@@ -301,6 +301,9 @@ pub enum Change {
     Resume(NodeId),
     /// A node's election timer was made to run out.
     Campaign(NodeId),
+    /// The leader was asked to transfer its leadership to this node (thesis §3.10); the
+    /// leader's `transfer_started` or `transfer_abandoned` tells what it did.
+    Transfer(NodeId),
     /// The network's fault settings, whole, after the change.
     Network(Network),
     /// The time scale.

@@ -270,8 +270,8 @@ struct SimShape {
     /// Keys in the key space (1 to 1,000,000).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=MAX_KEYS))]
     keys: u64,
-    /// Faults to inject: a comma list of partition,crash,pause,loss,duplicate,reorder,figure8;
-    /// or all; or none.
+    /// Faults to inject: a comma list of partition,crash,pause,loss,duplicate,reorder,figure8,
+    /// transfer; or all; or none.
     #[arg(long, default_value = "all")]
     nemesis: FaultSet,
     /// Break safety on purpose to see the checks catch it: local-reads or commit-old-term.
@@ -338,8 +338,8 @@ struct RunArgs {
     /// Seconds the clients run (0.001 to 86,400, a day).
     #[arg(long, default_value_t = 10.0, allow_negative_numbers = true, value_parser = parse_duration)]
     duration: f64,
-    /// Faults to inject: a comma list of partition,crash,pause,loss,duplicate,reorder,figure8;
-    /// or all; or none.
+    /// Faults to inject: a comma list of partition,crash,pause,loss,duplicate,reorder,figure8,
+    /// transfer; or all; or none.
     #[arg(long, default_value = "none")]
     nemesis: FaultSet,
     /// Keys in the key space (1 to 1,000,000).

@@ -1,11 +1,11 @@
 //! The nemesis: from the seed, it injects and repairs faults during a run (partitions of many
-//! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts, and the
-//! leadership sequence of the paper's Figure 8), then heals everything so the run can check that
-//! the cluster recovers. It acts through [`Control`]
+//! shapes, crashes and restarts, pauses, loss, duplication and reordering bursts, the
+//! leadership sequence of the paper's Figure 8, leadership transfers), then heals everything so
+//! the run can check that the cluster recovers. It acts through [`Control`]
 //! alone, so the same nemesis breaks the simulated cluster (`quorum sim`) and the live one
 //! (`quorum run`).
 
-use crate::control::Control;
+use crate::control::{Control, RunState};
 use crate::events::{Change, EventKind};
 use crate::network::LinkRule;
 use crate::raft::{LogIndex, NodeId};
@@ -38,11 +38,14 @@ pub enum Fault {
     /// of the old group elected again and cut off with its group right after its first commit,
     /// and the rival's side left to elect.
     Figure8,
+    /// Leadership transfer (thesis §3.10): the leader is asked to hand over to another running
+    /// node, chosen at random; meanwhile it refuses writes.
+    Transfer,
 }
 
 impl Fault {
     /// Every fault kind.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::Partition,
         Fault::Crash,
         Fault::Pause,
@@ -50,6 +53,7 @@ impl Fault {
         Fault::Duplicate,
         Fault::Reorder,
         Fault::Figure8,
+        Fault::Transfer,
     ];
 
     fn name(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Fault {
             Fault::Duplicate => "duplicate",
             Fault::Reorder => "reorder",
             Fault::Figure8 => "figure8",
+            Fault::Transfer => "transfer",
         }
     }
 }
@@ -84,7 +89,7 @@ impl FromStr for FaultSet {
             let part = part.trim();
             let fault = Fault::ALL.into_iter().find(|f| f.name() == part).ok_or_else(|| {
                 format!(
-                    "unknown fault {part:?}: expected a comma list of partition, crash, pause, loss, duplicate, reorder, figure8, or all, or none"
+                    "unknown fault {part:?}: expected a comma list of partition, crash, pause, loss, duplicate, reorder, figure8, transfer, or all, or none"
                 )
             })?;
             set.insert(fault);
@@ -240,6 +245,34 @@ impl Nemesis {
             }
             Fault::Figure8 if n < 3 => self.partition(ctl, ids, n, minority),
             Fault::Figure8 => self.start_figure8(ctl, &ids, minority),
+            Fault::Transfer => self.transfer(ctl),
+        }
+    }
+
+    /// Asks the leader to transfer its leadership to another running node, at random (thesis
+    /// §3.10). The target may be cut off from the leader, or may lose: the leader then abandons
+    /// the transfer after an election timeout, which is part of what is tested. Repairs
+    /// something instead when no node leads (or the leader is paused) or no other node runs.
+    fn transfer(&mut self, ctl: &dyn Control) {
+        let nodes = ctl.status();
+        let leader = ctl.leader().filter(|l| !self.paused.contains(l));
+        let Some(leader) = leader else { return self.repair_one(ctl) };
+        let others: Vec<NodeId> = nodes
+            .iter()
+            .filter(|s| s.id != leader && s.run == RunState::Running && !self.paused.contains(&s.id))
+            .map(|s| s.id)
+            .collect();
+        if others.is_empty() {
+            return self.repair_one(ctl);
+        }
+        let target = others[self.rng.random_range(0..others.len())];
+        match ctl.transfer_leadership(target) {
+            Ok(_) => {
+                self.injected += 1;
+                let description = format!("transfer leadership to {target}");
+                Self::fault_event(ctl, description, Some(Change::Transfer(target)));
+            }
+            Err(e) => Self::fault_event(ctl, format!("no leadership transfer to {target}: {e}"), None),
         }
     }
 

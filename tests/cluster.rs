@@ -2,7 +2,7 @@
 //! generous deadlines, never about timings.
 
 use quorum::cluster::{ClusterOptions, LiveCluster, StorageOptions};
-use quorum::control::{ClientOptions, Control, NodeStatus, RunState};
+use quorum::control::{ClientOptions, Control, ControlError, NodeStatus, RunState};
 use quorum::kv::{Op, SessionLimits};
 use quorum::network::HeldAction;
 use quorum::raft::{NodeId, Role, Term};
@@ -272,6 +272,41 @@ fn pause_resume_and_forced_campaign() {
         s.iter().find(|n| n.id == follower).filter(|n| n.leader == Some(leader_now)).map(|_| ())
     });
     assert_eq!(leader(&cluster).map(|(_, t)| t), Some(term_now), "a forced timeout deposed a healthy leader");
+}
+
+/// The live cluster carries a transfer to the leader's thread (`Order::Transfer`): the leader
+/// refuses writes, tells the target to time out, and the target wins the next term. A transfer
+/// abandoned on a loaded machine (not done within an election timeout) is asked again.
+#[test]
+fn the_leader_hands_its_leadership_over_to_the_node_asked() {
+    use quorum::events::{EventKind, NodeEventKind};
+    let cluster = LiveCluster::start(options(3)).expect("start");
+    let (old, term) = wait_for("a leader", || leader(&cluster));
+    assert!(matches!(cluster.transfer_leadership(old), Err(ControlError::AlreadyLeads(n)) if n == old));
+    let target = cluster.members().into_iter().find(|&n| n != old).expect("a follower");
+    let ended = |name: &str| {
+        cluster.recent_events(100_000).iter().filter(|e| e.node == Some(old) && e.kind.name() == name).count()
+    };
+    for attempt in 1..=5 {
+        let abandoned = ended("transfer_abandoned");
+        assert_eq!(cluster.transfer_leadership(target).expect("the leader is asked"), old);
+        let finished = wait_for("the transfer to end", || {
+            let finished = cluster.recent_events(100_000).iter().any(|e| {
+                e.node == Some(old)
+                    && matches!(&e.kind, EventKind::Node(NodeEventKind::TransferFinished { target: t }) if *t == target)
+            });
+            (finished || ended("transfer_abandoned") > abandoned).then_some(finished)
+        });
+        if finished {
+            break;
+        }
+        assert!(attempt < 5, "five transfers to {target} were abandoned");
+    }
+    let (now, later) = wait_for("the target to lead", || leader(&cluster).filter(|&(id, _)| id == target));
+    assert_eq!(now, target);
+    assert!(later > term, "the target leads a later term");
+    cluster.client(ClientOptions::default()).put("t", "1").expect("writes go on under the new leader");
+    cluster.finish().expect("finish");
 }
 
 #[test]

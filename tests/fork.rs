@@ -7,7 +7,7 @@ mod common;
 
 use quorum::cluster::{ClusterOptions, LiveCluster};
 use quorum::control::{Client, ClientOptions, Control, ControlError, NodeStatus};
-use quorum::events::{Event, EventKind};
+use quorum::events::{Change, Event, EventKind};
 use quorum::kv::{Op, SessionLimits};
 use quorum::network::HeldAction;
 use quorum::raft::{NodeId, Switches};
@@ -19,7 +19,13 @@ use std::time::Duration;
 const SECOND: Duration = Duration::from_secs(1);
 
 fn engine(seed: u64, events_file: Option<PathBuf>) -> SimEngine {
-    let spec = WorldSpec { seed, nodes: 5, switches: Switches::CORRECT, sessions: SessionLimits::default(), snapshots: Default::default() };
+    let spec = WorldSpec {
+        seed,
+        nodes: 5,
+        switches: Switches::CORRECT,
+        sessions: SessionLimits::default(),
+        snapshots: Default::default(),
+    };
     let options = EngineOptions { clock: Clock::Manual, events_file, ring: 1_000_000 };
     SimEngine::start_from(spec.factory(), options).expect("engine")
 }
@@ -189,6 +195,51 @@ fn a_client_waiting_in_the_old_branch_times_out_and_goes_on_in_the_new_one() {
     }
     assert!(thread.is_finished(), "the client was left waiting");
     thread.join().expect("client thread").expect("the put goes through in the new branch");
+    engine.finish().expect("finish");
+}
+
+/// How many of the engine's recent events are of this kind.
+fn count(engine: &SimEngine, name: &str) -> usize {
+    assert!(engine.flush_events());
+    engine.recent_events(usize::MAX).iter().filter(|e| e.kind.name() == name).count()
+}
+
+/// A leadership transfer is an input of its own (`Input::Transfer`): a fork after it re-executes
+/// it exactly (the same events, the target leading), a fork before it is a run where the old
+/// leader stays, and the original run, switched back to, is where it was left.
+#[test]
+fn a_leadership_transfer_is_re_executed_by_forks() {
+    let engine = engine(4, None);
+    let client = Arc::new(engine.client(ClientOptions::default()));
+    engine.advance(SECOND);
+    operate(&engine, &client, put("x", "1"), false);
+    let old = leader(&engine);
+    let target = engine.members().into_iter().rev().find(|&n| n != old).expect("a follower");
+    assert!(matches!(engine.transfer_leadership(old), Err(ControlError::AlreadyLeads(n)) if n == old));
+    assert!(matches!(engine.transfer_leadership(NodeId(9)), Err(ControlError::NoSuchNode(_))));
+    let before = mark(&engine, "before the transfer");
+    assert_eq!(engine.transfer_leadership(target).expect("the leader hands over"), old);
+    let change = Some(Change::Transfer(target));
+    engine.record(None, EventKind::fault(format!("transfer leadership to {target}"), change));
+    engine.advance(SECOND);
+    assert_eq!(leader(&engine), target, "the target took over");
+    assert_eq!(count(&engine, "transfer_started"), 1);
+    assert_eq!(count(&engine, "transfer_finished"), 1);
+    operate(&engine, &client, put("y", "2"), false);
+    let after = mark(&engine, "after the transfer");
+    let recorded = snapshot(&engine);
+    engine.advance(SECOND);
+    let end = snapshot(&engine);
+
+    engine.fork(after).expect("fork after the transfer");
+    assert_eq!(snapshot(&engine), recorded, "the transfer re-executed as it happened");
+    engine.fork(before).expect("fork before the transfer");
+    engine.advance(2 * SECOND);
+    assert_eq!(leader(&engine), old, "without the transfer the old leader stays");
+    assert_eq!(count(&engine, "transfer_started"), 0);
+    engine.switch_branch(1).expect("back to the original run");
+    assert_eq!(snapshot(&engine), end);
+    assert_eq!(leader(&engine), target);
     engine.finish().expect("finish");
 }
 

@@ -13,7 +13,13 @@ const RING: usize = 1 << 20;
 
 fn engine(lesson: &Lesson) -> Arc<SimEngine> {
     let s = &lesson.setup;
-    let spec = WorldSpec { seed: s.seed, nodes: s.nodes, switches: s.switches, sessions: Default::default(), snapshots: Default::default() };
+    let spec = WorldSpec {
+        seed: s.seed,
+        nodes: s.nodes,
+        switches: s.switches,
+        sessions: Default::default(),
+        snapshots: Default::default(),
+    };
     let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: RING };
     Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"))
 }
@@ -153,6 +159,30 @@ fn remarks_are_no_take_over_and_a_failed_step_goes_back_cleanly() {
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert!(!player.diverged(), "nothing was recorded after going back");
     assert_eq!((engine.status(), engine.now_nanos()), after_step);
+    drop(player);
+    let _ = engine.finish();
+}
+
+/// `transfer NODE` asks whoever leads: at time 0 nobody does, and the step fails saying so; to
+/// the leader itself it fails too. Nothing is recorded for a transfer refused.
+#[test]
+fn a_transfer_nobody_can_make_fails_its_step_and_says_why() {
+    let text = "title T\ncluster nodes=3 delay=10\nstep Nobody leads\ntransfer n2\n\
+                step Elect\ncampaign n1\nuntil leader n1 within 100 ticks\nstep To itself\ntransfer n1\n";
+    let lesson = lesson::parse("t", "t.lesson", text).expect("reads");
+    let (engine, mut player) = player(&lesson);
+    let failed = player.play_next().expect_err("nobody leads at time 0");
+    assert!(failed.reason.contains("there is no leader to transfer leadership from"), "{failed}");
+    player.play_next().expect("n1 is elected");
+    let failed = player.play_next().expect_err("n1 leads already");
+    assert!(failed.reason.contains("n1 is the leader already"), "{failed}");
+    let recorded = events(&engine).iter().any(|e| {
+        matches!(
+            &e.kind,
+            quorum::events::EventKind::Fault { change: Some(quorum::events::Change::Transfer(_)), .. }
+        )
+    });
+    assert!(!recorded, "a refused transfer is recorded nowhere");
     drop(player);
     let _ = engine.finish();
 }

@@ -15,6 +15,8 @@
 //! - `tick [nodes] [count=N] [deliver=BOOL]`: advance time on the nodes; with `deliver=true`,
 //!   deliver every message until nothing is in flight after each tick (a healthy network).
 //! - `campaign NODE`: make the node time out now.
+//! - `transfer NODE TARGET`: ask the node (a leader) to transfer its leadership to the target
+//!   (thesis §3.10).
 //! - `deliver [nodes]`: deliver every message in flight to the nodes (one round).
 //! - `stabilize [max=N]`: deliver rounds until nothing is in flight.
 //! - `drop [from=NODE] [to=NODE] [type=KIND]`: drop matching messages in flight.
@@ -181,6 +183,7 @@ impl goldenscript::Runner for Runner {
             "cluster" => self.start_cluster(command)?,
             "tick" => self.tick(command)?,
             "campaign" => self.campaign(command)?,
+            "transfer" => self.transfer(command)?,
             "deliver" => self.deliver(command)?,
             "stabilize" => self.stabilize(command)?,
             "drop" => self.drop_messages(command)?,
@@ -288,6 +291,15 @@ impl Runner {
         for id in nodes {
             self.cluster()?.campaign(id);
         }
+        Ok(())
+    }
+
+    /// `transfer NODE TARGET`.
+    fn transfer(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
+        let args = Self::positionals(command);
+        let [leader, target] = args.as_slice() else { return Err("expected transfer NODE TARGET".into()) };
+        let (leader, target) = (node_id(leader)?, node_id(target)?);
+        self.cluster()?.transfer_leadership(leader, target);
         Ok(())
     }
 
@@ -568,6 +580,7 @@ scripts!(
     forwarded_retry_not_answered_by_old_leader,
     leader_crash_reelection,
     leader_lease_ignores_vote_request,
+    leadership_transfer,
     noop_at_term_start,
     one_way_cut,
     partitioned_leader_refuses_stale_read,

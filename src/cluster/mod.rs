@@ -309,6 +309,17 @@ impl Control for LiveCluster {
         self.order(id, Order::Campaign);
     }
 
+    /// The leader is judged from the nodes' statuses now; if it steps down before its thread
+    /// reads the order, its `transfer_abandoned` says so ("this node is not the leader").
+    fn transfer_leadership(&self, target: NodeId) -> Result<NodeId, ControlError> {
+        let leader = crate::control::transfer_source(&self.poll_status(), target)?;
+        if !self.order(leader, Order::Transfer(target)) {
+            // Its thread ended meanwhile (killed, crashed): nobody leads that can hand over.
+            return Err(ControlError::NoLeader);
+        }
+        Ok(leader)
+    }
+
     fn freeze(&self) {
         let mut f = lock(&self.shared.frozen);
         if f.1.is_none() {

@@ -27,6 +27,8 @@ pub(crate) enum Order {
     Resume,
     /// Time out now and campaign.
     Campaign,
+    /// Transfer leadership to this node (thesis §3.10), if this node leads.
+    Transfer(NodeId),
     /// Tick this many times now, handling what each tick causes (time moved by hand).
     Tick(u32),
     /// Change the tick length (the time scale changed).
@@ -153,7 +155,9 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), StopReason> {
                 Ok(Order::Status(tx)) => {
                     let _ = tx.send(NodeStatus::of(&node, RunState::Paused));
                 }
-                Ok(Order::Pause | Order::Campaign | Order::Tick(_)) => {}
+                // A paused leader cannot hand over (the engine refuses it; an order that
+                // crossed the pause is dropped as a campaign is).
+                Ok(Order::Pause | Order::Campaign | Order::Transfer(_) | Order::Tick(_)) => {}
                 Ok(Order::Panic) => panic!("{id} panicked on request"),
             }
             continue;
@@ -173,6 +177,7 @@ pub(crate) fn run(ctx: NodeContext) -> Result<(), StopReason> {
                 Ok(Order::Pause) => paused = true,
                 Ok(Order::Resume) => {}
                 Ok(Order::Campaign) => node.campaign(),
+                Ok(Order::Transfer(target)) => node.transfer_leadership(target),
                 Ok(Order::Tick(n)) => {
                     for _ in 1..n {
                         node.tick();

@@ -45,10 +45,41 @@ pub enum ControlError {
     /// There is no branch of that number (or it was forgotten: only a few are kept).
     #[error("there is no branch {0}")]
     NoSuchBranch(u32),
+    /// A leadership transfer was asked, and no node leads.
+    #[error("there is no leader to transfer leadership from")]
+    NoLeader,
+    /// A leadership transfer was asked to the node that leads already.
+    #[error("{0} is the leader already")]
+    AlreadyLeads(NodeId),
+    /// A leadership transfer was asked while the leader is paused (it can send nothing).
+    #[error("the leader {0} is paused: it cannot hand over until resumed")]
+    LeaderPaused(NodeId),
     /// Re-executing the run did not give what was recorded: the run is not deterministic, or
     /// an input was not recorded. Nothing changed; this is a bug of the simulator.
     #[error("re-execution diverged: {0}")]
     Diverged(String),
+}
+
+/// The leader a leadership transfer to `target` goes through, judged from every node's status
+/// ([`Control::transfer_leadership`]): the node that believes it leads with the highest term
+/// (then the highest id) among the nodes that are up, paused ones included, which refuse.
+pub fn transfer_source(nodes: &[NodeStatus], target: NodeId) -> Result<NodeId, ControlError> {
+    if !nodes.iter().any(|s| s.id == target) {
+        return Err(ControlError::NoSuchNode(target));
+    }
+    let leader = nodes
+        .iter()
+        .filter(|s| matches!(s.run, RunState::Running | RunState::Paused))
+        .filter(|s| s.role == Some(crate::raft::Role::Leader))
+        .max_by_key(|s| (s.term, s.id))
+        .ok_or(ControlError::NoLeader)?;
+    if leader.id == target {
+        return Err(ControlError::AlreadyLeads(target));
+    }
+    if leader.run == RunState::Paused {
+        return Err(ControlError::LeaderPaused(leader.id));
+    }
+    Ok(leader.id)
 }
 
 /// One branch of a simulated run ([`Control::branches`]). The original run is branch 1; a fork
@@ -140,6 +171,14 @@ pub trait Control: Send + Sync {
     fn resume(&self, id: NodeId);
     /// Makes a node's election timer expire now.
     fn campaign(&self, id: NodeId);
+    /// Asks the leader to transfer its leadership to `target` (thesis §3.10), and returns the
+    /// leader asked: the node that leads with the highest term among the nodes that are up, as
+    /// the engine sees it now. The leader's events tell the rest: the transfer started, then
+    /// finished (the target won an election) or was abandoned (the target is down or lost;
+    /// writes are refused until then). A down target is allowed: the leader abandons the
+    /// transfer after an election timeout. Refused when no node leads, when `target` leads
+    /// already, or when the leader is paused.
+    fn transfer_leadership(&self, target: NodeId) -> Result<NodeId, ControlError>;
     /// Freezes the cluster's time: no node ticks (no timer runs out, no heartbeat is due) and
     /// client timeouts stop counting. Messages are still handled: a message delivered by hand,
     /// or a client request, is handled at once.

@@ -152,6 +152,8 @@ pub enum Action {
     Resume(NodeId),
     /// Make a node time out now.
     Campaign(NodeId),
+    /// Ask whoever leads to transfer its leadership to this node (thesis §3.10).
+    Transfer(NodeId),
     /// Split the nodes into groups (the nodes not named form one more group).
     Partition(Vec<Vec<NodeId>>),
     /// Cut the one-way link from the first node to the second.
@@ -448,7 +450,7 @@ fn filter(rest: &str, nodes: usize) -> Result<Filter, String> {
 }
 
 /// The message kinds a filter may name.
-const MESSAGE_KINDS: [&str; 10] = [
+const MESSAGE_KINDS: [&str; 11] = [
     "PreVote",
     "PreVoteResponse",
     "RequestVote",
@@ -457,6 +459,7 @@ const MESSAGE_KINDS: [&str; 10] = [
     "AppendEntriesResponse",
     "Heartbeat",
     "HeartbeatResponse",
+    "TimeoutNow",
     "ClientRequest",
     "ClientResponse",
 ];
@@ -497,6 +500,7 @@ fn parse_action(word: &str, rest: &str, nodes: usize) -> Result<Action, String> 
         "pause" => Action::Pause(one("pause NODE")?),
         "resume" => Action::Resume(one("resume NODE")?),
         "campaign" => Action::Campaign(one("campaign NODE")?),
+        "transfer" => Action::Transfer(one("transfer NODE")?),
         "partition" => {
             let mut groups = Vec::new();
             for group in rest.split('|') {
@@ -582,8 +586,8 @@ fn parse_action(word: &str, rest: &str, nodes: usize) -> Result<Action, String> 
         _ => {
             return Err(format!(
                 "unknown instruction `{word}`: expected an action (put, get, kill, restart, pause, resume, \
-                 campaign, partition, cut, restore, heal, loss, delay, hold, release, stabilize, deliver, \
-                 drop, duplicate, ticks, set), until or expect"
+                 campaign, transfer, partition, cut, restore, heal, loss, delay, hold, release, stabilize, \
+                 deliver, drop, duplicate, ticks, set), until or expect"
             ));
         }
     })
@@ -765,6 +769,25 @@ mod tests {
         let before = Switches { hazard: Some(Hazard::LocalReads), pre_vote: true, check_quorum: false };
         let after = change.apply(before);
         assert_eq!(after, Switches { pre_vote: false, ..before });
+    }
+
+    #[test]
+    fn transfer_names_the_node_to_hand_over_to_and_time_out_now_can_be_held() {
+        let text = "title T\ncluster nodes=3\nstep S\nhold\ntransfer n3\nexpect held type=TimeoutNow to=n3\n";
+        let l = parse("t", "t", text).expect("parses");
+        let kinds: Vec<&Kind> = l.steps[0].instructions.iter().map(|i| &i.kind).collect();
+        assert_eq!(kinds[1], &Kind::Do(Action::Transfer(NodeId(3))));
+        let held = Filter { kind: Some("TimeoutNow".into()), from: None, to: Some(NodeId(3)) };
+        assert_eq!(kinds[2], &Kind::Expect(Condition::Held(held)));
+        assert_eq!(err("title T\ncluster nodes=3\nstep S\ntransfer"), "t.lesson:4: expected `transfer NODE`");
+        assert_eq!(
+            err("title T\ncluster nodes=3\nstep S\ntransfer n1 n2"),
+            "t.lesson:4: expected `transfer NODE`"
+        );
+        assert_eq!(
+            err("title T\ncluster nodes=3\nstep S\ntransfer n4"),
+            "t.lesson:4: there is no n4: this cluster has n1 to n3"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("figure8-hazard", include_str!("../../assets/lessons/figure8-hazard.lesson")),
     ("read-index", include_str!("../../assets/lessons/read-index.lesson")),
     ("retried-put", include_str!("../../assets/lessons/retried-put.lesson")),
+    ("leadership-transfer", include_str!("../../assets/lessons/leadership-transfer.lesson")),
     ("demo", include_str!("../../assets/lessons/demo.lesson")),
     ("example", include_str!("../../assets/lessons/example.lesson")),
 ];

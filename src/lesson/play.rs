@@ -485,6 +485,10 @@ impl Player {
                 c.campaign(*n);
                 self.record(format!("force {n} to time out"), Some(Change::Campaign(*n)));
             }
+            Action::Transfer(n) => {
+                c.transfer_leadership(*n).map_err(|e| format!("no leadership transfer to {n}: {e}"))?;
+                self.record(format!("transfer leadership to {n}"), Some(Change::Transfer(*n)));
+            }
             Action::Partition(groups) => {
                 let text: Vec<String> = groups
                     .iter()

@@ -143,6 +143,8 @@ fn translate(command: &str) -> Vec<String> {
             lines
         }
         ["campaign", n] => vec!["hold".into(), format!("campaign {n}")],
+        // The lesson asks whoever leads; the script names the leader it asks.
+        ["transfer", _, target] => vec!["hold".into(), format!("transfer {target}")],
         ["deliver"] => vec!["deliver".into()],
         ["deliver", nodes @ ..] => nodes.iter().map(|n| format!("deliver to={n}")).collect(),
         ["stabilize", ..] => vec!["stabilize".into()],
@@ -195,5 +197,18 @@ mod tests {
         assert!(lesson.contains("# script: status"), "{lesson}");
         let later: Vec<&str> = parsed.steps[1].instructions.iter().map(|i| i.text.as_str()).collect();
         assert_eq!(later, vec!["release", "ticks 20"]);
+    }
+
+    #[test]
+    fn a_transfer_asks_whoever_leads_with_messages_held() {
+        let script =
+            "cluster nodes=3\n(campaign n1)\n---\nstart: …\n\n# Hand over.\ntransfer n1 n3\n---\nx\n";
+        let lesson = skeleton("leadership_transfer", script);
+        let parsed = crate::lesson::parse("s", "s", &lesson).expect(&lesson);
+        // Step 1 is the set-up's campaign; the transfer is the script's first block.
+        let step = parsed.steps.last().expect("a step");
+        assert_eq!(step.narration, vec!["Hand over."]);
+        let texts: Vec<&str> = step.instructions.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(texts, vec!["hold", "transfer n3"]);
     }
 }

@@ -366,6 +366,7 @@ impl Scene {
             Change::Kill(_)
             | Change::Restart(_)
             | Change::Campaign(_)
+            | Change::Transfer(_)
             | Change::Ticks(_)
             | Change::Held { .. }
             | Change::ReleaseHeld => {}

@@ -53,6 +53,13 @@ pub enum Input {
     Resume(NodeId),
     /// A node made to campaign.
     Campaign(NodeId),
+    /// The leader asked to transfer its leadership (thesis §3.10).
+    Transfer {
+        /// The leader asked (as the engine judged it when the input came).
+        leader: NodeId,
+        /// The node it should hand over to.
+        target: NodeId,
+    },
     /// The network's fault settings, as they became.
     Network(Network),
     /// A held message delivered, dropped or duplicated by hand.
@@ -85,6 +92,7 @@ impl Input {
             Input::Pause(_) => "pause",
             Input::Resume(_) => "resume",
             Input::Campaign(_) => "campaign",
+            Input::Transfer { .. } => "leadership transfer",
             Input::Network(_) => "network change",
             Input::Held { .. } => "held message",
             Input::ReleaseHeld => "release of held messages",

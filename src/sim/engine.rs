@@ -182,6 +182,7 @@ impl World {
             Input::Pause(id) => self.cluster.pause(id),
             Input::Resume(id) => self.resume(id),
             Input::Campaign(id) => self.cluster.campaign(id),
+            Input::Transfer { leader, target } => self.cluster.transfer_leadership(leader, target),
             Input::Network(network) => {
                 self.cluster.network = network;
                 if !self.cluster.network.holds() {
@@ -276,6 +277,26 @@ impl World {
             Some(slot) if slot.paused => RunState::Paused,
             _ => RunState::Running,
         }
+    }
+
+    /// Every node's state ([`Control::status`]): a node that is down shows its state when it
+    /// went down.
+    pub fn statuses(&self) -> Vec<NodeStatus> {
+        self.members
+            .iter()
+            .map(|&id| {
+                let run = self.run_state(id);
+                match self.cluster.node(id) {
+                    Some(node) => NodeStatus::of(node, run),
+                    None => {
+                        let last = self.last_status.get(&id).cloned();
+                        let mut status = last.unwrap_or_else(|| NodeStatus::unknown(id, run.clone()));
+                        status.run = run;
+                        status
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Moves the wall-clock anchor to now (after a change of speed or a freeze).
@@ -579,23 +600,7 @@ impl Control for SimEngine {
     }
 
     fn status(&self) -> Vec<NodeStatus> {
-        let world = self.world();
-        world
-            .members
-            .iter()
-            .map(|&id| {
-                let run = world.run_state(id);
-                match world.cluster.node(id) {
-                    Some(node) => NodeStatus::of(node, run),
-                    None => {
-                        let last = world.last_status.get(&id).cloned();
-                        let mut status = last.unwrap_or_else(|| NodeStatus::unknown(id, run.clone()));
-                        status.run = run;
-                        status
-                    }
-                }
-            })
-            .collect()
+        self.world().statuses()
     }
 
     /// The same choice the simulator has always made: the highest (term, id) among the nodes
@@ -671,6 +676,14 @@ impl Control for SimEngine {
         self.inner.with(|w| {
             w.apply(Input::Campaign(id));
         });
+    }
+
+    fn transfer_leadership(&self, target: NodeId) -> Result<NodeId, ControlError> {
+        self.inner.with(|w| {
+            let leader = crate::control::transfer_source(&w.statuses(), target)?;
+            w.apply(Input::Transfer { leader, target });
+            Ok(leader)
+        })
     }
 
     fn freeze(&self) {

@@ -26,6 +26,8 @@ pub enum Action {
     TogglePause,
     /// Make the selected node time out and campaign.
     Campaign,
+    /// Ask the leader to transfer its leadership to the selected node.
+    Transfer,
     /// Open the partition editor.
     PartitionEditor,
     /// Start picking a one-way link to cut or restore.
@@ -196,6 +198,9 @@ pub enum Command {
     Resume(NodeId),
     /// Make a node time out and campaign.
     Campaign(NodeId),
+    /// Ask the leader, whoever it is when the command is carried out, to transfer its
+    /// leadership to this node.
+    Transfer(NodeId),
     /// Split the nodes into groups that cannot reach each other; empty removes the partition.
     Partition(Vec<Vec<NodeId>>),
     /// Cut the one-way link from the first node to the second.

@@ -419,6 +419,12 @@ impl Worker {
                 b.campaign(id);
                 self.record(format!("force {id} to time out"), Some(Change::Campaign(id)));
             }
+            Command::Transfer(target) => match b.transfer_leadership(target) {
+                Ok(_) => {
+                    self.record(format!("transfer leadership to {target}"), Some(Change::Transfer(target)))
+                }
+                Err(e) => self.notice(format!("no leadership transfer to {target}: {e}"), true),
+            },
             Command::Partition(groups) if groups.is_empty() => {
                 self.network("partition removed", |n| n.partition(&[]));
             }

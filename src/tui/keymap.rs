@@ -96,6 +96,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, Keys::Char('r'), "r", Action::Restart, "restart it from its storage", Some(("r", "restart", 2))),
     bind(Main, Keys::Char('z'), "z", Action::TogglePause, "pause or resume it", Some(("z", "pause", 3))),
     bind(Main, Keys::Char('t'), "t", Action::Campaign, "make it time out, campaign", Some(("t", "timeout", 3))),
+    bind(Main, Keys::Char('T'), "T", Action::Transfer, "the leader hands over to it", Some(("T", "transfer", 4))),
     bind(Main, Keys::Char('x'), "x", Action::PartitionEditor, "partition editor", Some(("x", "partition", 1))),
     bind(Main, Keys::Char('c'), "c", Action::Cut, "cut/restore a one-way link", Some(("c", "cut", 4))),
     bind(Main, Keys::Char('h'), "h", Action::Heal, "heal the network completely", Some(("h", "heal", 2))),

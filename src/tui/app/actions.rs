@@ -19,7 +19,7 @@ impl App {
             Action::Get => self.open_prompt(PromptKind::Get),
             Action::Loss => self.open_prompt(PromptKind::Loss),
             Action::Delay => self.open_prompt(PromptKind::Delay),
-            Action::Kill | Action::Restart | Action::TogglePause | Action::Campaign => {
+            Action::Kill | Action::Restart | Action::TogglePause | Action::Campaign | Action::Transfer => {
                 self.node_action(action)
             }
             Action::PartitionEditor | Action::Cut | Action::Heal => self.network_action(action),
@@ -160,9 +160,35 @@ impl App {
                     self.info(format!("{sel} times out now and campaigns"));
                 }
             }
+            Action::Transfer => self.transfer(sel),
             // Other actions are routed elsewhere by `main_action`.
             _ => {}
         }
+    }
+
+    /// Asks the leader to hand its leadership over to `target` (thesis §3.10); refuses when
+    /// nobody leads, when `target` leads already, or when either cannot take part (down,
+    /// paused). The leader's events tell how it ends: finished, or abandoned after an
+    /// election timeout.
+    fn transfer(&mut self, target: NodeId) {
+        let Some(leader) = self.screen.leader().map(|l| l.id) else {
+            return self.error("there is no leader to transfer leadership from");
+        };
+        if leader == target {
+            return self.error(format!("{target} is the leader already: select the node to hand over to"));
+        }
+        if matches!(self.run_state(target), RunState::Dead | RunState::Crashed(_)) {
+            return self.error(format!("{target} is down: it cannot take over (r restarts it)"));
+        }
+        if self.is_paused(target) {
+            return self.error(format!("{target} is paused: it cannot take over until resumed (z)"));
+        }
+        if self.is_paused(leader) {
+            return self
+                .error(format!("the leader {leader} is paused: it cannot hand over until resumed (z)"));
+        }
+        self.send(Command::Transfer(target));
+        self.info(format!("{leader} transfers leadership to {target} (it refuses writes meanwhile)"));
     }
 
     /// Opens the partition editor (with the current groups) or the link picker, or heals the

@@ -222,6 +222,35 @@ fn pause_resume_and_campaign() {
     assert_eq!(a.take_commands(), vec![Command::Pause(n(2))]);
 }
 
+/// `T` asks the leader to hand over to the selected node, and says why not when it cannot.
+#[test]
+fn t_transfers_leadership_to_the_selected_node_or_says_why_not() {
+    let mut a = app();
+    let shift_t = KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT);
+    type_str(&mut a, "3");
+    a.on_key(shift_t);
+    assert_eq!(a.take_commands(), vec![Command::Transfer(n(3))]);
+    assert_eq!(notice(&a), ("n1 transfers leadership to n3 (it refuses writes meanwhile)".into(), false));
+    type_str(&mut a, "1T");
+    assert_eq!(notice(&a), ("n1 is the leader already: select the node to hand over to".into(), true));
+    type_str(&mut a, "2zT");
+    assert_eq!(notice(&a).0, "n2 is paused: it cannot take over until resumed (z)");
+    assert_eq!(a.take_commands(), vec![Command::Pause(n(2))]);
+    let mut nodes = statuses();
+    nodes[3].run = RunState::Dead;
+    poll(&mut a, nodes.clone(), Network::default(), Vec::new());
+    type_str(&mut a, "4T");
+    assert_eq!(notice(&a), ("n4 is down: it cannot take over (r restarts it)".into(), true));
+    for s in &mut nodes {
+        s.role = Some(Role::Follower);
+        s.leader = None;
+    }
+    poll(&mut a, nodes, Network::default(), Vec::new());
+    type_str(&mut a, "5T");
+    assert_eq!(notice(&a), ("there is no leader to transfer leadership from".into(), true));
+    assert!(a.take_commands().is_empty());
+}
+
 #[test]
 fn the_partition_editor_cycles_groups_and_applies_or_cancels() {
     let mut a = app();

@@ -113,6 +113,11 @@ impl Control for Fake {
     fn campaign(&self, id: NodeId) {
         self.call(format!("campaign {id}"));
     }
+    /// n1 leads; a transfer to it is refused.
+    fn transfer_leadership(&self, target: NodeId) -> Result<NodeId, ControlError> {
+        self.call(format!("transfer to {target}"));
+        if target == NodeId(1) { Err(ControlError::AlreadyLeads(target)) } else { Ok(NodeId(1)) }
+    }
     fn freeze(&self) {
         self.call("freeze".into());
     }
@@ -440,6 +445,83 @@ fn lesson_view(
     }
 }
 
+/// A transfer is carried out and recorded as a fault with its change; one the engine refuses
+/// is recorded nowhere, and the status line says why.
+#[test]
+fn a_transfer_is_recorded_after_the_engine_accepts_it() {
+    let fake = Arc::new(Fake::default());
+    let dir = temp_dir("transfer-fake");
+    let (w, updates, _) = worker(Arc::clone(&fake), &dir);
+    w.apply(Command::Transfer(n(3)));
+    assert_eq!(fake.calls(), ["transfer to n3", "record: transfer leadership to n3"]);
+    w.apply(Command::Transfer(n(1)));
+    assert_eq!(fake.calls(), ["transfer to n1"]);
+    let said = updates.try_iter().find_map(|u| match u {
+        Update::Notice(n) => Some((n.text, n.error)),
+        _ => None,
+    });
+    assert_eq!(said, Some(("no leadership transfer to n1: n1 is the leader already".into(), true)));
+}
+
+/// `T` on the simulator: the console, fed by its own poller, asks the leader to hand over to the
+/// selected node; the event log records it, and after a second the target leads.
+#[test]
+fn t_on_the_simulator_makes_the_selected_node_the_leader() {
+    use crate::events::Change;
+    use crate::sim::{Clock, EngineOptions, SimEngine, WorldSpec};
+    use crate::tui::app::App;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let dir = temp_dir("transfer-sim");
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let spec = WorldSpec {
+        seed: 1,
+        nodes: 3,
+        switches: Switches::CORRECT,
+        sessions: Default::default(),
+        snapshots: Default::default(),
+    };
+    let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: 100_000 };
+    let engine = Arc::new(SimEngine::start_from(spec.factory(), options).expect("engine"));
+    engine.advance(Duration::from_secs(1));
+    let old = engine.leader().expect("a leader");
+    let target = engine.members().into_iter().rev().find(|&m| m != old).expect("a follower");
+    let (session, _) = Session::open(&dir.0, &Origin::default()).expect("session");
+    let console = Engine::start(engine.clone(), Arc::new(session), None).expect("console engine");
+    let mut app = App::new(engine.members(), "in memory");
+    // Folds the console's news into the app until it shows `leader`.
+    let follow = |app: &mut App, leader: NodeId| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while app.screen().leader().map(|l| l.id) != Some(leader) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            app.on_update(console.updates().recv_timeout(left).expect("the console shows the leader"));
+        }
+    };
+    follow(&mut app, old);
+    let digit = char::from_digit(target.0 as u32, 10).expect("a digit");
+    app.on_key(KeyEvent::new(KeyCode::Char(digit), KeyModifiers::NONE));
+    app.on_key(KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT));
+    let commands = app.take_commands();
+    assert_eq!(commands, vec![Command::Transfer(target)]);
+    for c in commands {
+        console.send(c);
+    }
+    let recorded = |e: &Event| matches!(&e.kind, EventKind::Fault { change: Some(Change::Transfer(t)), .. } if *t == target);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !engine.recent_events(usize::MAX).iter().any(recorded) {
+        assert!(std::time::Instant::now() < deadline, "the transfer was not recorded");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    engine.advance(Duration::from_secs(1));
+    assert_eq!(engine.leader(), Some(target));
+    follow(&mut app, target);
+    let names: Vec<String> =
+        engine.recent_events(usize::MAX).iter().map(|e| e.kind.name().to_string()).collect();
+    assert!(names.iter().any(|n| n == "transfer_started"), "{names:?}");
+    assert!(names.iter().any(|n| n == "transfer_finished"), "{names:?}");
+    console.stop();
+    let _ = engine.finish();
+}
+
 /// Going back in a lesson while an operation of the console's own waits: that operation
 /// belongs to the run undone, and enters the run that replaces it neither with a retry nor with
 /// its end, so the lesson is exactly where it was (no take-over shown).
@@ -451,7 +533,13 @@ fn going_back_a_lesson_leaves_nothing_of_the_consoles_waiting_operation() {
     let text =
         "title T\ncluster nodes=3 delay=10\nstep Elect\ncampaign n1\nuntil leader n1 within 100 ticks\n";
     let lesson = crate::lesson::parse("t", "t.lesson", text).expect("reads");
-    let spec = WorldSpec { seed: 1, nodes: 3, switches: Switches::CORRECT, sessions: Default::default(), snapshots: Default::default() };
+    let spec = WorldSpec {
+        seed: 1,
+        nodes: 3,
+        switches: Switches::CORRECT,
+        sessions: Default::default(),
+        snapshots: Default::default(),
+    };
     let options =
         EngineOptions { clock: Clock::Manual, events_file: Some(dir.0.join("events.jsonl")), ring: 4096 };
     let engine = Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"));
