@@ -15,8 +15,6 @@
 //! - `tick [nodes] [count=N] [deliver=BOOL]`: advance time on the nodes; with `deliver=true`,
 //!   deliver every message until nothing is in flight after each tick (a healthy network).
 //! - `campaign NODE`: make the node time out now.
-//! - `transfer NODE TARGET`: ask the node (a leader) to transfer its leadership to the target
-//!   (thesis §3.10).
 //! - `deliver [nodes]`: deliver every message in flight to the nodes (one round).
 //! - `stabilize [max=N]`: deliver rounds until nothing is in flight.
 //! - `drop [from=NODE] [to=NODE] [type=KIND]`: drop matching messages in flight.
@@ -192,7 +190,6 @@ impl goldenscript::Runner for Runner {
             "link" => self.link(command)?,
             "wait" => self.wait(command)?,
             "heal" => self.heal()?,
-            "transfer" => self.transfer(command)?,
             "crash" | "restart" | "pause" | "resume" => self.lifecycle(command)?,
             "register" => self.register(command, &mut out)?,
             "put" | "get" => self.client_request(command, &mut out)?,
@@ -394,17 +391,6 @@ impl Runner {
         Ok(())
     }
 
-    /// `transfer NODE TARGET`.
-    fn transfer(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
-        let args = Self::positionals(command);
-        let (node, target) = match args.as_slice() {
-            [a, b] => (node_id(a)?, node_id(b)?),
-            _ => return Err("transfer needs two nodes: transfer n1 n2".into()),
-        };
-        self.cluster()?.transfer_leadership(node, target);
-        Ok(())
-    }
-
     /// `crash NODE`, `restart NODE`, `pause NODE`, `resume NODE`.
     fn lifecycle(&mut self, command: &Command) -> Result<(), Box<dyn Error>> {
         let nodes = self.nodes(command)?;
@@ -580,7 +566,6 @@ scripts!(
     forwarded_retry_not_answered_by_old_leader,
     leader_crash_reelection,
     leader_lease_ignores_vote_request,
-    leadership_transfer,
     noop_at_term_start,
     one_way_cut,
     partitioned_leader_refuses_stale_read,
