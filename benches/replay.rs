@@ -22,6 +22,7 @@ fn log() -> PathBuf {
             keys: 5,
             nemesis: "all".parse().expect("faults"),
             hazard: None,
+            snapshots: Default::default(),
         };
         let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create the log"));
         run(&options, Sinks { events: Some(&mut file), history: None, probe: None }).expect("run");
