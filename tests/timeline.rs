@@ -58,6 +58,12 @@ fn the_scene_at_any_event_is_the_fold_of_the_events_before_it() {
     }
     let compacted = timeline.scene_at(n / 3).statuses().iter().filter(|s| s.snapshot.is_some()).count();
     assert!(compacted > 0, "by a third of the run some node has compacted its log");
+    // Compaction really drops entries: what the checkpoints clone stays small however long the
+    // run (a log of about a hundred entries a node, a handful of snapshots).
+    let head = timeline.head();
+    let longest = head.nodes.values().map(|node| node.log.len()).max().unwrap_or(0);
+    assert!(longest < 400, "a rebuilt log of {longest} entries");
+    assert!(head.snapshots_kept() <= 5 + 16, "{} snapshots kept", head.snapshots_kept());
     // A branch shares a prefix: cut back, then grown with the same events, it is the same.
     let mut cut = timeline.clone();
     cut.truncate(n / 2);
