@@ -660,7 +660,8 @@ mod tests {
     /// `node` appends, commits and applies entries `from..=to` of term 1.
     fn grow(scene: &mut Scene, node: NodeId, from: u64, to: u64) {
         let commands = (from..=to).map(|i| Some(Arc::new(command(i)))).collect();
-        let append = NodeEventKind::Append { first: id(from, 1), last: id(to, 1), term_starts: vec![], commands };
+        let append =
+            NodeEventKind::Append { first: id(from, 1), last: id(to, 1), term_starts: vec![], commands };
         scene.observe(&node_event(node, append));
         scene.observe(&node_event(node, NodeEventKind::Commit { entry: id(to, 1) }));
         for i in from..=to {
@@ -686,12 +687,19 @@ mod tests {
         assert_eq!((n1.base, n1.log.len(), n1.last()), (id(11, 1), 1, id(12, 1)), "entries up to 11 dropped");
         let status = n1.status();
         assert_eq!(status.snapshot, Some(id(11, 1)));
-        assert_eq!(status.log_tail.iter().map(|e| e.index.0).collect::<Vec<_>>(), [12], "the tail follows the base");
+        assert_eq!(
+            status.log_tail.iter().map(|e| e.index.0).collect::<Vec<_>>(),
+            [12],
+            "the tail follows the base"
+        );
         // n2 holds 1..3 only: the install discards its log and restores the map at 11.
         let install = NodeEventKind::SnapshotInstalled { snapshot: id(11, 1), from: N1, kept_log: false };
         scene.observe(&node_event(N2, install));
         let n2 = &scene.nodes[&N2];
-        assert_eq!((n2.base, n2.log.len(), n2.commit, n2.applied()), (id(11, 1), 0, LogIndex(11), LogIndex(11)));
+        assert_eq!(
+            (n2.base, n2.log.len(), n2.commit, n2.applied()),
+            (id(11, 1), 0, LogIndex(11), LogIndex(11))
+        );
         let at_11 = n2.status().kv;
         assert_eq!(at_11.get("k2").map(String::as_str), Some("v11"));
         assert_eq!(at_11.get("k0").map(String::as_str), Some("v9"));
@@ -708,10 +716,14 @@ mod tests {
         grow(&mut scene, N1, 13, 14);
         // n2 holds 1..14 but has applied only 1..5.
         let commands = (1..=14).map(|i| Some(Arc::new(command(i)))).collect();
-        let append = NodeEventKind::Append { first: id(1, 1), last: id(14, 1), term_starts: vec![], commands };
+        let append =
+            NodeEventKind::Append { first: id(1, 1), last: id(14, 1), term_starts: vec![], commands };
         scene.observe(&node_event(N2, append));
         for i in 1..=5 {
-            scene.observe(&node_event(N2, NodeEventKind::Apply { entry: id(i, 1), command: Some(command(i)) }));
+            scene.observe(&node_event(
+                N2,
+                NodeEventKind::Apply { entry: id(i, 1), command: Some(command(i)) },
+            ));
         }
         let install = NodeEventKind::SnapshotInstalled { snapshot: id(12, 1), from: N1, kept_log: true };
         scene.observe(&node_event(N2, install));
@@ -726,11 +738,15 @@ mod tests {
     #[test]
     fn a_restart_from_a_snapshot_the_log_never_showed_leaves_the_map_unknown() {
         let mut scene = Scene::new();
-        let recovered = Recovery { term: Term(3), vote: None, last: id(1205, 3), snapshot: Some(id(1200, 3)) };
+        let recovered =
+            Recovery { term: Term(3), vote: None, last: id(1205, 3), snapshot: Some(id(1200, 3)) };
         scene.observe(&Event::new(Some(N1), None, EventKind::Restart { recovered: Some(recovered) }));
         let n1 = &scene.nodes[&N1];
         let status = n1.status();
-        assert_eq!((status.snapshot, status.last, status.commit, status.applied), (Some(id(1200, 3)), id(1205, 3), LogIndex(1200), LogIndex(1200)));
+        assert_eq!(
+            (status.snapshot, status.last, status.commit, status.applied),
+            (Some(id(1200, 3)), id(1205, 3), LogIndex(1200), LogIndex(1200))
+        );
         assert_eq!(status.kv_unknown, Some(id(1200, 3)), "not guessed: said to be unknown");
         assert!(status.kv.is_empty());
         assert_eq!(n1.log.len(), 5, "the entries after the snapshot, of unknown command");
@@ -753,7 +769,10 @@ mod tests {
         let recovered = Recovery { term: Term(1), vote: None, last: id(14, 1), snapshot: Some(id(12, 1)) };
         scene.observe(&Event::new(Some(N1), None, EventKind::Restart { recovered: Some(recovered) }));
         let after = scene.nodes[&N1].status();
-        assert_eq!((after.commit, after.applied, after.snapshot), (LogIndex(12), LogIndex(12), Some(id(12, 1))));
+        assert_eq!(
+            (after.commit, after.applied, after.snapshot),
+            (LogIndex(12), LogIndex(12), Some(id(12, 1)))
+        );
         assert_eq!(after.log_tail, before.log_tail, "13 and 14 with their commands");
         let mut at_12 = Kv::default();
         for i in 1..=12 {

@@ -363,7 +363,10 @@ fn snapshots_on_the_cards_and_in_the_logs_at_120x40_and_80x24() {
     let state = crate::tui::fixture::compacted(5);
     insta::assert_snapshot!("compacted_120x40", draw(&state, 120, 40).backend());
     insta::assert_snapshot!("compacted_80x24", draw(&state, 80, 24).backend());
-    insta::assert_snapshot!("compacted_three_80x24", draw(&crate::tui::fixture::compacted(3), 80, 24).backend());
+    insta::assert_snapshot!(
+        "compacted_three_80x24",
+        draw(&crate::tui::fixture::compacted(3), 80, 24).backend()
+    );
 }
 
 /// A map a rebuilt screen cannot know (its node started from a snapshot older than the event
@@ -376,7 +379,8 @@ fn a_map_the_events_do_not_show_is_a_question_mark() {
     state.nodes[2].kv_unknown = Some(snapshot);
     let t = draw(&state, 120, 40);
     let lines = rows(&t);
-    let maps: Vec<&str> = lines[8..16].iter().map(|r| r.split_at(r.char_indices().nth(66).unwrap().0).1).collect();
+    let maps: Vec<&str> =
+        lines[8..16].iter().map(|r| r.split_at(r.char_indices().nth(66).unwrap().0).1).collect();
     assert!(maps[0].contains("? not in the events"), "{maps:#?}");
     let color = maps.iter().find(|r| r.contains("color")).expect("a row for color");
     let cells: Vec<&str> = color.split_whitespace().collect();

@@ -38,7 +38,8 @@ impl Widget for Maps<'_> {
         // A map rebuilt from events that do not show it (its node started from a snapshot
         // older than the log) is `?`, not guessed.
         let unknown = s.nodes.iter().find_map(|n| n.kv_unknown.map(|snap| (n.id, snap)));
-        let details = if unknown.is_some() { "· ≠ differs · ? not in the events" } else { "· ≠ differs" };
+        let details =
+            if unknown.is_some() { "· ≠ differs · ? not in the events" } else { "· ≠ differs" };
         let block = panel(title("committed maps", details));
         let inner = block.inner(area);
         block.render(area, buf);
@@ -49,7 +50,12 @@ impl Widget for Maps<'_> {
                 None if self.screen.rebuilt() => "no keys yet".into(),
                 None => "no keys yet: p puts one".into(),
             };
-            buf.set_string(inner.x + 1, inner.y, fit(&none, inner.width.saturating_sub(1) as usize), theme::dim());
+            buf.set_string(
+                inner.x + 1,
+                inner.y,
+                fit(&none, inner.width.saturating_sub(1) as usize),
+                theme::dim(),
+            );
             return;
         }
         let n = s.nodes.len().max(1) as u16;
