@@ -594,7 +594,7 @@ impl Scene {
 
     /// How many snapshots the scene keeps: each node's own (it may restart from it, or send
     /// it), those leaders are sending and those whose chunks are in flight, and the
-    /// [`RECENT_SNAPSHOTS`] taken last. So however long the run, a handful.
+    /// sixteen taken last. So however long the run, a handful.
     pub fn snapshots_kept(&self) -> usize {
         self.snapshots.len()
     }
