@@ -1,9 +1,11 @@
 //! Standing anywhere in a run: the timeline's scene after the first n events is the fold of
 //! those n events, whichever checkpoint it starts from, after its checkpoints were thinned, and
-//! after it was cut back and grown again (a fork's branch).
+//! after it was cut back and grown again (a fork's branch). The run snapshots every hundred
+//! entries, so the checkpoints hold compacted logs and maps restored from snapshots.
 
 use quorum::control::NodeStatus;
 use quorum::events::Event;
+use quorum::raft::SnapshotPolicy;
 use quorum::replay::{Scene, Timeline, read};
 use quorum::sim::{SimOptions, Sinks, run};
 
@@ -17,7 +19,7 @@ fn events() -> Vec<Event> {
         keys: 5,
         nemesis: "all".parse().expect("faults"),
         hazard: None,
-        snapshots: Default::default(),
+        snapshots: SnapshotPolicy { every: 100, chunk: 256 },
     };
     let mut out = Vec::new();
     run(&options, Sinks { events: Some(&mut out), history: None, probe: None }).expect("the run");
@@ -54,6 +56,14 @@ fn the_scene_at_any_event_is_the_fold_of_the_events_before_it() {
     for at in [0, 1, 1023, 1024, 1025, 2047, 2048, n / 3, n / 2 + 7, n - 1, n] {
         assert!(same(&timeline.scene_at(at), &fold(&events[..at])), "the scene after {at} of {n} events");
     }
+    let compacted = timeline.scene_at(n / 3).statuses().iter().filter(|s| s.snapshot.is_some()).count();
+    assert!(compacted > 0, "by a third of the run some node has compacted its log");
+    // Compaction really drops entries: what the checkpoints clone stays small however long the
+    // run (a log of about a hundred entries a node, a handful of snapshots).
+    let head = timeline.head();
+    let longest = head.nodes.values().map(|node| node.log.len()).max().unwrap_or(0);
+    assert!(longest < 400, "a rebuilt log of {longest} entries");
+    assert!(head.snapshots_kept() <= 5 + 16, "{} snapshots kept", head.snapshots_kept());
     // A branch shares a prefix: cut back, then grown with the same events, it is the same.
     let mut cut = timeline.clone();
     cut.truncate(n / 2);

@@ -48,15 +48,26 @@ pub struct NodeStatus {
     pub next_timer: u32,
     /// For a leader: each follower's match and next index.
     pub replication: Vec<(NodeId, LogIndex, LogIndex)>,
-    /// The last entries of its log, with their commands (shared, so a status copies no
-    /// strings), so a view can show what each index holds on each node.
+    /// The last entries of its log after its snapshot (the entries it holds), with their
+    /// commands (shared, so a status copies no strings), so a view can show what each index
+    /// holds on each node.
     pub log_tail: Vec<Entry>,
-    /// Its applied key-value map.
+    /// Its applied key-value map (empty when `kv_unknown` says it is not known).
     pub kv: BTreeMap<String, String>,
+    /// The last entry of its snapshot (paper §7), if it has one: its log starts after it, and
+    /// the entries up to it are compacted away.
+    pub snapshot: Option<EntryId>,
+    /// For a leader handing its leadership over (thesis §3.10): the target.
+    pub transfer: Option<NodeId>,
+    /// Only on a status rebuilt from events: the map is not known, because the node's state
+    /// machine started from this snapshot, which the events do not show (one recovered from a
+    /// data directory older than the event log).
+    pub kv_unknown: Option<EntryId>,
 }
 
 impl NodeStatus {
-    /// A snapshot of a core (any driver's: the simulator's too, for views and tests).
+    /// A snapshot of a core (any driver's: the simulator's too, for views and tests). The log
+    /// tail is the last entries after the node's snapshot, the ones its log holds.
     pub fn of(node: &KvNode, run: RunState) -> Self {
         let entries = node.log().entries();
         let tail = entries[entries.len().saturating_sub(STATUS_LOG_TAIL)..].to_vec();
@@ -75,6 +86,9 @@ impl NodeStatus {
             replication: node.replication(),
             log_tail: tail,
             kv: node.state_machine().data(),
+            snapshot: node.snapshot_index(),
+            transfer: node.transferring_to(),
+            kv_unknown: None,
         }
     }
 
@@ -95,6 +109,9 @@ impl NodeStatus {
             replication: Vec::new(),
             log_tail: Vec::new(),
             kv: BTreeMap::new(),
+            snapshot: None,
+            transfer: None,
+            kv_unknown: None,
         }
     }
 }

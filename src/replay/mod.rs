@@ -8,5 +8,5 @@ pub mod svg;
 pub mod timeline;
 
 pub use read::{Log, ReadError, read_file};
-pub use scene::{ClientOp, NodeScene, Scene, SceneEntry};
+pub use scene::{ClientOp, Machine, NodeScene, Scene, SceneEntry};
 pub use timeline::{Mark, Timeline};

@@ -8,11 +8,12 @@
 //! committed is the one every node will end up with (State Machine Safety, §5.4.3); before
 //! that, the leader's copy is the one it will impose (§5.3). A node's status carries only the
 //! newest entries of its log, so an older index may be held but not reported: it says so
-//! instead of pretending the entry is absent.
+//! instead of pretending the entry is absent; an index at or before its snapshot is compacted
+//! (paper §7), said so too.
 
 use super::screen::ScreenState;
 use crate::control::{NodeStatus, RunState};
-use crate::raft::{ClientId, Command, LogIndex, NodeId, RequestId, Term};
+use crate::raft::{ClientId, Command, EntryId, LogIndex, NodeId, RequestId, Term};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -37,6 +38,12 @@ pub enum Held {
     },
     /// The node's log reaches the index, but its status reports only its newest entries.
     NotReported,
+    /// The node compacted the entry into its snapshot (paper §7): committed and applied, its
+    /// term and command no longer held.
+    Compacted {
+        /// The snapshot's last entry.
+        snapshot: EntryId,
+    },
 }
 
 /// One node's cell at the selected index.
@@ -77,6 +84,9 @@ impl Column {
 fn held(node: &NodeStatus, index: LogIndex) -> Held {
     if index > node.last.index {
         return Held::Absent { last: node.last.index };
+    }
+    if let Some(snapshot) = node.snapshot.filter(|s| index <= s.index) {
+        return Held::Compacted { snapshot };
     }
     match node.log_tail.iter().find(|e| e.index == index) {
         Some(e) => Held::Entry {
@@ -144,8 +154,8 @@ pub fn command_words(command: Option<&Command>, index: LogIndex) -> String {
     }
 }
 
-/// Where a node's copy stands, in words: applied, committed, not committed, absent, or not
-/// reported.
+/// Where a node's copy stands, in words: applied, committed, not committed, absent, not
+/// reported, or compacted.
 pub fn state_words(held: &Held) -> String {
     match held {
         Held::Entry { applied: true, .. } => "committed · applied".to_string(),
@@ -154,5 +164,6 @@ pub fn state_words(held: &Held) -> String {
         Held::Absent { last } if *last == LogIndex(0) => "absent (empty log)".to_string(),
         Held::Absent { last } => format!("absent (log ends at {last})"),
         Held::NotReported => "held, older than the entries reported".to_string(),
+        Held::Compacted { snapshot } => format!("compacted into snapshot {snapshot}"),
     }
 }

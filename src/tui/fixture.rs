@@ -1,6 +1,8 @@
 //! A deterministic screen for tests: a seeded simulation (the real core on `sim::Cluster`, in
 //! virtual time) driven through an election, a few puts and gets, a crash, a pause, a one-way
-//! cut and a put still in flight, turned into a [`ScreenState`] the way the console builds one.
+//! cut and a put still in flight, turned into a [`ScreenState`] the way the console builds one
+//! ([`demo`]); and one with snapshots every ten entries, a follower brought back by one and a
+//! leadership transfer under way ([`compacted`]).
 
 use super::feed::{Feed, Rates};
 use super::screen::{ClientLine, ClientOutcome, Mode, ScreenState, VerdictView};
@@ -9,7 +11,7 @@ use crate::check::{CheckOptions, Verdict, check_history};
 use crate::control::{NodeStatus, RunState};
 use crate::kv::{ClientId, Op, Reply, Request, RequestId};
 use crate::network::LinkRule;
-use crate::raft::{Config, NodeId, Role};
+use crate::raft::{Config, NodeId, Role, SnapshotPolicy};
 use crate::safety::Checker;
 use crate::sim::{Cluster, TICK_NANOS};
 use std::collections::{BTreeMap, VecDeque};
@@ -35,13 +37,14 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(nodes: usize, seed: u64) -> Driver {
+    fn new(nodes: usize, seed: u64, snapshots: SnapshotPolicy) -> Driver {
         let members: Vec<NodeId> = (1..=nodes as u64).map(NodeId).collect();
         let configs = members
             .iter()
             .map(|&id| {
                 let mut c = Config::new(id, members.clone());
                 c.seed = seed * 1000 + id.0;
+                c.snapshots = snapshots;
                 c
             })
             .collect();
@@ -199,7 +202,7 @@ fn history_op(op: &Op) -> (OpKind, Option<String>) {
 
 /// The demonstration screen for `nodes` nodes (at least 3), always the same for the same input.
 pub fn demo(nodes: usize) -> ScreenState {
-    let mut d = Driver::new(nodes, 7);
+    let mut d = Driver::new(nodes, 7, SnapshotPolicy::default());
     d.run_ms(600);
     let leader = d.leader();
     let followers: Vec<NodeId> = d.cluster.ids().into_iter().filter(|&id| id != leader).collect();
@@ -234,37 +237,88 @@ pub fn demo(nodes: usize) -> ScreenState {
     d.cluster.record(None, crate::events::EventKind::fault(format!("cut {f1} -> {f2} (one way)"), None));
     d.request(leader, put("user", "bob"));
     d.run_ms(1);
-    let verdict = match check_history(&d.history, &CheckOptions::default()) {
-        Ok(Verdict::Linearizable { operations, .. }) => {
-            let failed = d.history.iter().filter(|e| e.kind == EventType::Fail).count();
-            VerdictView::Linearizable { ops: operations, failed }
+    d.screen(leader)
+}
+
+/// A screen after snapshots (paper §7), always the same for the same input: every node
+/// snapshots every ten entries; a follower killed early misses some thirty puts, and restarted
+/// it gets the leader's snapshot; with four nodes or more, another is paused after twenty puts,
+/// so its snapshot is an older one; the leader then hands its leadership to a third follower
+/// (thesis §3.10), a transfer still under way.
+pub fn compacted(nodes: usize) -> ScreenState {
+    let mut d = Driver::new(nodes, 7, SnapshotPolicy { every: 10, chunk: 64 });
+    d.run_ms(600);
+    let leader = d.leader();
+    let followers: Vec<NodeId> = d.cluster.ids().into_iter().filter(|&id| id != leader).collect();
+    let (lagging, target) = (followers[followers.len() - 1], followers[0]);
+    let slow = (followers.len() >= 3).then(|| followers[1]);
+    d.register(leader);
+    d.request(leader, put("color", "blue"));
+    d.run_ms(30);
+    d.cluster.crash(lagging);
+    d.run_ms(10);
+    for i in 0..30 {
+        if i == 20
+            && let Some(p) = slow
+        {
+            d.cluster.pause(p);
+            d.cluster.record(None, crate::events::EventKind::fault(format!("pause {p}"), None));
         }
-        other => panic!("the fixture's history must check: {other:?}"),
-    };
-    let now = d.cluster.now();
-    let rates = d.rates.per_link(now);
-    let ids = d.cluster.ids();
-    ScreenState {
-        nodes: ids.iter().map(|&id| d.status(id)).collect(),
-        network: d.cluster.network.clone(),
-        rates,
-        feed: d.feed,
-        clients: d.clients,
-        clients_scroll: 0,
-        verdict,
-        safety: d.checks.report().clone(),
-        speed: 1.0,
-        frozen: false,
-        selected: leader,
-        mode: Mode::Normal,
-        notice: None,
-        storage: "in memory".into(),
-        flight: d.flight,
-        held: Vec::new(),
-        now,
-        show_flight: false,
-        switches: None,
-        history: None,
-        lesson: None,
+        let key = ["color", "size", "user"][i % 3];
+        d.request(leader, put(key, &format!("v{i}")));
+        d.run_ms(15);
+    }
+    d.cluster.restart(lagging);
+    d.run_ms(120);
+    for i in 30..34 {
+        d.request(leader, put("size", &format!("v{i}")));
+        d.run_ms(15);
+    }
+    d.request(leader, put("user", "eve"));
+    d.run_ms(2);
+    d.cluster.transfer_leadership(leader, target);
+    d.collect();
+    d.screen(leader)
+}
+
+impl Driver {
+    /// The screen as the console builds it, `selected` selected.
+    fn screen(self, selected: NodeId) -> ScreenState {
+        let mut d = self;
+        d.collect();
+        let leader = selected;
+        let verdict = match check_history(&d.history, &CheckOptions::default()) {
+            Ok(Verdict::Linearizable { operations, .. }) => {
+                let failed = d.history.iter().filter(|e| e.kind == EventType::Fail).count();
+                VerdictView::Linearizable { ops: operations, failed }
+            }
+            other => panic!("the fixture's history must check: {other:?}"),
+        };
+        let now = d.cluster.now();
+        let rates = d.rates.per_link(now);
+        let ids = d.cluster.ids();
+        ScreenState {
+            nodes: ids.iter().map(|&id| d.status(id)).collect(),
+            network: d.cluster.network.clone(),
+            rates,
+            feed: d.feed,
+            clients: d.clients,
+            clients_scroll: 0,
+            verdict,
+            safety: d.checks.report().clone(),
+            speed: 1.0,
+            frozen: false,
+            selected: leader,
+            mode: Mode::Normal,
+            notice: None,
+            storage: "in memory".into(),
+            flight: d.flight,
+            held: Vec::new(),
+            now,
+            show_flight: false,
+            switches: None,
+            history: None,
+            lesson: None,
+        }
     }
 }

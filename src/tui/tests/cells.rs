@@ -307,3 +307,24 @@ fn the_log_cursor_the_lecture_pace_and_a_pre_candidate_at_80x24() {
     s.nodes[1].leader = None;
     insta::assert_snapshot!("log_cursor_lecture_80x24", draw(&s, 80, 24).backend());
 }
+
+/// The cursor on an index the nodes compacted (paper §7): each says it is in its snapshot, the
+/// paused node (an older snapshot) holds it as an entry, and the logs panel's columns follow
+/// the cursor back across the boundaries.
+#[test]
+fn the_log_cursor_on_a_compacted_index_at_120x40() {
+    let mut s = crate::tui::fixture::compacted(5);
+    s.mode = Mode::Log { index: LogIndex(23) };
+    let column = cells::column(&s, LogIndex(23));
+    let paused = s.nodes.iter().find(|n| n.run == RunState::Paused).map(|n| n.id).expect("a paused node");
+    for c in &column.cells {
+        if c.node == paused {
+            assert!(matches!(c.held, Held::Entry { committed: false, .. }), "{:?}", c.held);
+        } else {
+            let snapshot = s.node(c.node).and_then(|n| n.snapshot).expect("compacted");
+            assert_eq!(c.held, Held::Compacted { snapshot });
+            assert_eq!(cells::state_words(&c.held), format!("compacted into snapshot {snapshot}"));
+        }
+    }
+    insta::assert_snapshot!("log_cursor_compacted_120x40", draw(&s, 120, 40).backend());
+}

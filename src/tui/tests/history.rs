@@ -4,7 +4,7 @@
 
 use crate::events::{Event, EventKind, NodeEventKind};
 use crate::nemesis::FaultSet;
-use crate::raft::Role;
+use crate::raft::{Role, SnapshotPolicy};
 use crate::replay::{Mark, Timeline};
 use crate::sim::{self, SimOptions, Sinks};
 use crate::tui::app::App;
@@ -18,6 +18,15 @@ use std::time::{Duration, Instant};
 
 /// A small seeded run's events: elections, puts and gets, and faults.
 fn run_events() -> Vec<Event> {
+    events_of(Default::default())
+}
+
+/// The same run with a snapshot every ten entries (paper §7).
+fn compacted_events() -> Vec<Event> {
+    events_of(SnapshotPolicy { every: 10, chunk: 64 })
+}
+
+fn events_of(snapshots: SnapshotPolicy) -> Vec<Event> {
     let options = SimOptions {
         seed: 3,
         nodes: 5,
@@ -26,7 +35,7 @@ fn run_events() -> Vec<Event> {
         keys: 3,
         nemesis: "partition,crash".parse::<FaultSet>().expect("a fault set"),
         hazard: None,
-        snapshots: Default::default(),
+        snapshots,
     };
     let mut out = Vec::new();
     sim::run(&options, Sinks { events: Some(&mut out), history: None, probe: None }).expect("the run");
@@ -255,4 +264,33 @@ fn f_forks_at_the_cursor_and_the_timeline_follows_the_branch() {
     press(&mut replay, &[chr('F')]);
     assert!(replay.take_commands().is_empty(), "a replay forks nothing");
     assert!(replay.screen().notice.as_ref().is_some_and(|n| n.error && n.text.contains("no simulator")));
+}
+
+/// The past after a snapshot was installed: the rebuilt screen shows every node's snapshot on
+/// its card (or table row) and its boundary in the logs panel, as the live screen does, and
+/// equals the scene the events give there.
+#[test]
+fn the_past_after_an_installed_snapshot_at_120x40_and_80x24() {
+    let events = compacted_events();
+    let installed = events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::Node(NodeEventKind::SnapshotInstalled { .. })))
+        .expect("the run installs a snapshot on some follower");
+    // Just after the install and the commit that follows it.
+    let at = installed + 2;
+    let node = events[installed].node.expect("a node");
+    let timeline = Timeline::of(events);
+    let mut app = App::replay(timeline.clone(), "/tmp/compacted.jsonl", at, 1.0, &[]);
+    app.resize(120, 40);
+    let scene = timeline.scene_at(at);
+    assert_eq!(app.screen().nodes, scene.statuses(), "the screen is the scene's");
+    let status = app.screen().node(node).expect("the node").clone();
+    let snapshot = status.snapshot.expect("the installed snapshot");
+    assert_eq!((status.commit, status.applied), (snapshot.index, snapshot.index));
+    let big = draw(&app, 120, 40);
+    let text: String = big.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains(&format!("…snap {snapshot} |")), "the boundary in the logs panel");
+    insta::assert_snapshot!("history_compacted_120x40", big.backend());
+    app.resize(80, 24);
+    insta::assert_snapshot!("history_compacted_80x24", draw(&app, 80, 24).backend());
 }

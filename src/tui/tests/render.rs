@@ -137,10 +137,19 @@ fn too_small_says_how_large_it_must_be() {
 
 #[test]
 fn every_size_draws_without_panicking() {
-    let states = [demo(3), demo(5), demo(9)];
+    use crate::tui::fixture::compacted;
+    let states = [demo(3), demo(5), demo(9), compacted(3), compacted(5), compacted(9)];
     for state in &states {
         for (w, h) in [(1, 1), (20, 5), (79, 24), (80, 24), (80, 32), (100, 30), (120, 40), (200, 60)] {
             let _ = draw(state, w, h);
+        }
+    }
+    // The log cursor on every index of a compacted screen, at two sizes.
+    let mut state = compacted(5);
+    for index in 0..=40 {
+        state.mode = Mode::Log { index: crate::raft::LogIndex(index) };
+        for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+            let _ = draw(&state, w, h);
         }
     }
     let mut state = demo(5);
@@ -347,4 +356,67 @@ fn the_narration_panel_at_120x40_and_80x24() {
     let small = draw(&state, 80, 24);
     assert!(text(small.backend().buffer()).contains("step 2/5"), "the step is visible at 80x24");
     insta::assert_snapshot!("lesson_80x24", small.backend());
+}
+
+#[test]
+fn snapshots_on_the_cards_and_in_the_logs_at_120x40_and_80x24() {
+    let state = crate::tui::fixture::compacted(5);
+    insta::assert_snapshot!("compacted_120x40", draw(&state, 120, 40).backend());
+    insta::assert_snapshot!("compacted_80x24", draw(&state, 80, 24).backend());
+    insta::assert_snapshot!(
+        "compacted_three_80x24",
+        draw(&crate::tui::fixture::compacted(3), 80, 24).backend()
+    );
+}
+
+/// A map a rebuilt screen cannot know (its node started from a snapshot older than the event
+/// log) is `?` in its column, counts for no `≠`, and the title says why.
+#[test]
+fn a_map_the_events_do_not_show_is_a_question_mark() {
+    let mut state = crate::tui::fixture::compacted(5);
+    let snapshot = state.nodes[2].snapshot.expect("compacted");
+    state.nodes[2].kv.clear();
+    state.nodes[2].kv_unknown = Some(snapshot);
+    let t = draw(&state, 120, 40);
+    let lines = rows(&t);
+    let maps: Vec<&str> =
+        lines[8..16].iter().map(|r| r.split_at(r.char_indices().nth(66).unwrap().0).1).collect();
+    assert!(maps[0].contains("? not in the events"), "{maps:#?}");
+    let color = maps.iter().find(|r| r.contains("color")).expect("a row for color");
+    let cells: Vec<&str> = color.split_whitespace().collect();
+    assert_eq!(cells[2..7], ["v27", "v18", "≠", "?", "v27"], "{color}");
+    // With no key known elsewhere, the panel says whose map is not known and why.
+    for n in &mut state.nodes {
+        n.kv.clear();
+    }
+    let t = draw(&state, 120, 40);
+    let text = rows(&t).join("\n");
+    assert!(text.contains(&format!("n3's map: from snapshot {snapshot}, older than the log")), "{text}");
+}
+
+/// The snapshot boundary shortens to what fits before its bar: in full, without the term,
+/// the index alone, an ellipsis; just left of the window, the bar alone in the margin; further
+/// left, nothing (every column shown holds an entry).
+#[test]
+fn the_snapshot_boundary_shortens_to_fit() {
+    use crate::raft::{EntryId, LogIndex, Term};
+    let row = |base: u64| {
+        let mut state = crate::tui::fixture::compacted(5);
+        let n1 = &mut state.nodes[0];
+        n1.snapshot = Some(EntryId { index: LogIndex(base), term: Term(1) });
+        let all: Vec<_> = (base + 1..=n1.last.index.0)
+            .map(|i| crate::raft::Entry { index: LogIndex(i), term: Term(1), command: None })
+            .collect();
+        n1.log_tail = all;
+        let lines = rows(&draw(&state, 120, 40));
+        // The logs panel's header and n1's row (the panel starts on row 8).
+        assert!(lines[9].starts_with("│idx  19 20 21"), "{}", lines[9]);
+        lines[10].chars().take(66).collect::<String>()
+    };
+    assert!(row(30).contains("…snap 30@1 |  1  1"), "{}", row(30));
+    assert!(row(22).starts_with("│n1  …snap 22@1 |  1  1"), "just room for it: {}", row(22));
+    assert!(row(21).starts_with("│n1      …21 |  1  1"), "{}", row(21));
+    assert!(row(19).starts_with("│n1  … |  1  1"), "{}", row(19));
+    assert!(row(18).starts_with("│n1 |  1  1  1"), "{}", row(18));
+    assert!(row(17).starts_with("│n1    1  1  1"), "{}", row(17));
 }

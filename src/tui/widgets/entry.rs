@@ -71,6 +71,7 @@ fn row(screen: &ScreenState, column: &Column, cell: &Cell) -> Line<'static> {
         Held::Entry { applied: true, .. } | Held::Entry { committed: true, .. } => theme::good(),
         Held::Entry { .. } => theme::warn(),
         Held::Absent { .. } | Held::NotReported => theme::dim(),
+        Held::Compacted { .. } => theme::good(),
     };
     if let Held::Entry { term, .. } = &cell.held
         && cell.differs

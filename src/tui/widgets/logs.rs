@@ -2,7 +2,9 @@
 //! cell shows the entry's term in that term's colour: a solid block when the node knows it is
 //! committed, underlined text when it is not (yet). Gaps and diverging terms stand out at once.
 //! While the log cursor is on (`o`), the columns follow the selected index, marked `▸` on every
-//! row, with `·` where a node does not have the entry.
+//! row, with `·` where a node does not have the entry. Where a node has compacted its log (paper
+//! §7), the columns up to its snapshot's last entry say so, `…snap 1200@7 |`, and its entries
+//! follow the bar.
 
 use super::super::screen::{Mode, ScreenState};
 use super::super::theme;
@@ -11,7 +13,7 @@ use crate::control::{NodeStatus, RunState};
 use crate::raft::{LogIndex, Term};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::Modifier;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use std::collections::BTreeMap;
@@ -123,7 +125,43 @@ impl Widget for Logs<'_> {
                 theme::label(&node.run, node.role, node.id == s.selected),
             );
             log_row(node, w, selected, y, buf);
+            boundary(node, w, inner.right(), y, buf);
         }
+    }
+}
+
+/// A node's snapshot boundary (paper §7): the bar in its snapshot's last index's column and,
+/// over the compacted columns before it, `…snap 1200@7`, shortened to what fits (`…snap 1200`,
+/// `…1200`, `…`). Nothing when the boundary is left of the window (every column shown holds
+/// an entry); only the words when it is right of it (every column shown is compacted).
+fn boundary(node: &NodeStatus, w: Window, right: u16, y: u16, buf: &mut Buffer) {
+    let Some(snapshot) = node.snapshot else { return };
+    let base = snapshot.index.0;
+    if base + 1 < w.first {
+        return;
+    }
+    let columns = w.last - w.first + 1;
+    let end = w.x + columns as u16 * w.cell;
+    // The bar sits in the base's own column, at its last character (just left of the gap
+    // before the first entry held); for a base just left of the window, in the label's margin.
+    let bar = (base + 1 - w.first).checked_mul(w.cell as u64).map(|d| w.x as u64 + d).unwrap_or(u64::MAX);
+    let bar = (bar <= end as u64).then(|| bar as u16 - 1).filter(|&x| x < right);
+    let room = bar.unwrap_or(end).saturating_sub(w.x) as usize;
+    let words = [
+        format!("…snap {snapshot} "),
+        format!("…snap {} ", snapshot.index),
+        format!("…{} ", snapshot.index),
+        "… ".to_string(),
+    ];
+    if let Some(text) = words.iter().find(|t| t.chars().count() <= room) {
+        let x = w.x + (room - text.chars().count()) as u16;
+        let (head, tail) = text.split_at(text.find(|c: char| c.is_ascii_digit()).unwrap_or(text.len()));
+        buf.set_string(x, y, head, theme::dim());
+        let style = Style::default().fg(theme::term_colour(snapshot.term));
+        buf.set_string(x + head.chars().count() as u16, y, tail, style);
+    }
+    if let Some(x) = bar {
+        buf.set_string(x, y, "|", theme::selected_border());
     }
 }
 

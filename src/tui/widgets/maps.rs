@@ -1,11 +1,12 @@
 //! The committed key-value maps side by side: a row per key, a column per node. A value that
 //! differs from the leader's (or, without a leader, from most nodes') is marked `≠` in red, so
-//! a lagging or cut-off replica is visible at a glance.
+//! a lagging or cut-off replica is visible at a glance. A map the events do not show (on a
+//! screen rebuilt from a log whose node started from a snapshot older than it) is `?`.
 
 use super::super::screen::ScreenState;
 use super::super::theme;
 use super::{fit, panel, title, width_of};
-use crate::control::RunState;
+use crate::control::{NodeStatus, RunState};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
@@ -18,13 +19,14 @@ pub struct Maps<'a> {
 }
 
 /// The value most replicas agree on: the leader's, or else the most common among running nodes
-/// (absent counts as a value).
+/// (absent counts as a value). A map the events do not show counts for nothing.
 fn reference<'a>(screen: &'a ScreenState, key: &str) -> Option<&'a String> {
-    if let Some(leader) = screen.leader() {
+    if let Some(leader) = screen.leader().filter(|l| l.kv_unknown.is_none()) {
         return leader.kv.get(key);
     }
     let mut counts: BTreeMap<Option<&String>, usize> = BTreeMap::new();
-    for n in screen.nodes.iter().filter(|n| n.run == RunState::Running && n.role.is_some()) {
+    let known = |n: &&NodeStatus| n.run == RunState::Running && n.role.is_some() && n.kv_unknown.is_none();
+    for n in screen.nodes.iter().filter(known) {
         *counts.entry(n.kv.get(key)).or_default() += 1;
     }
     counts.into_iter().max_by_key(|&(_, c)| c).and_then(|(v, _)| v)
@@ -33,13 +35,27 @@ fn reference<'a>(screen: &'a ScreenState, key: &str) -> Option<&'a String> {
 impl Widget for Maps<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.screen;
-        let block = panel(title("committed maps", "· ≠ differs"));
+        // A map rebuilt from events that do not show it (its node started from a snapshot
+        // older than the log) is `?`, not guessed.
+        let unknown = s.nodes.iter().find_map(|n| n.kv_unknown.map(|snap| (n.id, snap)));
+        let details =
+            if unknown.is_some() { "· ≠ differs · ? not in the events" } else { "· ≠ differs" };
+        let block = panel(title("committed maps", details));
         let inner = block.inner(area);
         block.render(area, buf);
         let keys: BTreeSet<&String> = s.nodes.iter().flat_map(|n| n.kv.keys()).collect();
         if keys.is_empty() {
-            let none = if self.screen.rebuilt() { "no keys yet" } else { "no keys yet: p puts one" };
-            buf.set_string(inner.x + 1, inner.y, none, theme::dim());
+            let none = match unknown {
+                Some((id, snap)) => format!("{id}'s map: from snapshot {snap}, older than the log"),
+                None if self.screen.rebuilt() => "no keys yet".into(),
+                None => "no keys yet: p puts one".into(),
+            };
+            buf.set_string(
+                inner.x + 1,
+                inner.y,
+                fit(&none, inner.width.saturating_sub(1) as usize),
+                theme::dim(),
+            );
             return;
         }
         let n = s.nodes.len().max(1) as u16;
@@ -61,6 +77,11 @@ impl Widget for Maps<'_> {
             let want = reference(s, key);
             for (i, node) in s.nodes.iter().enumerate() {
                 let x = x0 + key_w + i as u16 * col;
+                let room = col as usize - 1;
+                if node.kv_unknown.is_some() {
+                    buf.set_string(x, y, fit("?", room), theme::dim());
+                    continue;
+                }
                 let value = node.kv.get(*key);
                 let down = matches!(node.run, RunState::Dead | RunState::Crashed(_));
                 let differs = value != want && node.role.is_some();
@@ -70,7 +91,6 @@ impl Widget for Maps<'_> {
                     Some(v) if v.is_empty() => "\"\"",
                     Some(v) => v.as_str(),
                 };
-                let room = col as usize - 1;
                 let (text, style) = if differs && width_of(shown) + 2 <= room {
                     (format!("{shown} ≠"), theme::bad())
                 } else if differs {

@@ -1,8 +1,9 @@
 //! The nodes: a card each when they fit side by side, a table row each otherwise. Both show the
 //! role (or DEAD / PAUSED / CRASHED) as a coloured badge, term and vote, the known leader (for a
 //! pre-candidate, the term it asks for instead: its own term does not change, thesis §9.6),
-//! commit and applied indexes, the last entry, the election timer as a bar, and for the leader
-//! each follower's match/next index.
+//! commit and applied indexes, the last entry (and the snapshot's index once the log is
+//! compacted, paper §7), the election timer as a bar, and for the leader each follower's
+//! match/next index, and `→ n2` while it hands its leadership to n2 (thesis §3.10).
 
 use super::super::layout::{Areas, NodesStyle};
 use super::super::screen::ScreenState;
@@ -108,6 +109,11 @@ fn followers(screen: &ScreenState, leader: &NodeStatus, width: usize) -> Vec<Spa
     items.into_iter().map(|(f, s, style)| Span::styled(if compact { s } else { f }, style)).collect()
 }
 
+/// The target of the leadership transfer a running leader is making (thesis §3.10).
+fn transfer(node: &NodeStatus) -> Option<NodeId> {
+    node.transfer.filter(|_| node.role == Some(Role::Leader) && !is_down(&node.run))
+}
+
 /// One node's card: its frame, its figures (term, vote, indexes, last entry), then what its
 /// run state and role add.
 fn card(screen: &ScreenState, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
@@ -121,22 +127,34 @@ fn card(screen: &ScreenState, node: &NodeStatus, rect: Rect, buf: &mut Buffer) {
     let value = if down || node.role.is_none() { theme::dim() } else { theme::text() };
     let label = theme::dim();
     // Two aligned columns: labels of 7 and 6, values of 5; on a card too narrow for that (nine
-    // nodes side by side), one space between each, so the second value is never cut.
+    // nodes side by side, or long indexes), one space between each; narrower still, the second
+    // label is cut (`ap 1205`), so a value is never cut.
     let pair = |l1: &str, v1: String, l2: &str, v2: String| {
-        let aligned = 7 + v1.chars().count().max(5) + 6 + v2.chars().count() <= w;
-        let (p1, p2, p3) =
-            if aligned { (7, 5, 6) } else { (l1.len() + 1, v1.chars().count() + 1, l2.len() + 1) };
+        let (n1, n2) = (v1.chars().count(), v2.chars().count());
+        let aligned = 7 + (n1 + 1).max(5) + 6 + n2 <= w;
+        let (p1, p2) = if aligned { (7, (n1 + 1).max(5)) } else { (l1.len() + 1, n1 + 1) };
+        let l2 = if aligned {
+            format!("{l2:<6}")
+        } else {
+            let room = w.saturating_sub(p1 + p2 + n2 + 1).clamp(1, l2.len());
+            format!("{} ", &l2[..room])
+        };
         Line::from(vec![
             Span::styled(format!("{l1:<p1$}"), label),
             Span::styled(format!("{v1:<p2$}"), value),
-            Span::styled(format!("{l2:<p3$}"), label),
+            Span::styled(l2, label),
             Span::styled(v2, value),
         ])
+    };
+    // The last entry, and the snapshot's index once the log is compacted (paper §7).
+    let last = match node.snapshot {
+        Some(s) => pair("last", node.last.to_string(), "snap", s.index.to_string()),
+        None => Line::from(vec![Span::styled("last   ", label), Span::styled(node.last.to_string(), value)]),
     };
     let mut lines: Vec<Line> = vec![
         pair("term", node.term.to_string(), "vote", opt(node.vote)),
         pair("commit", node.commit.to_string(), "apply", node.applied.to_string()),
-        Line::from(vec![Span::styled("last   ", label), Span::styled(node.last.to_string(), value)]),
+        last,
     ];
     lines.extend(card_state(screen, node, w, value));
     for (i, line) in lines.iter().take(inner.height as usize).enumerate() {
@@ -156,6 +174,9 @@ fn card_block(node: &NodeStatus, selected: bool, down: bool) -> Block<'static> {
     head.push(Span::raw(" "));
     head.push(Span::styled(badge, badge_style));
     head.push(Span::raw(" "));
+    if let Some(target) = transfer(node) {
+        head.push(Span::styled(format!("→ {target} "), theme::warn()));
+    }
     let border = match (selected, down) {
         (true, _) => theme::selected_border(),
         (false, true) => theme::bad(),
@@ -243,20 +264,30 @@ fn short_paths(reason: &str) -> String {
 /// Column widths of the table, after the node name: role, term, vote, leader, commit, apply, last.
 const COLUMNS: [(&str, usize); 7] =
     [("role", 14), ("term", 5), ("vote", 5), ("leader", 7), ("commit", 7), ("apply", 6), ("last", 9)];
+/// The snapshot's column, after `last`, once some node has compacted its log (paper §7).
+const SNAP_COLUMN: (&str, usize) = ("snap", 5);
 
 fn table(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
     let block = panel(title("nodes", "click or 1-9 to select"));
     let inner = block.inner(area);
     block.render(area, buf);
     let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(1), ..inner };
-    let fixed: usize = 4 + COLUMNS.iter().map(|c| c.1).sum::<usize>();
+    let mut columns = COLUMNS.to_vec();
+    let snapshots = screen.nodes.iter().any(|n| n.snapshot.is_some());
+    if snapshots {
+        columns.push(SNAP_COLUMN);
+    }
+    let fixed: usize = 4 + columns.iter().map(|c| c.1).sum::<usize>();
     let rest = (inner.width as usize).saturating_sub(fixed);
     let mut header = vec![Span::raw("    ")];
-    for (name, w) in COLUMNS {
+    for &(name, w) in &columns {
         header.push(Span::styled(format!("{name:<w$}"), theme::dim()));
     }
-    let last =
-        if rest >= 40 { "election timer · leader: match/next per follower" } else { "timer · match/next" };
+    let last = match rest {
+        40.. => "election timer · leader: match/next per follower",
+        18.. => "timer · match/next",
+        _ => "timer · match",
+    };
     header.push(Span::styled(last, theme::dim()));
     buf.set_line(inner.x, inner.y, &Line::from(header), inner.width);
     for (i, node) in screen.nodes.iter().enumerate() {
@@ -269,11 +300,14 @@ fn table(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
         let value = if down || node.role.is_none() { theme::dim() } else { theme::text() };
         let (badge, badge_style) = theme::badge(&node.run, node.role);
         let cell = |s: String, w: usize, style: Style| Span::styled(format!("{:<w$}", fit(&s, w - 1)), style);
+        let handing = transfer(node).map(|t| format!(" → {t}")).unwrap_or_default();
+        let role_w = badge.chars().count() + handing.chars().count();
         let mut spans = vec![
             Span::styled(if selected { "▶" } else { " " }, theme::selected_border()),
             cell(node.id.to_string(), 3, theme::node_name(&node.run, node.role)),
             Span::styled(badge.clone(), badge_style),
-            Span::raw(" ".repeat(COLUMNS[0].1.saturating_sub(badge.chars().count()))),
+            Span::styled(handing, theme::warn()),
+            Span::raw(" ".repeat(COLUMNS[0].1.saturating_sub(role_w))),
             cell(node.term.to_string(), COLUMNS[1].1, value),
             cell(opt(node.vote), COLUMNS[2].1, value),
             cell(opt(node.leader), COLUMNS[3].1, value),
@@ -281,6 +315,10 @@ fn table(screen: &ScreenState, area: Rect, buf: &mut Buffer) {
             cell(node.applied.to_string(), COLUMNS[5].1, value),
             cell(node.last.to_string(), COLUMNS[6].1, value),
         ];
+        if snapshots {
+            let snap = node.snapshot.map_or_else(|| "—".to_string(), |s| s.index.to_string());
+            spans.push(cell(snap, SNAP_COLUMN.1, value));
+        }
         match (&node.run, node.role) {
             (RunState::Dead, _) => {
                 spans.push(Span::styled(fit("last known state · r restarts it", rest), theme::bad()));
