@@ -548,7 +548,9 @@ fn a_node_down_while_the_others_compact_catches_up_by_install_snapshot() {
         .collect();
     let taken = events
         .iter()
-        .filter(|e| e.node == Some(l) && matches!(e.kind, EventKind::Node(NodeEventKind::SnapshotTaken { .. })))
+        .filter(|e| {
+            e.node == Some(l) && matches!(e.kind, EventKind::Node(NodeEventKind::SnapshotTaken { .. }))
+        })
         .count();
     assert!(taken >= 3, "the leader took {taken} snapshots");
     let installed = events.iter().any(|e| {
@@ -556,7 +558,8 @@ fn a_node_down_while_the_others_compact_catches_up_by_install_snapshot() {
     });
     assert!(installed, "{down} caught up without installing a snapshot");
     let recovered = events.iter().any(|e| {
-        e.node == Some(l) && matches!(&e.kind, EventKind::Restart { recovered: Some(r) } if r.snapshot.is_some())
+        e.node == Some(l)
+            && matches!(&e.kind, EventKind::Restart { recovered: Some(r) } if r.snapshot.is_some())
     });
     assert!(recovered, "{l} restarted without the snapshots it took");
     let verdict = check_history(&history, &CheckOptions::default()).expect("a well-formed history");
@@ -600,7 +603,8 @@ fn restart_time_with_and_without_snapshots() {
             let mut store = DiskStorage::open(&dir, NodeId(1), cluster, FsyncPolicy::Never).expect("open");
             let recovered = store.recover().expect("recover");
             let entries = recovered.entries.len();
-            let node = KvNode::new(Config::new(NodeId(1), (1..=3).map(NodeId).collect()), recovered, Kv::new());
+            let node =
+                KvNode::new(Config::new(NodeId(1), (1..=3).map(NodeId).collect()), recovered, Kv::new());
             times.push(began.elapsed());
             // Re-applying what follows the snapshot, as the node will once it learns the
             // commit index: a fresh state machine fed the same entries.

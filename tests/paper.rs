@@ -300,14 +300,21 @@ fn up_to_date_check_compares_term_before_index() {
         .enumerate()
         .map(|(i, &t)| quorum::raft::Entry { index: LogIndex(i as u64 + 1), term: Term(t), command: None })
         .collect();
-    let recovered =
-        Recovered { hard_state: HardState { term: Term(3), vote: None }, base: EntryId::default(), snapshot: None, entries };
+    let recovered = Recovered {
+        hard_state: HardState { term: Term(3), vote: None },
+        base: EntryId::default(),
+        snapshot: None,
+        entries,
+    };
     solo.node = KvNode::new(Config::new(NodeId(1), members(3)), recovered, Kv::new());
     let ask = |from: u64, index: u64, term: u64| Message {
         from: NodeId(from),
         to: NodeId(1),
         term: Term(4),
-        body: Body::RequestVote { last: EntryId { index: LogIndex(index), term: Term(term) }, transfer: false },
+        body: Body::RequestVote {
+            last: EntryId { index: LogIndex(index), term: Term(term) },
+            transfer: false,
+        },
     };
     // Longer log (index 9) but older last term (2): refused.
     solo.node.step(ask(2, 9, 2));

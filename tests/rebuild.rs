@@ -396,7 +396,11 @@ fn live_seed(
             events_file: Some(events_file.clone()),
             probe: Some(Arc::clone(&probe)),
             // Small snapshots on every other run in memory (the disk store keeps none yet).
-            snapshots: if !disk && seed.is_multiple_of(2) { SMALL_SNAPSHOTS } else { SnapshotPolicy::default() },
+            snapshots: if !disk && seed.is_multiple_of(2) {
+                SMALL_SNAPSHOTS
+            } else {
+                SnapshotPolicy::default()
+            },
             ..ClusterOptions::default()
         },
         clients: 2,

@@ -3,8 +3,8 @@
 //! replays it. `QUORUM_SEED=S cargo test --test sim replay` replays one seed under the test's
 //! defaults.
 
-use quorum::nemesis::FaultSet;
 use quorum::events::{Event, EventKind};
+use quorum::nemesis::FaultSet;
 use quorum::raft::{Hazard, NodeEventKind, SnapshotPolicy};
 use quorum::sim::{self, SimOptions, SimReport, Sinks};
 
@@ -106,7 +106,8 @@ fn snapshots_are_taken_sent_in_chunks_installed_and_recovered_under_faults() {
     for seed in 8000..8020 {
         let mut bytes = Vec::new();
         let options = with_snapshots(seed, [3, 5, 7][seed as usize % 3]);
-        sim::run(&options, Sinks { events: Some(&mut bytes), history: None, probe: None }).expect("in memory");
+        sim::run(&options, Sinks { events: Some(&mut bytes), history: None, probe: None })
+            .expect("in memory");
         for line in std::str::from_utf8(&bytes).expect("UTF-8").lines() {
             let event: Event = serde_json::from_str(line).expect("an event");
             match event.kind {
@@ -123,9 +124,14 @@ fn snapshots_are_taken_sent_in_chunks_installed_and_recovered_under_faults() {
     }
     assert!(taken >= 100, "{taken} snapshots taken");
     assert!(installed >= 10, "{installed} snapshots installed");
-    assert!(chunks > 2 * installed, "{chunks} chunks for {installed} installs: snapshots span several chunks");
+    assert!(
+        chunks > 2 * installed,
+        "{chunks} chunks for {installed} installs: snapshots span several chunks"
+    );
     assert!(recovered >= 5, "{recovered} restarts from a snapshot");
-    eprintln!("{taken} taken, {installed} installed ({kept} kept the log), {chunks} chunks, {recovered} recoveries");
+    eprintln!(
+        "{taken} taken, {installed} installed ({kept} kept the log), {chunks} chunks, {recovered} recoveries"
+    );
 }
 
 #[test]

@@ -374,8 +374,8 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
     }
     // The history waits for the check in a file of its own, not in memory: a run of ten
     // minutes has millions of operations, and the run's memory must not grow with them.
-    let spill_path = std::env::temp_dir()
-        .join(format!("quorum-run-{}-{}.jsonl", std::process::id(), start_stamp()));
+    let spill_path =
+        std::env::temp_dir().join(format!("quorum-run-{}-{}.jsonl", std::process::id(), start_stamp()));
     let spill = SpillFile(spill_path);
     let mut spill_writer = HistoryWriter::new(std::io::BufWriter::new(std::fs::File::create(&spill.0)?));
     spill_writer.write_header(&header)?;
@@ -434,8 +434,9 @@ pub fn run(options: &RunOptions, history: Option<Box<dyn Write + Send>>) -> std:
         latencies.merge(&l);
     }
     drop(writer);
-    let events = crate::check::history::parse_history(std::io::BufReader::new(std::fs::File::open(&spill.0)?))
-        .map_err(|e| std::io::Error::other(format!("{}: {e}", spill.0.display())))?;
+    let events =
+        crate::check::history::parse_history(std::io::BufReader::new(std::fs::File::open(&spill.0)?))
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", spill.0.display())))?;
     let verdict =
         check_history(&events, &CheckOptions { time_limit: Some(Duration::from_secs(60)), initial })
             .unwrap_or_else(|e| Verdict::Unknown { reason: format!("history could not be paired: {e}") });

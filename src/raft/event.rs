@@ -220,7 +220,11 @@ impl fmt::Display for NodeEventKind {
                 write!(f, "read {} at index {index} round {round}", request.id)
             }
             NodeEventKind::SnapshotTaken { snapshot, bytes } => {
-                write!(f, "snapshot {snapshot} taken ({bytes} bytes), log compacted through {}", snapshot.index)
+                write!(
+                    f,
+                    "snapshot {snapshot} taken ({bytes} bytes), log compacted through {}",
+                    snapshot.index
+                )
             }
             NodeEventKind::SnapshotSend { to, snapshot, bytes } => {
                 write!(f, "sends snapshot {snapshot} ({bytes} bytes) to {to}")

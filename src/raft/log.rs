@@ -199,8 +199,15 @@ mod tests {
         let (from, entries) = log.take_unstable().unwrap();
         assert_eq!((from, entries.len()), (LogIndex(5), 1), "what was unstable after the base stays so");
         log.reset(EntryId { index: LogIndex(9), term: Term(4) });
-        assert_eq!((log.first_index(), log.last_index(), log.entries().len()), (LogIndex(10), LogIndex(9), 0));
-        assert_eq!(log.take_unstable(), Some((LogIndex(10), Vec::new())), "storage drops what follows the base");
+        assert_eq!(
+            (log.first_index(), log.last_index(), log.entries().len()),
+            (LogIndex(10), LogIndex(9), 0)
+        );
+        assert_eq!(
+            log.take_unstable(),
+            Some((LogIndex(10), Vec::new())),
+            "storage drops what follows the base"
+        );
     }
 
     #[test]

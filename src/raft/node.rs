@@ -150,7 +150,10 @@ impl<S: StateMachine> RaftNode<S> {
         if let Some(snapshot) = &recovered.snapshot {
             assert_eq!(snapshot.last, recovered.base, "the recovered log must start at its snapshot");
             if let Err(e) = state.restore(snapshot.last.index, &snapshot.data) {
-                panic!("the recovered snapshot {} does not decode ({e}); storage must check it", snapshot.last);
+                panic!(
+                    "the recovered snapshot {} does not decode ({e}); storage must check it",
+                    snapshot.last
+                );
             }
         } else {
             assert_eq!(recovered.base, EntryId::default(), "a compacted log needs its snapshot");
@@ -158,12 +161,8 @@ impl<S: StateMachine> RaftNode<S> {
         let log = Log::recover(recovered.base, recovered.entries);
         // Times never decrease along the log: the last command holds the highest (or the
         // snapshot, if the log holds none).
-        let clock = log
-            .entries()
-            .iter()
-            .rev()
-            .find_map(|e| e.command.as_ref())
-            .map_or(state.clock(), |c| c.time());
+        let clock =
+            log.entries().iter().rev().find_map(|e| e.command.as_ref()).map_or(state.clock(), |c| c.time());
         let mut node = RaftNode {
             rng: Xoshiro256PlusPlus::seed_from_u64(config.seed),
             peers,

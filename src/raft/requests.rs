@@ -66,7 +66,10 @@ impl<S: StateMachine> RaftNode<S> {
             && !matches!(request.op, Op::Get { .. })
         {
             // Thesis §3.10: no new writes while leadership is handed over.
-            self.reply(origin, Response { id: request.id, result: Err(ClientError::Transferring { target }) });
+            self.reply(
+                origin,
+                Response { id: request.id, result: Err(ClientError::Transferring { target }) },
+            );
             return;
         }
         match request.op {

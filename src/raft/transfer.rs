@@ -17,12 +17,12 @@
 //! 4. If the transfer does not end within an election timeout (the target is down, cut off, or
 //!    lost the election), the leader abandons it and accepts writes again.
 
+use super::NodeId;
 use super::event::NodeEventKind;
 use super::message::Body;
 use super::node::{RaftNode, Role};
 use super::progress::ReplicationState;
 use super::state::StateMachine;
-use super::NodeId;
 
 /// A transfer under way.
 #[derive(Clone, Debug)]

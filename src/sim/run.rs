@@ -12,7 +12,7 @@ use crate::events::{ClientRecord, Event, EventKind, Outcome};
 use crate::kv::SessionLimits;
 use crate::nemesis::{FaultSet, Nemesis};
 use crate::network::LinkRule;
-use crate::raft::{Config, Hazard, NodeId, Switches, Term, SnapshotPolicy};
+use crate::raft::{Config, Hazard, NodeId, SnapshotPolicy, Switches, Term};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use std::collections::VecDeque;
