@@ -293,7 +293,7 @@ fn a_full_disk_stops_nodes_cleanly_and_they_start_again_with_room() {
     let bin = env!("CARGO_BIN_EXE_quorum");
     let script = format!(
         "set -e; mount -t tmpfs -o size=400k tmpfs '{m}'; \
-         '{bin}' run --data-dir '{m}/d' --nodes 3 --duration 3 && echo FIRST=0 || echo FIRST=$?; \
+         '{bin}' run --data-dir '{m}/d' --nodes 3 --duration 3 --snapshot-every 0 && echo FIRST=0 || echo FIRST=$?; \
          mount -o remount,size=64m tmpfs '{m}'; \
          '{bin}' run --data-dir '{m}/d' --nodes 3 --duration 1 && echo SECOND=0 || echo SECOND=$?",
         m = mount.display()

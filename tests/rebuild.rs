@@ -66,7 +66,7 @@ fn differences(rebuilt: &NodeStatus, real: &NodeStatus) -> Vec<String> {
 const SMALL_SNAPSHOTS: SnapshotPolicy = SnapshotPolicy { every: 10, chunk: 64 };
 
 /// Seeds (with small snapshots) on which a follower installs a snapshot and keeps its log.
-const KEPT_LOG_SEEDS: [u64; 2] = [104, 258];
+const KEPT_LOG_SEEDS: [u64; 3] = [362, 544, 582];
 
 /// The simulator's options for `seed`: N = 3, 5 and 7 in turn, every fault, several clients;
 /// on every other seed a snapshot every ten entries.

@@ -14,7 +14,8 @@ pub fn skeleton(name: &str, text: &str) -> String {
     let mut narration: Vec<String> = Vec::new();
     let mut commands: Vec<String> = Vec::new();
     let mut in_output = false;
-    let mut cluster = None;
+    let mut cluster: Option<Vec<String>> = None;
+    let mut nodes = 3;
     let mut steps = 0;
     let mut intro = Vec::new();
     for line in text.lines() {
@@ -29,10 +30,13 @@ pub fn skeleton(name: &str, text: &str) -> String {
             if cluster.is_none() {
                 // The first block sets the cluster up.
                 intro = std::mem::take(&mut narration);
-                cluster = Some(std::mem::take(&mut commands));
+                let setup = std::mem::take(&mut commands);
+                nodes = setup.iter().find_map(|c| cluster_size(c)).unwrap_or(nodes);
+                cluster = Some(setup);
             } else {
                 steps += 1;
-                write_step(&mut out, steps, &std::mem::take(&mut narration), &std::mem::take(&mut commands));
+                let (n, c) = (std::mem::take(&mut narration), std::mem::take(&mut commands));
+                write_step(&mut out, steps, &n, &c, nodes);
             }
             continue;
         }
@@ -44,7 +48,7 @@ pub fn skeleton(name: &str, text: &str) -> String {
     }
     if !commands.is_empty() {
         steps += 1;
-        write_step(&mut out, steps, &narration, &commands);
+        write_step(&mut out, steps, &narration, &commands, nodes);
     }
     let mut head =
         format!("# A lesson skeleton made from the golden script {name}: edit the narration, and\n");
@@ -71,7 +75,7 @@ pub fn skeleton(name: &str, text: &str) -> String {
     }
     if !first.is_empty() {
         head.push('\n');
-        write_step(&mut head, 0, &[], &first);
+        write_step(&mut head, 0, &[], &first, nodes);
     }
     if steps == 0 && first.is_empty() {
         head.push_str("\nstep Start\n> (no commands in the script)\nticks 1\n");
@@ -109,7 +113,13 @@ fn setting(rest: &str) -> (String, Vec<String>) {
     (out, dropped)
 }
 
-fn write_step(out: &mut String, number: usize, narration: &[String], commands: &[String]) {
+/// The `nodes=N` of a script's `cluster` command.
+fn cluster_size(command: &str) -> Option<u64> {
+    let rest = command.trim_start_matches('(').trim_end_matches(')').strip_prefix("cluster")?;
+    rest.split_whitespace().find_map(|w| w.strip_prefix("nodes=")?.parse().ok())
+}
+
+fn write_step(out: &mut String, number: usize, narration: &[String], commands: &[String], nodes: u64) {
     let title = if number == 0 { "Set-up".to_string() } else { format!("Step {number}") };
     let _ = writeln!(out, "step {title}");
     for n in narration {
@@ -117,15 +127,18 @@ fn write_step(out: &mut String, number: usize, narration: &[String], commands: &
     }
     for c in commands {
         let bare = c.trim_start_matches('(').trim_end_matches(')');
-        for line in translate(bare) {
+        for line in translate(bare, nodes) {
             let _ = writeln!(out, "{line}");
         }
     }
     out.push('\n');
 }
 
-/// The lesson lines that do what the script command does.
-fn translate(command: &str) -> Vec<String> {
+/// The lesson lines that do what the script command does, in a cluster of `nodes`.
+fn translate(command: &str, nodes: u64) -> Vec<String> {
+    let member = |n: &str| {
+        n.strip_prefix('n').and_then(|i| i.parse::<u64>().ok()).is_some_and(|i| (1..=nodes).contains(&i))
+    };
     let w: Vec<&str> = command.split_whitespace().collect();
     let by_hand = |what: &str| vec![format!("# script: {command} ({what})")];
     let option = |key: &str| w.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.strip_prefix('=')));
@@ -144,6 +157,7 @@ fn translate(command: &str) -> Vec<String> {
         }
         ["campaign", n] => vec!["hold".into(), format!("campaign {n}")],
         // The lesson asks whoever leads; the script names the leader it asks.
+        ["transfer", _, target] if !member(target) => by_hand("a transfer to a node outside the cluster"),
         ["transfer", _, target] => vec!["hold".into(), format!("transfer {target}")],
         ["deliver"] => vec!["deliver".into()],
         ["deliver", nodes @ ..] => nodes.iter().map(|n| format!("deliver to={n}")).collect(),
