@@ -316,7 +316,7 @@ impl Kv {
         put_u64(&mut out, self.applied.0);
         put_u64(&mut out, self.clock);
         let mut keys: Vec<(&String, &String)> = self.data.iter().collect();
-        keys.sort();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
         put_u64(&mut out, keys.len() as u64);
         for (k, v) in keys {
             put_str(&mut out, k);

@@ -580,7 +580,7 @@ fn restart_time_with_and_without_snapshots() {
     use quorum::raft::{Config, SnapshotPolicy, Storage};
     use quorum::storage::DiskStorage;
     let seconds: u64 = std::env::var("QUORUM_FILL_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    for every in [0u64, 1000] {
+    for every in [0, SnapshotPolicy::default().every] {
         let dir = temp_dir(&format!("restart-time-{every}"));
         let options = ClusterOptions {
             snapshots: SnapshotPolicy { every, ..SnapshotPolicy::default() },
