@@ -12,13 +12,15 @@
 //!
 //! 1. **Feed input.** Any number of calls to [`RaftNode::tick`] (time passed),
 //!    [`RaftNode::step`] (a message arrived), [`RaftNode::client_request`] (a client asked
-//!    something) or [`RaftNode::campaign`] (force an election timeout).
+//!    something), [`RaftNode::campaign`] (force an election timeout) or
+//!    [`RaftNode::transfer_leadership`].
 //! 2. **Take the output.** If [`RaftNode::has_ready`], call [`RaftNode::ready`] to get one
 //!    [`Ready`] batch holding everything the inputs produced.
 //! 3. **Send what need not wait.** `Ready::messages` (a leader's AppendEntries and heartbeats)
 //!    may be sent right away, in parallel with the write of step 4 (thesis §10.2.1).
-//! 4. **Persist.** Write `Ready::hard_state` (term and vote) and `Ready::entries` (drop stored
-//!    entries from the given index on, then append) and make them durable (fsync). Several
+//! 4. **Persist.** Write `Ready::snapshot` first if there is one, then `Ready::hard_state`
+//!    (term and vote) and `Ready::entries` (drop stored entries from the given index on, then
+//!    append), and make them durable (fsync). Several
 //!    nodes or several batches may share one sync (group commit), as long as step 5 waits.
 //! 5. **Send what waited.** Only now send `Ready::persisted_messages`: vote answers, append
 //!    answers, forwarded requests, anything whose meaning depends on the write of step 4.
@@ -30,8 +32,9 @@
 //!    be fed between `ready()` and `advance()`.
 //!
 //! A restarted node is rebuilt with [`RaftNode::new`] from what
-//! its store's recovery returns ([`Recovered`]): term, vote and log survive; role, commit index,
-//! applied state and leader state are volatile and are rebuilt.
+//! its store's recovery returns ([`Recovered`]): term, vote, the newest snapshot and the log
+//! after it survive; role, commit index, applied state and leader state are volatile and are
+//! rebuilt (the state machine from the snapshot, then by re-applying the log).
 //!
 //! # What is implemented, and where the rules come from
 //!
@@ -46,13 +49,17 @@
 //!   to the leader) (thesis §6.4).
 //! - Client sessions for exactly-once puts (thesis §6.3): the protocol here ([`Request`],
 //!   [`Command`]), the session table in the state machine (the `kv` module's `Kv`).
+//! - Snapshots and log compaction, and InstallSnapshot in chunks for a follower that needs
+//!   compacted entries (paper §7, Figure 13).
+//! - Leadership transfer with TimeoutNow (thesis §3.10).
 //!
 //! The node's state and its driver-facing methods are in `node.rs`; the rules above are in
 //! `election.rs` (election, PreVote, CheckQuorum and the lease), `replication.rs` (replication,
-//! commitment, applying) and `requests.rs` (client requests, forwarding, ReadIndex reads).
+//! commitment, applying), `requests.rs` (client requests, forwarding, ReadIndex reads),
+//! `snapshot.rs` (taking, sending and installing snapshots) and `transfer.rs` (leadership
+//! transfer).
 //!
-//! Left out for now: snapshots and log compaction (the log's first index is already a
-//! variable), membership changes, leadership transfer, lease-based reads.
+//! Left out for now: membership changes, lease-based reads.
 
 mod client;
 mod config;
