@@ -685,7 +685,7 @@ fn lesson_engine(
         nodes: setup.nodes,
         switches: setup.switches,
         sessions: Default::default(),
-        snapshots: SnapshotPolicy::default(),
+        snapshots: setup.snapshots,
     };
     let options = sim::EngineOptions { clock, events_file, ring };
     // Frozen from time 0: the wall clock never runs before the lesson's first step.

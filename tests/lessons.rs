@@ -18,7 +18,7 @@ fn engine(lesson: &Lesson) -> Arc<SimEngine> {
         nodes: s.nodes,
         switches: s.switches,
         sessions: Default::default(),
-        snapshots: Default::default(),
+        snapshots: s.snapshots,
     };
     let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: RING };
     Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"))

@@ -20,7 +20,7 @@
 
 use crate::kv::Op;
 use crate::network::HeldAction;
-use crate::raft::{Hazard, LogIndex, NodeId, Role, Switches, Term};
+use crate::raft::{Hazard, LogIndex, NodeId, Role, SnapshotPolicy, Switches, Term};
 use std::fmt;
 
 /// The longest a `until` may wait, in ticks (a minute of virtual time).
@@ -58,11 +58,20 @@ pub struct Setup {
     pub delay: Option<(u64, u64)>,
     /// The console's time scale while a step plays (the steps are the same at any speed).
     pub speed: f64,
+    /// When nodes snapshot and compact their logs (paper §7): `snapshot=N chunk=B`.
+    pub snapshots: SnapshotPolicy,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { nodes: 3, seed: 1, switches: Switches::CORRECT, delay: None, speed: 0.25 }
+        Setup {
+            nodes: 3,
+            seed: 1,
+            switches: Switches::CORRECT,
+            delay: None,
+            speed: 0.25,
+            snapshots: SnapshotPolicy::default(),
+        }
     }
 }
 
@@ -232,6 +241,8 @@ pub enum Condition {
     Linearizable,
     /// The node's last log entry has this index.
     Last(NodeId, LogIndex),
+    /// The node holds a snapshot that includes this index (paper §7).
+    Snapshot(NodeId, LogIndex),
     /// The condition does not hold (`not committed 4`, `not linearizable`).
     Not(Box<Condition>),
 }
@@ -394,6 +405,13 @@ fn parse_setup(rest: &str) -> Result<Setup, String> {
             "checkquorum" => setup.switches.check_quorum = on_off(k, v)?,
             "hazard" => setup.switches.hazard = hazard(v)?,
             "delay" => setup.delay = Some(delay(v)?),
+            "snapshot" => setup.snapshots.every = number("snapshot", v)?,
+            "chunk" => {
+                setup.snapshots.chunk = number("chunk", v)?;
+                if setup.snapshots.chunk == 0 {
+                    return Err(format!("chunk={v}: a chunk holds at least one byte"));
+                }
+            }
             "speed" => {
                 setup.speed = number("speed", v)?;
                 if !(0.05..=10.0).contains(&setup.speed) {
@@ -402,7 +420,8 @@ fn parse_setup(rest: &str) -> Result<Setup, String> {
             }
             _ => {
                 return Err(format!(
-                    "unknown cluster setting `{k}`: expected nodes, seed, prevote, checkquorum, hazard, delay or speed"
+                    "unknown cluster setting `{k}`: expected nodes, seed, prevote, checkquorum, hazard, delay, \
+                     snapshot, chunk or speed"
                 ));
             }
         }
@@ -665,6 +684,9 @@ fn parse_condition(text: &str, nodes: usize) -> Result<Condition, String> {
         }
         ("held", _) => Condition::Held(filter(rest, nodes)?),
         ("last", [n, index]) => Condition::Last(node(n, nodes)?, LogIndex(number("last", index)?)),
+        ("snapshot", [n, index]) => {
+            Condition::Snapshot(node(n, nodes)?, LogIndex(number("snapshot", index)?))
+        }
         ("not", [_, ..]) => Condition::Not(Box::new(parse_condition(rest, nodes)?)),
         ("safety", ["ok"]) => Condition::Safety(true),
         ("safety", ["broken"]) => Condition::Safety(false),
@@ -673,7 +695,8 @@ fn parse_condition(text: &str, nodes: usize) -> Result<Condition, String> {
             return Err(format!(
                 "unknown condition `{text}`: expected leader [NODE], role NODE ROLE, term NODE T, committed \
                  INDEX [on NODE…], value NODE KEY=VALUE, missing NODE KEY, returned [ok|failed|unknown] \
-                 [value=V], held [type=T from=A to=B], last NODE INDEX, safety ok|broken, linearizable, or \
+                 [value=V], held [type=T from=A to=B], last NODE INDEX, snapshot NODE INDEX, safety ok|broken, \
+                 linearizable, or \
                  not CONDITION"
             ));
         }
@@ -769,6 +792,24 @@ mod tests {
         let before = Switches { hazard: Some(Hazard::LocalReads), pre_vote: true, check_quorum: false };
         let after = change.apply(before);
         assert_eq!(after, Switches { pre_vote: false, ..before });
+    }
+
+    #[test]
+    fn the_snapshot_policy_is_a_cluster_setting_and_a_snapshot_a_condition() {
+        let text = "title T\ncluster nodes=3 snapshot=6 chunk=48\nstep S\nuntil snapshot n2 7\n";
+        let l = parse("t", "t", text).expect("parses");
+        assert_eq!(l.setup.snapshots, SnapshotPolicy { every: 6, chunk: 48 });
+        let Kind::Until(condition, _) = &l.steps[0].instructions[0].kind else { panic!("until") };
+        assert_eq!(condition, &Condition::Snapshot(NodeId(2), LogIndex(7)));
+        assert_eq!(
+            parse("t", "t", "title T\ncluster nodes=3\nstep S\nticks 1\n").expect("p").setup.snapshots,
+            SnapshotPolicy::default()
+        );
+        assert_eq!(
+            err("title T\ncluster nodes=3 chunk=0\nstep S\nticks 1"),
+            "t.lesson:2: chunk=0: a chunk holds at least one byte"
+        );
+        assert!(err("title T\ncluster nodes=3\nstep S\nexpect snapshot n2").contains("unknown condition"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("read-index", include_str!("../../assets/lessons/read-index.lesson")),
     ("retried-put", include_str!("../../assets/lessons/retried-put.lesson")),
     ("leadership-transfer", include_str!("../../assets/lessons/leadership-transfer.lesson")),
+    ("snapshots", include_str!("../../assets/lessons/snapshots.lesson")),
     ("demo", include_str!("../../assets/lessons/demo.lesson")),
     ("example", include_str!("../../assets/lessons/example.lesson")),
 ];

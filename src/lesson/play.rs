@@ -711,6 +711,13 @@ impl Player {
                     s.map_or_else(|| "unknown".into(), |s| s.last.to_string())
                 )),
             },
+            Condition::Snapshot(id, index) => match node(*id) {
+                Some(s) if s.snapshot.is_some_and(|snap| snap.index >= *index) => Judged::Holds,
+                s => Judged::NotYet(format!(
+                    "{id}'s snapshot is {}, not one through index {index}",
+                    s.and_then(|s| s.snapshot).map_or_else(|| "none".into(), |snap| snap.to_string())
+                )),
+            },
             Condition::Not(inner) => match self.judge(inner, first_op) {
                 Judged::Holds => Judged::NotYet(format!("`{}` holds", describe_condition(inner))),
                 Judged::NotYet(_) | Judged::Never(_) => Judged::Holds,
@@ -850,6 +857,7 @@ fn describe_condition(c: &Condition) -> String {
         Condition::Safety(ok) => format!("safety {}", if *ok { "ok" } else { "broken" }),
         Condition::Linearizable => "linearizable".into(),
         Condition::Last(n, i) => format!("last {n} {i}"),
+        Condition::Snapshot(n, i) => format!("snapshot {n} {i}"),
         Condition::Not(inner) => format!("not {}", describe_condition(inner)),
     }
 }
