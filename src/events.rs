@@ -361,6 +361,10 @@ pub struct ClientRecord {
     /// The error, if it failed or is unknown.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// For an operation of an external client (a Redis-protocol connection): the connection,
+    /// `tcp 127.0.0.1:53412`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub conn: Option<String>,
 }
 
 impl ClientRecord {
@@ -376,7 +380,8 @@ impl ClientRecord {
         let who = self.id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
         let ms = latency as f64 / 1e6;
         let took = if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1e3) };
-        let description = format!("{who} {} via {} → {said} ({took})", self.op, self.via);
+        let conn = self.conn.as_ref().map_or_else(String::new, |c| format!("{c} "));
+        let description = format!("{conn}{who} {} via {} → {said} ({took})", self.op, self.via);
         EventKind::Client { description, op: Some(Box::new(self)) }
     }
 }

@@ -16,6 +16,7 @@
 //! - [`cluster`]: the live cluster: a thread per node, channels as the network, files on disk.
 //! - [`tui`]: the console: a ratatui dashboard to watch, drive and break the live cluster.
 //! - [`check`]: the linearizability checker for recorded client histories.
+//! - [`resp`]: every node speaks the Redis protocol, for real clients (`redis-cli`, libraries).
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -29,6 +30,7 @@ pub mod nemesis;
 pub mod network;
 pub mod raft;
 pub mod replay;
+pub mod resp;
 pub mod safety;
 pub mod sim;
 pub mod storage;

@@ -201,6 +201,9 @@ enum Command {
     Sim(SimArgs),
     /// A headless real-time run of the live cluster under faults, with its history checked.
     Run(RunArgs),
+    /// The live cluster, headless, serving the Redis protocol on every node (n1 on PORT+1, ...)
+    /// until Ctrl-C or SIGTERM: for redis-cli, redis-benchmark and test harnesses.
+    Serve(ServeArgs),
     /// Closed-loop puts against the live cluster: ops/s and latency per client count.
     Bench(BenchArgs),
     /// Open the console's history view on an event log, read-only (space plays it), or on a
@@ -395,6 +398,104 @@ fn run_live(args: RunArgs) -> Result<u8> {
     );
     let report = quorum::cluster::run(&options, history)?;
     print!("{}", report.summary());
+    Ok(report.exit_code() as u8)
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Cluster size (1 to 9).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: u64,
+    /// Node nK listens on 127.0.0.1:PORT+K for the Redis protocol (RESP2).
+    #[arg(long, value_name = "PORT", default_value_t = 6379)]
+    listen: u16,
+    /// Faults to inject until stopped: a comma list of partition,crash,pause,loss,duplicate,
+    /// reorder,figure8,transfer; or all; or none.
+    #[arg(long, default_value = "none")]
+    nemesis: FaultSet,
+    /// Write the client history (JSON Lines) of every external operation here, a line at a time,
+    /// for `quorum check` (each connection is one process).
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Write the event log (JSON Lines) here, as it goes.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Data directory for disk storage (default: a fresh temporary directory, printed).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Where durable state goes: disk or mem.
+    #[arg(long, default_value = "disk")]
+    storage: StorageKind,
+    /// fsync policy for disk storage: always, or never (for speed experiments only).
+    #[arg(long, default_value = "always")]
+    fsync: FsyncArg,
+    /// Seed of election jitter, network draws and the nemesis.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    snapshots: SnapshotArgs,
+}
+
+fn run_serve(args: ServeArgs) -> Result<u8> {
+    quorum::resp::check_base_port(args.listen, args.nodes as usize).map_err(anyhow::Error::msg)?;
+    let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync, args.nodes as usize)?;
+    warn_fsync(args.storage, args.fsync);
+    let history: Option<Box<dyn Write + Send>> = match &args.history {
+        Some(p) => Some(Box::new(create(p)?)),
+        None => None,
+    };
+    let options = quorum::cluster::ServeOptions {
+        cluster: ClusterOptions {
+            nodes: args.nodes as usize,
+            storage,
+            seed: args.seed,
+            // Events are recorded only when they go somewhere.
+            trace: args.events.is_some(),
+            events_file: args.events.clone(),
+            snapshots: args.snapshots.policy(),
+            ..ClusterOptions::default()
+        },
+        nemesis: args.nemesis.clone(),
+        server: quorum::resp::ServerOptions { base_port: args.listen, ..Default::default() },
+    };
+    // SIGINT and SIGTERM end the serve cleanly: every file complete.
+    let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
+    let signal_handle = signals.handle();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = stop_tx.send(());
+        }
+    });
+    println!(
+        "quorum serve · {} nodes · storage {} · nemesis {}",
+        args.nodes,
+        if args.storage == StorageKind::Disk { "disk" } else { "mem" },
+        args.nemesis
+    );
+    let report = quorum::cluster::serve(
+        &options,
+        history,
+        |server| {
+            for (node, address) in server.addresses() {
+                println!("{node} listens on {address}");
+            }
+            println!(
+                "try: redis-cli -p {} · Ctrl-C or SIGTERM stops the cluster and completes its files",
+                args.listen as u32 + 1
+            );
+        },
+        &stop,
+    )?;
+    signal_handle.close();
+    print!("{}", report.summary());
+    if let (Some(path), Some(lines)) = (&args.history, report.history_lines) {
+        println!("history: {lines} lines in {} (quorum check {})", path.display(), path.display());
+    }
+    if let Some(path) = &args.events {
+        println!("events: {}", path.display());
+    }
     Ok(report.exit_code() as u8)
 }
 
@@ -768,7 +869,7 @@ fn rerun(options: &SimOptions) -> Result<quorum::replay::Log> {
 }
 
 /// The commands `quorum` knows.
-const COMMANDS: [&str; 6] = ["sim", "run", "bench", "replay", "lesson", "check"];
+const COMMANDS: [&str; 7] = ["sim", "run", "serve", "bench", "replay", "lesson", "check"];
 
 /// What is wrong, in the user's words, when console flags are followed by a word: clap's "the
 /// subcommand 'extra' cannot be used with '--nodes'" says neither that `extra` is no command
@@ -818,6 +919,7 @@ fn main() -> ExitCode {
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Bench(args)) => run_bench(args),
         Some(Command::Run(args)) => run_live(args),
+        Some(Command::Serve(args)) => run_serve(args),
         Some(Command::Replay(args)) => run_replay(args),
         Some(Command::Lesson(args)) => run_lesson(args),
         Some(Command::Check { file }) => {

@@ -6,17 +6,19 @@
 //! - [`net`]: the send path, the router thread for delayed messages, the clients' transport.
 //! - [`lifecycle`]: starting, killing, restarting and reaping node threads.
 //! - [`node`]: one node's thread (the driver contract of [`crate::raft`], in real time).
-//! - [`run`] and [`bench`]: `quorum run` and `quorum bench`.
+//! - [`run`], [`serve`] and [`bench`]: `quorum run`, `quorum serve` and `quorum bench`.
 
 mod bench;
 mod lifecycle;
 mod net;
 mod node;
 mod run;
+mod serve;
 
 pub use bench::{BenchResult, bench};
 pub use node::{NodeFailure, ProbeRecord, StatusProbe, StopReason};
 pub use run::{RunOptions, RunReport, run};
+pub use serve::{ServeOptions, ServeReport, serve};
 
 use crate::control::hub::{self, Hub};
 use crate::control::{Client, ClientOptions, Control, ControlError, NodeStatus};
@@ -259,6 +261,10 @@ impl Control for LiveCluster {
 
     fn status(&self) -> Vec<NodeStatus> {
         self.poll_status()
+    }
+
+    fn nodes_up(&self) -> Vec<NodeId> {
+        self.shared.routes.read().unwrap_or_else(PoisonError::into_inner).keys().copied().collect()
     }
 
     fn network(&self) -> Network {

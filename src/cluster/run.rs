@@ -6,8 +6,9 @@
 use super::{ClusterOptions, LiveCluster, NodeFailure, StorageOptions};
 use crate::check::history::{EventType, HistoryEvent, HistoryHeader, HistoryWriter, Initial, OpKind};
 use crate::check::{CheckOptions, Verdict, check_history};
+use crate::control::client::client_record;
 use crate::control::{Answer, Client, ClientOptions, Control, OpError};
-use crate::events::{ClientRecord, EventKind, NodeEventKind, Outcome};
+use crate::events::{EventKind, NodeEventKind};
 use crate::kv::{Op, Reply};
 use crate::nemesis::{FaultSet, Nemesis};
 use crate::network::LinkRule;
@@ -283,7 +284,8 @@ fn client_loop(
         record(HistoryEvent::invoke(process, f, &key, value.as_deref(), invoked))?;
         let result = client.call(op.clone(), None);
         let now = cluster.now_nanos();
-        let client_event = client_record(op, invoked, &result).event(began.elapsed().as_nanos() as u64);
+        let client_event = client_record(op, client_event_via(&result), invoked, &result)
+            .event(began.elapsed().as_nanos() as u64);
         cluster.record(Some(client_event_via(&result)), client_event);
         let event = match result {
             Ok(answer) => {
@@ -322,34 +324,6 @@ fn client_event_via(result: &Result<Answer, OpError>) -> NodeId {
     match result {
         Ok(answer) => answer.node,
         Err(error) => error.node,
-    }
-}
-
-/// What the client saw of an operation invoked at `invoked`, for its `client` event.
-fn client_record(op: Op, invoked: u64, result: &Result<Answer, OpError>) -> ClientRecord {
-    let via = client_event_via(result);
-    match result {
-        Ok(answer) => ClientRecord {
-            op,
-            via,
-            invoked,
-            outcome: Outcome::Ok,
-            id: Some(answer.id),
-            value: match &answer.reply {
-                Reply::Get { value } => value.clone(),
-                Reply::Put | Reply::Registered { .. } => None,
-            },
-            error: None,
-        },
-        Err(error) => ClientRecord {
-            op,
-            via,
-            invoked,
-            outcome: if error.definite { Outcome::Failed } else { Outcome::Unknown },
-            id: error.id,
-            value: None,
-            error: Some(error.to_string()),
-        },
     }
 }
 

@@ -63,8 +63,11 @@ pub struct ClientOptions {
     /// Attempts per operation (the first included).
     pub attempts: u32,
     /// Send every attempt through this node only (no redirects), to see what it does.
-    /// Registration is never pinned: a session is registered through any node.
+    /// Registration is not pinned unless `pin_register` says so.
     pub via: Option<NodeId>,
+    /// Register through `via` too: a client that reaches one node only (a connection to it)
+    /// registers there or not at all. Otherwise a session is registered through any node.
+    pub pin_register: bool,
     /// Pause before retrying after "no leader" or a lost leadership, at normal speed.
     pub backoff: Duration,
 }
@@ -75,6 +78,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_millis(1000),
             attempts: 8,
             via: None,
+            pin_register: false,
             backoff: Duration::from_millis(50),
         }
     }
@@ -383,7 +387,7 @@ impl Client {
             if attempt > 1 && self.is_cancelled() {
                 break;
             }
-            node = self.pick(None);
+            node = self.pick(self.options.via.filter(|_| self.options.pin_register));
             match self.attempt(node, &request) {
                 Attempt::Answered(Ok(Reply::Registered { client }), leader) => {
                     let mut state = self.state();
@@ -551,6 +555,31 @@ pub fn latency(d: Duration) -> String {
     if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1e3) }
 }
 
+/// What a client saw of an operation sent through `via` at `invoked` (engine ns), for its
+/// `client` event.
+pub fn client_record(op: Op, via: NodeId, invoked: u64, result: &Result<Answer, OpError>) -> ClientRecord {
+    ClientRecord {
+        op,
+        via,
+        invoked,
+        outcome: match result {
+            Ok(_) => Outcome::Ok,
+            Err(e) if e.definite => Outcome::Failed,
+            Err(_) => Outcome::Unknown,
+        },
+        id: match result {
+            Ok(a) => Some(a.id),
+            Err(e) => e.id,
+        },
+        value: match result {
+            Ok(Answer { reply: Reply::Get { value }, .. }) => value.clone(),
+            _ => None,
+        },
+        error: result.as_ref().err().map(ToString::to_string),
+        conn: None,
+    }
+}
+
 /// The `client` event of an operation sent through `via` at `invoked` (engine ns) that took
 /// `took`: in words (`c2#1 put x=1 via n1 → ok (3.1 ms)`) and structured, for a reader.
 pub fn client_event(
@@ -560,35 +589,5 @@ pub fn client_event(
     took: Duration,
     result: &Result<Answer, OpError>,
 ) -> EventKind {
-    let value = match result {
-        Ok(Answer { reply: Reply::Get { value }, .. }) => value.clone(),
-        _ => None,
-    };
-    let said = match (result, &request) {
-        (Ok(_), Op::Get { .. }) => {
-            value.as_ref().map_or_else(|| "ok, not found".to_string(), |v| format!("ok {v}"))
-        }
-        (Ok(_), _) => "ok".to_string(),
-        (Err(e), _) => format!("error: {e}"),
-    };
-    let id = match result {
-        Ok(a) => Some(a.id),
-        Err(e) => e.id,
-    };
-    let who = id.map_or_else(|| "unregistered".to_string(), |id| id.to_string());
-    let description = format!("{who} {request} via {via} → {said} ({})", latency(took));
-    let record = ClientRecord {
-        op: request,
-        via,
-        invoked,
-        outcome: match result {
-            Ok(_) => Outcome::Ok,
-            Err(e) if e.definite => Outcome::Failed,
-            Err(_) => Outcome::Unknown,
-        },
-        id,
-        value,
-        error: result.as_ref().err().map(ToString::to_string),
-    };
-    EventKind::Client { description, op: Some(Box::new(record)) }
+    client_record(request, via, invoked, result).event(took.as_nanos() as u64)
 }

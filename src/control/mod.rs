@@ -150,6 +150,15 @@ pub trait Control: Send + Sync {
             .max_by_key(|s| s.term)
             .map(|s| s.id)
     }
+    /// The nodes that run now, paused ones included: the ones a request can reach. The
+    /// default asks every status; an engine may know it more cheaply.
+    fn nodes_up(&self) -> Vec<NodeId> {
+        self.status()
+            .into_iter()
+            .filter(|s| matches!(s.run, RunState::Running | RunState::Paused))
+            .map(|s| s.id)
+            .collect()
+    }
     /// The network's fault settings now.
     fn network(&self) -> Network;
     /// Changes the network's fault settings; takes effect at once (messages already on their

@@ -57,6 +57,9 @@ pub struct NodeStatus {
     /// The last entry of its snapshot (paper §7), if it has one: its log starts after it, and
     /// the entries up to it are compacted away.
     pub snapshot: Option<EntryId>,
+    /// The size of its snapshot's state-machine bytes (0 without a snapshot, and on a status
+    /// rebuilt from events, which do not carry them).
+    pub snapshot_bytes: u64,
     /// For a leader handing its leadership over (thesis §3.10): the target.
     pub transfer: Option<NodeId>,
     /// Only on a status rebuilt from events: the map is not known, because the node's state
@@ -87,6 +90,7 @@ impl NodeStatus {
             log_tail: tail,
             kv: node.state_machine().data(),
             snapshot: node.snapshot_index(),
+            snapshot_bytes: node.snapshot_bytes(),
             transfer: node.transferring_to(),
             kv_unknown: None,
         }
@@ -110,6 +114,7 @@ impl NodeStatus {
             log_tail: Vec::new(),
             kv: BTreeMap::new(),
             snapshot: None,
+            snapshot_bytes: 0,
             transfer: None,
             kv_unknown: None,
         }

@@ -270,6 +270,10 @@ impl<S: StateMachine> RaftNode<S> {
     pub fn snapshot_index(&self) -> Option<EntryId> {
         self.snapshot.as_ref().map(|s| s.last)
     }
+    /// How many bytes its snapshot's state-machine data take (0 without a snapshot).
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.data.len() as u64)
+    }
     /// The target of the leadership transfer this leader is making, if any.
     pub fn transferring_to(&self) -> Option<NodeId> {
         self.transfer.as_ref().map(|t| t.target)

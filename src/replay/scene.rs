@@ -190,6 +190,7 @@ impl NodeScene {
             log_tail,
             kv,
             snapshot: self.snapshot(),
+            snapshot_bytes: 0,
             transfer: self.transfer,
             kv_unknown,
         }

@@ -648,6 +648,7 @@ fn client_event(c: &Completion, now: u64) -> EventKind {
         id: Some(c.request.id),
         value: if read { c.event.value.clone() } else { None },
         error: c.event.error.clone(),
+        conn: None,
     };
     record.event(now.saturating_sub(c.invoked_at))
 }

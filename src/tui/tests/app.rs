@@ -856,6 +856,7 @@ fn going_back_rebuilds_the_clients_panel_from_the_resent_events() {
         id: Some(RequestId { client: ClientId(2), seq: 1 }),
         value: None,
         error: None,
+        conn: None,
     };
     let client = |seq: u64| Event {
         seq,

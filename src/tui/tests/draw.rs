@@ -116,6 +116,7 @@ fn op(seq: u64, invoked: u64, returned: u64, outcome: Outcome) -> ClientOp {
         id: None,
         value: None,
         error: (outcome != Outcome::Ok).then(|| "timed out".to_string()),
+        conn: None,
     };
     ClientOp { seq, returned, record }
 }
