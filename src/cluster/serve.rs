@@ -5,8 +5,8 @@
 
 use super::{ClusterOptions, LiveCluster, NodeFailure, StorageOptions};
 use crate::check::history::{HistoryEvent, HistoryHeader, HistoryWriter, Initial};
+use crate::control::client::{completion, invocation};
 use crate::control::{Answer, Control, OpError};
-use crate::lesson::play::{completion, invocation};
 use crate::nemesis::{FaultSet, Nemesis};
 use crate::network::LinkRule;
 use crate::resp::{ExternalOp, Observer, RespServer, ServerOptions};

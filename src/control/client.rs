@@ -16,6 +16,7 @@
 //! waiting takes, is the engine's [`Transport`]: channels and real time in the live cluster,
 //! the simulated world and virtual time in the simulator.
 
+use crate::check::history::{EventType, HistoryEvent, OpKind};
 use crate::events::{ClientRecord, EventKind, Outcome};
 use crate::kv::{ClientError, ClientId, Op, Reply, Request, RequestId};
 use crate::raft::NodeId;
@@ -590,4 +591,45 @@ pub fn client_event(
     result: &Result<Answer, OpError>,
 ) -> EventKind {
     client_record(request, via, invoked, result).event(took.as_nanos() as u64)
+}
+
+/// A client operation's invocation in a client history (`None` for a register, which is no
+/// operation of a history); the console's, the lessons' and external clients' operations all go through here.
+pub fn invocation(process: u64, op: &Op, time: u64) -> Option<HistoryEvent> {
+    let (f, key, value) = parts(op)?;
+    Some(HistoryEvent::invoke(process, f, key, value, time))
+}
+
+/// Its completion, with `result`: ok with the value read or written, failed (certainly no
+/// effect) or info (unknown), with the node that answered and the error.
+pub fn completion(
+    process: u64,
+    op: &Op,
+    result: &Result<Answer, OpError>,
+    time: u64,
+) -> Option<HistoryEvent> {
+    let (f, key, value) = parts(op)?;
+    let (kind, shown) = match result {
+        Ok(Answer { reply: Reply::Get { value: read }, .. }) => (EventType::Ok, read.as_deref()),
+        Ok(_) => (EventType::Ok, value),
+        Err(e) if e.definite => (EventType::Fail, value),
+        Err(_) => (EventType::Info, value),
+    };
+    let mut e = HistoryEvent::complete(kind, process, f, key, shown, time);
+    match result {
+        Ok(answer) => e.node = Some(answer.node.0),
+        Err(error) => {
+            e.node = Some(error.node.0);
+            e.error = Some(error.to_string());
+        }
+    }
+    Some(e)
+}
+
+fn parts(op: &Op) -> Option<(OpKind, &str, Option<&str>)> {
+    match op {
+        Op::Put { key, value } => Some((OpKind::Put, key, Some(value))),
+        Op::Get { key } => Some((OpKind::Get, key, None)),
+        Op::Register => None,
+    }
 }

@@ -15,7 +15,7 @@
 //! lesson's own state at that step; going on plays the next step from the changed state.
 
 use super::format::{Action, Condition, Filter, Instruction, Kind, Lesson, Outcome, Step};
-use crate::check::history::{EventType, HistoryEvent, OpKind};
+use crate::check::history::HistoryEvent;
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::control::client::client_event;
 use crate::control::{
@@ -94,46 +94,7 @@ impl LessonOp {
     }
 }
 
-/// A client operation's invocation in a client history (`None` for a register, which is no
-/// operation of a history); the console's own operations go through here too.
-pub fn invocation(process: u64, op: &Op, time: u64) -> Option<HistoryEvent> {
-    let (f, key, value) = parts(op)?;
-    Some(HistoryEvent::invoke(process, f, key, value, time))
-}
-
-/// Its completion, with `result`: ok with the value read or written, failed (certainly no
-/// effect) or info (unknown), with the node that answered and the error.
-pub fn completion(
-    process: u64,
-    op: &Op,
-    result: &Result<Answer, OpError>,
-    time: u64,
-) -> Option<HistoryEvent> {
-    let (f, key, value) = parts(op)?;
-    let (kind, shown) = match result {
-        Ok(Answer { reply: Reply::Get { value: read }, .. }) => (EventType::Ok, read.as_deref()),
-        Ok(_) => (EventType::Ok, value),
-        Err(e) if e.definite => (EventType::Fail, value),
-        Err(_) => (EventType::Info, value),
-    };
-    let mut e = HistoryEvent::complete(kind, process, f, key, shown, time);
-    match result {
-        Ok(answer) => e.node = Some(answer.node.0),
-        Err(error) => {
-            e.node = Some(error.node.0);
-            e.error = Some(error.to_string());
-        }
-    }
-    Some(e)
-}
-
-fn parts(op: &Op) -> Option<(OpKind, &str, Option<&str>)> {
-    match op {
-        Op::Put { key, value } => Some((OpKind::Put, key, Some(value))),
-        Op::Get { key } => Some((OpKind::Get, key, None)),
-        Op::Register => None,
-    }
-}
+pub use crate::control::client::{completion, invocation};
 
 /// Where the console shows a lesson's operations (the headless check shows none).
 pub trait Host: Send + Sync {
