@@ -478,3 +478,26 @@ fn a_golden_script_becomes_a_lesson_skeleton_that_reads() {
     let (code, out, err) = quorum(&["lesson", skeleton.to_str().expect("utf-8"), "--check"]);
     assert_ne!(code, 2, "the skeleton reads as a lesson: {out}{err}");
 }
+
+/// `quorum serve` refuses a port range that does not fit, and an address in use, before it
+/// serves anything: exit 2, and the node and address named.
+#[test]
+fn serve_refuses_ports_it_cannot_have() {
+    let (code, _, err) = quorum(&["serve", "--nodes", "3", "--storage", "mem", "--listen", "65534"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--listen 65534") && err.contains("PORT must be 1 to 65532"), "{err}");
+    let (code, _, err) = quorum(&["serve", "--storage", "mem", "--listen", "0"]);
+    assert_eq!(code, 2, "{err}");
+    // Hold n2's port: the serve must say so and stop, not serve without n2.
+    let (taken, base) = (0..200)
+        .find_map(|k| {
+            let base = 42_000 + k * 10;
+            std::net::TcpListener::bind(("127.0.0.1", base + 2)).ok().map(|l| (l, base))
+        })
+        .expect("a free port");
+    let listen = base.to_string();
+    let (code, out, err) = quorum(&["serve", "--nodes", "3", "--storage", "mem", "--listen", &listen]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains(&format!("n2 cannot listen on 127.0.0.1:{}", base + 2)), "{err}");
+    drop(taken);
+}

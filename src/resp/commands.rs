@@ -131,12 +131,21 @@ impl Session {
     }
 
     /// One linearizable read per key, in order; the first that fails answers for the command
-    /// (a nil would say the key is absent, which nobody knows).
+    /// (a nil would say the key is absent, which nobody knows). An answer longer than a request
+    /// may be is refused, so one command cannot make the server hold more than that.
     fn mget(&self, keys: &[Vec<u8>]) -> Reply {
+        let max = self.shared.options.limits.max_request;
         let mut values = Vec::with_capacity(keys.len());
+        let mut bytes = 0;
         for key in keys {
             match self.get(key) {
-                Ok(v) => values.push(Reply::Bulk(v.map(String::into_bytes))),
+                Ok(v) => {
+                    bytes += v.as_ref().map_or(0, String::len);
+                    if bytes > max {
+                        return Reply::err(format!("the answer would exceed {max} bytes: ask for fewer keys"));
+                    }
+                    values.push(Reply::Bulk(v.map(String::into_bytes)));
+                }
                 Err(e) => return e,
             }
         }
