@@ -199,6 +199,11 @@ impl Session {
                 ClientError::NoLeader | ClientError::NotLeader { .. } => {
                     Reply::Error(format!("TRYAGAIN no leader reachable from {node}"))
                 }
+                // Definite only for a registration (an operation's attempt that ends so is
+                // uncertain, answered above): nothing was written.
+                ClientError::Abandoned | ClientError::LeadershipLost => {
+                    Reply::Error(format!("TRYAGAIN no leader reachable from {node} (no answer in time)"))
+                }
                 ClientError::Transferring { target } => {
                     Reply::Error(format!("TRYAGAIN leadership is moving to {target}: try again in a moment"))
                 }
