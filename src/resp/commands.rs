@@ -142,7 +142,9 @@ impl Session {
                 Ok(v) => {
                     bytes += v.as_ref().map_or(0, String::len);
                     if bytes > max {
-                        return Reply::err(format!("the answer would exceed {max} bytes: ask for fewer keys"));
+                        return Reply::err(format!(
+                            "the answer would exceed {max} bytes: ask for fewer keys"
+                        ));
                     }
                     values.push(Reply::Bulk(v.map(String::into_bytes)));
                 }

@@ -51,8 +51,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// How each connection's session behaves (it is pinned to the connection's node).
     pub client: ClientOptions,
-    /// A connection whose answers cannot be written for this long (its client does not read)
-    /// is closed.
+    /// A connection whose waiting answers (64 KiB at most, or one longer answer) are not all
+    /// taken within this long (its client does not read) is closed.
     pub write_timeout: Duration,
     /// A connection that sent part of a command and nothing more for this long is closed.
     pub stall: Duration,
@@ -429,7 +429,9 @@ fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
                         close = true;
                         break;
                     }
-                    if out.len() >= WRITE_AT && write(&mut stream, &mut out).is_err() {
+                    if out.len() >= WRITE_AT
+                        && write(&mut stream, &mut out, shared.options.write_timeout).is_err()
+                    {
                         return;
                     }
                 }
@@ -442,7 +444,7 @@ fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
             }
         }
         input.drain(..taken);
-        if write(&mut stream, &mut out).is_err() || close {
+        if write(&mut stream, &mut out, shared.options.write_timeout).is_err() || close {
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
@@ -467,7 +469,7 @@ fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
                         shared.options.stall.as_secs_f64()
                     ))
                     .encode(&mut out);
-                    let _ = stream.write_all(&out);
+                    let _ = write(&mut stream, &mut out, Duration::from_millis(100));
                     let _ = stream.shutdown(Shutdown::Both);
                     return;
                 }
@@ -478,12 +480,30 @@ fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
     }
 }
 
-/// Writes what waits in `out`, and empties it.
-fn write(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    let r = stream.write_all(out);
+/// Writes what waits in `out` within `limit` in all, and empties it. The deadline is over the
+/// whole write, not each part of it: a socket's own send timeout restarts whenever the kernel
+/// takes a few more bytes, so a client that reads a trickle would hold its connection forever.
+fn write(stream: &mut TcpStream, out: &mut Vec<u8>, limit: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + limit;
+    let mut done = 0;
+    let result = loop {
+        if done == out.len() {
+            break Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Err(std::io::Error::new(ErrorKind::TimedOut, "the client takes no answers"));
+        }
+        if let Err(e) = stream.set_write_timeout(Some(left)) {
+            break Err(e);
+        }
+        match stream.write(&out[done..]) {
+            Ok(0) => break Err(ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
     out.clear();
-    r
+    result
 }
