@@ -540,3 +540,39 @@ fn external_clients_in_the_clients_panel_at_120x40() {
     assert!(screen.contains("clients (pinned to their node; one attempt, over tcp up to 6)"), "{screen}");
     insta::assert_snapshot!("external_clients_120x40", screen);
 }
+
+/// The maps panel with more keys than rows (a load generator's): the first keys of every
+/// node's map together, in order and once each, then how many more there are in all.
+#[test]
+fn many_keys_show_the_first_in_order_and_count_the_rest() {
+    let mut state = demo(3);
+    for (i, node) in state.nodes.iter_mut().enumerate() {
+        node.kv.clear();
+        // n1 holds k00000 to k29999, n2 the even ones and k30000, n3 the odd ones.
+        for k in 0..30_000usize {
+            if i == 0 || (i == 1 && k % 2 == 0) || (i == 2 && k % 2 == 1) {
+                node.kv.insert(format!("k{k:05}"), "v".into());
+            }
+        }
+        if i == 1 {
+            node.kv.insert("k30000".into(), "v".into());
+        }
+    }
+    let started = std::time::Instant::now();
+    let lines = rows(&draw(&state, 120, 40));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?} to draw", started.elapsed());
+    // The maps panel is the right one of the second row of panels.
+    let maps: Vec<String> =
+        lines.iter().skip(8).take(10).map(|r| r.split('│').nth(3).unwrap_or("").to_string()).collect();
+    let keys: Vec<&str> = maps.iter().filter_map(|r| r.split_whitespace().next()).collect();
+    let shown = keys.iter().filter(|k| k.starts_with("k0")).count();
+    assert!(shown >= 3, "{maps:#?}");
+    let expected: Vec<String> = (0..shown).map(|k| format!("k{k:05}")).collect();
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("k0")).copied().collect::<Vec<_>>(),
+        expected,
+        "{maps:#?}"
+    );
+    let more = format!("… {} more keys", 30_001 - shown);
+    assert!(maps.iter().any(|r| r.contains(&more)), "{more}: {maps:#?}");
+}
