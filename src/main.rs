@@ -75,6 +75,11 @@ struct ConsoleArgs {
     /// Console, with --engine sim: turn CheckQuorum and the leader lease off (thesis §6.2).
     #[arg(long)]
     no_check_quorum: bool,
+    /// Console: serve the Redis protocol (RESP2) too: node nK listens on 127.0.0.1:PORT+K
+    /// (redis-cli -p PORT+1 reaches n1), and external clients' operations show in the clients
+    /// panel, go into the history and are checked with the console's own.
+    #[arg(long, value_name = "PORT")]
+    listen: Option<u16>,
     #[command(flatten)]
     snapshots: SnapshotArgs,
 }
@@ -186,6 +191,7 @@ fn run_console(args: ConsoleArgs) -> Result<u8> {
             delay: args.delay,
             lecture: args.lecture,
             lesson: None,
+            listen: args.listen,
         },
         |setup| start_engine(engine, switches, args.snapshots.policy(), setup),
     )?;
@@ -848,6 +854,7 @@ fn run_lesson(args: LessonArgs) -> Result<u8> {
             delay: None,
             lecture: false,
             lesson: Some(lesson),
+            listen: None,
         },
         |s| {
             let engine = lesson_engine(&setup, sim::Clock::Wall, Some(s.events_file), s.ring)?;

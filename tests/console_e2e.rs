@@ -568,3 +568,117 @@ fn play_a_lesson_go_back_take_over_and_continue() {
     tmux.keys(&["q"]);
     tmux.wait_for("the shell again", |s| s.contains("DONE"));
 }
+
+#[test]
+fn serve_the_redis_protocol_from_the_live_console() {
+    listen("live");
+}
+
+#[test]
+fn serve_the_redis_protocol_from_the_simulator_console() {
+    listen("sim");
+}
+
+/// A base port whose next three ports are free now (node nK listens on base + K).
+fn free_base() -> u16 {
+    loop {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound").port();
+        let free = (port..port + 3).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if free && port < u16::MAX - 3 {
+            return port - 1;
+        }
+    }
+}
+
+/// Sends one command (its words, as RESP) and reads the first line of the answer.
+fn ask(address: (&str, u16), command: &[&str]) -> std::io::Result<String> {
+    use std::io::{BufRead, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut out = format!("*{}\r\n", command.len());
+    for word in command {
+        out.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+    }
+    stream.write_all(out.as_bytes())?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream).read_line(&mut line)?;
+    Ok(line.trim_end().to_string())
+}
+
+/// `--listen`: the header says where the nodes listen; a SET over a real connection shows in
+/// the clients panel with its connection; a partitioned node answers TRYAGAIN, a killed one
+/// refuses connections until it is restarted; the export carries the connection; a second
+/// console on the same ports says why it cannot and does not open.
+fn listen(engine: &str) {
+    let dir = fresh_dir(&format!("listen-{engine}"));
+    let base = free_base();
+    // Held all along: the second console's n1 cannot listen there.
+    let blocker = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let taken = blocker.local_addr().expect("bound").port();
+    let bin = env!("CARGO_BIN_EXE_quorum");
+    let flags = format!("--engine {engine} --nodes 3");
+    let command = format!(
+        "sh -c '\"{bin}\" {flags} --listen {base} --data-dir \"{}\"; echo DONE; \
+         \"{bin}\" {flags} --listen {} --data-dir \"{}-2\"; echo EXIT=$?; sleep 600'",
+        dir.display(),
+        taken - 1,
+        dir.display()
+    );
+    let tmux = Tmux::start(&format!("listen-{engine}"), &command);
+    let at = format!("RESP 127.0.0.1:{}-{}", base + 1, base + 3);
+    let screen = tmux.wait_for("a leader", |s| leader(s).is_some() && s.contains("LEADER"));
+    assert!(screen.lines().next().is_some_and(|h| h.contains(&at)), "the header says where:\n{screen}");
+    let n2 = ("127.0.0.1", base + 2);
+    assert_eq!(ask(n2, &["SET", "color", "red"]).expect("n2 answers"), "+OK");
+    tmux.wait_for("the SET's line", |s| {
+        s.contains("SET color red via n2 → OK") && s.contains("tcp 127.0.0.1:")
+    });
+    tmux.wait_for("the verdict on it", |s| s.contains("linearizable ✓ (1 op"));
+
+    // n2 partitioned away: no leader reachable from it.
+    tmux.keys(&["x", "2"]);
+    tmux.wait_for("the partition editor", |s| s.contains("partition editor"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the partition", |s| s.contains("{n2}") && s.contains('╳'));
+    let leader_now = leader(&tmux.screen()).expect("a leader");
+    if leader_now != 2 {
+        assert_eq!(
+            ask(n2, &["SET", "color", "blue"]).expect("n2 answers"),
+            "-TRYAGAIN no leader reachable from n2"
+        );
+        tmux.wait_for("the refusal's line", |s| s.contains("SET color blue via n2 → (error) TRYAGAIN"));
+    }
+    tmux.keys(&["h"]);
+
+    // n2 killed: its port refuses; restarted, it answers again.
+    tmux.keys(&["2", "k"]);
+    tmux.wait_for("n2 down", |s| s.contains("DEAD") && s.contains("refuses connections"));
+    assert!(ask(n2, &["PING"]).is_err(), "a dead node's port refuses connections");
+    tmux.keys(&["r"]);
+    tmux.wait_for("n2 up", |s| s.contains(&format!("n2 is up: it listens on 127.0.0.1:{}", base + 2)));
+    let start = Instant::now();
+    while ask(n2, &["GET", "color"]).ok().as_deref() != Some("$3") {
+        assert!(start.elapsed() < DEADLINE, "n2 does not read color again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Export and quit: the connections are in the event log; the next console cannot listen.
+    tmux.keys(&["e"]);
+    tmux.wait_for("the export", |s| s.contains("exported"));
+    let events = std::fs::read_to_string(dir.join("export-1-events.jsonl")).expect("the exported event log");
+    assert!(events.contains("\"conn\":\"tcp 127.0.0.1:"), "the client events carry their connection");
+    assert!(events.contains(&format!("serving the Redis protocol (RESP2) on 127.0.0.1:{}", base + 1)));
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the shell again", |s| s.contains("DONE"));
+    assert!(screen.contains(&format!("served:  the Redis protocol on 127.0.0.1:{}", base + 1)), "{screen}");
+    let screen = tmux.wait_for("the second console to refuse", |s| s.contains("EXIT=2"));
+    assert!(
+        screen.contains(&format!("n1 cannot listen on 127.0.0.1:{taken}")),
+        "it says which node and port:\n{screen}"
+    );
+    assert!(ask(n2, &["PING"]).is_err(), "the first console's ports are closed");
+    drop(blocker);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(format!("{}-2", dir.display()));
+}

@@ -7,6 +7,7 @@ use super::{Conn, ExternalOp, Shared};
 use crate::control::client::client_record;
 use crate::control::{Answer, Client, OpError, OpFailure, RunState};
 use crate::kv::{ClientError, Op, Reply as KvReply};
+use crate::raft::NodeId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -116,7 +117,7 @@ impl Session {
         };
         match self.call(Op::Put { key, value }) {
             Ok(_) => Reply::ok(),
-            Err(e) => self.failure(&e, true),
+            Err(e) => Self::failure(&e, true, self.conn.node),
         }
     }
 
@@ -126,7 +127,7 @@ impl Session {
         match self.call(Op::Get { key }) {
             Ok(Answer { reply: KvReply::Get { value }, .. }) => Ok(value),
             Ok(other) => Err(Reply::err(format!("unexpected answer {:?}", other.reply))),
-            Err(e) => Err(self.failure(&e, false)),
+            Err(e) => Err(Self::failure(&e, false, self.conn.node)),
         }
     }
 
@@ -173,7 +174,7 @@ impl Session {
     fn dbsize(&self) -> Reply {
         // The barrier's key is never written (keys are text without control characters).
         if let Err(e) = self.client.call(Op::Get { key: "\u{0}dbsize".into() }, Some(self.conn.node)) {
-            return self.failure(&e, false);
+            return Self::failure(&e, false, self.conn.node);
         }
         match self.shared.control.status().into_iter().find(|s| s.id == self.conn.node) {
             Some(s) if matches!(s.run, RunState::Running | RunState::Paused) => Reply::Int(s.kv.len() as i64),
@@ -182,9 +183,8 @@ impl Session {
     }
 
     /// What a failed operation answers: `-TIMEOUT` if it may still take effect (or a read got
-    /// no answer), `-TRYAGAIN` if the node reaches no leader, else the error in words.
-    fn failure(&self, e: &OpError, put: bool) -> Reply {
-        let node = self.conn.node;
+    /// no answer), `-TRYAGAIN` if `node` reaches no leader, else the error in words.
+    pub(super) fn failure(e: &OpError, put: bool, node: NodeId) -> Reply {
         if !e.definite {
             return Reply::Error(if put {
                 "TIMEOUT the write may still take effect".into()

@@ -136,6 +136,20 @@ impl ExternalOp {
             Op::Register => "REGISTER".into(),
         }
     }
+
+    /// What its client is answered when it comes back as `result`: `+OK`, the value read (or
+    /// nil), or the error (`-TRYAGAIN no leader reachable from n2`), as `SET` and `GET` answer.
+    pub fn reply(&self, result: &Result<Answer, OpError>) -> Reply {
+        let get = matches!(self.op, Op::Get { .. });
+        match result {
+            Ok(Answer { reply: crate::kv::Reply::Get { value }, .. }) if get => {
+                Reply::Bulk(value.clone().map(String::into_bytes))
+            }
+            Ok(other) if get => Reply::err(format!("unexpected answer {:?}", other.reply)),
+            Ok(_) => Reply::ok(),
+            Err(e) => commands::Session::failure(e, !get, self.conn.node),
+        }
+    }
 }
 
 /// Who hears of the server's operations and happenings.

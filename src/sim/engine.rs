@@ -603,6 +603,14 @@ impl Control for SimEngine {
         self.world().statuses()
     }
 
+    /// The run states alone, not the statuses (each holds a node's whole map): the
+    /// Redis-protocol server asks every few milliseconds.
+    fn nodes_up(&self) -> Vec<NodeId> {
+        let world = self.world();
+        let up = |id: &NodeId| matches!(world.run_state(*id), RunState::Running | RunState::Paused);
+        world.members.iter().copied().filter(up).collect()
+    }
+
     /// The same choice the simulator has always made: the highest (term, id) among the nodes
     /// that are up and believe they lead, paused ones included.
     fn leader(&self) -> Option<NodeId> {

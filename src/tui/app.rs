@@ -186,11 +186,14 @@ impl App {
         match update {
             Update::Poll(poll) => self.on_poll(poll),
             Update::Client { op, outcome } => {
+                let mut external = false;
                 if let Some(line) = self.screen.clients.iter_mut().find(|l| l.op == op) {
                     line.outcome = Some(outcome);
+                    external = line.conn.is_some();
                 }
-                // The result replaces a passing notice (such as "sent") in the status line.
-                if self.screen.notice.as_ref().is_some_and(|n| !n.error) {
+                // The result replaces a passing notice (such as "sent") in the status line; an
+                // external client's (they may come by the thousand) leaves it be.
+                if !external && self.screen.notice.as_ref().is_some_and(|n| !n.error) {
                     self.screen.notice = None;
                     self.notice_at = None;
                 }
@@ -206,8 +209,8 @@ impl App {
                 self.notice(n.text, n.error);
                 self.dirty = true;
             }
-            Update::ClientSent { op, via, request } => {
-                self.add_client_line(ClientLine { op, via, request, outcome: None });
+            Update::ClientSent { op, via, request, conn } => {
+                self.add_client_line(ClientLine { op, via, request, outcome: None, conn });
                 self.dirty = true;
             }
             Update::Lesson(view) => {

@@ -9,7 +9,10 @@
 //!   console's one client session, each pinned to the chosen node; each writes its invoke and
 //!   completion to the history;
 //! - the **checker** re-checks the history whenever an operation completes, on a copy of it and
-//!   with a time limit.
+//!   with a time limit (nudges that come while it checks make one check, not many);
+//! - with `--listen`, the **Redis-protocol server** ([`crate::resp`]) runs its own threads, a
+//!   connection each: [`ExternalHost`] gives their operations lines in the clients panel and
+//!   puts them in the history, and passes the server's notices on.
 //!
 //! Everything comes back to the interface thread as [`Update`]s on one channel.
 
@@ -18,15 +21,17 @@ use super::feed::FEED_CAPACITY;
 use super::netview;
 use super::screen::{ClientOutcome, LessonView, Notice, VerdictView};
 use super::session::Session;
+use super::widgets::redis_cli;
 use crate::check::history::{EventType, HistoryEvent};
 use crate::check::{CheckOptions, Verdict, check_history};
-use crate::control::{Client, ClientOptions, Control, NodeStatus};
+use crate::control::{Answer, Client, ClientOptions, Control, NodeStatus, OpError};
 use crate::events::{Change, Event, EventKind};
 use crate::kv::Op;
 use crate::lesson::Player;
 use crate::lesson::play::{LessonOp, completion, invocation};
 use crate::network::{Held, HeldAction, LinkRule, Network};
 use crate::raft::{NodeId, Switches};
+use crate::resp::{ExternalOp, RespServer, ServerOptions};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded, unbounded};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,7 +90,8 @@ pub enum Update {
     Verdict(VerdictView),
     /// Something to say in the status line.
     Notice(Notice),
-    /// A client operation that the console did not send began (a lesson's): a line for it.
+    /// A client operation that the console did not send began (a lesson's, or an external
+    /// client's): a line for it.
     ClientSent {
         /// The console's number for it.
         op: u64,
@@ -93,6 +99,8 @@ pub enum Update {
         via: NodeId,
         /// What it asks.
         request: Op,
+        /// An external client's connection (`tcp 127.0.0.1:53412`).
+        conn: Option<String>,
     },
     /// Where the lesson is: the narration panel.
     Lesson(LessonView),
@@ -121,7 +129,8 @@ impl crate::lesson::play::Host for LessonHost {
         if let Some(e) = op.invoke_event(self.session.process(number), self.session.time(op.invoked)) {
             self.session.record(e);
         }
-        let _ = self.updates.send(Update::ClientSent { op: number, via: op.via, request: op.op.clone() });
+        let update = Update::ClientSent { op: number, via: op.via, request: op.op.clone(), conn: None };
+        let _ = self.updates.send(update);
     }
 
     fn returned(&self, op: &LessonOp) {
@@ -136,6 +145,65 @@ impl crate::lesson::play::Host for LessonHost {
     }
 }
 
+/// The console's numbers of external clients' operations (over the Redis protocol,
+/// [`crate::resp`]) start here, apart from the console's own and a lesson's ([`LESSON_OPS`]).
+pub const EXTERNAL_OPS: u64 = 1 << 41;
+
+/// Where external clients' operations show in the console: the clients panel, with their
+/// connection, and the session's client history (so the checker's verdict covers them). The
+/// server records their `client` events itself; the server's notices go to the status line.
+pub struct ExternalHost {
+    session: Arc<Session>,
+    updates: Sender<Update>,
+    check: Sender<()>,
+    /// Whether a failure to write the history was said already (once is enough: operations
+    /// may come by the thousand).
+    said_write_error: AtomicBool,
+}
+
+impl ExternalHost {
+    /// A host recording into `session`, with news to `updates` and nudges to the checker.
+    pub fn new(session: Arc<Session>, updates: Sender<Update>, check: Sender<()>) -> Self {
+        ExternalHost { session, updates, check, said_write_error: AtomicBool::new(false) }
+    }
+}
+
+impl crate::resp::Observer for ExternalHost {
+    fn sent(&self, op: &ExternalOp) {
+        let number = EXTERNAL_OPS + op.number;
+        if let Some(e) = invocation(self.session.process(number), &op.op, self.session.time(op.invoked)) {
+            self.session.record(e);
+        }
+        let conn = Some(op.conn.label());
+        let _ = self.updates.send(Update::ClientSent {
+            op: number,
+            via: op.conn.node,
+            request: op.op.clone(),
+            conn,
+        });
+    }
+
+    fn returned(&self, op: &ExternalOp, result: &Result<Answer, OpError>, at: u64) {
+        let number = EXTERNAL_OPS + op.number;
+        if let Some(e) = completion(self.session.process(number), &op.op, result, self.session.time(at)) {
+            self.session.record(e);
+        }
+        if let Some(e) = self.session.write_error()
+            && !self.said_write_error.swap(true, Ordering::SeqCst)
+        {
+            let _ = self.updates.send(Update::Notice(Notice { text: e, error: true }));
+        }
+        let mut outcome = ClientOutcome::of(result, Duration::from_nanos(at.saturating_sub(op.invoked)));
+        outcome.reply = Some(redis_cli(&op.reply(result)));
+        let _ = self.updates.send(Update::Client { op: number, outcome });
+        let _ = self.check.send(());
+    }
+
+    fn notice(&self, text: &str, error: bool) {
+        let _ = self.updates.send(Update::Notice(Notice { text: text.into(), error }));
+    }
+}
+
 /// The running worker threads.
 pub struct Engine {
     /// Set to finish the lesson's step playing now at once.
@@ -144,6 +212,8 @@ pub struct Engine {
     updates: Receiver<Update>,
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
+    /// The Redis-protocol endpoints, if the console serves them (`--listen`).
+    server: Option<RespServer>,
 }
 
 /// What a worker needs to carry out commands.
@@ -180,10 +250,36 @@ impl Engine {
         session: Arc<Session>,
         lesson: Option<crate::lesson::Lesson>,
     ) -> anyhow::Result<Engine> {
+        Engine::start_listening(backend, session, lesson, None)
+    }
+
+    /// [`Engine::start`], and with `listen` the Redis-protocol endpoints first (every node's
+    /// listener bound, or an error before anything else starts): external clients'
+    /// operations then show in the clients panel and go into the history ([`ExternalHost`]).
+    pub fn start_listening(
+        backend: Arc<dyn Control>,
+        session: Arc<Session>,
+        lesson: Option<crate::lesson::Lesson>,
+        listen: Option<ServerOptions>,
+    ) -> anyhow::Result<Engine> {
         let (updates_tx, updates) = unbounded();
         let (commands, commands_rx) = unbounded::<Command>();
         let (stop, stop_rx) = bounded::<()>(0);
         let (check_tx, check_rx) = unbounded::<()>();
+        let server = match listen {
+            Some(options) => {
+                let host = ExternalHost::new(Arc::clone(&session), updates_tx.clone(), check_tx.clone());
+                let first = u32::from(options.base_port) + 1;
+                let server = RespServer::start(Arc::clone(&backend), options, Arc::new(host))?;
+                let text = format!(
+                    "the nodes serve the Redis protocol on {}: try redis-cli -p {first}",
+                    server.describe()
+                );
+                let _ = updates_tx.send(Update::Notice(Notice { text, error: false }));
+                Some(server)
+            }
+            None => None,
+        };
         let (client_ops, client_ops_rx) = unbounded();
         let client = Arc::new(std::sync::Mutex::new(Arc::new(backend.client(client_options()))));
         let applied = Arc::new(AtomicU64::new(0));
@@ -244,7 +340,13 @@ impl Engine {
         if !worker.session.history().is_empty() {
             let _ = worker.check.send(());
         }
-        Ok(Engine { hurry, commands: Some(commands), updates, stop: Some(stop), threads })
+        Ok(Engine { hurry, commands: Some(commands), updates, stop: Some(stop), threads, server })
+    }
+
+    /// Where the nodes listen for the Redis protocol (`127.0.0.1:7001-7005 (n1-n5)`), if they
+    /// do.
+    pub fn listening(&self) -> Option<String> {
+        self.server.as_ref().map(RespServer::describe)
     }
 
     /// Queues a command (a lesson's hurry takes effect at once: the step playing is what the
@@ -270,6 +372,10 @@ impl Engine {
     /// for them, for [`STOP_WAIT`] at most: a cluster operation that hangs must not keep the
     /// console from leaving. Client operations still running end by their timeout.
     pub fn stop(mut self) {
+        // No external client's operation starts after this; one in flight ends by its timeout.
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
         self.commands = None;
         self.stop = None;
         let deadline = Instant::now() + STOP_WAIT;

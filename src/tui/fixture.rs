@@ -111,6 +111,7 @@ impl Driver {
                 result,
                 definite,
                 latency: Duration::from_nanos(now - began),
+                reply: None,
             });
         }
     }
@@ -150,7 +151,7 @@ impl Driver {
         let line = self.clients.len();
         let process = line as u64 + 1;
         self.history.push(HistoryEvent::invoke(process, f, &key, value.as_deref(), now));
-        self.clients.push_back(ClientLine { op: process, via, request, outcome: None });
+        self.clients.push_back(ClientLine { op: process, via, request, outcome: None, conn: None });
         let id = RequestId { client: self.session, seq };
         if self.cluster.client_request(via, Request::new(id, op)) {
             self.pending.insert(id, (line, now));
@@ -165,6 +166,7 @@ impl Driver {
                 result: Err(message),
                 definite: true,
                 latency: Duration::ZERO,
+                reply: None,
             });
         }
         self.collect();

@@ -320,12 +320,14 @@ pub(crate) fn client_lines(scene: &Scene) -> VecDeque<ClientLine> {
                 result,
                 definite: r.outcome != Outcome::Unknown,
                 latency: Duration::from_nanos(c.returned.saturating_sub(r.invoked)),
+                reply: None,
             };
             ClientLine {
                 op: (skip + i + 1) as u64,
                 via: r.via,
                 request: r.op.clone(),
                 outcome: Some(outcome),
+                conn: r.conn.clone(),
             }
         })
         .collect()

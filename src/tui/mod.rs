@@ -17,7 +17,8 @@
 //!   [`action::Command`]s and draws from a [`screen::ScreenState`].
 //! - [`engine`]: worker threads that run the commands, poll the cluster, run client operations
 //!   and the checker, and send news back; the interface thread never waits on the cluster.
-//!   They reach the cluster through [`Control`] only.
+//!   They reach the cluster through [`Control`] only, as does the Redis-protocol server
+//!   (`--listen`, [`crate::resp`]) whose clients' operations the console shows and checks.
 //! - [`session`]: the session's files (event log, client history) and their export.
 //! - [`view`], [`widgets`], [`layout`], [`theme`]: drawing, one small widget per area.
 //! - [`terminal`]: entering and always leaving the terminal's console mode.
@@ -75,6 +76,10 @@ pub struct ConsoleOptions {
     pub lecture: bool,
     /// A lesson to play (on the simulator): the narration panel, `n` and `b`.
     pub lesson: Option<crate::lesson::Lesson>,
+    /// Serve the Redis protocol: node nK listens on `127.0.0.1:PORT+K` ([`crate::resp`]), and
+    /// external clients' operations show in the clients panel and go into the history. Not
+    /// with a lesson (its operations are its own).
+    pub listen: Option<u16>,
 }
 
 /// The shortest gap between two frames (about 30 frames a second at most).
@@ -119,6 +124,12 @@ pub fn run(
     if !(0.05..=10.0).contains(&options.speed) {
         bail!("--speed must be between 0.05 and 10");
     }
+    if let Some(port) = options.listen {
+        if options.lesson.is_some() {
+            bail!("--listen does not go with a lesson: a lesson's clients are its own");
+        }
+        crate::resp::check_base_port(port, options.nodes).map_err(anyhow::Error::msg)?;
+    }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!(
             "the console needs a terminal; for headless use see `quorum run`, `quorum sim` and `quorum check`"
@@ -135,7 +146,40 @@ pub fn run(
     };
     let Started { engine: backend, label } = start(setup).context("cannot start the cluster")?;
     prepare(backend.as_ref(), &options, warnings);
-    let engine = engine::Engine::start(Arc::clone(&backend), Arc::clone(&session), options.lesson.clone())?;
+    let listen =
+        options.listen.map(|base_port| crate::resp::ServerOptions { base_port, ..Default::default() });
+    let engine = match engine::Engine::start_listening(
+        Arc::clone(&backend),
+        Arc::clone(&session),
+        options.lesson.clone(),
+        listen,
+    ) {
+        Ok(engine) => engine,
+        Err(e) => {
+            // The console does not open: the cluster stops cleanly, its files complete.
+            let _ = backend.finish();
+            let e = match options.listen {
+                Some(port) => e.context(format!("cannot serve the Redis protocol (--listen {port})")),
+                None => e,
+            };
+            return Err(e);
+        }
+    };
+    let listening = engine.listening();
+    let label = match &listening {
+        Some(at) => {
+            let said = format!("serving the Redis protocol (RESP2) on {at}");
+            backend.record(None, EventKind::fault(said, None));
+            // Short, for the header: `RESP 127.0.0.1:7001-7005` (node nK on PORT+K).
+            let base = options.listen.map_or(0, u32::from);
+            let ports = match options.nodes as u32 {
+                1 => format!("{}", base + 1),
+                n => format!("{}-{}", base + 1, base + n),
+            };
+            format!("{label} · RESP 127.0.0.1:{ports}")
+        }
+        None => label,
+    };
     let app = app::App::new(backend.members(), &label);
     let result = interface(app, engine.updates(), &|command| engine.send(command));
     let signalled = result.as_ref().ok().copied().flatten();
@@ -144,7 +188,7 @@ pub fn run(
     let finished = backend.finish();
     result?;
     finished.context("stopping the cluster")?;
-    Ok(farewell(&session, signalled))
+    Ok(farewell(&session, signalled, listening.as_deref()))
 }
 
 /// Before the console opens: the session's warnings go to the event log, and the speed and the
@@ -201,7 +245,7 @@ fn open_session(
 }
 
 /// What the console prints when it is gone: where the files are, and the history's verdict.
-fn farewell(session: &session::Session, signalled: Option<&str>) -> String {
+fn farewell(session: &session::Session, signalled: Option<&str>, listened: Option<&str>) -> String {
     let history = session.history();
     let options =
         crate::check::CheckOptions { time_limit: Some(engine::CHECK_LIMIT), initial: session.initial() };
@@ -211,8 +255,10 @@ fn farewell(session: &session::Session, signalled: Option<&str>) -> String {
         Err(e) => format!("the history cannot be read: {e}"),
     };
     let why = signalled.map_or_else(String::new, |s| format!(" (on {s})"));
+    let served =
+        listened.map_or_else(String::new, |at| format!("  served:  the Redis protocol on {at} (closed)\n"));
     format!(
-        "quorum: every node stopped{why}.\n  files:   {} (event log, client history, exports)\n  \
+        "quorum: every node stopped{why}.\n{served}  files:   {} (event log, client history, exports)\n  \
          verdict: {}\n",
         session.dir().display(),
         verdict.lines().next().unwrap_or_default()

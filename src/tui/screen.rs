@@ -298,6 +298,9 @@ pub struct ClientLine {
     pub request: Op,
     /// How it ended, once it has.
     pub outcome: Option<ClientOutcome>,
+    /// For an operation of an external client (a Redis-protocol connection): the connection,
+    /// `tcp 127.0.0.1:53412`; `None` for the console's own and a lesson's.
+    pub conn: Option<String>,
 }
 
 /// How a client operation ended.
@@ -312,6 +315,10 @@ pub struct ClientOutcome {
     pub definite: bool,
     /// From the request to the answer.
     pub latency: Duration,
+    /// What an external client was answered, as `redis-cli` shows it (`OK`, `"red"`, `(nil)`,
+    /// `(error) TRYAGAIN no leader reachable from n2`); `None` if not known here (the
+    /// console's own operations, and lines rebuilt from the event log).
+    pub reply: Option<String>,
 }
 
 impl ClientOutcome {
@@ -328,6 +335,7 @@ impl ClientOutcome {
                 .map_err(ToString::to_string),
             definite: result.as_ref().err().is_some_and(|e| e.definite),
             latency,
+            reply: None,
         }
     }
 }

@@ -99,13 +99,14 @@ impl App {
     }
 
     fn client(&mut self, via: NodeId, request: Op) -> Result<(), String> {
-        let pending = self.screen.clients.iter().filter(|l| l.outcome.is_none()).count();
+        // External clients' operations wait in their own sessions: they take no room here.
+        let pending = self.screen.clients.iter().filter(|l| l.outcome.is_none() && l.conn.is_none()).count();
         if pending >= MAX_IN_FLIGHT {
             return Err(format!("{pending} requests are still waiting: let some finish first"));
         }
         let op = self.next_op;
         self.next_op += 1;
-        self.add_client_line(ClientLine { op, via, request: request.clone(), outcome: None });
+        self.add_client_line(ClientLine { op, via, request: request.clone(), outcome: None, conn: None });
         self.send(Command::Client { op, via, request: request.clone() });
         self.info(format!("{request} sent via {via}"));
         Ok(())

@@ -116,6 +116,7 @@ fn put_goes_through_the_selected_node() {
         result: Ok(None),
         definite: false,
         latency: Duration::from_millis(3),
+        reply: None,
     };
     a.on_update(Update::Client { op: 1, outcome: outcome.clone() });
     assert_eq!(a.screen().clients.back().and_then(|l| l.outcome.clone()), Some(outcome));
@@ -836,7 +837,7 @@ fn a_lessons_operations_get_lines_in_the_clients_panel() {
     let mut app = app();
     let op = crate::tui::engine::LESSON_OPS + 1;
     let request = Op::Put { key: "x".into(), value: "1".into() };
-    app.on_update(Update::ClientSent { op, via: n(2), request: request.clone() });
+    app.on_update(Update::ClientSent { op, via: n(2), request: request.clone(), conn: None });
     assert_eq!(
         app.screen().clients.back().map(|l| (l.op, l.via, l.request.clone())),
         Some((op, n(2), request))
@@ -889,4 +890,78 @@ fn going_back_rebuilds_the_clients_panel_from_the_resent_events() {
     }));
     let lines: Vec<String> = app.screen().clients.iter().map(|l| l.request.to_string()).collect();
     assert_eq!(lines, vec!["put x=1"], "the operation of the branch's past is listed");
+}
+
+/// An external client's operation (a Redis-protocol connection's) gets a line with its
+/// connection when it is sent, filled when it returns; its result leaves the status line's
+/// notice be, and its waiting takes no room from the console's own operations.
+#[test]
+fn an_external_clients_operation_gets_a_line_with_its_connection() {
+    use crate::tui::engine::EXTERNAL_OPS;
+    use crate::tui::screen::Notice;
+    use crate::tui::widgets::client_line;
+    let mut a = app();
+    let request = Op::Put { key: "color".into(), value: "red".into() };
+    let conn = Some("tcp 127.0.0.1:53412".to_string());
+    a.on_update(Update::ClientSent { op: EXTERNAL_OPS + 1, via: n(2), request, conn: conn.clone() });
+    let text = |a: &App| {
+        let line = a.screen().clients.back().expect("a line");
+        client_line(line).spans.iter().map(|s| s.content.to_string()).collect::<String>()
+    };
+    assert_eq!(text(&a), "tcp 127.0.0.1:53412 SET color red via n2 → … waiting");
+    a.on_update(Update::Notice(Notice {
+        text: "n3 is up: it listens on 127.0.0.1:7003".into(),
+        error: false,
+    }));
+    let outcome = ClientOutcome {
+        id: Some(RequestId { client: ClientId(4), seq: 1 }),
+        result: Ok(None),
+        definite: false,
+        latency: Duration::from_micros(3100),
+        reply: Some("OK".into()),
+    };
+    a.on_update(Update::Client { op: EXTERNAL_OPS + 1, outcome });
+    assert_eq!(text(&a), "tcp 127.0.0.1:53412 SET color red via n2 → OK · 3.1 ms");
+    assert_eq!(notice(&a).0, "n3 is up: it listens on 127.0.0.1:7003", "the notice stays");
+    // Many external operations waiting at once (one per connection): the console still sends.
+    for i in 0..2 * MAX_IN_FLIGHT as u64 {
+        let request = Op::Get { key: format!("k{i}") };
+        a.on_update(Update::ClientSent { op: EXTERNAL_OPS + 2 + i, via: n(1), request, conn: conn.clone() });
+    }
+    type_str(&mut a, "pk=v");
+    enter(&mut a);
+    assert_eq!(a.take_commands().len(), 1, "{:?}", a.screen().mode);
+}
+
+/// A flood of external operations (a load generator on the console): the panel keeps its
+/// most recent lines and every one that waits, and no more.
+#[test]
+fn a_flood_of_external_operations_keeps_the_panel_bounded() {
+    use crate::tui::app::CLIENT_LINES;
+    use crate::tui::engine::EXTERNAL_OPS;
+    let mut a = app();
+    let outcome = ClientOutcome {
+        id: None,
+        result: Ok(None),
+        definite: false,
+        latency: Duration::from_micros(10),
+        reply: Some("OK".into()),
+    };
+    let started = std::time::Instant::now();
+    for i in 0..100_000u64 {
+        let conn = Some(format!("tcp 127.0.0.1:{}", 50_000 + i % 50));
+        let request = Op::Put { key: "key:__rand_int__".into(), value: "xxx".into() };
+        a.on_update(Update::ClientSent { op: EXTERNAL_OPS + i, via: n(1 + i % 5), request, conn });
+        // Fifty connections, each with one operation waiting.
+        if i >= 50 {
+            a.on_update(Update::Client { op: EXTERNAL_OPS + i - 50, outcome: outcome.clone() });
+        }
+    }
+    let took = started.elapsed();
+    let clients = &a.screen().clients;
+    assert_eq!(clients.iter().filter(|l| l.outcome.is_none()).count(), 50);
+    assert!(clients.len() <= CLIENT_LINES + 50, "{} lines", clients.len());
+    assert_eq!(clients.back().map(|l| l.op), Some(EXTERNAL_OPS + 99_999));
+    // Tens of thousands a second must not keep the interface thread busy (debug build).
+    assert!(took < Duration::from_secs(5), "{took:?} for 200,000 updates");
 }

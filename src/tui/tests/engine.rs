@@ -568,3 +568,261 @@ fn going_back_a_lesson_leaves_nothing_of_the_consoles_waiting_operation() {
     console.stop();
     let _ = engine.finish();
 }
+
+/// The console's observer of external clients (the Redis-protocol server's): an operation sent
+/// gets a line with its connection and an invoke in the history, its return a completion, the
+/// answer the client got, and a nudge to the checker; the server's notices reach the status
+/// line. It records no event of its own (the server records the `client` event).
+#[test]
+fn the_external_host_records_invoke_and_completion_into_the_history() {
+    use crate::control::{Answer, OpError, OpFailure};
+    use crate::kv::RequestId;
+    use crate::raft::ClientError;
+    use crate::resp::{Conn, ExternalOp, Observer};
+    use crate::tui::engine::{EXTERNAL_OPS, ExternalHost};
+    let dir = temp_dir("external-host");
+    let (session, _) = Session::open(&dir, &Origin::default()).expect("session");
+    let session = Arc::new(session);
+    let (updates, updates_rx) = unbounded();
+    let (check, check_rx) = unbounded();
+    let host = ExternalHost::new(Arc::clone(&session), updates, check);
+    let conn = Conn { id: 3, peer: "127.0.0.1:53412".parse().expect("an address"), node: n(2) };
+    let put = ExternalOp {
+        number: 1,
+        conn: conn.clone(),
+        op: Op::Put { key: "color".into(), value: "red".into() },
+        invoked: 1_000,
+    };
+    host.sent(&put);
+    match updates_rx.try_recv() {
+        Ok(Update::ClientSent { op, via, request, conn }) => {
+            assert_eq!(
+                (op, via, &request, conn.as_deref()),
+                (EXTERNAL_OPS + 1, n(2), &put.op, Some("tcp 127.0.0.1:53412"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let id = RequestId { client: ClientId(4), seq: 1 };
+    host.returned(&put, &Ok(Answer { reply: Reply::Put, node: n(2), id }), 3_101_000);
+    match updates_rx.try_recv() {
+        Ok(Update::Client { op, outcome }) => {
+            assert_eq!(op, EXTERNAL_OPS + 1);
+            assert_eq!(
+                (outcome.reply.as_deref(), outcome.id, outcome.latency),
+                (Some("OK"), Some(id), Duration::from_micros(3100))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    check_rx.try_recv().expect("the checker is nudged");
+    // A get through a node that reaches no leader: the client's words for it.
+    let get = ExternalOp { number: 2, conn, op: Op::Get { key: "color".into() }, invoked: 4_000_000 };
+    host.sent(&get);
+    let refused = OpError {
+        failure: OpFailure::Refused(ClientError::NoLeader),
+        definite: true,
+        node: n(2),
+        id: Some(RequestId { client: ClientId(4), seq: 2 }),
+    };
+    host.returned(&get, &Err(refused), 5_000_000);
+    let reply = updates_rx.try_iter().find_map(|u| match u {
+        Update::Client { op, outcome } if op == EXTERNAL_OPS + 2 => outcome.reply,
+        _ => None,
+    });
+    assert_eq!(reply.as_deref(), Some("(error) TRYAGAIN no leader reachable from n2"));
+    host.notice("n2 is down: 127.0.0.1:7002 refuses connections, 1 closed", false);
+    assert!(
+        matches!(updates_rx.try_recv(), Ok(Update::Notice(n)) if n.text.starts_with("n2 is down") && !n.error)
+    );
+    // The history: each operation its own process, numbered apart from the console's own.
+    let history = session.history();
+    let p = |k: u64| session.process(EXTERNAL_OPS + k);
+    let got: Vec<_> =
+        history.iter().map(|e| (e.kind, e.process, e.f, e.value.as_deref(), e.time, e.node)).collect();
+    assert_eq!(
+        got,
+        [
+            (EventType::Invoke, p(1), OpKind::Put, Some("red"), session.time(1_000), None),
+            (EventType::Ok, p(1), OpKind::Put, Some("red"), session.time(3_101_000), Some(2)),
+            (EventType::Invoke, p(2), OpKind::Get, None, session.time(4_000_000), None),
+            (EventType::Fail, p(2), OpKind::Get, None, session.time(5_000_000), Some(2)),
+        ]
+    );
+    let file = std::fs::read(session.history_path()).expect("history");
+    assert_eq!(parse_history(&file[..]).expect("a valid history"), history, "written as it goes");
+}
+
+/// Listens for the Redis protocol from a free port on (node nK on PORT+K), retrying
+/// elsewhere if a port is taken.
+fn listening(backend: Arc<dyn Control>, session: Arc<Session>) -> (Engine, u16) {
+    let mut last = None;
+    for _ in 0..20 {
+        let free =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("its address");
+        let base = free.port() - 1;
+        let options = crate::resp::ServerOptions { base_port: base, ..Default::default() };
+        match Engine::start_listening(Arc::clone(&backend), Arc::clone(&session), None, Some(options)) {
+            Ok(engine) => return (engine, base),
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("no port to listen on: {last:?}");
+}
+
+/// Sends `command` (words) on `stream`, as RESP, and reads one line of answer.
+fn ask(stream: &mut std::net::TcpStream, command: &[&str]) -> String {
+    use std::io::{BufRead, Write};
+    let mut out = format!("*{}\r\n", command.len());
+    for word in command {
+        out.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+    }
+    stream.write_all(out.as_bytes()).expect("sent");
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("a clone"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("an answer");
+    if line.starts_with('$') && line != "$-1\r\n" {
+        reader.read_line(&mut line).expect("the value");
+    }
+    line
+}
+
+/// The console serving the Redis protocol on a fake cluster: a SET over a real connection is
+/// answered, recorded once in the event log (by the server) with its connection, written to the
+/// history as the console's external operation, shown with its connection and checked.
+#[test]
+fn a_set_over_tcp_reaches_the_console_history_and_panel() {
+    use crate::tui::engine::EXTERNAL_OPS;
+    let fake = Arc::new(Fake::default());
+    let dir = temp_dir("listen-fake");
+    let (session, _) = Session::open(&dir, &Origin::default()).expect("session");
+    let session = Arc::new(session);
+    let (engine, base) = listening(fake.clone(), Arc::clone(&session));
+    let describe = engine.listening().expect("it listens");
+    assert_eq!(describe, format!("127.0.0.1:{}-{} (n1-n5)", base + 1, base + 5));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", base + 2)).expect("n2 listens");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+    let local = stream.local_addr().expect("an address");
+    assert_eq!(ask(&mut stream, &["SET", "color", "red"]), "+OK\r\n");
+    assert_eq!(ask(&mut stream, &["GET", "color"]), "$3\r\nred\r\n");
+    let (mut sent, mut returned, mut verdict) = (Vec::new(), Vec::new(), None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline && (returned.len() < 2 || verdict.is_none()) {
+        match engine.updates().recv_timeout(Duration::from_secs(1)) {
+            Ok(Update::ClientSent { op, via, conn, .. }) => sent.push((op, via, conn)),
+            Ok(Update::Client { op, outcome }) => returned.push((op, outcome.reply)),
+            Ok(Update::Verdict(v @ VerdictView::Linearizable { ops: 2, .. })) => verdict = Some(v),
+            _ => {}
+        }
+    }
+    let conn = Some(format!("tcp {local}"));
+    assert_eq!(sent, [(EXTERNAL_OPS + 1, n(2), conn.clone()), (EXTERNAL_OPS + 2, n(2), conn.clone())]);
+    assert_eq!(returned, [(EXTERNAL_OPS + 1, Some("OK".into())), (EXTERNAL_OPS + 2, Some("\"red\"".into()))]);
+    assert_eq!(
+        verdict,
+        Some(VerdictView::Linearizable { ops: 2, failed: 0 }),
+        "the live verdict covers them"
+    );
+    let kinds: Vec<(EventType, u64)> = session.history().iter().map(|e| (e.kind, e.process)).collect();
+    let p = |k| session.process(EXTERNAL_OPS + k);
+    assert_eq!(
+        kinds,
+        [(EventType::Invoke, p(1)), (EventType::Ok, p(1)), (EventType::Invoke, p(2)), (EventType::Ok, p(2))]
+    );
+    let clients: Vec<String> = fake.calls().into_iter().filter(|c| c.starts_with("client")).collect();
+    assert_eq!(clients.len(), 2, "one client event per operation: {clients:?}");
+    assert!(
+        clients[0].starts_with(&format!("client n2: tcp {local} c3#1 put color=red via n2 → ok")),
+        "{clients:?}"
+    );
+    drop(stream);
+    engine.stop();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", base + 2)).is_err(), "stopped, it listens no more");
+}
+
+/// The same port twice: the second console cannot listen, and says which node and address.
+#[test]
+fn a_port_in_use_is_an_error_before_anything_starts() {
+    let fake: Arc<dyn Control> = Arc::new(Fake::default());
+    let dir = temp_dir("listen-twice");
+    let (session, _) = Session::open(&dir, &Origin::default()).expect("session");
+    let session = Arc::new(session);
+    let (first, base) = listening(Arc::clone(&fake), Arc::clone(&session));
+    let options = crate::resp::ServerOptions { base_port: base, ..Default::default() };
+    let second = Engine::start_listening(fake, session, None, Some(options));
+    let error = format!("{:#}", second.err().expect("refused"));
+    assert!(error.contains(&format!("n1 cannot listen on 127.0.0.1:{}", base + 1)), "{error}");
+    first.stop();
+}
+
+/// On the simulator (its time moved by the test): a SET through n1's port waits for the
+/// cluster's virtual time, then is answered and enters the console's history.
+#[test]
+fn a_set_over_tcp_on_the_simulator_enters_the_history() {
+    use crate::sim::{Clock, EngineOptions, SimEngine, WorldSpec};
+    use crate::tui::engine::EXTERNAL_OPS;
+    use std::io::{Read, Write};
+    let dir = temp_dir("listen-sim");
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let spec = WorldSpec {
+        seed: 1,
+        nodes: 3,
+        switches: Switches::CORRECT,
+        sessions: Default::default(),
+        snapshots: Default::default(),
+    };
+    let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: 100_000 };
+    let sim = Arc::new(SimEngine::start_from(spec.factory(), options).expect("engine"));
+    sim.advance(Duration::from_secs(1));
+    let (session, _) = Session::open(&dir.0, &Origin::default()).expect("session");
+    let session = Arc::new(session);
+    let (engine, base) = listening(sim.clone(), Arc::clone(&session));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", base + 1)).expect("n1 listens");
+    stream.set_read_timeout(Some(Duration::from_millis(20))).expect("a timeout");
+    stream.write_all(b"*3\r\n$3\r\nSET\r\n$5\r\ncolor\r\n$3\r\nred\r\n").expect("sent");
+    let mut answer = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !answer.ends_with(b"\r\n") {
+        assert!(std::time::Instant::now() < deadline, "no answer: {answer:?}");
+        sim.advance(Duration::from_millis(10));
+        let mut buf = [0u8; 64];
+        if let Ok(k) = stream.read(&mut buf) {
+            answer.extend_from_slice(&buf[..k]);
+        }
+    }
+    assert_eq!(answer, b"+OK\r\n");
+    let history = session.history();
+    let ok = history.iter().find(|e| e.kind == EventType::Ok).expect("a completion");
+    assert_eq!(
+        (ok.process, ok.f, ok.value.as_deref()),
+        (session.process(EXTERNAL_OPS + 1), OpKind::Put, Some("red"))
+    );
+    // Events reach the engine's recent ones through its hub, a moment later.
+    let recorded = || {
+        sim.recent_events(usize::MAX).into_iter().find_map(|e| match e.kind {
+            EventKind::Client { op: Some(record), .. } => record.conn,
+            _ => None,
+        })
+    };
+    while recorded().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(recorded(), Some(format!("tcp {}", stream.local_addr().expect("an address"))));
+    // n1 killed: the server closes its connections and says so in the status line.
+    sim.pause(n(2));
+    sim.kill(n(1));
+    assert_eq!(sim.nodes_up(), [n(2), n(3)], "a paused node is up, a dead one is not");
+    let said = loop {
+        match engine.updates().recv_timeout(Duration::from_secs(10)) {
+            Ok(Update::Notice(notice)) if notice.text.starts_with("n1 is down") => break notice.text,
+            Ok(_) => {}
+            Err(e) => panic!("no notice: {e}"),
+        }
+    };
+    assert_eq!(said, format!("n1 is down: 127.0.0.1:{} refuses connections, 1 closed", base + 1));
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("a timeout");
+    assert_eq!(stream.read(&mut [0u8; 8]).expect("the end of the stream"), 0, "closed");
+    drop(stream);
+    engine.stop();
+    let _ = sim.finish();
+}

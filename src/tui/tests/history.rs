@@ -294,3 +294,55 @@ fn the_past_after_an_installed_snapshot_at_120x40_and_80x24() {
     app.resize(80, 24);
     insta::assert_snapshot!("history_compacted_80x24", draw(&app, 80, 24).backend());
 }
+
+/// The history view's clients panel rebuilds an external client's line from its `client`
+/// event: the connection, the command as it wrote it, the answer in its protocol's words with
+/// the error the event log recorded.
+#[test]
+fn the_history_views_client_lines_show_external_connections() {
+    use crate::events::{ClientRecord, Outcome};
+    use crate::kv::Op;
+    use crate::raft::NodeId;
+    use crate::tui::widgets::client_line;
+    let event = |seq: u64, record: ClientRecord| Event {
+        seq,
+        time: record.invoked + 2_500_000,
+        node: Some(record.via),
+        term: None,
+        kind: record.event(2_500_000),
+    };
+    let record = |op: Op, outcome: Outcome, value: Option<&str>, error: Option<&str>, conn: Option<&str>| {
+        ClientRecord {
+            op,
+            via: NodeId(2),
+            invoked: 1_000_000,
+            outcome,
+            id: None,
+            value: value.map(str::to_string),
+            error: error.map(str::to_string),
+            conn: conn.map(str::to_string),
+        }
+    };
+    let set = Op::Put { key: "color".into(), value: "red".into() };
+    let get = Op::Get { key: "color".into() };
+    let tcp = Some("tcp 127.0.0.1:53412");
+    let timeline = Timeline::of(vec![
+        event(0, record(set.clone(), Outcome::Ok, None, None, tcp)),
+        event(1, record(get.clone(), Outcome::Ok, Some("red"), None, tcp)),
+        event(2, record(set.clone(), Outcome::Failed, None, Some("no leader"), tcp)),
+        event(3, record(get, Outcome::Ok, None, None, None)),
+    ]);
+    let lines: Vec<String> = crate::tui::history::client_lines(timeline.head())
+        .iter()
+        .map(|l| client_line(l).spans.iter().map(|s| s.content.to_string()).collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "tcp 127.0.0.1:53412 SET color red via n2 → OK · 2.5 ms",
+            "tcp 127.0.0.1:53412 GET color via n2 → \"red\" · 2.5 ms",
+            "tcp 127.0.0.1:53412 SET color red via n2 → (error) no leader · 2.5 ms",
+            "get color via n2 → not found · 2.5 ms",
+        ]
+    );
+}

@@ -420,3 +420,159 @@ fn the_snapshot_boundary_shortens_to_fit() {
     assert!(row(18).starts_with("│n1 |  1  1  1"), "{}", row(18));
     assert!(row(17).starts_with("│n1    1  1  1"), "{}", row(17));
 }
+
+/// How an operation ended: its result, whether an error is definite, and what its client was
+/// answered (if the console heard it).
+type Ended<'a> = (Result<Option<String>, String>, bool, Option<&'a str>);
+
+/// An external client's operation (one line of a Redis-protocol connection), waiting or ended
+/// as `outcome`.
+fn external(
+    op: u64,
+    request: crate::kv::Op,
+    via: u64,
+    outcome: Option<Ended<'_>>,
+) -> crate::tui::screen::ClientLine {
+    crate::tui::screen::ClientLine {
+        op: crate::tui::engine::EXTERNAL_OPS + op,
+        via: NodeId(via),
+        request,
+        outcome: outcome.map(|(result, definite, reply)| crate::tui::screen::ClientOutcome {
+            id: Some(crate::kv::RequestId { client: crate::kv::ClientId(7), seq: op }),
+            result,
+            definite,
+            latency: std::time::Duration::from_micros(3100 * op),
+            reply: reply.map(str::to_string),
+        }),
+        conn: Some(format!("tcp 127.0.0.1:{}", 53411 + op)),
+    }
+}
+
+fn line_text(line: &ratatui::text::Line<'_>) -> String {
+    line.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
+/// An external client's line says its connection, the command as it wrote it, the node it
+/// reached and the answer as `redis-cli` prints it; a line rebuilt from the event log (no
+/// answer heard) says the same from its outcome, with the cluster's error.
+#[test]
+fn external_client_lines_speak_the_protocol() {
+    use crate::kv::Op;
+    use crate::tui::widgets::client_line;
+    let set = || Op::Put { key: "color".into(), value: "red".into() };
+    let get = || Op::Get { key: "color".into() };
+    let cases = [
+        (external(1, set(), 2, None), "tcp 127.0.0.1:53412 SET color red via n2 → … waiting"),
+        (
+            external(1, set(), 2, Some((Ok(None), false, Some("OK")))),
+            "tcp 127.0.0.1:53412 SET color red via n2 → OK · 3.1 ms",
+        ),
+        (
+            external(2, get(), 1, Some((Ok(Some("red".into())), false, Some("\"red\"")))),
+            "tcp 127.0.0.1:53413 GET color via n1 → \"red\" · 6.2 ms",
+        ),
+        (
+            external(
+                3,
+                set(),
+                2,
+                Some((Err("no leader".into()), true, Some("(error) TRYAGAIN no leader reachable from n2"))),
+            ),
+            "tcp 127.0.0.1:53414 SET color red via n2 → (error) TRYAGAIN no leader reachable from n2 · 9.3 ms",
+        ),
+        // Rebuilt from the event log: the words from the outcome.
+        (
+            external(1, set(), 2, Some((Ok(None), false, None))),
+            "tcp 127.0.0.1:53412 SET color red via n2 → OK · 3.1 ms",
+        ),
+        (
+            external(2, get(), 3, Some((Ok(Some("say \"hi\"".into())), false, None))),
+            "tcp 127.0.0.1:53413 GET color via n3 → \"say \\\"hi\\\"\" · 6.2 ms",
+        ),
+        (
+            external(2, get(), 3, Some((Ok(None), false, None))),
+            "tcp 127.0.0.1:53413 GET color via n3 → (nil) · 6.2 ms",
+        ),
+        (
+            external(4, set(), 3, Some((Err("timeout waiting for n3".into()), false, None))),
+            "tcp 127.0.0.1:53415 SET color red via n3 → (error) timeout waiting for n3 (may still take effect) · 12.4 ms",
+        ),
+    ];
+    for (line, want) in cases {
+        assert_eq!(line_text(&client_line(&line)), want);
+    }
+    // The answers as redis-cli prints them.
+    use crate::resp::Reply;
+    use crate::tui::widgets::redis_cli;
+    assert_eq!(redis_cli(&Reply::ok()), "OK");
+    assert_eq!(redis_cli(&Reply::Bulk(Some(b"red".to_vec()))), "\"red\"");
+    assert_eq!(redis_cli(&Reply::Bulk(None)), "(nil)");
+    assert_eq!(redis_cli(&Reply::Int(3)), "(integer) 3");
+    assert_eq!(
+        redis_cli(&Reply::Error("TIMEOUT the write may still take effect".into())),
+        "(error) TIMEOUT the write may still take effect"
+    );
+}
+
+/// The clients panel with external clients' lines among the console's: their title says how
+/// both kinds are sent.
+#[test]
+fn external_clients_in_the_clients_panel_at_120x40() {
+    use crate::kv::Op;
+    let mut state = demo(5);
+    let set = |v: &str| Op::Put { key: "color".into(), value: v.into() };
+    state.clients.truncate(2);
+    state.clients.push_back(external(1, set("red"), 2, Some((Ok(None), false, Some("OK")))));
+    state.clients.push_back(external(
+        2,
+        Op::Get { key: "color".into() },
+        2,
+        Some((Ok(Some("red".into())), false, Some("\"red\""))),
+    ));
+    state.clients.push_back(external(
+        3,
+        set("blue"),
+        2,
+        Some((Err("no leader".into()), true, Some("(error) TRYAGAIN no leader reachable from n2"))),
+    ));
+    state.clients.push_back(external(4, set("green"), 3, None));
+    let screen = text(draw(&state, 120, 40).backend().buffer());
+    assert!(screen.contains("clients (pinned to their node; one attempt, over tcp up to 6)"), "{screen}");
+    insta::assert_snapshot!("external_clients_120x40", screen);
+}
+
+/// The maps panel with more keys than rows (a load generator's): the first keys of every
+/// node's map together, in order and once each, then how many more there are in all.
+#[test]
+fn many_keys_show_the_first_in_order_and_count_the_rest() {
+    let mut state = demo(3);
+    for (i, node) in state.nodes.iter_mut().enumerate() {
+        node.kv.clear();
+        // n1 holds k00000 to k29999, n2 the even ones and k30000, n3 the odd ones.
+        for k in 0..30_000usize {
+            if i == 0 || (i == 1 && k % 2 == 0) || (i == 2 && k % 2 == 1) {
+                node.kv.insert(format!("k{k:05}"), "v".into());
+            }
+        }
+        if i == 1 {
+            node.kv.insert("k30000".into(), "v".into());
+        }
+    }
+    let started = std::time::Instant::now();
+    let lines = rows(&draw(&state, 120, 40));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?} to draw", started.elapsed());
+    // The maps panel is the right one of the second row of panels.
+    let maps: Vec<String> =
+        lines.iter().skip(8).take(10).map(|r| r.split('│').nth(3).unwrap_or("").to_string()).collect();
+    let keys: Vec<&str> = maps.iter().filter_map(|r| r.split_whitespace().next()).collect();
+    let shown = keys.iter().filter(|k| k.starts_with("k0")).count();
+    assert!(shown >= 3, "{maps:#?}");
+    let expected: Vec<String> = (0..shown).map(|k| format!("k{k:05}")).collect();
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("k0")).copied().collect::<Vec<_>>(),
+        expected,
+        "{maps:#?}"
+    );
+    let more = format!("… {} more keys", 30_001 - shown);
+    assert!(maps.iter().any(|r| r.contains(&more)), "{more}: {maps:#?}");
+}

@@ -20,8 +20,12 @@ pub struct Clients<'a> {
 /// `3.1 ms`, `1.20 s`.
 pub use crate::control::client::latency;
 
-/// One client operation as a line: `c7#3 put color=blue via n2 → ok · 3.1 ms`.
+/// One client operation as a line: `c7#3 put color=blue via n2 → ok · 3.1 ms`, or an external
+/// client's in its protocol's words ([`external_line`]).
 pub fn client_line(line: &ClientLine) -> Line<'static> {
+    if let Some(conn) = &line.conn {
+        return external_line(line, conn);
+    }
     let who = match line.outcome.as_ref().and_then(|o| o.id) {
         Some(id) => format!("{id} "),
         None => String::new(),
@@ -50,6 +54,65 @@ pub fn client_line(line: &ClientLine) -> Line<'static> {
     Line::from(spans)
 }
 
+/// An external client's operation: its connection, the command as the client wrote it, the
+/// node it reached and the answer as `redis-cli` prints it:
+/// `tcp 127.0.0.1:53412 SET color red via n2 → OK · 3.1 ms`.
+pub fn external_line(line: &ClientLine, conn: &str) -> Line<'static> {
+    let command = match &line.request {
+        Op::Put { key, value } => format!("SET {key} {value}"),
+        Op::Get { key } => format!("GET {key}"),
+        Op::Register => "REGISTER".into(),
+    };
+    let mut spans = vec![
+        Span::styled(format!("{conn} "), theme::dim()),
+        Span::raw(format!("{command} via {} → ", line.via)),
+    ];
+    let Some(o) = &line.outcome else {
+        spans.push(Span::styled("… waiting", theme::warn()));
+        return Line::from(spans);
+    };
+    // What the client was told, when the console heard it; else (a line rebuilt from the event
+    // log) the same words from the outcome, with the error the cluster gave.
+    let said = o.reply.clone().unwrap_or_else(|| match (&o.result, &line.request) {
+        (Ok(Some(v)), Op::Get { .. }) => quoted(v),
+        (Ok(None), Op::Get { .. }) => "(nil)".into(),
+        (Ok(_), _) => "OK".into(),
+        (Err(e), _) => format!("(error) {e}"),
+    });
+    spans.push(Span::styled(said, if o.result.is_ok() { theme::good() } else { theme::bad() }));
+    if o.reply.is_none() && o.result.is_err() && !o.definite && matches!(line.request, Op::Put { .. }) {
+        spans.push(Span::styled(" (may still take effect)", theme::warn()));
+    }
+    spans.push(Span::styled(format!(" · {}", latency(o.latency)), theme::dim()));
+    Line::from(spans)
+}
+
+/// A protocol answer as `redis-cli` prints it: `OK`, `"red"`, `(nil)`, `(integer) 3`,
+/// `(error) TRYAGAIN no leader reachable from n2`.
+pub fn redis_cli(reply: &crate::resp::Reply) -> String {
+    use crate::resp::Reply;
+    match reply {
+        Reply::Simple(s) => s.clone(),
+        Reply::Error(e) => format!("(error) {e}"),
+        Reply::Int(n) => format!("(integer) {n}"),
+        Reply::Bulk(None) => "(nil)".into(),
+        Reply::Bulk(Some(bytes)) => quoted(&String::from_utf8_lossy(bytes)),
+        Reply::Array(items) => {
+            format!("[{}]", items.iter().map(redis_cli).collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
+/// How many attempts an external client's operation gets.
+fn external_attempts() -> u32 {
+    crate::resp::session_options().attempts
+}
+
+/// `"red"`, quotes and backslashes escaped.
+fn quoted(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 impl Widget for Clients<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.screen;
@@ -61,9 +124,16 @@ impl Widget for Clients<'_> {
                 Span::styled("(the operations returned so far, as their events tell) ", theme::dim()),
             ]
         } else {
+            // An external client's session is pinned to the node it connected to, and tries
+            // again (`crate::resp::session_options`).
+            let how = if s.clients.iter().any(|l| l.conn.is_some()) {
+                format!("(pinned to their node; one attempt, over tcp up to {}) · ", external_attempts())
+            } else {
+                "(pinned to the node chosen, one attempt) · ".to_string()
+            };
             vec![
                 Span::styled(" clients ", theme::title()),
-                Span::styled("(pinned to the node chosen, one attempt) · ", theme::dim()),
+                Span::styled(how, theme::dim()),
                 verdict_span(&s.verdict, false),
                 Span::raw(" "),
             ]

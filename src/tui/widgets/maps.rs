@@ -10,7 +10,7 @@ use crate::control::{NodeStatus, RunState};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The maps panel.
 pub struct Maps<'a> {
@@ -43,8 +43,12 @@ impl Widget for Maps<'_> {
         let block = panel(title("committed maps", details));
         let inner = block.inner(area);
         block.render(area, buf);
-        let keys: BTreeSet<&String> = s.nodes.iter().flat_map(|n| n.kv.keys()).collect();
-        if keys.is_empty() {
+        let rows = inner.height.saturating_sub(1) as usize;
+        // The first rows' keys, and how many more there are.
+        let mut union = Union::of(&s.nodes);
+        let first: Vec<&String> = union.by_ref().take(rows).collect();
+        let total = first.len() + union.count();
+        if total == 0 {
             let none = match unknown {
                 Some((id, snap)) => format!("{id}'s map: from snapshot {snap}, older than the log"),
                 None if self.screen.rebuilt() => "no keys yet".into(),
@@ -58,6 +62,8 @@ impl Widget for Maps<'_> {
             );
             return;
         }
+        let shown = if total > rows { rows.saturating_sub(1) } else { total };
+        let keys = &first[..shown];
         let n = s.nodes.len().max(1) as u16;
         let longest = keys.iter().map(|k| width_of(k)).max().unwrap_or(3) as u16;
         let key_w = longest.clamp(3, 12) + 1;
@@ -69,9 +75,7 @@ impl Widget for Maps<'_> {
             let selected = node.id == s.selected;
             buf.set_string(x, inner.y, node.id.to_string(), theme::label(&node.run, node.role, selected));
         }
-        let rows = inner.height.saturating_sub(1) as usize;
-        let shown = if keys.len() > rows { rows.saturating_sub(1) } else { keys.len() };
-        for (r, key) in keys.iter().take(shown).enumerate() {
+        for (r, key) in keys.iter().enumerate() {
             let y = inner.y + 1 + r as u16;
             buf.set_string(x0, y, fit(key, key_w as usize - 1), theme::text());
             let want = reference(s, key);
@@ -103,9 +107,34 @@ impl Widget for Maps<'_> {
                 buf.set_string(x, y, text, style);
             }
         }
-        if shown < keys.len() {
+        if shown < total {
             let y = inner.y + 1 + shown as u16;
-            buf.set_string(x0, y, format!("… {} more keys", keys.len() - shown), theme::dim());
+            buf.set_string(x0, y, format!("… {} more keys", total - shown), theme::dim());
         }
+    }
+}
+
+/// Every node's keys, once each, in order: a merge of their maps (each is sorted), with no set
+/// to build: a load generator on the console (`--listen`) can leave tens of thousands of keys,
+/// and the panel is drawn ten times a second.
+struct Union<'a> {
+    heads: Vec<std::iter::Peekable<std::collections::btree_map::Keys<'a, String, String>>>,
+}
+
+impl<'a> Union<'a> {
+    fn of(nodes: &'a [NodeStatus]) -> Self {
+        Union { heads: nodes.iter().map(|n| n.kv.keys().peekable()).collect() }
+    }
+}
+
+impl<'a> Iterator for Union<'a> {
+    type Item = &'a String;
+
+    fn next(&mut self) -> Option<&'a String> {
+        let least = self.heads.iter_mut().filter_map(|h| h.peek().copied()).min()?;
+        for h in &mut self.heads {
+            h.next_if(|k| *k == least);
+        }
+        Some(least)
     }
 }

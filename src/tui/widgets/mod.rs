@@ -16,7 +16,7 @@ mod spacetime;
 mod status;
 mod timeline;
 
-pub use clients::{Clients, latency};
+pub use clients::{Clients, client_line, latency, redis_cli};
 pub use entry::EntryPanel;
 pub use events::{Events, category_style, page};
 pub use flight::FlightPanel;
