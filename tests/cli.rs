@@ -327,7 +327,7 @@ fn numbers_out_of_range_and_misplaced_words_are_explained() {
         (&["--speed", "-1"], "the speed goes from 0.05 (1/20) to 10"),
         (
             &["--nodes", "3", "extra"],
-            "\"extra\" is not a command: the commands are sim, run, bench, replay, lesson, check",
+            "\"extra\" is not a command: the commands are sim, run, serve, bench, replay, lesson, check",
         ),
         (&["--nodes", "3", "sim"], "`--nodes 3` goes after the command: `quorum sim --nodes 3`"),
     ];

@@ -20,6 +20,7 @@
 //! than guessed. The scene keeps only the snapshots that may still be installed or recovered
 //! (see [`Scene::snapshots_kept`]), so a long run's checkpoints stay small.
 
+use super::chunks::Chunks;
 use crate::control::{NodeStatus, RunState};
 use crate::events::{Change, ClientRecord, Event, EventKind, InFlight, NodeEventKind, Recovery, Start};
 use crate::kv::{Kv, SessionLimits};
@@ -356,8 +357,9 @@ pub struct Scene {
     pub network: Network,
     /// The messages in flight.
     pub in_flight: InFlight,
-    /// The client operations that returned so far, in order.
-    pub clients: Vec<ClientOp>,
+    /// The client operations that returned so far, in order (shared by chunks with the
+    /// timeline's checkpoints).
+    pub clients: Chunks<ClientOp>,
     /// The protocol's switchable parts.
     pub switches: Option<Switches>,
     /// Whether time is frozen.

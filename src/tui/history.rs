@@ -306,8 +306,9 @@ fn rates_at(events: &[Event], at: usize, now: u64) -> std::collections::BTreeMap
 /// The clients panel's lines: the operations that returned, as their `client` events tell.
 pub(crate) fn client_lines(scene: &Scene) -> VecDeque<ClientLine> {
     let skip = scene.clients.len().saturating_sub(CLIENT_LINES);
-    scene.clients[skip..]
-        .iter()
+    scene
+        .clients
+        .from(skip)
         .enumerate()
         .map(|(i, c)| {
             let r = &c.record;

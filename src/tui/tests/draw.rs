@@ -56,7 +56,7 @@ fn render(widget: impl Widget, width: u16, height: u16) {
 
 /// The client operations of the whole run, as the latest scene has them.
 fn ops(run: &Run) -> Vec<ClientOp> {
-    Timeline::of(run.events.clone()).head().clients.clone()
+    Timeline::of(run.events.clone()).head().clients.iter().cloned().collect()
 }
 
 /// The index of the first event that `matches`, plus `after`.
