@@ -354,10 +354,19 @@ struct RunArgs {
     /// Keys in the key space (1 to 1,000,000).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_KEYS))]
     keys: u64,
-    /// Write the client history (JSON Lines) here, a line at a time.
+    #[command(flatten)]
+    live: LiveArgs,
+}
+
+/// What `quorum run` and `quorum serve` share: the files they write and the cluster's storage,
+/// seed and snapshots.
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// Write the client history (JSON Lines) here, a line at a time (for `quorum serve`, every
+    /// external operation, each connection one process).
     #[arg(long)]
     history: Option<PathBuf>,
-    /// Write the event log (JSON Lines) here, as the run goes.
+    /// Write the event log (JSON Lines) here, as it goes.
     #[arg(long)]
     events: Option<PathBuf>,
     /// Data directory for disk storage (default: a fresh temporary directory, printed).
@@ -369,28 +378,37 @@ struct RunArgs {
     /// fsync policy for disk storage: always, or never (for speed experiments only).
     #[arg(long, default_value = "always")]
     fsync: FsyncArg,
-    /// Seed of election jitter, network draws, client choices and the nemesis.
+    /// Seed of election jitter, network draws, the nemesis and (`quorum run`) client choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
     snapshots: SnapshotArgs,
 }
 
+impl LiveArgs {
+    /// The storage (on disk, the data directory opened and locked for `nodes`) and the history
+    /// file, before anything runs.
+    fn open(&self, nodes: usize) -> Result<(StorageOptions, Option<Box<dyn Write + Send>>)> {
+        let storage = storage_options(self.storage, self.data_dir.clone(), self.fsync, nodes)?;
+        warn_fsync(self.storage, self.fsync);
+        let history: Option<Box<dyn Write + Send>> = match &self.history {
+            Some(p) => Some(Box::new(create(p)?)),
+            None => None,
+        };
+        Ok((storage, history))
+    }
+}
+
 fn run_live(args: RunArgs) -> Result<u8> {
     // The data directory first: a locked or mismatched one stops here, before any file is touched.
-    let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync, args.nodes as usize)?;
-    warn_fsync(args.storage, args.fsync);
-    let history: Option<Box<dyn Write + Send>> = match &args.history {
-        Some(p) => Some(Box::new(create(p)?)),
-        None => None,
-    };
+    let (storage, history) = args.live.open(args.nodes as usize)?;
     let options = quorum::cluster::RunOptions {
         cluster: ClusterOptions {
             nodes: args.nodes as usize,
             storage,
-            seed: args.seed,
-            events_file: args.events.clone(),
-            snapshots: args.snapshots.policy(),
+            seed: args.live.seed,
+            events_file: args.live.events.clone(),
+            snapshots: args.live.snapshots.policy(),
             ..ClusterOptions::default()
         },
         clients: args.clients as usize,
@@ -419,46 +437,22 @@ struct ServeArgs {
     /// reorder,figure8,transfer; or all; or none.
     #[arg(long, default_value = "none")]
     nemesis: FaultSet,
-    /// Write the client history (JSON Lines) of every external operation here, a line at a time,
-    /// for `quorum check` (each connection is one process).
-    #[arg(long)]
-    history: Option<PathBuf>,
-    /// Write the event log (JSON Lines) here, as it goes.
-    #[arg(long)]
-    events: Option<PathBuf>,
-    /// Data directory for disk storage (default: a fresh temporary directory, printed).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Where durable state goes: disk or mem.
-    #[arg(long, default_value = "disk")]
-    storage: StorageKind,
-    /// fsync policy for disk storage: always, or never (for speed experiments only).
-    #[arg(long, default_value = "always")]
-    fsync: FsyncArg,
-    /// Seed of election jitter, network draws and the nemesis.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
     #[command(flatten)]
-    snapshots: SnapshotArgs,
+    live: LiveArgs,
 }
 
 fn run_serve(args: ServeArgs) -> Result<u8> {
     quorum::resp::check_base_port(args.listen, args.nodes as usize).map_err(anyhow::Error::msg)?;
-    let storage = storage_options(args.storage, args.data_dir.clone(), args.fsync, args.nodes as usize)?;
-    warn_fsync(args.storage, args.fsync);
-    let history: Option<Box<dyn Write + Send>> = match &args.history {
-        Some(p) => Some(Box::new(create(p)?)),
-        None => None,
-    };
+    let (storage, history) = args.live.open(args.nodes as usize)?;
     let options = quorum::cluster::ServeOptions {
         cluster: ClusterOptions {
             nodes: args.nodes as usize,
             storage,
-            seed: args.seed,
+            seed: args.live.seed,
             // Events are recorded only when they go somewhere.
-            trace: args.events.is_some(),
-            events_file: args.events.clone(),
-            snapshots: args.snapshots.policy(),
+            trace: args.live.events.is_some(),
+            events_file: args.live.events.clone(),
+            snapshots: args.live.snapshots.policy(),
             ..ClusterOptions::default()
         },
         nemesis: args.nemesis.clone(),
@@ -477,7 +471,7 @@ fn run_serve(args: ServeArgs) -> Result<u8> {
     println!(
         "quorum serve · {} nodes · storage {} · nemesis {}",
         args.nodes,
-        if args.storage == StorageKind::Disk { "disk" } else { "mem" },
+        if args.live.storage == StorageKind::Disk { "disk" } else { "mem" },
         args.nemesis
     );
     let report = quorum::cluster::serve(
@@ -496,10 +490,10 @@ fn run_serve(args: ServeArgs) -> Result<u8> {
     )?;
     signal_handle.close();
     print!("{}", report.summary());
-    if let (Some(path), Some(lines)) = (&args.history, report.history_lines) {
+    if let (Some(path), Some(lines)) = (&args.live.history, report.history_lines) {
         println!("history: {lines} lines in {} (quorum check {})", path.display(), path.display());
     }
-    if let Some(path) = &args.events {
+    if let Some(path) = &args.live.events {
         println!("events: {}", path.display());
     }
     Ok(report.exit_code() as u8)
