@@ -180,7 +180,9 @@ struct Shared {
     observer: Arc<dyn Observer>,
     stop: AtomicBool,
     /// Open connections: their node and a handle to shut them down with.
-    conns: Mutex<BTreeMap<u64, (NodeId, TcpStream)>>,
+    /// (The stream is shared with its thread, not duplicated: a connection costs one file
+    /// descriptor.)
+    conns: Mutex<BTreeMap<u64, (NodeId, Arc<TcpStream>)>>,
     next_conn: AtomicU64,
     next_op: AtomicU64,
     /// Connection threads still running.
@@ -188,7 +190,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn conns(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (NodeId, TcpStream)>> {
+    fn conns(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (NodeId, Arc<TcpStream>)>> {
         self.conns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -225,11 +227,22 @@ impl RespServer {
     /// is served) and starts serving. A node that is down gets its listener when it comes back.
     pub fn start(
         control: Arc<dyn Control>,
-        options: ServerOptions,
+        mut options: ServerOptions,
         observer: Arc<dyn Observer>,
     ) -> std::io::Result<RespServer> {
         let members = control.members();
         check_base_port(options.base_port, members.len()).map_err(std::io::Error::other)?;
+        let asked = options.limits.max_connections;
+        let allowed = connections_allowed(asked, members.len(), open_file_limit());
+        if allowed < asked {
+            options.limits.max_connections = allowed;
+            observer.notice(
+                &format!(
+                    "the open-file limit allows {allowed} connections per node, not {asked} (`ulimit -n` raises it)"
+                ),
+                false,
+            );
+        }
         let shared = Arc::new(Shared {
             control,
             options,
@@ -270,6 +283,12 @@ impl RespServer {
         describe(self.shared.options.base_port, self.shared.control.members().len())
     }
 
+    /// Connections one node accepts at once: the limit asked, or fewer if the process's
+    /// open-file limit would not hold them all.
+    pub fn max_connections(&self) -> usize {
+        self.shared.options.limits.max_connections
+    }
+
     /// Connections open now.
     pub fn connections(&self) -> usize {
         self.shared.conns().len()
@@ -297,6 +316,27 @@ impl RespServer {
 impl Drop for RespServer {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// File descriptors left for the cluster itself (its logs and snapshots, the event and history
+/// files, the listeners, the terminal) whatever the connections take.
+const FD_RESERVE: usize = 256;
+
+/// This process's open-file limit (the soft one), where the system says it (Linux).
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Connections per node the open-file limit `fd_limit` leaves room for, `asked` at most: each
+/// connection takes a file descriptor, and a cluster that could not open its own files when
+/// clients took them all would be disturbed by its clients. At least one.
+pub fn connections_allowed(asked: usize, nodes: usize, fd_limit: Option<usize>) -> usize {
+    match fd_limit {
+        Some(limit) => asked.min(limit.saturating_sub(FD_RESERVE) / nodes.max(1)).max(1),
+        None => asked,
     }
 }
 
@@ -387,9 +427,9 @@ fn admit(shared: &Arc<Shared>, node: NodeId, stream: TcpStream, peer: SocketAddr
         let _ = stream.shutdown(Shutdown::Both);
         return;
     }
-    let Ok(handle) = stream.try_clone() else { return };
+    let stream = Arc::new(stream);
     let id = shared.next_conn.fetch_add(1, Ordering::SeqCst);
-    shared.conns().insert(id, (node, handle));
+    shared.conns().insert(id, (node, Arc::clone(&stream)));
     shared.threads.fetch_add(1, Ordering::SeqCst);
     let conn = Conn { id, peer, node };
     let s = Arc::clone(shared);
@@ -418,7 +458,8 @@ const READ_WAKE: Duration = Duration::from_millis(200);
 
 /// One connection: reads commands, runs them in order, writes the answers, until the client
 /// closes, breaks the protocol, stalls mid-command, stops reading, says QUIT, or its node goes.
-fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
+fn serve(shared: &Arc<Shared>, conn: &Conn, stream: Arc<TcpStream>) {
+    let mut stream: &TcpStream = &stream;
     let _ = stream.set_read_timeout(Some(READ_WAKE));
     let mut session = commands::Session::new(shared, conn.clone());
     let limits = shared.options.limits;
@@ -443,8 +484,7 @@ fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
                         close = true;
                         break;
                     }
-                    if out.len() >= WRITE_AT
-                        && write(&mut stream, &mut out, shared.options.write_timeout).is_err()
+                    if out.len() >= WRITE_AT && write(stream, &mut out, shared.options.write_timeout).is_err()
                     {
                         return;
                     }
@@ -458,7 +498,7 @@ fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
             }
         }
         input.drain(..taken);
-        if write(&mut stream, &mut out, shared.options.write_timeout).is_err() || close {
+        if write(stream, &mut out, shared.options.write_timeout).is_err() || close {
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
@@ -483,7 +523,7 @@ fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
                         shared.options.stall.as_secs_f64()
                     ))
                     .encode(&mut out);
-                    let _ = write(&mut stream, &mut out, Duration::from_millis(100));
+                    let _ = write(stream, &mut out, Duration::from_millis(100));
                     let _ = stream.shutdown(Shutdown::Both);
                     return;
                 }
@@ -497,7 +537,7 @@ fn serve(shared: &Arc<Shared>, conn: &Conn, mut stream: TcpStream) {
 /// Writes what waits in `out` within `limit` in all, and empties it. The deadline is over the
 /// whole write, not each part of it: a socket's own send timeout restarts whenever the kernel
 /// takes a few more bytes, so a client that reads a trickle would hold its connection forever.
-fn write(stream: &mut TcpStream, out: &mut Vec<u8>, limit: Duration) -> std::io::Result<()> {
+fn write(mut stream: &TcpStream, out: &mut Vec<u8>, limit: Duration) -> std::io::Result<()> {
     let deadline = Instant::now() + limit;
     let mut done = 0;
     let result = loop {
@@ -520,4 +560,20 @@ fn write(stream: &mut TcpStream, out: &mut Vec<u8>, limit: Duration) -> std::io:
     };
     out.clear();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With the common soft limit of 1,024 open files, five nodes get 153 connections each, not
+    /// 256; a generous limit leaves the asked number; no limit known changes nothing.
+    #[test]
+    fn connections_are_capped_by_the_open_file_limit() {
+        assert_eq!(connections_allowed(256, 5, Some(1024)), 153);
+        assert_eq!(connections_allowed(256, 5, Some(20_000)), 256);
+        assert_eq!(connections_allowed(256, 9, Some(100)), 1);
+        assert_eq!(connections_allowed(256, 3, None), 256);
+        assert!(open_file_limit().is_some_and(|l| l > 0), "Linux says its limit");
+    }
 }
