@@ -365,6 +365,10 @@ pub struct ClientRecord {
     /// `tcp 127.0.0.1:53412`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub conn: Option<String>,
+    /// For an external client's operation that failed: the error reply it was answered, in its
+    /// protocol's words (`TRYAGAIN no leader reachable from n2`), where `error` says why.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub answered: Option<String>,
 }
 
 impl ClientRecord {

@@ -578,6 +578,7 @@ pub fn client_record(op: Op, via: NodeId, invoked: u64, result: &Result<Answer, 
         },
         error: result.as_ref().err().map(ToString::to_string),
         conn: None,
+        answered: None,
     }
 }
 

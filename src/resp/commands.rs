@@ -100,6 +100,9 @@ impl Session {
         let at = shared.control.now_nanos();
         let mut record = client_record(op, self.conn.node, invoked, &result);
         record.conn = Some(self.conn.label());
+        if let Reply::Error(text) = external.reply(&result) {
+            record.answered = Some(text);
+        }
         shared.control.record(Some(self.conn.node), record.event(at.saturating_sub(invoked)));
         shared.observer.returned(&external, &result, at);
         result

@@ -649,6 +649,7 @@ fn client_event(c: &Completion, now: u64) -> EventKind {
         value: if read { c.event.value.clone() } else { None },
         error: c.event.error.clone(),
         conn: None,
+        answered: None,
     };
     record.event(now.saturating_sub(c.invoked_at))
 }

@@ -321,7 +321,8 @@ pub(crate) fn client_lines(scene: &Scene) -> VecDeque<ClientLine> {
                 result,
                 definite: r.outcome != Outcome::Unknown,
                 latency: Duration::from_nanos(c.returned.saturating_sub(r.invoked)),
-                reply: None,
+                // What an external client was answered, as the live panel showed it.
+                reply: r.answered.as_ref().map(|a| format!("(error) {a}")),
             };
             ClientLine {
                 op: (skip + i + 1) as u64,

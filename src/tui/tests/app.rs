@@ -858,6 +858,7 @@ fn going_back_rebuilds_the_clients_panel_from_the_resent_events() {
         value: None,
         error: None,
         conn: None,
+        answered: None,
     };
     let client = |seq: u64| Event {
         seq,

@@ -117,6 +117,7 @@ fn op(seq: u64, invoked: u64, returned: u64, outcome: Outcome) -> ClientOp {
         value: None,
         error: (outcome != Outcome::Ok).then(|| "timed out".to_string()),
         conn: None,
+        answered: None,
     };
     ClientOp { seq, returned, record }
 }

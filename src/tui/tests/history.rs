@@ -297,7 +297,7 @@ fn the_past_after_an_installed_snapshot_at_120x40_and_80x24() {
 
 /// The history view's clients panel rebuilds an external client's line from its `client`
 /// event: the connection, the command as it wrote it, the answer in its protocol's words with
-/// the error the event log recorded.
+/// the error reply its client got (or, from an older log without it, the error recorded).
 #[test]
 fn the_history_views_client_lines_show_external_connections() {
     use crate::events::{ClientRecord, Outcome};
@@ -312,6 +312,8 @@ fn the_history_views_client_lines_show_external_connections() {
         kind: record.event(2_500_000),
     };
     let record = |op: Op, outcome: Outcome, value: Option<&str>, error: Option<&str>, conn: Option<&str>| {
+        let answered =
+            error.filter(|_| conn.is_some()).map(|_| "TRYAGAIN no leader reachable from n2".to_string());
         ClientRecord {
             op,
             via: NodeId(2),
@@ -321,6 +323,7 @@ fn the_history_views_client_lines_show_external_connections() {
             value: value.map(str::to_string),
             error: error.map(str::to_string),
             conn: conn.map(str::to_string),
+            answered,
         }
     };
     let set = Op::Put { key: "color".into(), value: "red".into() };
@@ -330,7 +333,12 @@ fn the_history_views_client_lines_show_external_connections() {
         event(0, record(set.clone(), Outcome::Ok, None, None, tcp)),
         event(1, record(get.clone(), Outcome::Ok, Some("red"), None, tcp)),
         event(2, record(set.clone(), Outcome::Failed, None, Some("no leader"), tcp)),
-        event(3, record(get, Outcome::Ok, None, None, None)),
+        event(3, {
+            let mut older = record(set.clone(), Outcome::Failed, None, Some("no leader"), tcp);
+            older.answered = None;
+            older
+        }),
+        event(4, record(get, Outcome::Ok, None, None, None)),
     ]);
     let lines: Vec<String> = crate::tui::history::client_lines(timeline.head())
         .iter()
@@ -341,6 +349,7 @@ fn the_history_views_client_lines_show_external_connections() {
         [
             "tcp 127.0.0.1:53412 SET color red via n2 → OK · 2.5 ms",
             "tcp 127.0.0.1:53412 GET color via n2 → \"red\" · 2.5 ms",
+            "tcp 127.0.0.1:53412 SET color red via n2 → (error) TRYAGAIN no leader reachable from n2 · 2.5 ms",
             "tcp 127.0.0.1:53412 SET color red via n2 → (error) no leader · 2.5 ms",
             "get color via n2 → not found · 2.5 ms",
         ]
