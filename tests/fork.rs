@@ -19,13 +19,7 @@ use std::time::Duration;
 const SECOND: Duration = Duration::from_secs(1);
 
 fn engine(seed: u64, events_file: Option<PathBuf>) -> SimEngine {
-    let spec = WorldSpec {
-        seed,
-        nodes: 5,
-        switches: Switches::CORRECT,
-        sessions: SessionLimits::default(),
-        snapshots: Default::default(),
-    };
+    let spec = WorldSpec::correct(seed, 5);
     let options = EngineOptions { clock: Clock::Manual, events_file, ring: 1_000_000 };
     SimEngine::start_from(spec.factory(), options).expect("engine")
 }

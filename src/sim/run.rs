@@ -299,6 +299,18 @@ pub struct WorldSpec {
 }
 
 impl WorldSpec {
+    /// A world of `nodes` running correct Raft, with the default session limits and snapshot
+    /// policy.
+    pub fn correct(seed: u64, nodes: usize) -> WorldSpec {
+        WorldSpec {
+            seed,
+            nodes,
+            switches: Switches::CORRECT,
+            sessions: SessionLimits::default(),
+            snapshots: SnapshotPolicy::default(),
+        }
+    }
+
     /// The world of this spec, at time 0.
     pub fn build(&self) -> World {
         let members: Vec<NodeId> = (1..=self.nodes as u64).map(NodeId).collect();

@@ -221,6 +221,13 @@ fn worker(fake: Arc<Fake>, dir: &Path) -> (Worker, Receiver<Update>, Receiver<()
     (worker, updates_rx, check_rx)
 }
 
+/// A simulator of 3 nodes running correct Raft, its time moved by the test only.
+fn manual_sim(events_file: Option<std::path::PathBuf>, ring: usize) -> Arc<crate::sim::SimEngine> {
+    use crate::sim::{Clock, EngineOptions, SimEngine, WorldSpec};
+    let options = EngineOptions { clock: Clock::Manual, events_file, ring };
+    Arc::new(SimEngine::start_from(WorldSpec::correct(1, 3).factory(), options).expect("engine"))
+}
+
 fn n(i: u64) -> NodeId {
     NodeId(i)
 }
@@ -468,20 +475,11 @@ fn a_transfer_is_recorded_after_the_engine_accepts_it() {
 #[test]
 fn t_on_the_simulator_makes_the_selected_node_the_leader() {
     use crate::events::Change;
-    use crate::sim::{Clock, EngineOptions, SimEngine, WorldSpec};
     use crate::tui::app::App;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let dir = temp_dir("transfer-sim");
     std::fs::create_dir_all(&dir.0).expect("dir");
-    let spec = WorldSpec {
-        seed: 1,
-        nodes: 3,
-        switches: Switches::CORRECT,
-        sessions: Default::default(),
-        snapshots: Default::default(),
-    };
-    let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: 100_000 };
-    let engine = Arc::new(SimEngine::start_from(spec.factory(), options).expect("engine"));
+    let engine = manual_sim(None, 100_000);
     engine.advance(Duration::from_secs(1));
     let old = engine.leader().expect("a leader");
     let target = engine.members().into_iter().rev().find(|&m| m != old).expect("a follower");
@@ -533,13 +531,7 @@ fn going_back_a_lesson_leaves_nothing_of_the_consoles_waiting_operation() {
     let text =
         "title T\ncluster nodes=3 delay=10\nstep Elect\ncampaign n1\nuntil leader n1 within 100 ticks\n";
     let lesson = crate::lesson::parse("t", "t.lesson", text).expect("reads");
-    let spec = WorldSpec {
-        seed: 1,
-        nodes: 3,
-        switches: Switches::CORRECT,
-        sessions: Default::default(),
-        snapshots: Default::default(),
-    };
+    let spec = WorldSpec::correct(1, 3);
     let options =
         EngineOptions { clock: Clock::Manual, events_file: Some(dir.0.join("events.jsonl")), ring: 4096 };
     let engine = Arc::new(SimEngine::start_from(spec.frozen_factory(), options).expect("engine"));
@@ -759,20 +751,11 @@ fn a_port_in_use_is_an_error_before_anything_starts() {
 /// cluster's virtual time, then is answered and enters the console's history.
 #[test]
 fn a_set_over_tcp_on_the_simulator_enters_the_history() {
-    use crate::sim::{Clock, EngineOptions, SimEngine, WorldSpec};
     use crate::tui::engine::EXTERNAL_OPS;
     use std::io::{Read, Write};
     let dir = temp_dir("listen-sim");
     std::fs::create_dir_all(&dir.0).expect("dir");
-    let spec = WorldSpec {
-        seed: 1,
-        nodes: 3,
-        switches: Switches::CORRECT,
-        sessions: Default::default(),
-        snapshots: Default::default(),
-    };
-    let options = EngineOptions { clock: Clock::Manual, events_file: None, ring: 100_000 };
-    let sim = Arc::new(SimEngine::start_from(spec.factory(), options).expect("engine"));
+    let sim = manual_sim(None, 100_000);
     sim.advance(Duration::from_secs(1));
     let (session, _) = Session::open(&dir.0, &Origin::default()).expect("session");
     let session = Arc::new(session);
