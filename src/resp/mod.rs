@@ -127,16 +127,16 @@ pub struct ExternalOp {
     pub invoked: u64,
 }
 
-impl ExternalOp {
-    /// The command as the client wrote it: `SET color red`, `GET color`.
-    pub fn command(&self) -> String {
-        match &self.op {
-            Op::Put { key, value } => format!("SET {key} {value}"),
-            Op::Get { key } => format!("GET {key}"),
-            Op::Register => "REGISTER".into(),
-        }
+/// An operation as the protocol's command that asks it: `SET color red`, `GET color`.
+pub fn command_words(op: &Op) -> String {
+    match op {
+        Op::Put { key, value } => format!("SET {key} {value}"),
+        Op::Get { key } => format!("GET {key}"),
+        Op::Register => "REGISTER".into(),
     }
+}
 
+impl ExternalOp {
     /// What its client is answered when it comes back as `result`: `+OK`, the value read (or
     /// nil), or the error (`-TRYAGAIN no leader reachable from n2`), as `SET` and `GET` answer.
     pub fn reply(&self, result: &Result<Answer, OpError>) -> Reply {
@@ -185,8 +185,6 @@ struct Shared {
     conns: Mutex<BTreeMap<u64, (NodeId, Arc<TcpStream>)>>,
     next_conn: AtomicU64,
     next_op: AtomicU64,
-    /// Connection threads still running.
-    threads: AtomicU64,
 }
 
 impl Shared {
@@ -251,7 +249,6 @@ impl RespServer {
             conns: Mutex::new(BTreeMap::new()),
             next_conn: AtomicU64::new(1),
             next_op: AtomicU64::new(1),
-            threads: AtomicU64::new(0),
         });
         let up = shared.control.nodes_up();
         let mut listeners = BTreeMap::new();
@@ -307,7 +304,8 @@ impl RespServer {
         }
         self.shared.close(None);
         let deadline = Instant::now() + Duration::from_secs(8);
-        while self.shared.threads.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        // A connection's thread takes it out of the registry as it ends.
+        while !self.shared.conns().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -430,14 +428,12 @@ fn admit(shared: &Arc<Shared>, node: NodeId, stream: TcpStream, peer: SocketAddr
     let stream = Arc::new(stream);
     let id = shared.next_conn.fetch_add(1, Ordering::SeqCst);
     shared.conns().insert(id, (node, Arc::clone(&stream)));
-    shared.threads.fetch_add(1, Ordering::SeqCst);
     let conn = Conn { id, peer, node };
     let s = Arc::clone(shared);
     let spawned = std::thread::Builder::new().name(format!("resp-{node}-{id}")).stack_size(256 * 1024).spawn(
         move || {
             serve(&s, &conn, stream);
             s.conns().remove(&conn.id);
-            s.threads.fetch_sub(1, Ordering::SeqCst);
         },
     );
     if spawned.is_err() {
@@ -445,7 +441,6 @@ fn admit(shared: &Arc<Shared>, node: NodeId, stream: TcpStream, peer: SocketAddr
         if let Some((_, s)) = shared.conns().remove(&id) {
             let _ = s.shutdown(Shutdown::Both);
         }
-        shared.threads.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

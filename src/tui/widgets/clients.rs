@@ -58,11 +58,7 @@ pub fn client_line(line: &ClientLine) -> Line<'static> {
 /// node it reached and the answer as `redis-cli` prints it:
 /// `tcp 127.0.0.1:53412 SET color red via n2 → OK · 3.1 ms`.
 pub fn external_line(line: &ClientLine, conn: &str) -> Line<'static> {
-    let command = match &line.request {
-        Op::Put { key, value } => format!("SET {key} {value}"),
-        Op::Get { key } => format!("GET {key}"),
-        Op::Register => "REGISTER".into(),
-    };
+    let command = crate::resp::command_words(&line.request);
     let mut spans = vec![
         Span::styled(format!("{conn} "), theme::dim()),
         Span::raw(format!("{command} via {} → ", line.via)),
