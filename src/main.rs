@@ -386,31 +386,32 @@ struct LiveArgs {
 }
 
 impl LiveArgs {
-    /// The storage (on disk, the data directory opened and locked for `nodes`) and the history
-    /// file, before anything runs.
-    fn open(&self, nodes: usize) -> Result<(StorageOptions, Option<Box<dyn Write + Send>>)> {
+    /// The cluster of `nodes` these flags describe (on disk, its data directory opened and
+    /// locked) and the history file, before anything runs.
+    fn open(&self, nodes: usize) -> Result<(ClusterOptions, Option<Box<dyn Write + Send>>)> {
         let storage = storage_options(self.storage, self.data_dir.clone(), self.fsync, nodes)?;
         warn_fsync(self.storage, self.fsync);
         let history: Option<Box<dyn Write + Send>> = match &self.history {
             Some(p) => Some(Box::new(create(p)?)),
             None => None,
         };
-        Ok((storage, history))
+        let cluster = ClusterOptions {
+            nodes,
+            storage,
+            seed: self.seed,
+            events_file: self.events.clone(),
+            snapshots: self.snapshots.policy(),
+            ..ClusterOptions::default()
+        };
+        Ok((cluster, history))
     }
 }
 
 fn run_live(args: RunArgs) -> Result<u8> {
     // The data directory first: a locked or mismatched one stops here, before any file is touched.
-    let (storage, history) = args.live.open(args.nodes as usize)?;
+    let (cluster, history) = args.live.open(args.nodes as usize)?;
     let options = quorum::cluster::RunOptions {
-        cluster: ClusterOptions {
-            nodes: args.nodes as usize,
-            storage,
-            seed: args.live.seed,
-            events_file: args.live.events.clone(),
-            snapshots: args.live.snapshots.policy(),
-            ..ClusterOptions::default()
-        },
+        cluster,
         clients: args.clients as usize,
         duration: std::time::Duration::from_secs_f64(args.duration),
         nemesis: args.nemesis.clone(),
@@ -443,18 +444,10 @@ struct ServeArgs {
 
 fn run_serve(args: ServeArgs) -> Result<u8> {
     quorum::resp::check_base_port(args.listen, args.nodes as usize).map_err(anyhow::Error::msg)?;
-    let (storage, history) = args.live.open(args.nodes as usize)?;
+    let (cluster, history) = args.live.open(args.nodes as usize)?;
     let options = quorum::cluster::ServeOptions {
-        cluster: ClusterOptions {
-            nodes: args.nodes as usize,
-            storage,
-            seed: args.live.seed,
-            // Events are recorded only when they go somewhere.
-            trace: args.live.events.is_some(),
-            events_file: args.live.events.clone(),
-            snapshots: args.live.snapshots.policy(),
-            ..ClusterOptions::default()
-        },
+        // Events are recorded only when they go somewhere.
+        cluster: ClusterOptions { trace: args.live.events.is_some(), ..cluster },
         nemesis: args.nemesis.clone(),
         server: quorum::resp::ServerOptions { base_port: args.listen, ..Default::default() },
     };
